@@ -1,0 +1,456 @@
+// Tests for ring/: placement against independent vectors, balance, minimal
+// disruption, lookup_n, the builder's batch semantics, and publication to
+// reader threads.
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <limits>
+#include <map>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <random>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "ring/publisher.h"
+#include "ring/ring.h"
+
+namespace shoal::ring {
+namespace {
+
+struct HashVector {
+  const char* key;
+  uint64_t hash;
+};
+struct PointVector {
+  const char* address;
+  uint32_t index;
+  uint64_t hash;
+};
+struct LookupVector {
+  const char* key;
+  const char* owners[3];
+};
+struct WeightedLookupVector {
+  const char* key;
+  const char* owner;
+};
+
+// kKeyHashes, kPointHashes, kMembers, kLookups, ...: computed from the spec
+// by tests/ring/gen_vectors.py with python3-xxhash, sharing no code with
+// ring/ (see that script for how to regenerate).
+#include "tests/ring/golden_vectors.inc"
+
+std::shared_ptr<const Ring> make_ring(const std::vector<std::string>& members,
+                                      uint32_t points = kDefaultReplicaPoints) {
+  RingBuilder b(points);
+  for (const auto& m : members) EXPECT_TRUE(b.add(m));
+  return b.build();
+}
+
+std::vector<std::string> local_members(size_t n, int base_port = 7000) {
+  std::vector<std::string> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.push_back("10.0." + std::to_string(i / 250) + "." + std::to_string(i % 250) + ":" +
+                  std::to_string(base_port));
+  }
+  return out;
+}
+
+// Random 16-byte keys from a fixed seed. Raw mt19937_64 output is specified
+// by the standard, so these are the same keys on every platform.
+std::vector<std::string> random_keys(size_t n, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::vector<std::string> keys(n, std::string(16, '\0'));
+  for (auto& k : keys) {
+    const uint64_t a = rng(), b = rng();
+    std::memcpy(k.data(), &a, 8);
+    std::memcpy(k.data() + 8, &b, 8);
+  }
+  return keys;
+}
+
+// A deliberately naive reference: every point, sorted by (hash, address),
+// walked one by one. Shares only point_hash/key_hash (pinned above) with the
+// ring under test.
+std::vector<std::string> reference_lookup_n(const std::vector<std::string>& members,
+                                            std::string_view key, size_t n) {
+  std::vector<std::pair<uint64_t, std::string>> pts;
+  for (const auto& m : members) {
+    for (uint32_t i = 0; i < kDefaultReplicaPoints; ++i) pts.emplace_back(point_hash(m, i), m);
+  }
+  std::sort(pts.begin(), pts.end());
+  const uint64_t h = key_hash(key);
+  size_t start = 0;
+  while (start < pts.size() && pts[start].first < h) ++start;
+  std::vector<std::string> out;
+  const size_t distinct = std::set<std::string>(members.begin(), members.end()).size();
+  for (size_t s = 0; s < pts.size() && out.size() < std::min(n, distinct); ++s) {
+    const std::string& m = pts[(start + s) % pts.size()].second;
+    if (std::find(out.begin(), out.end(), m) == out.end()) out.push_back(m);
+  }
+  return out;
+}
+
+// ------------------------------------------------------ placement (spec)
+
+TEST(RingPlacement, KeyHashesMatchReference) {
+  for (const auto& v : kKeyHashes) EXPECT_EQ(key_hash(v.key), v.hash) << "key '" << v.key << "'";
+}
+
+TEST(RingPlacement, PointHashesMatchReference) {
+  for (const auto& v : kPointHashes) {
+    EXPECT_EQ(point_hash(v.address, v.index), v.hash) << v.address << "#" << v.index;
+  }
+  // Long addresses take the heap path of point_hash; same bytes, same hash.
+  const std::string long_address(200, 'h');
+  EXPECT_EQ(point_hash(long_address, 12), key_hash(long_address + "#12"));
+}
+
+TEST(RingPlacement, LookupsMatchReference) {
+  auto ring = make_ring({std::begin(kMembers), std::end(kMembers)});
+  for (const auto& v : kLookups) {
+    EXPECT_EQ(ring->lookup(v.key), v.owners[0]) << v.key;
+    auto owners = ring->lookup_n(v.key, 3);
+    ASSERT_EQ(owners.size(), 3u);
+    for (size_t i = 0; i < 3; ++i) EXPECT_EQ(owners[i], v.owners[i]) << v.key << " owner " << i;
+  }
+}
+
+TEST(RingPlacement, ChecksumMatchesReference) {
+  EXPECT_EQ(make_ring({std::begin(kMembers), std::end(kMembers)})->checksum(), kMembersChecksum);
+  EXPECT_EQ(Ring().checksum(), kEmptyChecksum);
+  // Order of insertion does not matter: the checksum is over sorted addresses.
+  std::vector<std::string> reversed(std::rbegin(kMembers), std::rend(kMembers));
+  EXPECT_EQ(make_ring(reversed)->checksum(), kMembersChecksum);
+}
+
+TEST(RingPlacement, WeightsScalePoints) {
+  RingBuilder b;
+  ASSERT_TRUE(b.add(kMembers[0], 2.5));
+  ASSERT_TRUE(b.add(kMembers[1], 0.25));
+  ASSERT_TRUE(b.add(kMembers[2]));
+  auto ring = b.build();
+  EXPECT_EQ(ring->point_count(), kWeightedPointCount);
+  EXPECT_EQ(ring->weight(kMembers[0]), 2.5);
+  EXPECT_EQ(ring->weight("nobody:1"), 0.0);
+  for (const auto& v : kWeightedLookups) EXPECT_EQ(ring->lookup(v.key), v.owner) << v.key;
+}
+
+TEST(RingPlacement, PointsForWeight) {
+  EXPECT_EQ(points_for_weight(100, 1.0), 100u);
+  EXPECT_EQ(points_for_weight(100, 0.004), 1u);  // never zero for a member
+  EXPECT_EQ(points_for_weight(100, 0.015), 2u);  // 1.5 rounds away from zero
+  EXPECT_EQ(points_for_weight(100, 0.0), 0u);
+  EXPECT_EQ(points_for_weight(100, -1.0), 0u);
+  EXPECT_EQ(points_for_weight(100, std::nan("")), 0u);
+  EXPECT_EQ(points_for_weight(100, 1e300), 0u);
+}
+
+TEST(RingPlacement, PortsDoNotCollideAcrossAddresses) {
+  // Ringpop's point key address+i makes "h:2100"+"1" equal "h:21001"+"" etc.
+  // With '#' the two members' points are all distinct.
+  std::set<uint64_t> hashes;
+  for (uint32_t i = 0; i < 100; ++i) {
+    hashes.insert(point_hash("h:2100", i));
+    hashes.insert(point_hash("h:21001", i));
+  }
+  EXPECT_EQ(hashes.size(), 200u);
+}
+
+// ---------------------------------------------------------------- basics
+
+TEST(Ring, EmptyRingHasNoOwner) {
+  Ring ring;
+  EXPECT_EQ(ring.lookup("k"), "");
+  EXPECT_TRUE(ring.lookup_n("k", 3).empty());
+  EXPECT_EQ(ring.member_count(), 0u);
+  EXPECT_FALSE(ring.contains("a:1"));
+}
+
+TEST(Ring, SingleMemberOwnsEverything) {
+  auto ring = make_ring({"a:1"});
+  for (const auto& k : random_keys(1000, 1)) EXPECT_EQ(ring->lookup(k), "a:1");
+  EXPECT_EQ(ring->lookup_n("x", 5), std::vector<std::string_view>{"a:1"});
+}
+
+TEST(Ring, KeysPastTheLastPointWrapToTheFirst) {
+  auto ring = make_ring({"a:1", "b:2"}, 1);
+  // Find the point hashes; a key hash above both must go to the lower one.
+  const uint64_t ha = point_hash("a:1", 0), hb = point_hash("b:2", 0);
+  const std::string_view first = ha < hb ? "a:1" : "b:2";
+  EXPECT_EQ(ring->lookup_hash(std::max(ha, hb) + 1), first);
+  EXPECT_EQ(ring->lookup_hash(UINT64_MAX), first);
+  EXPECT_EQ(ring->lookup_hash(0), first);
+  EXPECT_EQ(ring->lookup_hash(std::max(ha, hb)), ha < hb ? "b:2" : "a:1");
+}
+
+// -------------------------------------------------------------- lookup_n
+
+TEST(RingLookupN, MatchesNaiveClockwiseWalk) {
+  const auto members = local_members(30);
+  auto ring = make_ring(members);
+  for (const auto& key : random_keys(200, 2)) {
+    for (size_t n : {1u, 2u, 3u, 7u, 17u, 30u}) {
+      auto got = ring->lookup_n(key, n);
+      auto want = reference_lookup_n(members, key, n);
+      ASSERT_EQ(got.size(), want.size());
+      for (size_t i = 0; i < got.size(); ++i) ASSERT_EQ(got[i], want[i]) << "n=" << n << " i=" << i;
+      std::set<std::string_view> distinct(got.begin(), got.end());
+      EXPECT_EQ(distinct.size(), got.size());
+      EXPECT_EQ(got.front(), ring->lookup(key));
+    }
+  }
+}
+
+TEST(RingLookupN, MoreThanMembersReturnsAll) {
+  const auto members = local_members(12);
+  auto ring = make_ring(members);
+  for (size_t n : {12u, 13u, 100u}) {
+    auto got = ring->lookup_n("some-key", n);
+    ASSERT_EQ(got.size(), 12u);
+    std::set<std::string> all(got.begin(), got.end());
+    EXPECT_EQ(all, std::set<std::string>(members.begin(), members.end()));
+  }
+  std::string_view out[4];
+  EXPECT_EQ(ring->lookup_n("k", std::span<std::string_view>(out, 0)), 0u);
+  EXPECT_EQ(ring->lookup_n("k", std::span<std::string_view>(out, 4)), 4u);
+}
+
+// --------------------------------------------------------------- balance
+
+// Max/mean load with 100 points per member and 1e6 random keys.
+//
+// Why these bounds: a member's share of the circle is the sum of the 100
+// arcs ending at its points, about Gamma(100) distributed: standard
+// deviation ~ mean / sqrt(100) = 10%. Sampling 1e6 keys adds Poisson noise of
+// 1/sqrt(keys per member): 0.3% at 10 members, 3.2% at 1000. The busiest of
+// N members sits near the top (1 - 1/N) quantile, z ~ 1.3, 2.3 and 3.1 for
+// N = 10, 100, 1000, plus Gamma's right skew (~+0.03 at z = 3). Expected
+// max/mean: ~1.13, ~1.24, ~1.36. The bounds leave ~0.1 headroom; a broken
+// placement (e.g. 32-bit positions, colliding point keys, a biased hash)
+// lands far above them. Keys and placement are fixed, so the test is
+// deterministic; it prints the figure for docs/PERFORMANCE.md.
+TEST(RingBalance, MaxOverMeanLoadIsBounded) {
+  const auto keys = random_keys(1'000'000, 3);
+  struct Case {
+    size_t members;
+    double bound;
+  };
+  for (const Case c : {Case{10, 1.25}, Case{100, 1.35}, Case{1000, 1.5}}) {
+    auto ring = make_ring(local_members(c.members));
+    std::vector<size_t> counts(c.members);
+    const auto members = ring->members();
+    for (const auto& k : keys) {
+      const std::string_view owner = ring->lookup(k);
+      auto it = std::lower_bound(members.begin(), members.end(), owner,
+                                 [](const std::string& a, std::string_view b) { return a < b; });
+      ++counts[static_cast<size_t>(it - members.begin())];
+    }
+    const double mean = static_cast<double>(keys.size()) / static_cast<double>(c.members);
+    const double max = static_cast<double>(*std::max_element(counts.begin(), counts.end()));
+    const double min = static_cast<double>(*std::min_element(counts.begin(), counts.end()));
+    std::printf("balance: %zu members x 100 points, 1e6 keys: max/mean %.3f, min/mean %.3f\n",
+                c.members, max / mean, min / mean);
+    EXPECT_LE(max / mean, c.bound) << c.members << " members";
+    EXPECT_GE(min / mean, 2.0 - c.bound - 0.15) << c.members << " members";
+  }
+}
+
+// ---------------------------------------------------- minimal disruption
+
+TEST(RingDisruption, AddingOneMemberMovesOnlyTheNewcomersKeys) {
+  const auto keys = random_keys(200'000, 4);
+  for (size_t n : {10u, 100u}) {
+    RingBuilder b;
+    for (const auto& m : local_members(n)) ASSERT_TRUE(b.add(m));
+    auto before = b.build();
+    ASSERT_TRUE(b.add("newcomer:9000"));
+    auto after = b.build();
+    size_t moved = 0;
+    for (const auto& k : keys) {
+      const bool changed = before->lookup(k) != after->lookup(k);
+      const bool to_new = after->lookup(k) == "newcomer:9000";
+      ASSERT_EQ(changed, to_new) << "a key moved between two old members";
+      moved += changed;
+    }
+    const double frac = static_cast<double>(moved) / static_cast<double>(keys.size());
+    const double expect = 1.0 / static_cast<double>(n + 1);
+    std::printf("add 1 to %zu: moved %.4f of keys (1/(N+1) = %.4f)\n", n, frac, expect);
+    // Newcomer's share ~ Gamma(100)/(N+1): within +-40% of 1/(N+1) is > 3 sd.
+    EXPECT_GT(frac, 0.6 * expect);
+    EXPECT_LT(frac, 1.4 * expect);
+  }
+}
+
+TEST(RingDisruption, RemovingOneMemberMovesOnlyItsKeys) {
+  const auto keys = random_keys(200'000, 5);
+  const auto members = local_members(50);
+  RingBuilder b;
+  for (const auto& m : members) ASSERT_TRUE(b.add(m));
+  auto before = b.build();
+  const std::string gone = members[17];
+  b.remove(gone);
+  auto after = b.build();
+  EXPECT_FALSE(after->contains(gone));
+  size_t moved = 0;
+  for (const auto& k : keys) {
+    const bool changed = before->lookup(k) != after->lookup(k);
+    ASSERT_EQ(changed, before->lookup(k) == gone);
+    moved += changed;
+  }
+  EXPECT_GT(moved, 0u);
+}
+
+// ---------------------------------------------------------- the builder
+
+TEST(RingBuilder, RejectsInvalidInputAndQueuesNothing) {
+  RingBuilder b;
+  EXPECT_FALSE(b.add(""));
+  EXPECT_FALSE(b.add("a:1", 0.0));
+  EXPECT_FALSE(b.add("a:1", -2.0));
+  EXPECT_FALSE(b.add("a:1", std::numeric_limits<double>::infinity()));
+  EXPECT_FALSE(b.pending());
+  auto empty = b.build();
+  EXPECT_EQ(empty->member_count(), 0u);
+}
+
+TEST(RingBuilder, LastChangeToAnAddressWins) {
+  RingBuilder b;
+  ASSERT_TRUE(b.add("a:1"));
+  b.remove("a:1");
+  ASSERT_TRUE(b.add("b:1"));
+  b.remove("b:1");
+  ASSERT_TRUE(b.add("b:1", 2.0));
+  b.remove("never-added:1");  // no-op
+  auto ring = b.build();
+  EXPECT_EQ(std::vector<std::string>(ring->members().begin(), ring->members().end()),
+            std::vector<std::string>{"b:1"});
+  EXPECT_EQ(ring->point_count(), 200u);
+}
+
+TEST(RingBuilder, NothingPendingReturnsTheSameSnapshot) {
+  RingBuilder b;
+  ASSERT_TRUE(b.add("a:1"));
+  auto first = b.build();
+  EXPECT_EQ(b.build(), first);
+  // Re-adding with the same weight changes nothing but still yields a
+  // (content-equal) snapshot.
+  ASSERT_TRUE(b.add("a:1"));
+  auto second = b.build();
+  EXPECT_EQ(second->checksum(), first->checksum());
+  EXPECT_EQ(second->point_count(), first->point_count());
+}
+
+// Incremental batches must give exactly the ring built from scratch.
+TEST(RingBuilder, IncrementalEqualsFromScratch) {
+  std::mt19937_64 rng(6);
+  const auto pool = local_members(300);
+  std::map<std::string, double> truth;
+  RingBuilder incremental;
+  const auto keys = random_keys(5000, 7);
+  for (int round = 0; round < 40; ++round) {
+    const int changes = 1 + static_cast<int>(rng() % 20);
+    for (int c = 0; c < changes; ++c) {
+      const std::string& m = pool[rng() % pool.size()];
+      switch (rng() % 3) {
+        case 0:
+        case 1: {
+          const double w = (rng() % 4 == 0) ? 0.5 * static_cast<double>(1 + rng() % 4) : 1.0;
+          ASSERT_TRUE(incremental.add(m, w));
+          truth[m] = w;
+          break;
+        }
+        default:
+          incremental.remove(m);
+          truth.erase(m);
+      }
+    }
+    auto inc = incremental.build();
+    RingBuilder scratch_builder;
+    for (const auto& [m, w] : truth) ASSERT_TRUE(scratch_builder.add(m, w));
+    auto scratch = scratch_builder.build();
+    ASSERT_EQ(inc->member_count(), scratch->member_count());
+    ASSERT_EQ(inc->point_count(), scratch->point_count());
+    ASSERT_EQ(inc->checksum(), scratch->checksum());
+    for (const auto& k : keys) {
+      ASSERT_EQ(inc->lookup(k), scratch->lookup(k)) << "round " << round;
+      ASSERT_EQ(inc->lookup_n(k, 3), scratch->lookup_n(k, 3)) << "round " << round;
+    }
+  }
+}
+
+TEST(RingBuilder, LookupMemoryIsAtMost16BytesPerPoint) {
+  for (size_t n : {1u, 7u, 10u, 100u, 1000u}) {
+    auto ring = make_ring(local_members(n));
+    const double per_point =
+        static_cast<double>(ring->lookup_memory_bytes()) / static_cast<double>(ring->point_count());
+    EXPECT_LE(per_point, 16.0) << n << " members";
+  }
+}
+
+// ------------------------------------------------------------ publishing
+
+// Two reader threads look keys up while the writer publishes 1000
+// snapshots, each adding a member. Readers must always see a complete,
+// consistent snapshot, never an older one than they saw before. Run under
+// TSan by scripts/test.sh --tsan.
+TEST(RingPublisher, ReadersSeeMonotonicConsistentSnapshots) {
+  constexpr size_t kSnapshots = 1000;
+  RingPublisher publisher;
+  std::atomic<bool> done{false};
+  std::atomic<size_t> reader_failures{0};
+  const auto members = local_members(kSnapshots);
+
+  auto reader = [&](uint64_t seed, bool use_reader) {
+    RingReader cached(publisher);
+    const auto keys = random_keys(64, seed);
+    size_t last_members = 0;
+    // Bounded: stops when the writer is done, or after 200M lookups.
+    for (size_t iter = 0; iter < 200'000'000; ++iter) {
+      const bool finished = done.load(std::memory_order_acquire);
+      std::shared_ptr<const Ring> held;
+      const Ring* ring;
+      if (use_reader) {
+        ring = &cached.get();
+      } else {
+        held = publisher.current();
+        ring = held.get();
+      }
+      if (ring->member_count() < last_members) ++reader_failures;
+      last_members = ring->member_count();
+      const std::string_view owner = ring->lookup(keys[iter % keys.size()]);
+      if (last_members == 0 ? !owner.empty() : !ring->contains(owner)) ++reader_failures;
+      if (finished) {
+        // The last publish happened before `done` was set, and we loaded
+        // `done` (acquire) before the snapshot: it must be the final one.
+        if (last_members != kSnapshots) ++reader_failures;
+        return;
+      }
+    }
+    ++reader_failures;  // never saw the end
+  };
+
+  std::thread r1(reader, 11, true);
+  std::thread r2(reader, 12, false);
+  RingBuilder builder(publisher.current());
+  for (size_t i = 0; i < kSnapshots; ++i) {
+    ASSERT_TRUE(builder.add(members[i]));
+    publisher.publish(builder.build());
+  }
+  done.store(true, std::memory_order_release);
+  r1.join();
+  r2.join();
+  EXPECT_EQ(reader_failures.load(), 0u);
+  EXPECT_EQ(publisher.version(), kSnapshots);
+  EXPECT_EQ(publisher.current()->member_count(), kSnapshots);
+}
+
+}  // namespace
+}  // namespace shoal::ring
