@@ -28,8 +28,8 @@ struct Common {
 };
 
 void add_common(CLI::App* cmd, Common& c) {
-  auto* members = cmd->add_option("--members", c.members, "member addresses host:port")
-                      ->delimiter(',');
+  auto* members =
+      cmd->add_option("--members", c.members, "member addresses host:port")->delimiter(',');
   auto* count = cmd->add_option("--count", c.count, "use N members 127.0.0.1:BASE..BASE+N-1")
                     ->check(CLI::Range(1, 100000));
   members->excludes(count);

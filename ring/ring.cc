@@ -23,9 +23,7 @@ constexpr uint32_t kRemoved = std::numeric_limits<uint32_t>::max();
 // Walks that look for distinct owners keep them on the stack up to this many.
 constexpr size_t kSmallN = 16;
 
-uint64_t hash_bytes(std::string_view bytes) {
-  return XXH3_64bits(bytes.data(), bytes.size());
-}
+uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
 uint64_t compute_checksum(std::span<const std::string> sorted_addresses) {
   XXH3_state_t state;
@@ -121,7 +119,8 @@ inline size_t Ring::first_point_at_or_after(uint64_t hash) const {
     size_t below = 0;
     for (size_t w = 0; w < kWindow; ++w) below += p[i + w].hash < hash;
     i += below;
-    if (below < kWindow) [[likely]] return i;
+    if (below < kWindow) [[likely]]
+      return i;
   }
 }
 
@@ -132,9 +131,7 @@ std::string_view Ring::lookup_hash(uint64_t hash) const {
   return owner_[points_[first_point_at_or_after(hash)].member];
 }
 
-std::string_view Ring::lookup(std::string_view key) const {
-  return lookup_hash(hash_bytes(key));
-}
+std::string_view Ring::lookup(std::string_view key) const { return lookup_hash(hash_bytes(key)); }
 
 size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) const {
   const size_t want = std::min(out.size(), addresses_.size());

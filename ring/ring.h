@@ -123,12 +123,12 @@ class Ring {
   void finish();
 
   uint32_t replica_points_;
-  std::vector<std::string> addresses_;    // sorted, unique
-  std::vector<double> weights_;           // parallel to addresses_
-  std::vector<std::string_view> owner_;   // views of addresses_, for lookup
-  std::unique_ptr<Point[]> points_;       // sorted by (hash, member), + sentinels
-  size_t point_count_ = 0;                // real points, without sentinels
-  std::vector<uint32_t> buckets_;         // first point with hash >= b << shift_
+  std::vector<std::string> addresses_;   // sorted, unique
+  std::vector<double> weights_;          // parallel to addresses_
+  std::vector<std::string_view> owner_;  // views of addresses_, for lookup
+  std::unique_ptr<Point[]> points_;      // sorted by (hash, member), + sentinels
+  size_t point_count_ = 0;               // real points, without sentinels
+  std::vector<uint32_t> buckets_;        // first point with hash >= b << shift_
   uint32_t bucket_shift_ = 63;
   uint64_t checksum_ = 0;
 };

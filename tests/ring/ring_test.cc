@@ -2,16 +2,17 @@
 // disruption, lookup_n, the builder's batch semantics, and publication to
 // reader threads.
 
-#include <gtest/gtest.h>
+#include "ring/ring.h"
 
-#include <cstring>
-#include <limits>
-#include <map>
+#include <gtest/gtest.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
+#include <limits>
+#include <map>
 #include <random>
 #include <set>
 #include <string>
@@ -19,7 +20,6 @@
 #include <vector>
 
 #include "ring/publisher.h"
-#include "ring/ring.h"
 
 namespace shoal::ring {
 namespace {
@@ -154,8 +154,8 @@ TEST(RingPlacement, PointsForWeight) {
 }
 
 TEST(RingPlacement, PortsDoNotCollideAcrossAddresses) {
-  // Ringpop's point key address+i makes "h:2100"+"1" equal "h:21001"+"" etc.
-  // With '#' the two members' points are all distinct.
+  // Ringpop's point key address+i makes "h:2100"+"10" equal "h:21001"+"0",
+  // so the two members share points. With '#' all 200 points are distinct.
   std::set<uint64_t> hashes;
   for (uint32_t i = 0; i < 100; ++i) {
     hashes.insert(point_hash("h:2100", i));

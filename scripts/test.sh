@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs shoal's test suite: installs what is missing, builds, runs ctest.
+#
+#   scripts/test.sh              default suite (unit, lint, sim, ...)
+#   scripts/test.sh --asan       the same under ASan + UBSan (clang)
+#   scripts/test.sh --tsan       the same under TSan (clang)
+#   scripts/test.sh ... -- ARGS  extra ctest arguments (e.g. -L unit, -R Ring)
+#
+# Exits non-zero if any build step or test fails. .ci/run calls this.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+
+build_args=()
+ctest_args=()
+while (($#)); do
+  case "$1" in
+    --asan|--tsan) build_args+=("$1") ;;
+    --) shift; ctest_args+=("$@"); break ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+dir=$("$root/scripts/build.sh" "${build_args[@]}" | tail -n 1)
+cd "$dir"
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+ctest --output-on-failure -j "${SHOAL_JOBS:-2}" --timeout 600 "${ctest_args[@]}"
