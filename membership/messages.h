@@ -1,0 +1,146 @@
+// Copyright shoal authors. The messages of the membership protocol as plain
+// C++ values. proto/codec.h is the only translation between these and the
+// wire (proto/shoal.proto); the core never sees protobuf.
+//
+// UDP (one datagram each, at most Config::datagram_budget bytes encoded):
+//
+//   Ping     A -> B    seq, source A, target B, A's checksum, changes
+//   Ack      B -> A    seq, source B, B's checksum, changes
+//   PingReq  A -> H    seq, source A, target B, checksum, want_nack, changes
+//                      H pings B with its own seq; on B's ack H sends
+//                      Ack{seq of A's PingReq, source B} to A; if B is
+//                      silent until H's ping timeout, Nack to A.
+//   Nack     H -> A    seq, source H, changes
+//   Gossip   A -> C    source A, checksum, changes (no answer)
+//
+// TCP (request/response exchanges started by the core, carried by the
+// driver; see Membership::Output):
+//
+//   JoinRequest  -> JoinResponse    full membership to a joining node
+//   SyncRequest  -> SyncResponse    push-pull: both sides' full tables
+//
+// Every message carries changes ("piggyback"): claims about members,
+// merged by the precedence rules of types.h.
+
+#ifndef SHOAL_MEMBERSHIP_MESSAGES_H_
+#define SHOAL_MEMBERSHIP_MESSAGES_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "membership/types.h"
+
+namespace shoal::membership {
+
+// A member's full state, as exchanged by join and full sync.
+struct MemberState {
+  std::string address;
+  Status status = Status::kAlive;
+  Incarnation incarnation = 0;
+  Labels labels;
+  bool operator==(const MemberState&) const = default;
+};
+
+// A claim about a member, made first by `source`.
+struct Change {
+  std::string address;
+  Status status = Status::kAlive;
+  Incarnation incarnation = 0;
+  Labels labels;
+  std::string source;
+  Incarnation source_incarnation = 0;
+  bool operator==(const Change&) const = default;
+};
+
+struct Ping {
+  uint64_t seq = 0;
+  std::string source;
+  std::string target;
+  uint64_t checksum = 0;
+  std::vector<Change> changes;
+  bool operator==(const Ping&) const = default;
+};
+
+struct PingReq {
+  uint64_t seq = 0;
+  std::string source;
+  std::string target;
+  uint64_t checksum = 0;
+  bool want_nack = false;
+  std::vector<Change> changes;
+  bool operator==(const PingReq&) const = default;
+};
+
+struct Ack {
+  uint64_t seq = 0;
+  std::string source;
+  uint64_t checksum = 0;
+  std::vector<Change> changes;
+  bool operator==(const Ack&) const = default;
+};
+
+struct Nack {
+  uint64_t seq = 0;
+  std::string source;
+  std::vector<Change> changes;
+  bool operator==(const Nack&) const = default;
+};
+
+struct Gossip {
+  std::string source;
+  uint64_t checksum = 0;
+  std::vector<Change> changes;
+  bool operator==(const Gossip&) const = default;
+};
+
+using Message = std::variant<Ping, PingReq, Ack, Nack, Gossip>;
+
+struct JoinRequest {
+  std::string source;
+  Incarnation incarnation = 0;
+  Labels labels;
+  bool operator==(const JoinRequest&) const = default;
+};
+
+struct JoinResponse {
+  std::string responder;
+  uint64_t checksum = 0;
+  std::vector<MemberState> members;
+  bool operator==(const JoinResponse&) const = default;
+};
+
+struct SyncRequest {
+  std::string source;
+  uint64_t checksum = 0;
+  std::vector<MemberState> members;
+  bool operator==(const SyncRequest&) const = default;
+};
+
+struct SyncResponse {
+  std::string responder;
+  uint64_t checksum = 0;
+  std::vector<MemberState> members;
+  bool operator==(const SyncResponse&) const = default;
+};
+
+using TcpRequest = std::variant<JoinRequest, SyncRequest>;
+using TcpResponse = std::variant<JoinResponse, SyncResponse>;
+
+// ---- encoded sizes --------------------------------------------------------
+// Exact protobuf (proto3) encoded sizes, computed without protobuf, so the
+// core can pack changes into the datagram budget. tests/proto checks them
+// against the generated code's ByteSizeLong().
+
+// Size of one Change as an element of a `repeated Change changes` field,
+// tag and length prefix included.
+size_t encoded_change_size(const Change& c);
+// Size of the whole Envelope for `m` (version kProtocolVersion, `cluster`),
+// changes included.
+size_t encoded_envelope_size(const Message& m, size_t cluster_size);
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_MESSAGES_H_

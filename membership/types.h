@@ -1,0 +1,63 @@
+// Copyright shoal authors. Value types of the membership core.
+//
+// The core never reads a clock: every entry point takes `now`, an Instant
+// on a monotonic time line whose epoch the driver chooses (the node uses
+// steady_clock's epoch, the simulator virtual time from 0). MonoClock has
+// no now() on purpose.
+
+#ifndef SHOAL_MEMBERSHIP_TYPES_H_
+#define SHOAL_MEMBERSHIP_TYPES_H_
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+
+namespace shoal::membership {
+
+struct MonoClock {
+  using rep = int64_t;
+  using period = std::nano;
+  using duration = std::chrono::nanoseconds;
+  using time_point = std::chrono::time_point<MonoClock>;
+  static constexpr bool is_steady = true;
+};
+using Duration = std::chrono::nanoseconds;
+using Instant = MonoClock::time_point;
+
+inline constexpr Instant kNever = Instant::max();
+
+// Starts at the wall-clock milliseconds when the node process starts
+// (supplied by the driver), so a restarted node outranks its former self.
+using Incarnation = uint64_t;
+
+// Member status in precedence order: at equal incarnation the higher value
+// wins. The numeric values are the wire values (proto Status).
+enum class Status : uint8_t {
+  kAlive = 0,
+  kSuspect = 1,
+  kFaulty = 2,
+  kLeave = 3,
+  kTombstone = 4,
+};
+inline constexpr int kStatusCount = 5;
+
+std::string_view to_string(Status s);
+
+// Alive and suspect members are probed and own keys on the ring.
+inline bool is_pingable(Status s) { return s == Status::kAlive || s == Status::kSuspect; }
+
+// Small string map, sorted so that iteration order is deterministic.
+using Labels = std::map<std::string, std::string, std::less<>>;
+
+// True if claim (inc_a, status_a) overrides (inc_b, status_b) about the same
+// member: a higher incarnation wins; at equal incarnation the higher status.
+inline bool overrides(Incarnation inc_a, Status status_a, Incarnation inc_b, Status status_b) {
+  if (inc_a != inc_b) return inc_a > inc_b;
+  return static_cast<int>(status_a) > static_cast<int>(status_b);
+}
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_TYPES_H_
