@@ -35,6 +35,13 @@
 
 namespace shoal::membership {
 
+// The wire protocol version this code speaks: Envelope.version and
+// Frame.version in proto/shoal.proto. Receivers drop any other version, so
+// bump it only for a change that old nodes would misinterpret (shoal.proto's
+// compatibility rules). Here rather than in proto/ so that the core's size
+// arithmetic (encoded_envelope_size) and the codec share one definition.
+inline constexpr uint32_t kProtocolVersion = 1;
+
 // A member's full state, as exchanged by join and full sync.
 struct MemberState {
   std::string address;

@@ -1,0 +1,128 @@
+// Copyright shoal authors. Every tunable of the membership protocol, with
+// its formula, its trade-off and the honest origin of its default.
+//
+// Defaults are DESIGN.md's "LAN" profile. validate() names the first bad
+// field; a node refuses to start with an invalid config.
+
+#ifndef SHOAL_MEMBERSHIP_CONFIG_H_
+#define SHOAL_MEMBERSHIP_CONFIG_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "membership/types.h"
+
+namespace shoal::membership {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+struct Config {
+  // This node's advertised address ("host:port", IPv6 in brackets). Other
+  // members reach it there; it is its identity in the cluster.
+  std::string address;
+  // Cluster name, carried in every envelope; members of other clusters are
+  // dropped by the codec. The core needs only its length (datagram budget).
+  std::string cluster = "shoal";
+  // Labels gossiped with this member (small: they ride in every alive claim).
+  Labels labels;
+  // Incarnation to start from: the driver passes the wall-clock
+  // milliseconds at process start, so a restart outranks the former self.
+  Incarnation incarnation = 0;
+
+  // ---- failure detection (SWIM) ----
+  // One probe per period. 200 ms is memberlist's LAN gossip interval and
+  // five times faster than its probe interval: detection time scales with
+  // it, bandwidth too (about flat in N, see docs/PERFORMANCE.md).
+  // Never faster than 50 ms: below that a busy node misses its own timers.
+  Duration protocol_period = milliseconds(200);
+  // Wait this long for a direct ack before asking ping_req_fanout helpers.
+  // 100 ms is generous on a LAN (round trips are well under 1 ms) and
+  // leaves half the period for the indirect probe. Lifeguard stretches it.
+  Duration ping_timeout = milliseconds(100);
+  // Helpers asked to probe indirectly (SWIM's k). 3 as SWIM and memberlist:
+  // with loss p per message an indirect path fails with 1-(1-p)^4; three
+  // paths make a false suspicion from loss alone rare.
+  int ping_req_fanout = 3;
+
+  // ---- suspicion (Lifeguard) ----
+  // A suspect becomes faulty after
+  //   timeout(C) = max(min, max - (max - min) * log(C + 1) / log(K + 1))
+  // where C counts independent confirmations (other members that also
+  // suspect it) and K = suspicion_confirmations. Alone, a suspicion waits the
+  // maximum: time for the member to hear and refute. Confirmed by K
+  // members, it waits the minimum. The 1 s / 5 s pair is DESIGN.md's
+  // choice: 5 periods at least, so a refutation can travel.
+  Duration suspicion_min = seconds(1);
+  Duration suspicion_max = seconds(5);
+  int suspicion_confirmations = 3;
+
+  // ---- local health awareness (Lifeguard) ----
+  // Score 0..awareness_max-1; probe period and ping timeout are multiplied
+  // by (score + 1). Missed nacks and refutations raise it, acks lower it. 8
+  // is memberlist's AwarenessMaxMultiplier.
+  int awareness_max = 8;
+
+  // ---- forgetting ----
+  // Faulty or left members stay known this long (so stale alive claims
+  // about them are recognised), then become tombstones; tombstones are
+  // forgotten after tombstone_timeout more.
+  Duration faulty_timeout = seconds(60);
+  Duration tombstone_timeout = seconds(60);
+
+  // ---- dissemination ----
+  // Each change is piggybacked at most retransmit_mult * ceil(log2(N + 1))
+  // times by each node that has it. 4 as memberlist's RetransmitMult: with
+  // that many sends an epidemic reaches all N with high probability.
+  int retransmit_mult = 4;
+  // Encoded envelope budget per datagram: 1500-byte Ethernet MTU minus IPv6
+  // (40) and UDP (8) headers, minus room for an authentication tag.
+  size_t datagram_budget = 1400;
+  // Members sent a Gossip message per period while changes are pending
+  // (memberlist's GossipNodes). Speeds up dissemination from ~3x per period
+  // (ping + ack piggyback) to ~6x at no cost when nothing changes.
+  int gossip_fanout = 3;
+  // At most this many changes are applied from one message; the rest are
+  // counted and dropped (a bound on work per datagram).
+  size_t changes_per_message_max = 64;
+
+  // ---- anti-entropy (push-pull full sync) ----
+  // Every message carries its sender's checksum. While a change spreads,
+  // some peers match ours and some do not; a match resets the count. If no
+  // peer has matched for sync_mismatch_min and at least
+  // sync_mismatches_trigger messages disagreed, gossip is not going to fix
+  // it (a cold start's backlog, a lost change, a healed partition): do a
+  // full sync with the last disagreeing peer, at most once per
+  // sync_interval_min. 1 s is five periods, longer than a change takes to
+  // reach a 1000-node cluster's majority.
+  int sync_mismatches_trigger = 3;
+  Duration sync_mismatch_min = seconds(1);
+  Duration sync_interval_min = seconds(2);
+
+  // ---- join, healing, leave ----
+  // Seeds contacted at once per join attempt.
+  int join_fanout = 3;
+  // Join retry backoff doubles from min to max, and never stops while this
+  // node is alone.
+  Duration join_backoff_min = milliseconds(200);
+  Duration join_backoff_max = seconds(5);
+  // A TCP exchange (join, sync) that has not answered in this long failed.
+  Duration tcp_timeout = seconds(2);
+  // Every heal_interval, with probability heal_fanout / (alive members), try
+  // to re-join a known faulty address or a seed that is not a member
+  // (Ringpop's partition healing): about heal_fanout attempts per interval
+  // cluster-wide, whatever N.
+  Duration heal_interval = seconds(5);
+  int heal_fanout = 3;
+
+  // Returns "" if valid, else what is wrong ("protocol_period: 10ms is below
+  // the 50ms minimum").
+  std::string validate() const;
+};
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_CONFIG_H_

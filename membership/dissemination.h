@@ -1,0 +1,65 @@
+// Copyright shoal authors. The piggyback queue: changes waiting to be
+// gossiped, at most one per member (a newer claim replaces an older one).
+//
+// Order: fewest sends first, then newest first, so fresh news (a
+// refutation, a join) goes out at once and old news yields to it. Each
+// change is sent at most `limit` times (retransmit_mult * ceil(log2(N+1)),
+// computed by the caller as N changes) and then dropped. fill() packs
+// changes into a byte budget by their exact encoded size.
+//
+// Not thread-safe; owned by one Membership.
+
+#ifndef SHOAL_MEMBERSHIP_DISSEMINATION_H_
+#define SHOAL_MEMBERSHIP_DISSEMINATION_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "membership/messages.h"
+
+namespace shoal::membership {
+
+class Disseminator {
+ public:
+  // Queues `c`, replacing any pending change about the same member.
+  void enqueue(Change c);
+  // Drops the pending change about `address`, if any.
+  void remove(std::string_view address);
+  // The pending change about `address`, or nullptr.
+  const Change* find(std::string_view address) const;
+
+  // Appends pending changes to `out`, in queue order, while their encoded
+  // sizes fit in `budget` bytes and out holds fewer than `count_max`; the
+  // change about `first` (if pending) goes before all others. Each change
+  // appended counts as one send; a change sent `limit` times leaves the
+  // queue. Returns the bytes used.
+  size_t fill(std::vector<Change>& out, size_t budget, size_t count_max, int limit,
+              std::string_view first = {});
+
+  bool empty() const { return entries_.empty(); }
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    Change change;
+    size_t bytes;
+    int sends;
+    uint64_t id;
+  };
+  // (sends, -id): fewest sends, then newest first.
+  using Key = std::pair<std::pair<int, uint64_t>, Entry*>;
+  static Key key_of(Entry& e) { return {{e.sends, ~e.id}, &e}; }
+
+  std::map<std::string, Entry, std::less<>> entries_;
+  std::set<Key> order_;
+  uint64_t next_id_ = 0;
+};
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_DISSEMINATION_H_

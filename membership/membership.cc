@@ -1,0 +1,786 @@
+// Copyright shoal authors. See membership.h for the contract.
+
+#include "membership/membership.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cmath>
+#include <type_traits>
+#include <utility>
+
+namespace shoal::membership {
+
+namespace {
+
+uint64_t mix64(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+uint64_t hash_string(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then mixed
+  for (char c : s) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 0x100000001b3ull;
+  }
+  return mix64(h);
+}
+
+int ceil_log2(size_t n) {
+  int bits = 0;
+  while ((size_t{1} << bits) < n) ++bits;
+  return bits;
+}
+
+}  // namespace
+
+std::string Config::validate() const {
+  auto ms = [](Duration d) {
+    return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + "ms";
+  };
+  if (address.empty()) return "address: must not be empty";
+  if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
+  if (protocol_period < milliseconds(50)) {
+    return "protocol_period: " + ms(protocol_period) + " is below the 50ms minimum";
+  }
+  if (ping_timeout <= Duration::zero() || ping_timeout >= protocol_period) {
+    return "ping_timeout: " + ms(ping_timeout) + " must be > 0 and below protocol_period (" +
+           ms(protocol_period) + ")";
+  }
+  if (ping_req_fanout < 0 || ping_req_fanout > 16) return "ping_req_fanout: must be 0..16";
+  if (suspicion_min <= Duration::zero()) return "suspicion_min: must be > 0";
+  if (suspicion_max < suspicion_min) {
+    return "suspicion_max: " + ms(suspicion_max) + " is below suspicion_min (" + ms(suspicion_min) +
+           ")";
+  }
+  if (suspicion_confirmations < 0 || suspicion_confirmations > 64) {
+    return "suspicion_confirmations: must be 0..64";
+  }
+  if (awareness_max < 1 || awareness_max > 64) return "awareness_max: must be 1..64";
+  if (faulty_timeout <= Duration::zero()) return "faulty_timeout: must be > 0";
+  if (tombstone_timeout <= Duration::zero()) return "tombstone_timeout: must be > 0";
+  if (retransmit_mult < 1 || retransmit_mult > 64) return "retransmit_mult: must be 1..64";
+  if (datagram_budget < 512 || datagram_budget > 65000) {
+    return "datagram_budget: must be 512..65000 bytes";
+  }
+  if (gossip_fanout < 0 || gossip_fanout > 16) return "gossip_fanout: must be 0..16";
+  if (changes_per_message_max < 1) return "changes_per_message_max: must be >= 1";
+  if (sync_mismatches_trigger < 1) return "sync_mismatches_trigger: must be >= 1";
+  if (sync_mismatch_min < Duration::zero()) return "sync_mismatch_min: must be >= 0";
+  if (join_fanout < 1 || join_fanout > 16) return "join_fanout: must be 1..16";
+  if (join_backoff_min <= Duration::zero() || join_backoff_max < join_backoff_min) {
+    return "join_backoff_min/max: need 0 < min <= max";
+  }
+  if (tcp_timeout <= Duration::zero()) return "tcp_timeout: must be > 0";
+  if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
+  if (heal_fanout < 0) return "heal_fanout: must be >= 0";
+  return "";
+}
+
+Duration suspicion_timeout(int confirmations, int expected, Duration min, Duration max) {
+  if (expected <= 0 || confirmations >= expected) return min;
+  const double frac = std::log(static_cast<double>(std::max(0, confirmations)) + 1.0) /
+                      std::log(static_cast<double>(expected) + 1.0);
+  const auto span = static_cast<double>((max - min).count());
+  Duration t = max - Duration(static_cast<int64_t>(frac * span));
+  t = std::chrono::floor<milliseconds>(t);
+  return std::max(t, min);
+}
+
+// ------------------------------------------------------------ lifecycle
+
+Membership::Membership(Config config, uint64_t seed, Instant now)
+    : config_(std::move(config)),
+      rng_(seed),
+      awareness_(config_.awareness_max),
+      next_period_(now),
+      last_sync_(now - config_.sync_interval_min),
+      join_backoff_(config_.join_backoff_min),
+      next_heal_(now + config_.heal_interval) {
+  assert(config_.validate().empty());
+  Member self;
+  self.state = {config_.address, Status::kAlive, config_.incarnation, config_.labels};
+  auto [it, inserted] = members_.emplace(config_.address, std::move(self));
+  checksum_ += member_hash(it->second.state);
+  pingable_count_ = 1;
+  queue_.enqueue(self_change());
+}
+
+Incarnation Membership::incarnation() const {
+  return members_.find(config_.address)->second.state.incarnation;
+}
+
+void Membership::join(const std::vector<std::string>& seeds, Instant now) {
+  seeds_.clear();
+  for (const std::string& s : seeds) {
+    if (s.empty() || s == config_.address) continue;
+    if (std::find(seeds_.begin(), seeds_.end(), s) != seeds_.end()) continue;
+    if (seeds_.size() >= kSeedsMax) break;
+    seeds_.push_back(s);
+  }
+  joined_ = seeds_.empty();
+  if (!joined_) {
+    next_join_ = now;
+    attempt_join(now);
+  }
+}
+
+void Membership::leave(Instant now) {
+  if (leaving_) return;
+  leaving_ = true;
+  Member& self = members_.find(config_.address)->second;
+  set_state(self, Status::kLeave, self.state.incarnation, nullptr, config_.address, now, false);
+  set_deadline(self, kNever);  // we do not reap ourselves
+  queue_.enqueue(self_change());
+  probe_.active = false;
+  next_join_ = kNever;
+}
+
+bool Membership::leave_disseminated() const {
+  return leaving_ && queue_.find(config_.address) == nullptr;
+}
+
+// ------------------------------------------------------ the member table
+
+uint64_t Membership::member_hash(const MemberState& s) {
+  if (s.status == Status::kTombstone) return 0;
+  return mix64(hash_string(s.address) ^ mix64(s.incarnation) ^
+               (static_cast<uint64_t>(s.status) << 56));
+}
+
+Change Membership::self_change() const {
+  const MemberState& s = members_.find(config_.address)->second.state;
+  return Change{s.address, s.status, s.incarnation, s.labels, s.address, s.incarnation};
+}
+
+Change Membership::change_of(const Member& m, const std::string& source) const {
+  return Change{m.state.address, m.state.status, m.state.incarnation,
+                m.state.labels,  source,         incarnation()};
+}
+
+void Membership::emit(const Member& m, std::optional<Status> old, const std::string& source,
+                      bool forgotten) {
+  events_.push_back(MemberEvent{m.state.address, old, m.state.status, m.state.incarnation, source,
+                                forgotten});
+}
+
+void Membership::set_deadline(Member& m, Instant deadline) {
+  if (m.deadline != kNever) timers_.erase({m.deadline, m.state.address});
+  m.deadline = deadline;
+  if (deadline != kNever) timers_.insert({deadline, m.state.address});
+}
+
+void Membership::set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
+                           const std::string& source, Instant now, bool is_new) {
+  const Status old = m.state.status;
+  const bool was_pingable = !is_new && is_pingable(old);
+  if (!is_new) checksum_ -= member_hash(m.state);
+  m.state.status = status;
+  m.state.incarnation = inc;
+  if (labels != nullptr) m.state.labels = *labels;
+  checksum_ += member_hash(m.state);
+
+  const bool self = m.state.address == config_.address;
+  if (is_pingable(status) && !was_pingable) {
+    ++pingable_count_;
+    if (!self) {
+      insert_probe_target(m.state.address);
+      m.peer_index = peers_.size();
+      peers_.push_back(&m);
+    }
+  } else if (!is_pingable(status) && was_pingable) {
+    --pingable_count_;
+    if (!self) remove_peer(m);
+  }
+
+  if (status != Status::kSuspect) m.suspecters.clear();
+  if (self) {
+    set_deadline(m, kNever);
+  } else {
+    switch (status) {
+      case Status::kAlive:
+        set_deadline(m, kNever);
+        break;
+      case Status::kSuspect:
+        m.suspect_start = now;
+        m.suspecters.assign(1, source);
+        // Lifeguard: an unhealthy node (high score) is slower to condemn.
+        set_deadline(m, now + awareness_.scale(suspicion_timeout(
+                                  0, config_.suspicion_confirmations, config_.suspicion_min,
+                                  config_.suspicion_max)));
+        if (source == config_.address) ++stats_.suspicions;
+        break;
+      case Status::kFaulty:
+      case Status::kLeave:
+        if (is_new || (old != Status::kFaulty && old != Status::kLeave)) {
+          set_deadline(m, now + config_.faulty_timeout);
+        }
+        break;
+      case Status::kTombstone:
+        set_deadline(m, now + config_.tombstone_timeout);
+        break;
+    }
+  }
+  emit(m, is_new ? std::nullopt : std::optional<Status>(old), source);
+}
+
+void Membership::confirm_suspicion(Member& m, const std::string& source, Instant now) {
+  if (std::find(m.suspecters.begin(), m.suspecters.end(), source) != m.suspecters.end()) return;
+  if (m.suspecters.size() > static_cast<size_t>(config_.suspicion_confirmations)) return;
+  m.suspecters.push_back(source);
+  ++stats_.confirmations;
+  const int confirmations = static_cast<int>(m.suspecters.size()) - 1;
+  const Instant deadline =
+      m.suspect_start +
+      awareness_.scale(suspicion_timeout(confirmations, config_.suspicion_confirmations,
+                                         config_.suspicion_min, config_.suspicion_max));
+  // A confirmation only ever brings the verdict closer.
+  set_deadline(m, std::min(m.deadline, std::max(deadline, now)));
+  // Re-gossip the confirmation so that others count it too.
+  queue_.enqueue(change_of(m, source));
+}
+
+void Membership::apply_self_claim(const Change& c, Instant now) {
+  Member& self = members_.find(config_.address)->second;
+  if (leaving_) return;  // our leave claim stands
+  const Incarnation own = self.state.incarnation;
+  if (c.status == Status::kAlive && c.incarnation <= own) return;  // old news
+  // Anything else is wrong about us: refute with a fresh incarnation.
+  const Incarnation inc = std::max(own, c.incarnation) + 1;
+  ++stats_.refutations;
+  awareness_.apply(1);  // being suspected hints that we are the slow one
+  set_state(self, Status::kAlive, inc, nullptr, config_.address, now, false);
+  queue_.enqueue(self_change());
+}
+
+bool Membership::apply(const Change& c, Instant now, bool regossip) {
+  if (c.address.empty()) return false;
+  if (c.address == config_.address) {
+    apply_self_claim(c, now);
+    return false;
+  }
+  auto it = members_.find(c.address);
+  if (it == members_.end()) {
+    // Nothing to forget about a member we never knew.
+    if (c.status == Status::kTombstone) return false;
+    if (members_.size() >= kMembersMax) {
+      ++stats_.changes_dropped;
+      return false;
+    }
+    Member m;
+    m.state = {c.address, c.status, c.incarnation, c.labels};
+    it = members_.emplace(c.address, std::move(m)).first;
+    set_state(it->second, c.status, c.incarnation, nullptr, c.source, now, true);
+    ++stats_.changes_applied;
+    if (regossip) queue_.enqueue(c);
+    return true;
+  }
+  Member& m = it->second;
+  if (overrides(c.incarnation, c.status, m.state.incarnation, m.state.status)) {
+    const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
+    set_state(m, c.status, c.incarnation, labels, c.source, now, false);
+    ++stats_.changes_applied;
+    if (regossip) queue_.enqueue(c);
+    return true;
+  }
+  if (c.status == Status::kSuspect && m.state.status == Status::kSuspect &&
+      c.incarnation == m.state.incarnation) {
+    confirm_suspicion(m, c.source, now);
+    return false;
+  }
+  ++stats_.changes_stale;
+  return false;
+}
+
+void Membership::merge_members(const std::vector<MemberState>& states, const std::string& source,
+                               Instant now, MergeKind kind) {
+  const bool heal = kind == MergeKind::kHeal;
+  // A joiner learns what its seed has long gossiped, a sync what its peer
+  // has: re-gossiping whole tables would flood the queues (N joins x N
+  // members at a cold start). Anti-entropy repairs what gossip missed. A
+  // heal's differences come from the other side of a partition and are
+  // news to this whole side: pass them on.
+  const bool regossip = kind == MergeKind::kHeal;
+  size_t applied = 0;
+  for (const MemberState& s : states) {
+    if (++applied > kMembersMax) break;
+    if (heal && s.address != config_.address && is_pingable(s.status)) {
+      // Partition healing (Ringpop's reincarnation): the other side has
+      // this member alive, we have it faulty at an equal or higher
+      // incarnation. Precedence would keep it dead forever, so suspect it
+      // locally and probe it: if it is alive it hears the suspicion and
+      // refutes with a higher incarnation, which then wins on both sides.
+      auto it = members_.find(s.address);
+      if (it != members_.end() && it->second.state.status == Status::kFaulty &&
+          it->second.state.incarnation >= s.incarnation) {
+        Member& m = it->second;
+        ++stats_.reincarnations;
+        set_state(m, Status::kSuspect, m.state.incarnation, nullptr, config_.address, now, false);
+        queue_.enqueue(change_of(m, config_.address));
+        continue;
+      }
+    }
+    apply(Change{s.address, s.status, s.incarnation, s.labels, source, 0}, now, regossip);
+  }
+}
+
+std::vector<MemberState> Membership::member_states() const {
+  std::vector<MemberState> out;
+  out.reserve(members_.size());
+  for (const auto& [address, m] : members_) out.push_back(m.state);
+  return out;
+}
+
+std::vector<MemberState> Membership::members() const { return member_states(); }
+
+std::optional<MemberState> Membership::member(std::string_view address) const {
+  auto it = members_.find(address);
+  if (it == members_.end()) return std::nullopt;
+  return it->second.state;
+}
+
+// -------------------------------------------------------------- probing
+
+void Membership::insert_probe_target(const std::string& address) {
+  // A random position among the members not yet probed this round, so a
+  // newcomer is probed within one round and joins do not bunch up.
+  const size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());
+  const size_t pos = probe_index_ + rng_.below(remaining + 1);
+  probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(pos), address);
+}
+
+std::optional<std::string> Membership::next_probe_target() {
+  // Bounded: at most one pass over the current order plus one rebuild.
+  for (int pass = 0; pass < 2; ++pass) {
+    while (probe_index_ < probe_order_.size()) {
+      const std::string& candidate = probe_order_[probe_index_++];
+      auto it = members_.find(candidate);
+      if (it != members_.end() && candidate != config_.address &&
+          is_pingable(it->second.state.status)) {
+        return candidate;
+      }
+    }
+    probe_order_.clear();
+    probe_index_ = 0;
+    for (const Member* m : peers_) probe_order_.push_back(m->state.address);
+    // Sorted first: peers_ order depends on history, the shuffle on the seed.
+    std::sort(probe_order_.begin(), probe_order_.end());
+    rng_.shuffle(probe_order_.begin(), probe_order_.end());
+  }
+  return std::nullopt;
+}
+
+void Membership::remove_peer(Member& m) {
+  // Swap-remove: O(1); peers_ order is a deterministic function of the
+  // sequence of changes, so random draws from it stay reproducible.
+  const size_t i = m.peer_index;
+  assert(i < peers_.size() && peers_[i] == &m);
+  peers_[i] = peers_.back();
+  peers_[i]->peer_index = i;
+  peers_.pop_back();
+  m.peer_index = kNoPeer;
+}
+
+std::vector<std::string> Membership::random_pingable(size_t count, std::string_view exclude) {
+  // Partial Fisher-Yates over indices: `count` distinct peers in O(count).
+  std::vector<std::string> out;
+  const size_t n = peers_.size();
+  std::vector<std::pair<size_t, size_t>> swapped;  // virtual swaps, undone implicitly
+  auto at = [&](size_t i) {
+    for (auto it = swapped.rbegin(); it != swapped.rend(); ++it) {
+      if (it->first == i) return it->second;
+    }
+    return i;
+  };
+  for (size_t k = 0; k < n && out.size() < count; ++k) {
+    const size_t j = k + rng_.below(n - k);
+    const size_t pick = at(j);
+    swapped.emplace_back(j, at(k));
+    const std::string& address = peers_[pick]->state.address;
+    if (address != exclude) out.push_back(address);
+  }
+  return out;
+}
+
+void Membership::finish_probe(Instant now) {
+  if (!probe_.active) return;
+  probe_.active = false;
+  if (probe_.acked) {
+    awareness_.apply(-1);
+    return;
+  }
+  ++stats_.probes_failed;
+  // Lifeguard: if helpers were asked and fewer nacks came back than
+  // expected, our own network may be the problem: raise our health score.
+  awareness_.apply(probe_.nacks_expected > 0 ? probe_.nacks_expected - probe_.nacks : 1);
+  auto it = members_.find(probe_.target);
+  if (it == members_.end() || !is_pingable(it->second.state.status)) return;
+  Member& m = it->second;
+  apply(Change{m.state.address, Status::kSuspect, m.state.incarnation, {}, config_.address,
+               incarnation()},
+        now);
+}
+
+void Membership::start_period(Instant now) {
+  finish_probe(now);
+  next_period_ = now + awareness_.scale(config_.protocol_period);
+
+  // A leaving node stops probing but keeps gossiping its leave.
+  if (!leaving_) start_probe(now);
+
+  // Gossip fan-out while there is news.
+  if (!queue_.empty() && config_.gossip_fanout > 0) {
+    for (const std::string& to : random_pingable(static_cast<size_t>(config_.gossip_fanout),
+                                                 probe_.active ? probe_.target : "")) {
+      ++stats_.gossips_sent;
+      send(to, Gossip{config_.address, checksum_, {}});
+      if (queue_.empty()) break;
+    }
+  }
+}
+
+void Membership::start_probe(Instant now) {
+  if (auto target = next_probe_target()) {
+    probe_ = Probe{};
+    probe_.active = true;
+    probe_.target = *target;
+    probe_.seq = next_seq_++;
+    probe_.ack_deadline = now + awareness_.scale(config_.ping_timeout);
+    probe_.end = next_period_;
+    ++stats_.probes;
+    Ping ping{probe_.seq, config_.address, probe_.target, checksum_, {}};
+    // Lifeguard's buddy system: a ping to a suspect carries the suspicion,
+    // so a live member learns it is suspected from its first prober.
+    const Member& m = members_.find(probe_.target)->second;
+    if (m.state.status == Status::kSuspect) {
+      ping.changes.push_back(change_of(m, config_.address));
+    }
+    send(probe_.target, std::move(ping));
+  }
+}
+
+void Membership::send_ping_reqs(Instant now) {
+  (void)now;
+  probe_.indirect_sent = true;
+  const auto helpers =
+      random_pingable(static_cast<size_t>(config_.ping_req_fanout), probe_.target);
+  probe_.nacks_expected = static_cast<int>(helpers.size());
+  for (const std::string& h : helpers) {
+    ++stats_.ping_reqs_sent;
+    send(h, PingReq{probe_.seq, config_.address, probe_.target, checksum_, true, {}});
+  }
+}
+
+// ------------------------------------------------------------- messages
+
+int Membership::retransmit_limit() const {
+  return config_.retransmit_mult * std::max(1, ceil_log2(pingable_count_ + 1));
+}
+
+void Membership::piggyback(std::vector<Change>& changes, size_t base_size, std::string_view first) {
+  // base_size was measured without changes: the body's length prefix grows
+  // by up to 2 bytes (a varint) once changes are in; keep that slack.
+  constexpr size_t kLengthSlack = 2;
+  size_t used = base_size + kLengthSlack;
+  for (const Change& c : changes) used += encoded_change_size(c);
+  if (used >= config_.datagram_budget) return;
+  const size_t count_max = config_.changes_per_message_max;
+  if (changes.size() >= count_max) return;
+  queue_.fill(changes, config_.datagram_budget - used, count_max, retransmit_limit(), first);
+}
+
+template <class M>
+void Membership::send(const std::string& to, M msg) {
+  // The envelope without changes, then as many changes as fit.
+  std::vector<Change> preset = std::move(msg.changes);
+  msg.changes.clear();
+  const size_t base = encoded_envelope_size(Message(msg), config_.cluster.size());
+  msg.changes = std::move(preset);
+  piggyback(msg.changes, base);
+  ++stats_.datagrams_out;
+  datagrams_.push_back(OutDatagram{to, Message(std::move(msg))});
+}
+
+void Membership::apply_changes(const std::vector<Change>& changes, Instant now) {
+  size_t n = 0;
+  for (const Change& c : changes) {
+    if (++n > config_.changes_per_message_max) {
+      stats_.changes_dropped += changes.size() - config_.changes_per_message_max;
+      break;
+    }
+    apply(c, now);
+  }
+}
+
+void Membership::note_checksum(const std::string& source, uint64_t checksum, Instant now) {
+  if (checksum == checksum_) {
+    sync_mismatches_ = 0;
+    return;
+  }
+  if (sync_mismatches_++ == 0) mismatch_since_ = now;
+  if (sync_mismatches_ < config_.sync_mismatches_trigger) return;
+  if (now < mismatch_since_ + config_.sync_mismatch_min) return;
+  if (sync_in_flight_ || now < last_sync_ + config_.sync_interval_min) return;
+  auto it = members_.find(source);
+  if (it == members_.end() || !is_pingable(it->second.state.status)) return;
+  sync_mismatches_ = 0;
+  sync_in_flight_ = true;
+  last_sync_ = now;
+  ++stats_.syncs_sent;
+  start_exchange(ExchangeKind::kSync, source,
+                 SyncRequest{config_.address, checksum_, member_states()}, now);
+}
+
+void Membership::on_message(std::string_view from, const Message& msg, Instant now) {
+  (void)from;  // identity is the claimed source; `from` is the transport's
+  ++stats_.messages_in;
+  const std::string& source = std::visit([](const auto& m) -> const std::string& { return m.source; }, msg);
+  if (source == config_.address) {
+    ++stats_.messages_from_self;
+    return;
+  }
+  std::visit([&](const auto& m) { handle(m, now); }, msg);
+}
+
+void Membership::handle(const Ping& m, Instant now) {
+  apply_changes(m.changes, now);
+  if (m.target != config_.address) {
+    // Meant for a former occupant of this address (or misrouted): an ack
+    // would vouch for a member that is not us.
+    ++stats_.pings_misdirected;
+    return;
+  }
+  send(m.source, Ack{m.seq, config_.address, checksum_, {}});
+  note_checksum(m.source, m.checksum, now);
+}
+
+void Membership::handle(const PingReq& m, Instant now) {
+  apply_changes(m.changes, now);
+  if (m.target == config_.address) {
+    // Asked to probe ourselves: we are evidently alive, say so directly.
+    send(m.source, Ack{m.seq, config_.address, checksum_, {}});
+    return;
+  }
+  if (relays_.size() >= kRelaysMax) return;  // bounded; the requester times out
+  const uint64_t seq = next_seq_++;
+  const Duration timeout = awareness_.scale(config_.ping_timeout);
+  relays_.emplace(seq, Relay{m.source, m.seq, m.want_nack, false, now + timeout,
+                             now + awareness_.scale(config_.protocol_period)});
+  send(m.target, Ping{seq, config_.address, m.target, checksum_, {}});
+  note_checksum(m.source, m.checksum, now);
+}
+
+void Membership::handle(const Ack& m, Instant now) {
+  apply_changes(m.changes, now);
+  if (probe_.active && m.seq == probe_.seq && m.source == probe_.target) {
+    probe_.acked = true;
+  } else if (auto it = relays_.find(m.seq); it != relays_.end()) {
+    // An ack for a ping we sent on someone's behalf: relay it.
+    send(it->second.requester, Ack{it->second.requester_seq, m.source, checksum_, {}});
+    relays_.erase(it);
+  } else {
+    ++stats_.acks_unexpected;
+  }
+  note_checksum(m.source, m.checksum, now);
+}
+
+void Membership::handle(const Nack& m, Instant now) {
+  apply_changes(m.changes, now);
+  if (probe_.active && m.seq == probe_.seq) ++probe_.nacks;
+}
+
+void Membership::handle(const Gossip& m, Instant now) {
+  apply_changes(m.changes, now);
+  note_checksum(m.source, m.checksum, now);
+}
+
+// -------------------------------------------------------- TCP exchanges
+
+uint64_t Membership::start_exchange(ExchangeKind kind, const std::string& to, TcpRequest req,
+                                    Instant now) {
+  const uint64_t id = next_exchange_id_++;
+  pending_exchanges_.emplace(id, Exchange{kind, to, now + config_.tcp_timeout});
+  exchanges_out_.push_back(OutExchange{id, to, std::move(req)});
+  return id;
+}
+
+TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& req, Instant now) {
+  (void)from;
+  if (const auto* join = std::get_if<JoinRequest>(&req)) {
+    if (join->source != config_.address && !join->source.empty() && !leaving_) {
+      apply(Change{join->source, Status::kAlive, join->incarnation, join->labels, join->source,
+                   join->incarnation},
+            now);
+    }
+    return JoinResponse{config_.address, checksum_, member_states()};
+  }
+  const auto& sync = std::get<SyncRequest>(req);
+  ++stats_.syncs_received;
+  if (sync.source != config_.address) merge_members(sync.members, sync.source, now, MergeKind::kSync);
+  return SyncResponse{config_.address, checksum_, member_states()};
+}
+
+void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant now) {
+  auto it = pending_exchanges_.find(id);
+  if (it == pending_exchanges_.end()) return;  // timed out already
+  const Exchange ex = it->second;
+  pending_exchanges_.erase(it);
+  if (const auto* join = std::get_if<JoinResponse>(&resp)) {
+    merge_members(join->members, join->responder, now,
+                  ex.kind == ExchangeKind::kHeal ? MergeKind::kHeal : MergeKind::kJoin);
+    if (ex.kind == ExchangeKind::kJoin) {
+      joined_ = true;
+      join_backoff_ = config_.join_backoff_min;
+      finish_join_round(now);
+    }
+  } else if (const auto* sync = std::get_if<SyncResponse>(&resp)) {
+    merge_members(sync->members, sync->responder, now, MergeKind::kSync);
+    sync_in_flight_ = false;
+  }
+}
+
+void Membership::on_tcp_failure(uint64_t id, Instant now) {
+  auto it = pending_exchanges_.find(id);
+  if (it == pending_exchanges_.end()) return;
+  const ExchangeKind kind = it->second.kind;
+  pending_exchanges_.erase(it);
+  if (kind == ExchangeKind::kJoin) {
+    ++stats_.joins_failed;
+    finish_join_round(now);
+  } else if (kind == ExchangeKind::kSync) {
+    sync_in_flight_ = false;
+  }
+}
+
+void Membership::attempt_join(Instant now) {
+  next_join_ = kNever;
+  if (leaving_ || seeds_.empty()) return;
+  std::vector<std::string> candidates = seeds_;
+  rng_.shuffle(candidates.begin(), candidates.end());
+  candidates.resize(std::min(candidates.size(), static_cast<size_t>(config_.join_fanout)));
+  join_round_pending_ = static_cast<int>(candidates.size());
+  const Member& self = members_.find(config_.address)->second;
+  for (const std::string& seed : candidates) {
+    ++stats_.joins_sent;
+    start_exchange(ExchangeKind::kJoin, seed,
+                   JoinRequest{config_.address, self.state.incarnation, self.state.labels}, now);
+  }
+}
+
+void Membership::finish_join_round(Instant now) {
+  if (--join_round_pending_ > 0) return;
+  join_round_pending_ = 0;
+  // Alone (nobody answered, nobody reached us): try again later, forever,
+  // with capped exponential backoff and jitter.
+  if (pingable_count_ <= 1 && !leaving_) {
+    joined_ = false;
+    const auto jitter = Duration(static_cast<int64_t>(
+        rng_.unit() * static_cast<double>(join_backoff_.count()) * 0.25));
+    next_join_ = now + join_backoff_ + jitter;
+    join_backoff_ = std::min(join_backoff_ * 2, config_.join_backoff_max);
+  }
+}
+
+void Membership::maybe_heal(Instant now) {
+  const auto jitter = Duration(
+      static_cast<int64_t>(rng_.unit() * static_cast<double>(config_.heal_interval.count()) * 0.2));
+  next_heal_ = now + config_.heal_interval + jitter;
+  // While not joined, the join loop is already contacting the seeds.
+  if (leaving_ || !joined_ || config_.heal_fanout == 0) return;
+  // About heal_fanout attempts per interval across the cluster.
+  const double p = std::min(
+      1.0, static_cast<double>(config_.heal_fanout) / static_cast<double>(pingable_count_));
+  if (rng_.unit() >= p) return;
+  std::vector<std::string> targets;
+  for (const auto& [address, m] : members_) {
+    if (m.state.status == Status::kFaulty) targets.push_back(address);
+  }
+  for (const std::string& s : seeds_) {
+    auto it = members_.find(s);
+    if (it == members_.end() || !is_pingable(it->second.state.status)) targets.push_back(s);
+  }
+  if (targets.empty()) return;
+  const std::string& target = targets[rng_.below(targets.size())];
+  const Member& self = members_.find(config_.address)->second;
+  ++stats_.heals_sent;
+  start_exchange(ExchangeKind::kHeal, target,
+                 JoinRequest{config_.address, self.state.incarnation, self.state.labels}, now);
+}
+
+// ---------------------------------------------------------------- time
+
+Instant Membership::next_deadline() const {
+  Instant t = std::min(next_period_, next_join_);
+  t = std::min(t, next_heal_);
+  if (probe_.active && !probe_.acked && !probe_.indirect_sent) t = std::min(t, probe_.ack_deadline);
+  if (!timers_.empty()) t = std::min(t, timers_.begin()->first);
+  for (const auto& [seq, r] : relays_) t = std::min(t, r.nack_sent ? r.expires : r.nack_deadline);
+  for (const auto& [id, ex] : pending_exchanges_) t = std::min(t, ex.deadline);
+  return t;
+}
+
+void Membership::tick(Instant now) {
+  // Member timers: suspect -> faulty -> tombstone -> forgotten.
+  for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
+       ++guard) {
+    const std::string address = timers_.begin()->second;
+    Member& m = members_.find(address)->second;
+    set_deadline(m, kNever);
+    switch (m.state.status) {
+      case Status::kSuspect:
+        ++stats_.faulty_declared;
+        apply(Change{address, Status::kFaulty, m.state.incarnation, {}, config_.address,
+                     incarnation()},
+              now);
+        break;
+      case Status::kFaulty:
+      case Status::kLeave:
+        set_state(m, Status::kTombstone, m.state.incarnation, nullptr, config_.address, now,
+                  false);
+        break;
+      case Status::kTombstone: {
+        emit(m, m.state.status, config_.address, true);
+        checksum_ -= member_hash(m.state);
+        queue_.remove(address);
+        members_.erase(address);
+        break;
+      }
+      case Status::kAlive:
+        break;
+    }
+  }
+
+  // Relayed probes: nack when the target stayed silent, then forget.
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    Relay& r = it->second;
+    if (!r.nack_sent && now >= r.nack_deadline) {
+      r.nack_sent = true;
+      if (r.want_nack) {
+        ++stats_.nacks_sent;
+        send(r.requester, Nack{r.requester_seq, config_.address, {}});
+      }
+    }
+    it = now >= r.expires ? relays_.erase(it) : std::next(it);
+  }
+
+  // TCP exchanges that never answered.
+  for (auto it = pending_exchanges_.begin(); it != pending_exchanges_.end();) {
+    if (now >= it->second.deadline) {
+      const uint64_t id = it->first;
+      ++it;
+      on_tcp_failure(id, now);
+    } else {
+      ++it;
+    }
+  }
+
+  if (probe_.active && !probe_.acked && !probe_.indirect_sent && now >= probe_.ack_deadline) {
+    send_ping_reqs(now);
+  }
+  if (now >= next_period_) start_period(now);
+  if (now >= next_join_) attempt_join(now);
+  if (now >= next_heal_) maybe_heal(now);
+}
+
+}  // namespace shoal::membership

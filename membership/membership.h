@@ -1,0 +1,288 @@
+// Copyright shoal authors. The SWIM + Lifeguard membership protocol as a
+// deterministic state machine.
+//
+// The core knows nothing about sockets or clocks. A driver (node/ on Asio,
+// tests/sim in virtual time) feeds it:
+//
+//   on_message(from, msg, now)        a decoded datagram
+//   on_tcp_request(from, req, now)    a join/sync request; returns the answer
+//   on_tcp_response(id, resp, now)    the answer to an exchange it started
+//   on_tcp_failure(id, now)           that exchange failed
+//   tick(now)                         time passed; call at next_deadline()
+//
+// and after each call drains the outputs: datagrams to send, TCP exchanges
+// to start, member events. Given the same seed and the same inputs at the
+// same times, a Membership produces the same outputs: no clock, no global
+// RNG, no unordered iteration reaches a decision.
+//
+// One probe per protocol period (all durations stretched by the Lifeguard
+// health score):
+//
+//   t0 ----- ping target -----> ack?  yes: done, score -1
+//   t0 + ping_timeout: no ack -> ping-req to k helpers (want nack)
+//                                helpers ping target, relay ack or nack
+//   t0 + period: no ack at all -> target suspect; score + missed nacks
+//                (or +1 without helpers); next probe starts
+//
+// Suspect -> faulty after suspicion_timeout(confirmations) unless refuted;
+// faulty/leave -> tombstone after faulty_timeout; tombstone forgotten after
+// tombstone_timeout. The member table includes this node itself.
+//
+// Thread safety: none; one thread (the node's io thread) owns it.
+
+#ifndef SHOAL_MEMBERSHIP_MEMBERSHIP_H_
+#define SHOAL_MEMBERSHIP_MEMBERSHIP_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "membership/config.h"
+#include "membership/dissemination.h"
+#include "membership/lifeguard.h"
+#include "membership/messages.h"
+#include "membership/rng.h"
+#include "membership/types.h"
+
+namespace shoal::membership {
+
+// Something changed about a member: it appeared, changed status or
+// incarnation, or was forgotten. Drives the ring, events and logs.
+struct MemberEvent {
+  std::string address;
+  std::optional<Status> old_status;  // nullopt: newly known
+  Status status = Status::kAlive;    // current (if forgotten: the last one)
+  Incarnation incarnation = 0;
+  std::string source;  // who made the claim that caused it
+  bool forgotten = false;
+};
+
+struct OutDatagram {
+  std::string to;
+  Message message;
+};
+
+struct OutExchange {
+  uint64_t id = 0;
+  std::string to;
+  TcpRequest request;
+};
+
+// Counters for metrics and tests. Monotonic.
+struct MembershipStats {
+  uint64_t messages_in = 0;
+  uint64_t messages_from_self = 0;  // claimed source == our address: dropped
+  uint64_t pings_misdirected = 0;   // ping for another target: no ack
+  uint64_t acks_unexpected = 0;     // unknown or late seq
+  uint64_t changes_applied = 0;
+  uint64_t changes_stale = 0;
+  uint64_t changes_dropped = 0;  // over changes_per_message_max or members_max
+  uint64_t probes = 0;
+  uint64_t probes_failed = 0;
+  uint64_t ping_reqs_sent = 0;
+  uint64_t nacks_sent = 0;
+  uint64_t suspicions = 0;     // members this node started suspecting
+  uint64_t confirmations = 0;  // new independent confirmations heard
+  uint64_t faulty_declared = 0;
+  uint64_t refutations = 0;
+  uint64_t joins_sent = 0;
+  uint64_t joins_failed = 0;
+  uint64_t heals_sent = 0;
+  uint64_t reincarnations = 0;  // faulty members revived as suspect by healing
+  uint64_t syncs_sent = 0;
+  uint64_t syncs_received = 0;
+  uint64_t gossips_sent = 0;
+  uint64_t datagrams_out = 0;
+};
+
+class Membership {
+ public:
+  // Hard bounds on state sizes (operating errors beyond them are counted).
+  static constexpr size_t kMembersMax = 1 << 16;
+  static constexpr size_t kRelaysMax = 256;
+  static constexpr size_t kSeedsMax = 1024;
+
+  // `config` must be valid (Config::validate() == ""). `seed` drives every
+  // random choice. The node starts alone and alive at `now`.
+  Membership(Config config, uint64_t seed, Instant now);
+
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // Join the cluster through `seeds` ("host:port"; this node's own address
+  // and duplicates are skipped). Retries with capped backoff while alone,
+  // forever. No seeds: a cluster of one, which others may join.
+  void join(const std::vector<std::string>& seeds, Instant now);
+  // Gossip `leave` and stop probing. The driver stops the node once
+  // leave_disseminated() or after a bound of its own.
+  void leave(Instant now);
+
+  void on_message(std::string_view from, const Message& msg, Instant now);
+  TcpResponse on_tcp_request(std::string_view from, const TcpRequest& req, Instant now);
+  void on_tcp_response(uint64_t id, const TcpResponse& resp, Instant now);
+  void on_tcp_failure(uint64_t id, Instant now);
+  void tick(Instant now);
+  // The earliest time tick() has something to do.
+  Instant next_deadline() const;
+
+  std::vector<OutDatagram> take_datagrams() { return std::exchange(datagrams_, {}); }
+  std::vector<OutExchange> take_exchanges() { return std::exchange(exchanges_out_, {}); }
+  std::vector<MemberEvent> take_events() { return std::exchange(events_, {}); }
+
+  const std::string& address() const { return config_.address; }
+  Incarnation incarnation() const;
+  // Order-independent checksum of the member table (tombstones excluded):
+  // the sum of a 64-bit hash of (address, status, incarnation) over members.
+  uint64_t checksum() const { return checksum_; }
+  // Every known member, this node included, sorted by address.
+  std::vector<MemberState> members() const;
+  // The state of `address`, if known.
+  std::optional<MemberState> member(std::string_view address) const;
+  // Alive + suspect members, this node included.
+  size_t pingable_count() const { return pingable_count_; }
+  bool joined() const { return joined_; }
+  bool leaving() const { return leaving_; }
+  // True once this node's leave claim has left the dissemination queue.
+  bool leave_disseminated() const;
+  int health_score() const { return awareness_.score(); }
+  const MembershipStats& stats() const { return stats_; }
+  const Config& config() const { return config_; }
+
+ private:
+  struct Member {
+    MemberState state;
+    Instant deadline = kNever;  // suspect->faulty, ->tombstone or ->forget
+    Instant suspect_start;
+    std::vector<std::string> suspecters;  // first accuser, then confirmers
+    size_t peer_index = kNoPeer;          // position in peers_, if pingable
+  };
+  static constexpr size_t kNoPeer = SIZE_MAX;
+  struct Probe {
+    bool active = false;
+    std::string target;
+    uint64_t seq = 0;
+    Instant ack_deadline;
+    Instant end;
+    bool acked = false;
+    bool indirect_sent = false;
+    int nacks_expected = 0;
+    int nacks = 0;
+  };
+  struct Relay {
+    std::string requester;
+    uint64_t requester_seq = 0;
+    bool want_nack = false;
+    bool nack_sent = false;
+    Instant nack_deadline;
+    Instant expires;
+  };
+  enum class ExchangeKind { kJoin, kHeal, kSync };
+  struct Exchange {
+    ExchangeKind kind;
+    std::string to;
+    Instant deadline;
+  };
+
+  // ---- claims and the member table ----
+  // Applies a claim by the precedence rules; returns true if it changed
+  // something (and then re-gossips it).
+  bool apply(const Change& c, Instant now, bool regossip = true);
+  void apply_self_claim(const Change& c, Instant now);
+  void set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
+                 const std::string& source, Instant now, bool is_new);
+  void set_deadline(Member& m, Instant deadline);
+  void confirm_suspicion(Member& m, const std::string& source, Instant now);
+  enum class MergeKind { kJoin, kSync, kHeal };
+  void merge_members(const std::vector<MemberState>& states, const std::string& source,
+                     Instant now, MergeKind kind);
+  Change self_change() const;
+  Change change_of(const Member& m, const std::string& source) const;
+
+  // ---- probing ----
+  void start_period(Instant now);
+  void start_probe(Instant now);
+  void finish_probe(Instant now);
+  std::optional<std::string> next_probe_target();
+  void send_ping_reqs(Instant now);
+  void insert_probe_target(const std::string& address);
+  void remove_peer(Member& m);
+  std::vector<std::string> random_pingable(size_t count, std::string_view exclude);
+
+  // ---- messages ----
+  void handle(const Ping& m, Instant now);
+  void handle(const PingReq& m, Instant now);
+  void handle(const Ack& m, Instant now);
+  void handle(const Nack& m, Instant now);
+  void handle(const Gossip& m, Instant now);
+  void apply_changes(const std::vector<Change>& changes, Instant now);
+  void note_checksum(const std::string& source, uint64_t checksum, Instant now);
+  // Fills `changes` for a datagram of `base_size` bytes without changes.
+  void piggyback(std::vector<Change>& changes, size_t base_size, std::string_view first = {});
+  template <class M>
+  void send(const std::string& to, M msg);
+  int retransmit_limit() const;
+
+  // ---- join, heal, sync ----
+  void attempt_join(Instant now);
+  void maybe_heal(Instant now);
+  uint64_t start_exchange(ExchangeKind kind, const std::string& to, TcpRequest req, Instant now);
+  void finish_join_round(Instant now);
+  std::vector<MemberState> member_states() const;
+
+  static uint64_t member_hash(const MemberState& s);
+  void emit(const Member& m, std::optional<Status> old, const std::string& source,
+            bool forgotten = false);
+
+  Config config_;
+  Rng rng_;
+  Awareness awareness_;
+  Disseminator queue_;
+  MembershipStats stats_;
+
+  std::map<std::string, Member, std::less<>> members_;
+  std::set<std::pair<Instant, std::string>> timers_;
+  uint64_t checksum_ = 0;
+  size_t pingable_count_ = 0;
+
+  // Pingable members other than this node (pointers into members_, whose
+  // nodes never move): O(1) random choice of helpers and gossip targets.
+  std::vector<Member*> peers_;
+  std::vector<std::string> probe_order_;
+  size_t probe_index_ = 0;
+  Probe probe_;
+  Instant next_period_;
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, Relay> relays_;
+
+  // Anti-entropy.
+  int sync_mismatches_ = 0;
+  Instant mismatch_since_;
+  Instant last_sync_;
+  bool sync_in_flight_ = false;
+
+  // Join and heal.
+  std::vector<std::string> seeds_;
+  bool joined_ = true;
+  bool leaving_ = false;
+  Instant next_join_ = kNever;
+  Duration join_backoff_;
+  int join_round_pending_ = 0;
+  Instant next_heal_;
+
+  uint64_t next_exchange_id_ = 1;
+  std::map<uint64_t, Exchange> pending_exchanges_;
+
+  std::vector<OutDatagram> datagrams_;
+  std::vector<OutExchange> exchanges_out_;
+  std::vector<MemberEvent> events_;
+};
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_MEMBERSHIP_H_

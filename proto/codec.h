@@ -1,0 +1,152 @@
+// Copyright shoal authors. The codec: the only translation between the wire
+// types of proto/shoal.proto (generated, package shoal.v1) and the plain
+// membership:: values of membership/messages.h. Nothing else includes
+// shoal.pb.h, and this header does not either, so protobuf stays out of the
+// core and out of every file that includes this one.
+//
+// Contract:
+//   * Decoders take a bounded byte span and a size limit, check the limit
+//     before parsing, and never throw or crash, whatever the input. Every
+//     failure is a value: a DecodeError (the node keeps one drop counter per
+//     reason) and a detail naming the failing field, e.g.
+//     "ping.changes[3].status: unknown value 9". Details are bounded (peer
+//     text is quoted, escaped and cut to 32 bytes), so they are safe to log.
+//   * A successful decode guarantees what the core relies on: the version
+//     is kProtocolVersion, the cluster is the caller's, a body is present,
+//     every Status is a known value, and every address, source, responder
+//     and probe target is non-empty.
+//   * decode(encode(v)) == v for every v that satisfies the above.
+//     Re-encoding decoded bytes need not reproduce them byte for byte:
+//     unknown fields (from newer peers) are dropped.
+//   * Encoders are deterministic: map entries are written in key order, so
+//     equal values always give equal bytes (the simulator's runs replay).
+//     Precondition: strings are valid UTF-8, as proto3 `string` fields
+//     require; a peer drops anything else as kMalformed. The encoded size
+//     of a datagram is membership::encoded_envelope_size().
+//   * Thread safety: no shared state; call from any thread.
+
+#ifndef SHOAL_PROTO_CODEC_H_
+#define SHOAL_PROTO_CODEC_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+
+#include "membership/messages.h"
+
+namespace shoal::proto {
+
+// Why a datagram or frame was dropped. The node exports one counter per
+// value (to_string gives the metric label), so add values at the end.
+enum class DecodeError : uint8_t {
+  kOk = 0,
+  kMalformed,     // not a parseable Envelope/Frame: truncated, corrupt, bad UTF-8
+  kTooLarge,      // over the caller's size limit; rejected before parsing
+  kBadVersion,    // version is not membership::kProtocolVersion
+  kWrongCluster,  // cluster name is not the receiver's
+  kNoBody,        // no body, or one this codec does not handle
+  kBadField,      // a field breaks the invariants above (detail names it)
+};
+inline constexpr int kDecodeErrorCount = 7;
+
+// "ok", "malformed", "too_large", "bad_version", "wrong_cluster", "no_body",
+// "bad_field".
+std::string_view to_string(DecodeError e);
+
+// The result of a decode: a value, or why there is none.
+template <class T>
+struct Decoded {
+  std::optional<T> value;  // engaged iff error == kOk
+  DecodeError error = DecodeError::kOk;
+  std::string detail;  // empty iff error == kOk; names the failing field
+
+  bool ok() const { return error == DecodeError::kOk; }
+};
+
+// ---- UDP datagrams --------------------------------------------------------
+//
+// One datagram is one encoded shoal.v1.Envelope, at most `max_bytes` (the
+// datagram budget, default 1400). Each field is a one-byte tag
+// (field_number << 3 | wire_type) then its value; proto3 leaves out fields
+// holding zero or "":
+//
+//   +------------+------------+-------------------------------------------+
+//   | 1 version  | 2 cluster  | 10..14 body: exactly one of               |
+//   | varint = 1 | len, bytes | ping | ping_req | ack | nack | gossip      |
+//   +------------+------------+-------------------------------------------+
+//
+//   body: seq, source, [target,] checksum, [want_nack,] then the
+//   piggybacked changes, each one element of the repeated field:
+//   +-----+-----+-------------------------------------------------+
+//   | tag | len | Change: address, status, incarnation, labels,   |  x N
+//   |     |     |         source, source_incarnation              |
+//   +-----+-----+-------------------------------------------------+
+//   (membership::encoded_change_size() is the size of one such element.)
+//
+// Decoding checks, in order (the first failure is reported): size, parse,
+// version, cluster, body present, then the body's fields.
+
+std::string encode_datagram(std::string_view cluster, const membership::Message& message);
+Decoded<membership::Message> decode_datagram(std::string_view bytes, std::string_view cluster,
+                                             size_t max_bytes);
+
+// ---- TCP frames -----------------------------------------------------------
+//
+// A TCP connection carries frames: a 4-byte big-endian length N, then N
+// bytes of an encoded shoal.v1.Frame.
+//
+//   +--------+--------+--------+--------+------------ ... ------------+
+//   |   length N (uint32, big endian)   |  Frame (N bytes)            |
+//   +--------+--------+--------+--------+------------ ... ------------+
+//
+//   Frame:
+//   +------------+------------+-----------+----------------------------------+
+//   | 1 version  | 2 cluster  | 3 id      | 10..15 body: exactly one of      |
+//   | varint = 1 | len, bytes | varint    | join_request | join_response |   |
+//   |            |            |           | sync_request | sync_response |   |
+//   |            |            |           | forward_request | forward_resp. |
+//   +------------+------------+-----------+----------------------------------+
+//
+// The caller enforces the frame limit: it reads the header, and if N is
+// above its limit (default kDefaultMaxFrameBytes) it closes the connection
+// before allocating anything; otherwise it reads N bytes and passes them,
+// with the same limit, to decode_frame. What follows a frame that does not
+// decode (count it, close the connection) is the caller's choice too.
+
+inline constexpr size_t kFrameHeaderBytes = 4;
+// The default frame limit (shoal.proto, docs/PROTOCOL.md): a full-sync
+// table of 10,000 members with a few labels each is about 1 MiB, so 16 MiB
+// leaves room to grow while bounding what one peer can make us allocate.
+inline constexpr uint32_t kDefaultMaxFrameBytes = 16u << 20;
+
+// Appends `length` as 4 bytes, big endian.
+void append_frame_header(std::string& out, uint32_t length);
+// The length in the first kFrameHeaderBytes of `bytes` (any further bytes
+// are ignored), or nullopt if there are fewer than that.
+std::optional<uint32_t> parse_frame_header(std::string_view bytes);
+
+// The frame bodies this codec handles. Forwarding (ForwardRequest and
+// ForwardResponse in shoal.proto) will append its own alternatives here, so
+// the indices of these four do not change; until then decode_frame reports
+// forward frames as DecodeError::kNoBody.
+using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,
+                               membership::SyncRequest, membership::SyncResponse>;
+
+struct Frame {
+  uint64_t id = 0;  // pairs a response with its request on the connection
+  FrameBody body;
+  bool operator==(const Frame&) const = default;
+};
+
+// The encoded Frame, without the length header.
+std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body);
+// Decodes the N bytes after a frame header. Same checks and order as
+// decode_datagram.
+Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes);
+
+}  // namespace shoal::proto
+
+#endif  // SHOAL_PROTO_CODEC_H_

@@ -1,0 +1,96 @@
+// Writes the seed corpus of the codec fuzzer: a few valid datagrams and
+// frames of every kind, encoded by the real codec.
+//
+//   build/tests/fuzz/shoal_codec_corpus_gen tests/fuzz/corpus/codec
+//
+// The files are committed; rerun this after a schema change (encoding is
+// deterministic, so unchanged messages give unchanged files).
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "membership/messages.h"
+#include "proto/codec.h"
+
+namespace {
+
+namespace m = ::shoal::membership;
+namespace p = ::shoal::proto;
+
+// Must match kCluster in codec_fuzzer.cc.
+constexpr char kCluster[] = "prod";
+
+m::Change change(std::string address, m::Status status, m::Labels labels = {}) {
+  return m::Change{std::move(address), status, 1718000000000, std::move(labels), "[::1]:7000", 7};
+}
+
+m::MemberState member(std::string address, m::Status status, m::Labels labels = {}) {
+  return m::MemberState{std::move(address), status, 1718000000000, std::move(labels)};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 2) {
+    std::fprintf(stderr, "usage: %s OUT_DIR\n", argv[0]);
+    return 2;
+  }
+  const m::Labels labels = {{"zone", "eu-1a"}, {"名前", "ノード"}, {"", ""}};
+  const std::vector<std::pair<std::string, std::string>> files = {
+      {"datagram_ping",
+       p::encode_datagram(kCluster,
+                          m::Ping{1, "10.0.0.1:7946", "10.0.0.2:7946", 0x0123456789abcdef, {}})},
+      {"datagram_ping_changes",
+       p::encode_datagram(kCluster, m::Ping{128,
+                                            "[::1]:7000",
+                                            "[2001:db8::2]:7946",
+                                            1,
+                                            {change("a:1", m::Status::kSuspect, labels),
+                                             change("b:2", m::Status::kTombstone)}})},
+      {"datagram_ping_req",
+       p::encode_datagram(
+           kCluster,
+           m::PingReq{UINT64_MAX, "a:1", "b:2", 9, true, {change("c:3", m::Status::kFaulty)}})},
+      {"datagram_ack",
+       p::encode_datagram(kCluster, m::Ack{2, "b:2", 3, {change("a:1", m::Status::kAlive)}})},
+      {"datagram_nack",
+       p::encode_datagram(kCluster, m::Nack{3, "h:3", {change("d:4", m::Status::kLeave)}})},
+      {"datagram_gossip",
+       p::encode_datagram(kCluster, m::Gossip{"g:5",
+                                              4,
+                                              {change("a:1", m::Status::kAlive, labels),
+                                               change("e:5", m::Status::kSuspect),
+                                               change("f:6", m::Status::kFaulty)}})},
+      {"frame_join_request",
+       p::encode_frame(kCluster, 1, m::JoinRequest{"[2001:db8::7]:7946", 1718000000000, labels})},
+      {"frame_join_response",
+       p::encode_frame(kCluster, 1,
+                       m::JoinResponse{"seed:7946",
+                                       5,
+                                       {member("a:1", m::Status::kAlive, labels),
+                                        member("b:2", m::Status::kSuspect)}})},
+      {"frame_sync_request",
+       p::encode_frame(kCluster, 300,
+                       m::SyncRequest{"a:1", 6, {member("c:3", m::Status::kLeave)}})},
+      {"frame_sync_response",
+       p::encode_frame(kCluster, UINT64_MAX,
+                       m::SyncResponse{"b:2",
+                                       7,
+                                       {member("a:1", m::Status::kAlive),
+                                        member("d:4", m::Status::kTombstone, labels)}})},
+  };
+  for (const auto& [name, bytes] : files) {
+    const std::string path = std::string(argv[1]) + "/" + name + ".bin";
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+    if (!out) {
+      std::fprintf(stderr, "cannot write %s\n", path.c_str());
+      return 1;
+    }
+    std::printf("%s: %zu bytes\n", path.c_str(), bytes.size());
+  }
+  return 0;
+}

@@ -1,0 +1,566 @@
+// Unit tests of the membership core: pure math table-driven, the
+// dissemination queue, and the state machine driven by hand in virtual
+// time (no network: each test plays the peers itself).
+
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "membership/dissemination.h"
+#include "membership/lifeguard.h"
+#include "membership/membership.h"
+
+namespace shoal::membership {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// ------------------------------------------------------ pure functions
+
+TEST(Precedence, HigherIncarnationThenHigherStatusWins) {
+  struct Row {
+    Incarnation ia;
+    Status sa;
+    Incarnation ib;
+    Status sb;
+    bool wins;
+  };
+  const Row rows[] = {
+      {2, Status::kAlive, 1, Status::kTombstone, true},  // incarnation first
+      {1, Status::kTombstone, 2, Status::kAlive, false},
+      {5, Status::kSuspect, 5, Status::kAlive, true},  // then status order
+      {5, Status::kFaulty, 5, Status::kSuspect, true},
+      {5, Status::kLeave, 5, Status::kFaulty, true},
+      {5, Status::kTombstone, 5, Status::kLeave, true},
+      {5, Status::kAlive, 5, Status::kSuspect, false},
+      {5, Status::kAlive, 5, Status::kAlive, false},  // equal: not newer
+      {5, Status::kFaulty, 5, Status::kFaulty, false},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(overrides(r.ia, r.sa, r.ib, r.sb), r.wins)
+        << r.ia << "/" << to_string(r.sa) << " vs " << r.ib << "/" << to_string(r.sb);
+  }
+}
+
+TEST(Lifeguard, SuspicionTimeoutShrinksWithConfirmations) {
+  // max - (max - min) * log(C + 1) / log(K + 1), K = 3, min 1 s, max 5 s.
+  struct Row {
+    int confirmations;
+    int expected;
+    milliseconds want;
+  };
+  const Row rows[] = {
+      {0, 3, milliseconds(5000)},  // alone: the maximum
+      {1, 3, milliseconds(3000)},  // log 2 / log 4 = 1/2
+      {2, 3, milliseconds(1830)},  // log 3 / log 4 = 0.7925 -> 5 - 3.170
+      {3, 3, milliseconds(1000)},  // K confirmations: the minimum
+      {9, 3, milliseconds(1000)},  // never below it
+      {0, 0, milliseconds(1000)},  // no confirmations expected: minimum
+      {-1, 3, milliseconds(5000)},
+  };
+  for (const Row& r : rows) {
+    EXPECT_EQ(suspicion_timeout(r.confirmations, r.expected, seconds(1), seconds(5)), r.want)
+        << "C=" << r.confirmations << " K=" << r.expected;
+  }
+  EXPECT_EQ(suspicion_timeout(1, 3, seconds(2), seconds(2)), seconds(2));
+}
+
+TEST(Lifeguard, AwarenessIsClampedAndScales) {
+  Awareness a(8);
+  EXPECT_EQ(a.scale(milliseconds(100)), milliseconds(100));
+  a.apply(-3);
+  EXPECT_EQ(a.score(), 0);
+  a.apply(3);
+  EXPECT_EQ(a.scale(milliseconds(100)), milliseconds(400));
+  a.apply(100);
+  EXPECT_EQ(a.score(), 7);
+  EXPECT_EQ(a.scale(milliseconds(200)), milliseconds(1600));
+}
+
+TEST(ConfigTest, ValidateNamesTheBadField) {
+  Config c;
+  EXPECT_EQ(c.validate(), "address: must not be empty");
+  c.address = "a:1";
+  EXPECT_EQ(c.validate(), "");
+  c.protocol_period = milliseconds(10);
+  EXPECT_EQ(c.validate(), "protocol_period: 10ms is below the 50ms minimum");
+  c.protocol_period = milliseconds(200);
+  c.suspicion_max = milliseconds(500);
+  EXPECT_NE(c.validate().find("suspicion_max"), std::string::npos);
+  c.suspicion_max = seconds(5);
+  c.ping_timeout = milliseconds(300);
+  EXPECT_NE(c.validate().find("ping_timeout"), std::string::npos);
+}
+
+// --------------------------------------------------------- dissemination
+
+Change change(const std::string& address, Incarnation inc = 1, Status s = Status::kAlive) {
+  return Change{address, s, inc, {}, "src:1", 0};
+}
+
+std::vector<std::string> addresses(const std::vector<Change>& cs) {
+  std::vector<std::string> out;
+  for (const auto& c : cs) out.push_back(c.address);
+  return out;
+}
+
+TEST(DisseminatorTest, FewestSendsFirstThenNewest) {
+  Disseminator d;
+  d.enqueue(change("a:1"));
+  d.enqueue(change("b:1"));
+  std::vector<Change> out;
+  d.fill(out, 10000, 1, 10);  // sends b (newest), once
+  EXPECT_EQ(addresses(out), std::vector<std::string>{"b:1"});
+  d.enqueue(change("c:1"));
+  out.clear();
+  d.fill(out, 10000, 10, 10);
+  // a and c have 0 sends (c newer), b has 1.
+  EXPECT_EQ(addresses(out), (std::vector<std::string>{"c:1", "a:1", "b:1"}));
+}
+
+TEST(DisseminatorTest, DropsAfterLimitAndReplacesByAddress) {
+  Disseminator d;
+  d.enqueue(change("a:1", 1));
+  d.enqueue(change("a:1", 2));  // replaces
+  EXPECT_EQ(d.size(), 1u);
+  EXPECT_EQ(d.find("a:1")->incarnation, 2u);
+  for (int i = 0; i < 3; ++i) {
+    std::vector<Change> out;
+    d.fill(out, 10000, 10, 3);
+    EXPECT_EQ(out.size(), 1u);
+  }
+  EXPECT_TRUE(d.empty());
+}
+
+TEST(DisseminatorTest, PacksByEncodedSizeAndPutsFirstFirst) {
+  Disseminator d;
+  for (int i = 0; i < 100; ++i) d.enqueue(change("member-" + std::to_string(i) + ":7000"));
+  std::vector<Change> out;
+  const size_t budget = 300;
+  const size_t used = d.fill(out, budget, 1000, 10, "member-7:7000");
+  size_t sum = 0;
+  for (const auto& c : out) sum += encoded_change_size(c);
+  EXPECT_EQ(used, sum);
+  EXPECT_LE(used, budget);
+  EXPECT_GT(out.size(), 5u);
+  EXPECT_EQ(out.front().address, "member-7:7000");
+}
+
+// ------------------------------------------------------- the state machine
+
+
+struct Harness {
+  Membership m;
+  Instant now{};
+  std::vector<OutDatagram> sent;
+  std::vector<MemberEvent> events;
+
+  explicit Harness(const std::string& address = "self:1", Incarnation inc = 100,
+                   uint64_t seed = 7)
+      : m(make_config(address, inc), seed, Instant{}) {}
+
+  static Config make_config(const std::string& address, Incarnation inc) {
+    Config c;
+    c.address = address;
+    c.incarnation = inc;
+    return c;
+  }
+
+  // Members that answer every ping at once.
+  std::set<std::string> responsive;
+
+  void drain() {
+    for (int round = 0; round < 100; ++round) {
+      std::vector<Ack> acks;
+      for (auto& d : m.take_datagrams()) {
+        if (const Ping* p = std::get_if<Ping>(&d.message); p && responsive.count(d.to) != 0) {
+          acks.push_back(Ack{p->seq, d.to, 0, {}});
+        }
+        sent.push_back(std::move(d));
+      }
+      for (auto& e : m.take_events()) events.push_back(std::move(e));
+      if (acks.empty()) return;
+      for (const Ack& a : acks) m.on_message(a.source, a, now);
+    }
+  }
+  // Advances virtual time to t, ticking at every deadline on the way.
+  void advance_to(Instant t) {
+    for (int guard = 0; guard < 100000; ++guard) {
+      const Instant d = m.next_deadline();
+      if (d > t) break;
+      now = std::max(now, d);
+      m.tick(now);
+      drain();
+    }
+    now = t;
+    m.tick(now);
+    drain();
+  }
+  void advance(Duration d) { advance_to(now + d); }
+  void receive(const Message& msg) {
+    m.on_message("peer", msg, now);
+    drain();
+  }
+  // Makes `address` a known alive member through a gossip claim.
+  void learn(const std::string& address, Incarnation inc = 1, Status s = Status::kAlive) {
+    receive(Gossip{"other:1", 0, {Change{address, s, inc, {}, "other:1", 0}}});
+  }
+  template <class T>
+  std::vector<std::pair<std::string, T>> sent_of() const {
+    std::vector<std::pair<std::string, T>> out;
+    for (const auto& d : sent) {
+      if (const T* t = std::get_if<T>(&d.message)) out.emplace_back(d.to, *t);
+    }
+    return out;
+  }
+  Status status_of(const std::string& a) const { return m.member(a)->status; }
+};
+
+TEST(MembershipTest, StartsAloneAndAlive) {
+  Harness h;
+  EXPECT_EQ(h.m.pingable_count(), 1u);
+  ASSERT_EQ(h.m.members().size(), 1u);
+  EXPECT_EQ(h.m.members()[0].status, Status::kAlive);
+  EXPECT_EQ(h.m.incarnation(), 100u);
+  EXPECT_TRUE(h.m.joined());
+  h.advance(seconds(10));
+  EXPECT_TRUE(h.sent.empty());  // nobody to probe
+}
+
+TEST(MembershipTest, JoinContactsSeedsAndNeverGivesUpWhileAlone) {
+  Harness h;
+  h.m.join({"self:1", "s1:1", "s2:1", "s1:1"}, h.now);  // self and duplicate skipped
+  auto ex = h.m.take_exchanges();
+  ASSERT_EQ(ex.size(), 2u);
+  EXPECT_FALSE(h.m.joined());
+  // Every attempt fails: retries back off, capped, forever; the silent
+  // seeds never become members.
+  std::vector<Instant> attempts;
+  for (int round = 0; round < 30; ++round) {
+    for (const auto& e : ex) h.m.on_tcp_failure(e.id, h.now);
+    ex.clear();
+    // Step through deadlines until the next attempt (bounded: 10 s).
+    const Instant limit = h.now + seconds(10);
+    while (ex.empty() && h.now < limit) {
+      h.advance_to(std::min(h.m.next_deadline(), limit));
+      ex = h.m.take_exchanges();
+    }
+    ASSERT_FALSE(ex.empty()) << "gave up after " << round << " rounds";
+    attempts.push_back(h.now);
+  }
+  const Duration last_gap = attempts.back() - attempts[attempts.size() - 2];
+  EXPECT_LE(last_gap, seconds(5) + milliseconds(1250));  // cap + 25% jitter
+  EXPECT_GE(last_gap, seconds(5));
+  EXPECT_EQ(h.m.members().size(), 1u);
+  EXPECT_EQ(h.m.stats().joins_failed, 60u);
+}
+
+TEST(MembershipTest, JoinResponseMergesMembers) {
+  Harness h;
+  h.m.join({"seed:1"}, h.now);
+  auto ex = h.m.take_exchanges();
+  ASSERT_EQ(ex.size(), 1u);
+  const auto* req = std::get_if<JoinRequest>(&ex[0].request);
+  ASSERT_NE(req, nullptr);
+  EXPECT_EQ(req->source, "self:1");
+  EXPECT_EQ(req->incarnation, 100u);
+  JoinResponse resp{"seed:1", 0,
+                    {{"seed:1", Status::kAlive, 5, {}},
+                     {"a:1", Status::kAlive, 6, {{"zone", "b"}}},
+                     {"dead:1", Status::kFaulty, 3, {}},
+                     {"self:1", Status::kAlive, 100, {}}}};
+  h.m.on_tcp_response(ex[0].id, resp, h.now);
+  h.drain();
+  EXPECT_TRUE(h.m.joined());
+  EXPECT_EQ(h.m.members().size(), 4u);
+  EXPECT_EQ(h.m.pingable_count(), 3u);
+  EXPECT_EQ(h.m.member("a:1")->labels.at("zone"), "b");
+  EXPECT_EQ(h.m.incarnation(), 100u);  // alive at our incarnation: no refute
+}
+
+TEST(MembershipTest, JoinRequestAddsTheJoinerAndAnswersEverything) {
+  Harness h;
+  auto resp = h.m.on_tcp_request("x", JoinRequest{"new:1", 42, {{"k", "v"}}}, h.now);
+  const auto& join = std::get<JoinResponse>(resp);
+  EXPECT_EQ(join.responder, "self:1");
+  ASSERT_EQ(join.members.size(), 2u);
+  EXPECT_EQ(h.m.member("new:1")->incarnation, 42u);
+  EXPECT_EQ(join.checksum, h.m.checksum());
+}
+
+// The probe cycle, with both sides of every timing edge.
+TEST(MembershipTest, FailedProbeSuspectsThenFaultyAtTheEdge) {
+  Harness h;
+  for (const char* a : {"t:1", "h1:1", "h2:1", "h3:1"}) h.learn(a);
+  h.sent.clear();
+  // Tick through periods until "t:1" is probed; answer nobody.
+  Instant probe_start{};
+  uint64_t seq = 0;
+  for (int i = 0; i < 8 && seq == 0; ++i) {
+    h.advance_to(h.m.next_deadline());
+    for (const auto& [to, ping] : h.sent_of<Ping>()) {
+      if (to == "t:1" && ping.target == "t:1") {
+        seq = ping.seq;
+        probe_start = h.now;
+      }
+    }
+    // Others are acked so only t:1 fails.
+    for (const auto& [to, ping] : h.sent_of<Ping>()) {
+      if (to != "t:1") h.receive(Ack{ping.seq, to, 0, {}});
+    }
+    h.sent.clear();
+  }
+  ASSERT_NE(seq, 0u);
+  // Just before the ping timeout: no ping-req yet. At it: three helpers.
+  h.advance_to(probe_start + milliseconds(99));
+  EXPECT_TRUE(h.sent_of<PingReq>().empty());
+  h.advance_to(probe_start + milliseconds(100));
+  auto reqs = h.sent_of<PingReq>();
+  ASSERT_EQ(reqs.size(), 3u);
+  for (const auto& [to, r] : reqs) {
+    EXPECT_NE(to, "t:1");
+    EXPECT_EQ(r.target, "t:1");
+    EXPECT_EQ(r.seq, seq);
+    EXPECT_TRUE(r.want_nack);
+  }
+  // Not suspect before the period ends, suspect at its end.
+  h.advance_to(probe_start + milliseconds(199));
+  EXPECT_EQ(h.status_of("t:1"), Status::kAlive);
+  h.advance_to(probe_start + milliseconds(200));
+  EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
+  const Instant suspected = h.now;
+  // No confirmations: faulty after the maximum, stretched by the health
+  // score the unanswered nacks raised (3 missed nacks: score 3, x4).
+  const int score = h.m.health_score();
+  EXPECT_EQ(score, 3);
+  const Duration timeout = seconds(5) * (score + 1);
+  h.advance_to(suspected + timeout - milliseconds(1));
+  EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
+  h.advance_to(suspected + timeout);
+  EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
+  EXPECT_EQ(h.m.stats().faulty_declared, 1u);
+}
+
+TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
+  Harness h;
+  h.learn("t:1");
+  h.responsive.insert("t:1");  // our own probes succeed: health stays 0
+  // Someone else suspects t:1 (incarnation 1): our timer starts at max.
+  h.receive(Gossip{"a:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "a:1", 0}}});
+  const Instant start = h.now;
+  // Two more independent suspecters: C = 2 -> 1830 ms.
+  h.receive(Gossip{"b:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "b:1", 0}}});
+  h.receive(Gossip{"c:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "c:1", 0}}});
+  // A repeated suspecter is not a new confirmation.
+  h.receive(Gossip{"c:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "c:1", 0}}});
+  EXPECT_EQ(h.m.stats().confirmations, 2u);
+  h.advance_to(start + milliseconds(1829));
+  EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
+  h.advance_to(start + milliseconds(1830));
+  EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
+}
+
+TEST(MembershipTest, RefutesSuspicionAboutItselfWithHigherIncarnation) {
+  Harness h;
+  h.learn("a:1");
+  h.receive(Gossip{"a:1", 0, {Change{"self:1", Status::kSuspect, 100, {}, "a:1", 0}}});
+  EXPECT_EQ(h.m.incarnation(), 101u);
+  EXPECT_EQ(h.m.stats().refutations, 1u);
+  // A claim from the future (a former self that ran ahead) also refutes.
+  h.receive(Gossip{"a:1", 0, {Change{"self:1", Status::kAlive, 500, {}, "a:1", 0}}});
+  EXPECT_EQ(h.m.incarnation(), 501u);
+  // Old news is ignored.
+  h.receive(Gossip{"a:1", 0, {Change{"self:1", Status::kAlive, 400, {}, "a:1", 0}}});
+  EXPECT_EQ(h.m.incarnation(), 501u);
+  // The refutation is the first change in the next message we send.
+  h.sent.clear();
+  h.advance_to(h.m.next_deadline());
+  ASSERT_FALSE(h.sent.empty());
+  const auto& changes = std::get<Ping>(h.sent.front().message).changes;
+  ASSERT_FALSE(changes.empty());
+  EXPECT_EQ(changes.front().address, "self:1");
+  EXPECT_EQ(changes.front().incarnation, 501u);
+  EXPECT_EQ(changes.front().status, Status::kAlive);
+}
+
+TEST(MembershipTest, StaleClaimsAreIgnoredAndNotRegossiped) {
+  Harness h;
+  h.learn("a:1", 5);
+  h.learn("a:1", 5, Status::kFaulty);
+  const size_t events = h.events.size();
+  h.learn("a:1", 4);                  // older incarnation
+  h.learn("a:1", 5);                  // alive at equal incarnation: loses to faulty
+  h.learn("a:1", 5, Status::kFaulty); // duplicate
+  EXPECT_EQ(h.events.size(), events);
+  EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
+  EXPECT_EQ(h.m.stats().changes_stale, 3u);
+  h.learn("a:1", 6);  // a newer incarnation revives it
+  EXPECT_EQ(h.status_of("a:1"), Status::kAlive);
+}
+
+TEST(MembershipTest, MessagesClaimingToBeFromUsAreDropped) {
+  Harness h;
+  h.receive(Gossip{"self:1", 0, {Change{"x:1", Status::kAlive, 1, {}, "self:1", 0}}});
+  EXPECT_EQ(h.m.stats().messages_from_self, 1u);
+  EXPECT_FALSE(h.m.member("x:1").has_value());
+}
+
+TEST(MembershipTest, OversizedChangeListIsCutAtTheBound) {
+  Harness h;
+  Gossip g{"a:1", 0, {}};
+  for (int i = 0; i < 100; ++i) {
+    g.changes.push_back(Change{"m" + std::to_string(i) + ":1", Status::kAlive, 1, {}, "a:1", 0});
+  }
+  h.receive(g);
+  EXPECT_EQ(h.m.members().size(), 1u + 64u);
+  EXPECT_EQ(h.m.stats().changes_dropped, 36u);
+}
+
+TEST(MembershipTest, PingReqForOurselvesIsAnsweredDirectly) {
+  Harness h;
+  h.receive(PingReq{9, "a:1", "self:1", 0, true, {}});
+  auto acks = h.sent_of<Ack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, "a:1");
+  EXPECT_EQ(acks[0].second.seq, 9u);
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+}
+
+TEST(MembershipTest, MisdirectedPingIsNotAcked) {
+  Harness h;
+  h.receive(Ping{3, "a:1", "someone-else:1", 0, {}});
+  EXPECT_TRUE(h.sent_of<Ack>().empty());
+  EXPECT_EQ(h.m.stats().pings_misdirected, 1u);
+  h.receive(Ping{4, "a:1", "self:1", 0, {}});
+  ASSERT_EQ(h.sent_of<Ack>().size(), 1u);
+  EXPECT_EQ(h.sent_of<Ack>()[0].second.seq, 4u);
+}
+
+TEST(MembershipTest, UnexpectedAckFromUnknownMemberIsCounted) {
+  Harness h;
+  h.receive(Ack{12345, "stranger:1", 0, {}});
+  EXPECT_EQ(h.m.stats().acks_unexpected, 1u);
+  EXPECT_FALSE(h.m.member("stranger:1").has_value());
+}
+
+TEST(MembershipTest, RelaysAckOrNacksForPingReq) {
+  Harness h;
+  h.receive(PingReq{77, "req:1", "target:1", 0, true, {}});
+  auto pings = h.sent_of<Ping>();
+  ASSERT_EQ(pings.size(), 1u);
+  EXPECT_EQ(pings[0].first, "target:1");
+  h.sent.clear();
+  h.receive(Ack{pings[0].second.seq, "target:1", 0, {}});
+  auto acks = h.sent_of<Ack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, "req:1");
+  EXPECT_EQ(acks[0].second.seq, 77u);
+  EXPECT_EQ(acks[0].second.source, "target:1");
+
+  // A silent target: a nack at the ping timeout, not before.
+  h.sent.clear();
+  const Instant t0 = h.now;
+  h.receive(PingReq{78, "req:1", "silent:1", 0, true, {}});
+  h.advance_to(t0 + milliseconds(99));
+  EXPECT_TRUE(h.sent_of<Nack>().empty());
+  h.advance_to(t0 + milliseconds(100));
+  ASSERT_EQ(h.sent_of<Nack>().size(), 1u);
+  EXPECT_EQ(h.sent_of<Nack>()[0].second.seq, 78u);
+}
+
+TEST(MembershipTest, FullSyncNeverRevivesTheDead) {
+  Harness h;
+  h.learn("a:1", 5, Status::kFaulty);
+  h.learn("b:1", 5, Status::kAlive);
+  auto resp = h.m.on_tcp_request(
+      "x", SyncRequest{"peer:1", 0,
+                       {{"a:1", Status::kAlive, 5, {}},      // equal incarnation: stays dead
+                        {"b:1", Status::kSuspect, 5, {}},    // newer status: taken
+                        {"c:1", Status::kTombstone, 1, {}}}},  // unknown tombstone: ignored
+      h.now);
+  EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
+  EXPECT_EQ(h.status_of("b:1"), Status::kSuspect);
+  EXPECT_FALSE(h.m.member("c:1").has_value());
+  EXPECT_EQ(std::get<SyncResponse>(resp).members.size(), h.m.members().size());
+}
+
+TEST(MembershipTest, FaultyBecomesTombstoneThenIsForgotten) {
+  Harness h;
+  h.learn("a:1", 5, Status::kFaulty);
+  const Instant t0 = h.now;
+  h.advance_to(t0 + seconds(60) - milliseconds(1));
+  EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
+  h.advance_to(t0 + seconds(60));
+  EXPECT_EQ(h.status_of("a:1"), Status::kTombstone);
+  h.advance_to(t0 + seconds(120) - milliseconds(1));
+  EXPECT_TRUE(h.m.member("a:1").has_value());
+  h.advance_to(t0 + seconds(120));
+  EXPECT_FALSE(h.m.member("a:1").has_value());
+  EXPECT_TRUE(h.events.back().forgotten);
+}
+
+TEST(MembershipTest, LeaveIsGossipedAndNoLongerProbes) {
+  Harness h;
+  h.learn("a:1");
+  h.learn("b:1");
+  h.m.leave(h.now);
+  EXPECT_EQ(h.m.member("self:1")->status, Status::kLeave);
+  EXPECT_FALSE(h.m.leave_disseminated());
+  h.sent.clear();
+  h.advance(seconds(5));
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+  ASSERT_FALSE(h.sent_of<Gossip>().empty());
+  EXPECT_EQ(h.sent_of<Gossip>()[0].second.changes.front().status, Status::kLeave);
+  EXPECT_TRUE(h.m.leave_disseminated());
+}
+
+TEST(MembershipTest, ChecksumIsOrderIndependent) {
+  Harness a("self:1", 1), b("self:1", 1);
+  a.learn("x:1", 3);
+  a.learn("y:1", 4, Status::kSuspect);
+  b.learn("y:1", 4, Status::kSuspect);
+  b.learn("x:1", 3);
+  EXPECT_EQ(a.m.checksum(), b.m.checksum());
+  b.learn("x:1", 3, Status::kFaulty);
+  EXPECT_NE(a.m.checksum(), b.m.checksum());
+}
+
+TEST(MembershipTest, EveryDatagramFitsTheBudget) {
+  Harness h;
+  for (int i = 0; i < 400; ++i) {
+    Labels labels{{"zone", "zone-" + std::to_string(i % 7)}, {"role", "storage"}};
+    Gossip g{"a:1", 0,
+             {Change{"member-with-a-long-name-" + std::to_string(i) + ".example.internal:7000",
+                     Status::kAlive, 1, labels, "a:1", 0}}};
+    h.receive(g);
+  }
+  h.advance(seconds(3));
+  ASSERT_FALSE(h.sent.empty());
+  size_t with_changes = 0;
+  for (const auto& d : h.sent) {
+    EXPECT_LE(encoded_envelope_size(d.message, h.m.config().cluster.size()), 1400u);
+    with_changes += std::visit([](const auto& m) { return m.changes.size(); }, d.message) > 3;
+  }
+  EXPECT_GT(with_changes, 0u);
+}
+
+TEST(MembershipTest, SameSeedSameInputsSameOutputs) {
+  auto run = [](uint64_t seed) {
+    Harness h("self:1", 100, seed);
+    for (int i = 0; i < 20; ++i) h.learn("m" + std::to_string(i) + ":1");
+    h.advance(seconds(3));
+    std::vector<std::string> targets;
+    for (const auto& d : h.sent) targets.push_back(d.to);
+    return targets;
+  };
+  EXPECT_EQ(run(1), run(1));
+  EXPECT_NE(run(1), run(2));
+}
+
+}  // namespace
+}  // namespace shoal::membership

@@ -1,0 +1,55 @@
+// Copyright shoal authors. Named simulator scenarios (docs/PERFORMANCE.md
+// records their figures). Each returns measured values; the tests in
+// sim_test.cc and the shoal-sim binary decide what to assert or print.
+
+#ifndef SHOAL_TESTS_SIM_SCENARIOS_H_
+#define SHOAL_TESTS_SIM_SCENARIOS_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "membership/config.h"
+
+namespace shoal::sim {
+
+struct ScenarioOptions {
+  std::string name;
+  int nodes = 100;
+  uint64_t seed = 1;
+  double loss = 0.0;
+  // Length of the measured phase, where the scenario has one (accuracy,
+  // bandwidth, slow-node); 0 = the scenario's default.
+  double seconds = 0;
+  membership::Config config;  // protocol parameters (defaults if untouched)
+};
+
+struct ScenarioResult {
+  std::string scenario;
+  int nodes = 0;
+  uint64_t seed = 0;
+  double loss = 0;
+  bool ok = true;     // the scenario's own success condition held
+  std::string error;  // why not
+  bool converged = false;
+  std::optional<double> converge_s;
+  std::optional<double> first_detect_s;
+  std::optional<double> all_detect_s;
+  std::optional<double> periods;  // dissemination: time to reach all / period
+  uint64_t false_faulty = 0;
+  uint64_t false_suspect = 0;
+  std::optional<double> bytes_per_node_s;
+  double sim_s = 0;
+  double wall_s = 0;  // set by the caller
+  std::string to_json() const;
+};
+
+// Names accepted by run_scenario.
+std::vector<std::string> scenario_names();
+// Runs a scenario; an unknown name yields ok = false with an error.
+ScenarioResult run_scenario(const ScenarioOptions& options);
+
+}  // namespace shoal::sim
+
+#endif  // SHOAL_TESTS_SIM_SCENARIOS_H_

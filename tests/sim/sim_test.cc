@@ -1,0 +1,109 @@
+// Protocol properties, proved in the simulator with the default parameters
+// and fixed seeds (each failure prints the shoal-sim command that replays
+// it). Sizes are the where the default suite can afford them; the
+// full sizes run by hand with shoal-sim (docs/PERFORMANCE.md).
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdio>
+#include <string>
+
+#include "tests/sim/scenarios.h"
+
+namespace shoal::sim {
+namespace {
+
+ScenarioResult run(const std::string& name, int nodes, uint64_t seed, double loss = 0,
+                   double seconds = 0) {
+  ScenarioOptions o;
+  o.name = name;
+  o.nodes = nodes;
+  o.seed = seed;
+  o.loss = loss;
+  o.seconds = seconds;
+  const auto start = std::chrono::steady_clock::now();
+  ScenarioResult r = run_scenario(o);
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  std::printf("%s\n", r.to_json().c_str());
+  if (!r.ok) {
+    std::printf("replay: shoal-sim --scenario %s --nodes %d --seed %llu --loss %g --seconds %g\n",
+                name.c_str(), nodes, static_cast<unsigned long long>(seed), loss, seconds);
+  }
+  return r;
+}
+
+TEST(Sim, ColdStartConverges) {
+  auto r = run("cold-start", 1000, 1);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_TRUE(r.converged);
+  EXPECT_EQ(r.false_faulty, 0u);
+}
+
+TEST(Sim, OneChangeReachesEveryone) {
+  auto r = run("dissemination", 1000, 2);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.periods.has_value());
+  // SWIM: O(log N) periods. log2(1000) ~ 10; allow 2x.
+  EXPECT_LE(*r.periods, 20.0);
+}
+
+TEST(Sim, CrashDetectedByAllWithinFourSeconds) {
+  auto r = run("detect", 1000, 3);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.all_detect_s.has_value());
+  EXPECT_LE(*r.all_detect_s, 4.0);
+  EXPECT_LE(*r.first_detect_s, *r.all_detect_s);
+  EXPECT_EQ(r.false_faulty, 0u);
+}
+
+class SimAccuracy : public ::testing::TestWithParam<double> {};
+
+TEST_P(SimAccuracy, NoFalseFaultyUnderLoss) {
+  auto r = run("accuracy", 200, 4, GetParam(), 600);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.false_faulty, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(Loss, SimAccuracy, ::testing::Values(0.1, 0.2, 0.3));
+
+TEST(Sim, SlowNodeDoesNotGetHealthyNodesDeclaredFaulty) {
+  auto r = run("slow-node", 100, 5, 0, 120);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.false_faulty, 0u);
+}
+
+TEST(Sim, FalselySuspectedNodeRefutesAndStaysOnTheRing) {
+  auto r = run("refute", 200, 6);
+  EXPECT_TRUE(r.ok) << r.error;
+}
+
+TEST(Sim, PartitionHealsWithinThirtySeconds) {
+  auto r = run("partition", 200, 7);
+  ASSERT_TRUE(r.ok) << r.error;
+  ASSERT_TRUE(r.converge_s.has_value());
+  EXPECT_LE(*r.converge_s, 30.0);
+}
+
+TEST(Sim, RestartedNodeRejoinsWithHigherIncarnation) {
+  auto r = run("restart", 200, 8);
+  EXPECT_TRUE(r.ok) << r.error;
+}
+
+TEST(Sim, ChurnConverges) {
+  auto r = run("churn", 500, 9);
+  EXPECT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.false_faulty, 0u);
+}
+
+TEST(Sim, BandwidthIsAboutFlatInN) {
+  auto small = run("bandwidth", 100, 10, 0, 30);
+  auto large = run("bandwidth", 1000, 10, 0, 30);
+  ASSERT_TRUE(small.ok && large.ok);
+  // SWIM sends O(1) messages per member per period: per-node bytes may grow
+  // with the member addresses' checksum traffic, but not with N.
+  EXPECT_LE(*large.bytes_per_node_s, 1.5 * *small.bytes_per_node_s);
+}
+
+}  // namespace
+}  // namespace shoal::sim
