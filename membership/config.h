@@ -47,6 +47,11 @@ struct Config {
   // with loss p per message an indirect path fails with 1-(1-p)^4; three
   // paths make a false suspicion from loss alone rare.
   int ping_req_fanout = 3;
+  // Consecutive failed probe periods before a member is suspected. A
+  // failed period re-probes the same member next period. 1 is plain SWIM;
+  // 2 squares the false-suspicion rate under random loss at the cost of
+  // one period of detection time (see docs/PROTOCOL.md).
+  int probe_strikes = 2;
 
   // ---- suspicion (Lifeguard) ----
   // A suspect becomes faulty after

@@ -151,6 +151,8 @@ class Membership {
   // True once this node's leave claim has left the dissemination queue.
   bool leave_disseminated() const;
   int health_score() const { return awareness_.score(); }
+  // Changes waiting in the piggyback queue.
+  size_t pending_changes() const { return queue_.size(); }
   const MembershipStats& stats() const { return stats_; }
   const Config& config() const { return config_; }
 
@@ -199,8 +201,8 @@ class Membership {
   void set_deadline(Member& m, Instant deadline);
   void confirm_suspicion(Member& m, const std::string& source, Instant now);
   enum class MergeKind { kJoin, kSync, kHeal };
-  void merge_members(const std::vector<MemberState>& states, const std::string& source,
-                     Instant now, MergeKind kind);
+  void merge_members(const std::vector<MemberState>& states, const std::string& source, Instant now,
+                     MergeKind kind);
   Change self_change() const;
   Change change_of(const Member& m, const std::string& source) const;
 
@@ -256,6 +258,8 @@ class Membership {
   std::vector<std::string> probe_order_;
   size_t probe_index_ = 0;
   Probe probe_;
+  std::string retry_target_;  // probed again next period (probe_strikes)
+  int strikes_ = 0;
   Instant next_period_;
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Relay> relays_;

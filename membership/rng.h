@@ -63,8 +63,7 @@ class Rng {
     const auto n = static_cast<uint64_t>(last - first);
     for (uint64_t i = n; i > 1; --i) {
       using std::swap;
-      swap(first[static_cast<std::ptrdiff_t>(i - 1)],
-           first[static_cast<std::ptrdiff_t>(below(i))]);
+      swap(first[static_cast<std::ptrdiff_t>(i - 1)], first[static_cast<std::ptrdiff_t>(below(i))]);
     }
   }
 

@@ -2,6 +2,8 @@
 // dissemination queue, and the state machine driven by hand in virtual
 // time (no network: each test plays the peers itself).
 
+#include "membership/membership.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -12,7 +14,6 @@
 
 #include "membership/dissemination.h"
 #include "membership/lifeguard.h"
-#include "membership/membership.h"
 
 namespace shoal::membership {
 namespace {
@@ -153,15 +154,13 @@ TEST(DisseminatorTest, PacksByEncodedSizeAndPutsFirstFirst) {
 
 // ------------------------------------------------------- the state machine
 
-
 struct Harness {
   Membership m;
   Instant now{};
   std::vector<OutDatagram> sent;
   std::vector<MemberEvent> events;
 
-  explicit Harness(const std::string& address = "self:1", Incarnation inc = 100,
-                   uint64_t seed = 7)
+  explicit Harness(const std::string& address = "self:1", Incarnation inc = 100, uint64_t seed = 7)
       : m(make_config(address, inc), seed, Instant{}) {}
 
   static Config make_config(const std::string& address, Incarnation inc) {
@@ -173,19 +172,29 @@ struct Harness {
 
   // Members that answer every ping at once.
   std::set<std::string> responsive;
+  // Helpers nack at once when asked to probe a member that is not
+  // responsive (what live helpers do after their ping timeout).
+  bool nack_silent_targets = false;
 
   void drain() {
+    std::vector<Nack> nacks;
     for (int round = 0; round < 100; ++round) {
       std::vector<Ack> acks;
       for (auto& d : m.take_datagrams()) {
         if (const Ping* p = std::get_if<Ping>(&d.message); p && responsive.count(d.to) != 0) {
           acks.push_back(Ack{p->seq, d.to, 0, {}});
         }
+        if (const PingReq* r = std::get_if<PingReq>(&d.message);
+            r && nack_silent_targets && responsive.count(r->target) == 0) {
+          nacks.push_back(Nack{r->seq, d.to, {}});
+        }
         sent.push_back(std::move(d));
       }
       for (auto& e : m.take_events()) events.push_back(std::move(e));
-      if (acks.empty()) return;
+      if (acks.empty() && nacks.empty()) return;
       for (const Ack& a : acks) m.on_message(a.source, a, now);
+      for (const Nack& n : nacks) m.on_message(n.source, n, now);
+      nacks.clear();
     }
   }
   // Advances virtual time to t, ticking at every deadline on the way.
@@ -269,7 +278,8 @@ TEST(MembershipTest, JoinResponseMergesMembers) {
   ASSERT_NE(req, nullptr);
   EXPECT_EQ(req->source, "self:1");
   EXPECT_EQ(req->incarnation, 100u);
-  JoinResponse resp{"seed:1", 0,
+  JoinResponse resp{"seed:1",
+                    0,
                     {{"seed:1", Status::kAlive, 5, {}},
                      {"a:1", Status::kAlive, 6, {{"zone", "b"}}},
                      {"dead:1", Status::kFaulty, 3, {}},
@@ -293,30 +303,27 @@ TEST(MembershipTest, JoinRequestAddsTheJoinerAndAnswersEverything) {
   EXPECT_EQ(join.checksum, h.m.checksum());
 }
 
-// The probe cycle, with both sides of every timing edge.
-TEST(MembershipTest, FailedProbeSuspectsThenFaultyAtTheEdge) {
+// The probe cycle, with both sides of every timing edge. Helpers are alive
+// and nack for the silent target, so the health score stays 0 and no
+// timeout is stretched.
+TEST(MembershipTest, FailedProbesSuspectThenFaultyAtTheEdge) {
   Harness h;
   for (const char* a : {"t:1", "h1:1", "h2:1", "h3:1"}) h.learn(a);
+  for (const char* a : {"h1:1", "h2:1", "h3:1"}) h.responsive.insert(a);
+  h.nack_silent_targets = true;
   h.sent.clear();
-  // Tick through periods until "t:1" is probed; answer nobody.
+  // Tick through periods until "t:1" is probed.
   Instant probe_start{};
-  uint64_t seq = 0;
-  for (int i = 0; i < 8 && seq == 0; ++i) {
+  for (int i = 0; i < 8 && probe_start == Instant{}; ++i) {
     h.advance_to(h.m.next_deadline());
     for (const auto& [to, ping] : h.sent_of<Ping>()) {
-      if (to == "t:1" && ping.target == "t:1") {
-        seq = ping.seq;
-        probe_start = h.now;
-      }
-    }
-    // Others are acked so only t:1 fails.
-    for (const auto& [to, ping] : h.sent_of<Ping>()) {
-      if (to != "t:1") h.receive(Ack{ping.seq, to, 0, {}});
+      if (to == "t:1" && ping.target == "t:1") probe_start = h.now;
     }
     h.sent.clear();
   }
-  ASSERT_NE(seq, 0u);
-  // Just before the ping timeout: no ping-req yet. At it: three helpers.
+  ASSERT_NE(probe_start, Instant{});
+  // Just before the ping timeout: no ping-req yet. At it: three helpers,
+  // and one more direct ping.
   h.advance_to(probe_start + milliseconds(99));
   EXPECT_TRUE(h.sent_of<PingReq>().empty());
   h.advance_to(probe_start + milliseconds(100));
@@ -325,25 +332,50 @@ TEST(MembershipTest, FailedProbeSuspectsThenFaultyAtTheEdge) {
   for (const auto& [to, r] : reqs) {
     EXPECT_NE(to, "t:1");
     EXPECT_EQ(r.target, "t:1");
-    EXPECT_EQ(r.seq, seq);
     EXPECT_TRUE(r.want_nack);
   }
-  // Not suspect before the period ends, suspect at its end.
-  h.advance_to(probe_start + milliseconds(199));
-  EXPECT_EQ(h.status_of("t:1"), Status::kAlive);
+  EXPECT_EQ(h.sent_of<Ping>().size(), 1u);
+  // First failed period (strike one): not suspect; the same member is
+  // probed again at once.
+  h.sent.clear();
   h.advance_to(probe_start + milliseconds(200));
+  EXPECT_EQ(h.status_of("t:1"), Status::kAlive);
+  ASSERT_EQ(h.sent_of<Ping>().size(), 1u);
+  EXPECT_EQ(h.sent_of<Ping>()[0].first, "t:1");
+  // Second failed period: suspect at its end, not a millisecond before.
+  h.advance_to(probe_start + milliseconds(399));
+  EXPECT_EQ(h.status_of("t:1"), Status::kAlive);
+  h.advance_to(probe_start + milliseconds(400));
   EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
+  EXPECT_EQ(h.m.health_score(), 0);
   const Instant suspected = h.now;
-  // No confirmations: faulty after the maximum, stretched by the health
-  // score the unanswered nacks raised (3 missed nacks: score 3, x4).
-  const int score = h.m.health_score();
-  EXPECT_EQ(score, 3);
-  const Duration timeout = seconds(5) * (score + 1);
-  h.advance_to(suspected + timeout - milliseconds(1));
+  // No confirmations from others: faulty after the 5 s maximum.
+  h.advance_to(suspected + seconds(5) - milliseconds(1));
   EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
-  h.advance_to(suspected + timeout);
+  h.advance_to(suspected + seconds(5));
   EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
   EXPECT_EQ(h.m.stats().faulty_declared, 1u);
+}
+
+// Missed nacks raise the health score, which stretches this node's own
+// probe timing: an isolated node slows down instead of accusing everyone.
+TEST(MembershipTest, MissedNacksStretchOwnTimeouts) {
+  Harness h;
+  for (const char* a : {"t:1", "h1:1", "h2:1", "h3:1"}) h.learn(a);
+  // Nobody answers anything: every probe misses its nacks, the score
+  // climbs to its maximum (awareness_max - 1 = 7).
+  h.advance(seconds(30));
+  ASSERT_EQ(h.m.health_score(), 7);
+  // Periods are now 8 x 200 ms, and ping-reqs go out 8 x 100 ms into each.
+  std::vector<Instant> ping_req_times;
+  for (int guard = 0; guard < 1000 && ping_req_times.size() < 3; ++guard) {
+    h.sent.clear();
+    h.advance_to(h.m.next_deadline());
+    if (!h.sent_of<PingReq>().empty()) ping_req_times.push_back(h.now);
+  }
+  ASSERT_EQ(ping_req_times.size(), 3u);
+  EXPECT_EQ(ping_req_times[1] - ping_req_times[0], milliseconds(1600));
+  EXPECT_EQ(ping_req_times[2] - ping_req_times[1], milliseconds(1600));
 }
 
 TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
@@ -393,9 +425,9 @@ TEST(MembershipTest, StaleClaimsAreIgnoredAndNotRegossiped) {
   h.learn("a:1", 5);
   h.learn("a:1", 5, Status::kFaulty);
   const size_t events = h.events.size();
-  h.learn("a:1", 4);                  // older incarnation
-  h.learn("a:1", 5);                  // alive at equal incarnation: loses to faulty
-  h.learn("a:1", 5, Status::kFaulty); // duplicate
+  h.learn("a:1", 4);                   // older incarnation
+  h.learn("a:1", 5);                   // alive at equal incarnation: loses to faulty
+  h.learn("a:1", 5, Status::kFaulty);  // duplicate
   EXPECT_EQ(h.events.size(), events);
   EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
   EXPECT_EQ(h.m.stats().changes_stale, 3u);
@@ -478,10 +510,12 @@ TEST(MembershipTest, FullSyncNeverRevivesTheDead) {
   h.learn("a:1", 5, Status::kFaulty);
   h.learn("b:1", 5, Status::kAlive);
   auto resp = h.m.on_tcp_request(
-      "x", SyncRequest{"peer:1", 0,
-                       {{"a:1", Status::kAlive, 5, {}},      // equal incarnation: stays dead
-                        {"b:1", Status::kSuspect, 5, {}},    // newer status: taken
-                        {"c:1", Status::kTombstone, 1, {}}}},  // unknown tombstone: ignored
+      "x",
+      SyncRequest{"peer:1",
+                  0,
+                  {{"a:1", Status::kAlive, 5, {}},        // equal incarnation: stays dead
+                   {"b:1", Status::kSuspect, 5, {}},      // newer status: taken
+                   {"c:1", Status::kTombstone, 1, {}}}},  // unknown tombstone: ignored
       h.now);
   EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
   EXPECT_EQ(h.status_of("b:1"), Status::kSuspect);
@@ -534,7 +568,8 @@ TEST(MembershipTest, EveryDatagramFitsTheBudget) {
   Harness h;
   for (int i = 0; i < 400; ++i) {
     Labels labels{{"zone", "zone-" + std::to_string(i % 7)}, {"role", "storage"}};
-    Gossip g{"a:1", 0,
+    Gossip g{"a:1",
+             0,
              {Change{"member-with-a-long-name-" + std::to_string(i) + ".example.internal:7000",
                      Status::kAlive, 1, labels, "a:1", 0}}};
     h.receive(g);

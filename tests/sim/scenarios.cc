@@ -34,8 +34,7 @@ struct Run {
   ScenarioResult result;
   std::vector<std::string> seeds;
 
-  explicit Run(const ScenarioOptions& o)
-      : sim(o.seed, NetworkOptions{}, o.config) {
+  explicit Run(const ScenarioOptions& o) : sim(o.seed, NetworkOptions{}, o.config) {
     result.scenario = o.name;
     result.nodes = o.nodes;
     result.seed = o.seed;
@@ -107,9 +106,9 @@ ScenarioResult dissemination(const ScenarioOptions& o) {
   const int x = r.sim.add_node();
   const Instant t0 = r.sim.now();
   r.sim.start(x, {r.sim.address(o.nodes / 2)});
-  const bool all = r.sim.run_until(
-      [&] { return r.sim.alive_count(x, 0) == static_cast<size_t>(o.nodes); }, t0 + seconds(30),
-      milliseconds(10));
+  const bool all =
+      r.sim.run_until([&] { return r.sim.alive_count(x, 0) == static_cast<size_t>(o.nodes); },
+                      t0 + seconds(30), milliseconds(10));
   if (!all) return r.fail("the change did not reach every member within 30 s"), r.finish();
   const double s = to_s(r.sim.now() - t0);
   r.result.all_detect_s = s;
@@ -311,7 +310,12 @@ ScenarioResult churn(const ScenarioOptions& o) {
 ScenarioResult bandwidth(const ScenarioOptions& o) {
   Run r(o);
   if (!r.converged_cluster(o.nodes)) return r.finish();
-  r.sim.run_for(seconds(10));
+  // Steady state: the cold start's backlog of join claims has drained.
+  if (!r.sim.run_until([&] { return r.sim.pending_changes() == 0; }, r.sim.now() + seconds(300),
+                       seconds(1))) {
+    return r.fail("piggyback queues did not drain within 300 s"), r.finish();
+  }
+  r.sim.run_for(seconds(5));
   const auto before = r.sim.stats().bytes_sent;
   const double secs = o.seconds > 0 ? o.seconds : 30;
   const Instant t0 = r.sim.now();
@@ -324,10 +328,11 @@ ScenarioResult bandwidth(const ScenarioOptions& o) {
 
 const std::map<std::string, std::function<ScenarioResult(const ScenarioOptions&)>>& registry() {
   static const std::map<std::string, std::function<ScenarioResult(const ScenarioOptions&)>> r = {
-      {"cold-start", cold_start}, {"dissemination", dissemination}, {"detect", detect},
-      {"accuracy", accuracy},     {"slow-node", slow_node},         {"refute", refute},
-      {"partition", partition},   {"restart", restart},             {"churn", churn},
-      {"bandwidth", bandwidth},
+      {"cold-start", cold_start}, {"dissemination", dissemination},
+      {"detect", detect},         {"accuracy", accuracy},
+      {"slow-node", slow_node},   {"refute", refute},
+      {"partition", partition},   {"restart", restart},
+      {"churn", churn},           {"bandwidth", bandwidth},
   };
   return r;
 }

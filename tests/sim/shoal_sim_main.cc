@@ -19,7 +19,9 @@ int main(int argc, char** argv) {
   std::string names;
   for (const auto& n : shoal::sim::scenario_names()) names += (names.empty() ? "" : ", ") + n;
   app.add_option("--scenario", o.name, "one of: " + names)->required();
-  app.add_option("--nodes", o.nodes, "cluster size")->check(CLI::Range(4, 20000))->capture_default_str();
+  app.add_option("--nodes", o.nodes, "cluster size")
+      ->check(CLI::Range(4, 20000))
+      ->capture_default_str();
   app.add_option("--seed", o.seed, "run seed (same seed, same run)")->capture_default_str();
   app.add_option("--loss", o.loss, "uniform datagram loss probability, for accuracy")
       ->check(CLI::Range(0.0, 0.9))
@@ -50,8 +52,9 @@ int main(int argc, char** argv) {
     std::printf("%s\n", r.to_json().c_str());
   } else {
     std::printf("%s\n", r.to_json().c_str());
-    if (!r.ok) std::fprintf(stderr, "shoal-sim: FAILED: %s (replay: --seed %llu)\n", r.error.c_str(),
-                            static_cast<unsigned long long>(o.seed));
+    if (!r.ok)
+      std::fprintf(stderr, "shoal-sim: FAILED: %s (replay: --seed %llu)\n", r.error.c_str(),
+                   static_cast<unsigned long long>(o.seed));
   }
   return r.ok ? 0 : 1;
 }

@@ -10,8 +10,8 @@
 
 namespace shoal::sim {
 
-using membership::Membership;
 using membership::MemberEvent;
+using membership::Membership;
 using membership::Status;
 
 namespace {
@@ -89,7 +89,8 @@ bool Simulator::blocked(int a, int b) const {
 Duration Simulator::latency(int a, int b) {
   const auto jitter = static_cast<uint64_t>(net_.latency_jitter.count());
   Duration d = net_.latency_base + Duration(jitter ? static_cast<int64_t>(rng_.below(jitter)) : 0);
-  return d + nodes_[static_cast<size_t>(a)].extra_delay + nodes_[static_cast<size_t>(b)].extra_delay;
+  return d + nodes_[static_cast<size_t>(a)].extra_delay +
+         nodes_[static_cast<size_t>(b)].extra_delay;
 }
 
 void Simulator::push(Event e) {
@@ -148,8 +149,8 @@ void Simulator::after_call(int i) {
       push(std::move(e));
       continue;
     }
-    proto::FrameBody body = std::visit([](auto& r) -> proto::FrameBody { return std::move(r); },
-                                       x.request);
+    proto::FrameBody body =
+        std::visit([](auto& r) -> proto::FrameBody { return std::move(r); }, x.request);
     Event e = make_event(now_ + latency(i, to), Kind::kTcpRequest, to,
                          nodes_[static_cast<size_t>(to)].generation);
     e.from = i;
@@ -207,7 +208,8 @@ void Simulator::run_event(Event& e) {
           n.core->on_tcp_request(nodes_[static_cast<size_t>(e.from)].address, req, now_);
       Node& client = nodes_[static_cast<size_t>(e.from)];
       if (client.core && !blocked(e.node, e.from)) {
-        Event r = make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from, client.generation);
+        Event r = make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from,
+                             client.generation);
         r.from = e.node;
         r.id = e.id;
         r.bytes = proto::encode_frame(
@@ -278,7 +280,8 @@ bool Simulator::converged() const {
   // Equal checksums: check one view against the truth.
   for (const auto& m : first->members()) {
     const int i = index_of(m.address);
-    const bool should_be_alive = i >= 0 && running(i) && !nodes_[static_cast<size_t>(i)].core->leaving();
+    const bool should_be_alive =
+        i >= 0 && running(i) && !nodes_[static_cast<size_t>(i)].core->leaving();
     if (should_be_alive != (m.status == Status::kAlive)) return false;
     if (!should_be_alive && membership::is_pingable(m.status)) return false;
   }
@@ -288,6 +291,12 @@ bool Simulator::converged() const {
   for (const Node& n : nodes_) expected += n.core && !n.core->leaving();
   (void)running_count;
   return alive == expected;
+}
+
+size_t Simulator::pending_changes() const {
+  size_t n = 0;
+  for (const Node& node : nodes_) n += node.core ? node.core->pending_changes() : 0;
+  return n;
 }
 
 size_t Simulator::not_pingable_count(int i) const {

@@ -104,6 +104,8 @@ class Simulator {
   // incarnation `inc`.
   size_t alive_count(int i, membership::Incarnation inc) const;
 
+  // Changes waiting in all running nodes' piggyback queues.
+  size_t pending_changes() const;
   const SimStats& stats() const { return stats_; }
   // Called for every member event after the simulator's own checks.
   std::function<void(int observer, const membership::MemberEvent&)> on_event;
