@@ -27,4 +27,6 @@ cd "$dir"
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export TSAN_OPTIONS=${TSAN_OPTIONS:-halt_on_error=1:second_deadlock_stack=1}
+# Sanitizer builds run the simulator 10-30x slower: smaller clusters there.
+if ((${#build_args[@]})); then export SHOAL_SIM_SMALL=${SHOAL_SIM_SMALL:-1}; fi
 ctest --output-on-failure -j "${SHOAL_JOBS:-2}" --timeout 600 "${ctest_args[@]}"
