@@ -74,6 +74,7 @@ struct Run {
     result.false_suspect = sim.stats().false_suspect;
     if (sim.stats().datagrams_oversize != 0) fail("datagrams over the budget");
     if (sim.stats().decode_errors != 0) fail("messages that did not decode");
+    if (sim.stats().incarnation_regressions != 0) fail("a view went back to a lower incarnation");
     return result;
   }
 

@@ -68,6 +68,7 @@ void Simulator::start(int i, const std::vector<std::string>& seeds) {
 void Simulator::crash(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   n.core.reset();
+  n.seen_incarnation.clear();
   ++n.generation;
   n.timer_at = membership::kNever;
 }
@@ -75,6 +76,10 @@ void Simulator::crash(int i) {
 void Simulator::leave(int i) {
   node(i).leave(now_);
   after_call(i);
+}
+
+void Simulator::set_link_loss(int a, int b, double p) {
+  link_loss_[{std::min(a, b), std::max(a, b)}] = p;
 }
 
 void Simulator::heal_partition() {
@@ -133,6 +138,13 @@ void Simulator::after_call(int i) {
       ++stats_.datagrams_lost;
       continue;
     }
+    if (!link_loss_.empty()) {
+      auto link = link_loss_.find({std::min(i, to), std::max(i, to)});
+      if (link != link_loss_.end() && rng_.unit() < link->second) {
+        ++stats_.datagrams_lost;
+        continue;
+      }
+    }
     Event e = make_event(now_ + latency(i, to), Kind::kDatagram, to,
                          nodes_[static_cast<size_t>(to)].generation);
     e.from = i;
@@ -159,6 +171,15 @@ void Simulator::after_call(int i) {
     push(std::move(e));
   }
   for (const MemberEvent& ev : n.core->take_events()) {
+    if (ev.forgotten) {
+      n.seen_incarnation.erase(ev.address);
+    } else {
+      auto [it, fresh] = n.seen_incarnation.emplace(ev.address, ev.incarnation);
+      if (!fresh) {
+        if (ev.incarnation < it->second) ++stats_.incarnation_regressions;
+        it->second = ev.incarnation;
+      }
+    }
     const int subject = index_of(ev.address);
     if (subject >= 0 && running(subject) && !ev.forgotten) {
       if (ev.status == Status::kSuspect) ++stats_.false_suspect;
@@ -172,6 +193,17 @@ void Simulator::after_call(int i) {
 void Simulator::run_event(Event& e) {
   Node& n = nodes_[static_cast<size_t>(e.node)];
   if (e.generation != n.generation || !n.core) return;  // for a process that is gone
+  if (now_ < n.paused_until) {
+    // The process is stopped: the event waits (its sequence number keeps
+    // the order among everything deferred to the same instant).
+    if (e.kind == Kind::kTimer) {
+      if (e.at != n.timer_at) return;  // superseded
+      n.timer_at = n.paused_until;
+    }
+    e.at = n.paused_until;
+    push(std::move(e));
+    return;
+  }
   ++stats_.events_run;
   switch (e.kind) {
     case Kind::kTimer:

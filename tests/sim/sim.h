@@ -18,6 +18,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <queue>
 #include <string>
@@ -51,6 +52,8 @@ struct SimStats {
   // Observations against the truth.
   uint64_t false_suspect = 0;  // a running node marked suspect by someone
   uint64_t false_faulty = 0;   // a running node marked faulty by someone
+  // Checker: a node's view of a member went back to a lower incarnation.
+  uint64_t incarnation_regressions = 0;
 };
 
 class Simulator {
@@ -76,6 +79,13 @@ class Simulator {
   // Extra one-way delay on every datagram to or from node i.
   void set_node_delay(int i, Duration d) { nodes_[static_cast<size_t>(i)].extra_delay = d; }
   void set_loss(double p) { net_.loss = p; }
+  // Loss on the link between a and b (both directions), on top of the
+  // global loss: 1.0 cuts the link.
+  void set_link_loss(int a, int b, double p);
+  // Node i's process stops running until now + d (a GC pause, a stopped
+  // container): everything addressed to it, timers included, waits and
+  // runs at resume time, in order.
+  void pause(int i, Duration d) { nodes_[static_cast<size_t>(i)].paused_until = now_ + d; }
   // Nodes get a side (0 = none): datagrams and exchanges between different
   // non-zero sides are dropped.
   void set_side(int i, int side) { nodes_[static_cast<size_t>(i)].side = side; }
@@ -116,6 +126,9 @@ class Simulator {
     std::unique_ptr<membership::Membership> core;
     Instant timer_at = membership::kNever;
     Duration extra_delay{0};
+    Instant paused_until{};
+    // Last incarnation each member was seen at by this node (checker).
+    std::map<std::string, membership::Incarnation, std::less<>> seen_incarnation;
     int side = 0;
     uint64_t generation = 0;  // bumps on crash/restart: stale events die
   };
@@ -148,6 +161,7 @@ class Simulator {
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::vector<Node> nodes_;
   std::map<std::string, int, std::less<>> by_address_;
+  std::map<std::pair<int, int>, double> link_loss_;
   SimStats stats_;
 };
 

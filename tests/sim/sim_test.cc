@@ -3,6 +3,8 @@
 // it). Sizes are the where the default suite can afford them; the
 // full sizes run by hand with shoal-sim (docs/PERFORMANCE.md).
 
+#include "tests/sim/sim.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -127,6 +129,57 @@ TEST(Sim, BandwidthIsAboutFlatInN) {
   // SWIM sends O(1) messages per member per period: per-node bytes may grow
   // with the member addresses' checksum traffic, but not with N.
   EXPECT_LE(*large.bytes_per_node_s, 1.5 * *small.bytes_per_node_s);
+}
+
+// ---- the simulator's own fault primitives, driven directly ----
+
+membership::Config default_config() { return membership::Config{}; }
+
+// Starts n nodes through the first three and waits for convergence.
+void start_cluster(Simulator& sim, int n) {
+  std::vector<std::string> seeds;
+  for (int i = 0; i < n; ++i) sim.add_node();
+  for (int i = 0; i < 3; ++i) seeds.push_back(sim.address(i));
+  for (int i = 0; i < n; ++i) sim.start(i, seeds);
+  ASSERT_TRUE(sim.run_until([&] { return sim.converged(); }, sim.now() + std::chrono::seconds(30)));
+}
+
+// SWIM's indirect probes route around one broken link: no false faulty.
+TEST(SimFaults, CutLinkBetweenTwoMembersIsRoutedAround) {
+  Simulator sim(21, NetworkOptions{}, default_config());
+  start_cluster(sim, 50);
+  sim.set_link_loss(0, 1, 1.0);
+  sim.run_for(std::chrono::seconds(120));
+  EXPECT_EQ(sim.stats().false_faulty, 0u);
+  EXPECT_GT(sim.stats().datagrams_lost, 0u);
+  EXPECT_TRUE(sim.converged());
+}
+
+// A process stopped for 10 s is rightly declared faulty; when it resumes
+// it hears so, refutes, and is alive everywhere again.
+TEST(SimFaults, PausedProcessIsDeclaredFaultyThenComesBack) {
+  Simulator sim(22, NetworkOptions{}, default_config());
+  start_cluster(sim, 50);
+  const int x = 7;
+  const auto inc = sim.node(x).incarnation();
+  sim.pause(x, std::chrono::seconds(10));
+  ASSERT_TRUE(sim.run_until([&] { return sim.not_pingable_count(x) == 49; },
+                            sim.now() + std::chrono::seconds(9)));
+  ASSERT_TRUE(sim.run_until([&] { return sim.alive_count(x, inc + 1) == 49; },
+                            sim.now() + std::chrono::seconds(20)));
+  EXPECT_GT(sim.node(x).stats().refutations, 0u);
+  EXPECT_TRUE(sim.run_until([&] { return sim.converged(); }, sim.now() + std::chrono::seconds(30)));
+  EXPECT_EQ(sim.stats().incarnation_regressions, 0u);
+}
+
+// A pause shorter than a probe period goes unnoticed.
+TEST(SimFaults, ShortPauseCausesNoSuspicion) {
+  Simulator sim(23, NetworkOptions{}, default_config());
+  start_cluster(sim, 50);
+  sim.pause(9, std::chrono::milliseconds(150));
+  sim.run_for(std::chrono::seconds(20));
+  EXPECT_EQ(sim.stats().false_faulty, 0u);
+  EXPECT_EQ(sim.stats().false_suspect, 0u);
 }
 
 }  // namespace
