@@ -207,7 +207,7 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
         m.suspect_start = now;
         m.suspecters.assign(1, source);
         // Lifeguard: an unhealthy node (high score) is slower to condemn.
-        set_deadline(m, now + awareness_.scale(suspicion_timeout(0, config_.suspicion_confirmations,
+        set_deadline(m, now + awareness_.scale(suspicion_timeout(0, expected_confirmations(),
                                                                  config_.suspicion_min,
                                                                  config_.suspicion_max)));
         if (source == config_.address) ++stats_.suspicions;
@@ -226,6 +226,14 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
   emit(m, is_new ? std::nullopt : std::optional<Status>(old), source);
 }
 
+int Membership::expected_confirmations() const {
+  // Only members other than the suspect and the first accuser can confirm:
+  // in a cluster of 3, at most one. Expecting more than can come would keep
+  // every suspicion at the maximum (memberlist makes the same cut).
+  const int others = static_cast<int>(pingable_count_) - 2;
+  return std::max(0, std::min(config_.suspicion_confirmations, others));
+}
+
 void Membership::confirm_suspicion(Member& m, const std::string& source, Instant now) {
   if (std::find(m.suspecters.begin(), m.suspecters.end(), source) != m.suspecters.end()) return;
   if (m.suspecters.size() > static_cast<size_t>(config_.suspicion_confirmations)) return;
@@ -233,7 +241,7 @@ void Membership::confirm_suspicion(Member& m, const std::string& source, Instant
   ++stats_.confirmations;
   const int confirmations = static_cast<int>(m.suspecters.size()) - 1;
   const Instant deadline = m.suspect_start + awareness_.scale(suspicion_timeout(
-                                                 confirmations, config_.suspicion_confirmations,
+                                                 confirmations, expected_confirmations(),
                                                  config_.suspicion_min, config_.suspicion_max));
   // A confirmation only ever brings the verdict closer.
   set_deadline(m, std::min(m.deadline, std::max(deadline, now)));
@@ -604,7 +612,10 @@ void Membership::handle(const PingReq& m, Instant now) {
   }
   if (relays_.size() >= kRelaysMax) return;  // bounded; the requester times out
   const uint64_t seq = next_seq_++;
-  const Duration timeout = awareness_.scale(config_.ping_timeout);
+  // Nack at 80% of the ping timeout (memberlist's choice): the requester
+  // sent the ping-req at its own ping timeout and decides at its period's
+  // end, one ping timeout later; a nack must land before that to count.
+  const Duration timeout = config_.ping_timeout * 4 / 5;
   relays_.emplace(seq, Relay{m.source, m.seq, m.want_nack, false, now + timeout,
                              now + awareness_.scale(config_.protocol_period)});
   send(m.target, Ping{seq, config_.address, m.target, checksum_, {}});

@@ -200,6 +200,7 @@ class Membership {
                  const std::string& source, Instant now, bool is_new);
   void set_deadline(Member& m, Instant deadline);
   void confirm_suspicion(Member& m, const std::string& source, Instant now);
+  int expected_confirmations() const;
   enum class MergeKind { kJoin, kSync, kHeal };
   void merge_members(const std::vector<MemberState>& states, const std::string& source, Instant now,
                      MergeKind kind);

@@ -179,6 +179,18 @@ void put(const m::SyncRequest& in, v1::Frame& frame) {
   put_members(in.members, *out.mutable_members());
 }
 
+void put(const AdminRequest& in, v1::Frame& frame) {
+  auto& out = *frame.mutable_admin_request();
+  out.set_command(in.command);
+  out.set_args_json(in.args_json);
+}
+
+void put(const AdminResponse& in, v1::Frame& frame) {
+  auto& out = *frame.mutable_admin_response();
+  out.set_json(in.json);
+  out.set_error(in.error);
+}
+
 void put(const m::SyncResponse& in, v1::Frame& frame) {
   v1::SyncResponse& out = *frame.mutable_sync_response();
   out.set_responder(in.responder);
@@ -465,6 +477,20 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
     case v1::Frame::kSyncResponse:
       problem = take(*frame.mutable_sync_response(), out.body.emplace<m::SyncResponse>());
       break;
+    case v1::Frame::kAdminRequest: {
+      auto& in = *frame.mutable_admin_request();
+      if (in.command().empty()) {
+        problem = "admin_request.command: must not be empty";
+        break;
+      }
+      out.body = AdminRequest{std::move(*in.mutable_command()), std::move(*in.mutable_args_json())};
+      break;
+    }
+    case v1::Frame::kAdminResponse: {
+      auto& in = *frame.mutable_admin_response();
+      out.body = AdminResponse{std::move(*in.mutable_json()), std::move(*in.mutable_error())};
+      break;
+    }
     case v1::Frame::kForwardRequest:
     case v1::Frame::kForwardResponse:
       return fail<Frame>(DecodeError::kNoBody,

@@ -132,8 +132,21 @@ std::optional<uint32_t> parse_frame_header(std::string_view bytes);
 // ForwardResponse in shoal.proto) will append its own alternatives here, so
 // the indices of these four do not change; until then decode_frame reports
 // forward frames as DecodeError::kNoBody.
-using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,
-                               membership::SyncRequest, membership::SyncResponse>;
+// Admin frames (node <-> CLI): JSON both ways, see shoal.proto.
+struct AdminRequest {
+  std::string command;
+  std::string args_json;
+  bool operator==(const AdminRequest&) const = default;
+};
+struct AdminResponse {
+  std::string json;
+  std::string error;
+  bool operator==(const AdminResponse&) const = default;
+};
+
+using FrameBody =
+    std::variant<membership::JoinRequest, membership::JoinResponse, membership::SyncRequest,
+                 membership::SyncResponse, AdminRequest, AdminResponse>;
 
 struct Frame {
   uint64_t id = 0;  // pairs a response with its request on the connection

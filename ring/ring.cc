@@ -204,13 +204,19 @@ bool RingBuilder::add(std::string_view address, double weight) {
     return false;
   }
   if (auto it = removes_.find(address); it != removes_.end()) removes_.erase(it);
+  if (current_->weight(address) == weight) {
+    // Already present with this weight: nothing to queue.
+    if (auto it = adds_.find(address); it != adds_.end()) adds_.erase(it);
+    return true;
+  }
   adds_.insert_or_assign(std::string(address), weight);
   return true;
 }
 
 void RingBuilder::remove(std::string_view address) {
   if (auto it = adds_.find(address); it != adds_.end()) adds_.erase(it);
-  removes_.emplace(address);
+  // Removing a non-member queues nothing.
+  if (current_->contains(address)) removes_.emplace(address);
 }
 
 std::shared_ptr<const Ring> RingBuilder::build() {

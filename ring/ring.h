@@ -147,7 +147,8 @@ class RingBuilder {
   // address is empty or the weight invalid (see points_for_weight).
   [[nodiscard]] bool add(std::string_view address, double weight = 1.0);
   // Queue `address` to be absent from the next snapshot. Removing a
-  // non-member is a no-op. The last add/remove of an address wins.
+  // non-member, or adding a member again at its weight, queues nothing.
+  // The last add/remove of an address wins.
   void remove(std::string_view address);
   // True if changes are queued.
   bool pending() const { return !adds_.empty() || !removes_.empty(); }

@@ -380,8 +380,11 @@ TEST(MembershipTest, MissedNacksStretchOwnTimeouts) {
 
 TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
   Harness h;
-  h.learn("t:1");
-  h.responsive.insert("t:1");  // our own probes succeed: health stays 0
+  // Enough members that K = 3 confirmations can come.
+  for (const char* a : {"t:1", "a:1", "b:1", "c:1"}) {
+    h.learn(a);
+    h.responsive.insert(a);  // our own probes succeed: health stays 0
+  }
   // Someone else suspects t:1 (incarnation 1): our timer starts at max.
   h.receive(Gossip{"a:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "a:1", 0}}});
   const Instant start = h.now;
@@ -395,6 +398,36 @@ TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
   EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
   h.advance_to(start + milliseconds(1830));
   EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
+}
+
+// In a cluster of three only one member can confirm a suspicion, so
+// expecting three would keep every suspicion at the maximum.
+TEST(MembershipTest, SmallClusterExpectsOnlyPossibleConfirmations) {
+  Harness h;
+  h.learn("t:1");
+  h.learn("a:1");
+  h.responsive.insert("t:1");
+  h.responsive.insert("a:1");
+  h.receive(Gossip{"a:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "a:1", 0}}});
+  const Instant start = h.now;
+  // K = min(3, 3 - 2) = 1, no confirmation yet: the maximum, 5 s.
+  h.advance_to(start + seconds(5) - milliseconds(1));
+  EXPECT_EQ(h.status_of("t:1"), Status::kSuspect);
+  h.advance_to(start + seconds(5));
+  EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
+
+  Harness g;
+  g.learn("t:1");
+  g.learn("a:1");
+  g.responsive.insert("a:1");
+  g.nack_silent_targets = true;  // a:1 is a healthy helper
+  g.receive(Gossip{"a:1", 0, {Change{"t:1", Status::kSuspect, 1, {}, "a:1", 0}}});
+  // Our own (confirming) suspicion after two failed probes of t:1 brings it
+  // to the 1 s minimum from the first suspicion.
+  g.advance(seconds(2));
+  EXPECT_EQ(g.status_of("t:1"), Status::kFaulty);
+  EXPECT_GE(g.m.stats().confirmations, 1u);
+  EXPECT_EQ(g.m.health_score(), 0);
 }
 
 TEST(MembershipTest, RefutesSuspicionAboutItselfWithHigherIncarnation) {
@@ -494,13 +527,14 @@ TEST(MembershipTest, RelaysAckOrNacksForPingReq) {
   EXPECT_EQ(acks[0].second.seq, 77u);
   EXPECT_EQ(acks[0].second.source, "target:1");
 
-  // A silent target: a nack at the ping timeout, not before.
+  // A silent target: a nack at 80% of the ping timeout, not before, so it
+  // reaches the requester before its period ends.
   h.sent.clear();
   const Instant t0 = h.now;
   h.receive(PingReq{78, "req:1", "silent:1", 0, true, {}});
-  h.advance_to(t0 + milliseconds(99));
+  h.advance_to(t0 + milliseconds(79));
   EXPECT_TRUE(h.sent_of<Nack>().empty());
-  h.advance_to(t0 + milliseconds(100));
+  h.advance_to(t0 + milliseconds(80));
   ASSERT_EQ(h.sent_of<Nack>().size(), 1u);
   EXPECT_EQ(h.sent_of<Nack>()[0].second.seq, 78u);
 }

@@ -340,12 +340,15 @@ TEST(RingBuilder, NothingPendingReturnsTheSameSnapshot) {
   ASSERT_TRUE(b.add("a:1"));
   auto first = b.build();
   EXPECT_EQ(b.build(), first);
-  // Re-adding with the same weight changes nothing but still yields a
-  // (content-equal) snapshot.
+  // Re-adding at the same weight, or removing a non-member, queues nothing.
   ASSERT_TRUE(b.add("a:1"));
-  auto second = b.build();
-  EXPECT_EQ(second->checksum(), first->checksum());
-  EXPECT_EQ(second->point_count(), first->point_count());
+  b.remove("b:1");
+  EXPECT_FALSE(b.pending());
+  EXPECT_EQ(b.build(), first);
+  // Removing then re-adding in one batch is no change either.
+  b.remove("a:1");
+  ASSERT_TRUE(b.add("a:1"));
+  EXPECT_FALSE(b.pending());
 }
 
 // Incremental batches must give exactly the ring built from scratch.

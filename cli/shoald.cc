@@ -1,0 +1,174 @@
+// shoald: the shoal daemon, one cluster member.
+//
+//   shoald --listen HOST:PORT [--seeds A,B,...] [--seeds-file FILE]
+//          [--cluster NAME] [--advertise HOST:PORT] [--log-level LEVEL]
+//          [--<protocol parameter> VALUE ...]
+//
+// --help lists every flag with its default. A bad flag or value prints what
+// is wrong and exits 2. SIGTERM or SIGINT: graceful leave (bounded by
+// --leave-timeout-ms), then exit 0. This is the only place exceptions are
+// caught (CLI11 and nlohmann report errors by throwing).
+
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "node/node.h"
+
+namespace {
+
+using std::chrono::milliseconds;
+
+// A duration flag in milliseconds bound to a membership::Duration field.
+struct MsFlag {
+  const char* name;
+  const char* help;
+  shoal::membership::Duration* field;
+  int64_t value;
+};
+
+std::vector<std::string> read_seeds_file(const std::string& path, std::string* error) {
+  std::ifstream in(path);
+  if (!in) {
+    *error = "--seeds-file: cannot open '" + path + "'";
+    return {};
+  }
+  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_array()) {
+    *error = "--seeds-file: '" + path + "' is not a JSON array of \"host:port\" strings";
+    return {};
+  }
+  std::vector<std::string> seeds;
+  for (const auto& e : j) {
+    if (!e.is_string()) {
+      *error = "--seeds-file: '" + path + "' has a non-string entry";
+      return {};
+    }
+    seeds.push_back(e.get<std::string>());
+  }
+  return seeds;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  shoal::node::NodeOptions o;
+  auto& p = o.protocol;
+  CLI::App app{"shoald: a shoal cluster member (SWIM gossip, consistent hash ring)"};
+  app.option_defaults()->always_capture_default();
+  std::string seeds_file, log_level = "info";
+  std::vector<std::string> labels;
+  int64_t leave_timeout_ms = 2000;
+
+  app.add_option("--listen", o.listen, "address to bind, UDP and TCP (host:port)");
+  app.add_option("--advertise", o.advertise, "address others reach this node at (default: --listen)");
+  app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")->delimiter(',');
+  app.add_option("--seeds-file", seeds_file, "JSON array of \"host:port\" seeds (Ringpop hosts file)");
+  app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
+  app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+  app.add_option("--leave-timeout-ms", leave_timeout_ms, "bound on a graceful leave")
+      ->check(CLI::Range(0, 60000));
+  app.add_option("--replica-points", o.replica_points, "ring points per member")
+      ->check(CLI::Range(1u, shoal::ring::kMaxPointsPerMember));
+  app.add_option("--frame-bytes-max", o.frame_bytes_max, "TCP frame size limit")
+      ->check(CLI::Range(1024u, 1u << 30));
+  app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
+
+  std::vector<MsFlag> ms = {
+      {"--protocol-period-ms", "one probe per period", &p.protocol_period, 0},
+      {"--ping-timeout-ms", "direct ack wait before ping-req", &p.ping_timeout, 0},
+      {"--suspicion-min-ms", "suspicion timeout with K confirmations", &p.suspicion_min, 0},
+      {"--suspicion-max-ms", "suspicion timeout without confirmations", &p.suspicion_max, 0},
+      {"--faulty-timeout-ms", "faulty/left -> tombstone", &p.faulty_timeout, 0},
+      {"--tombstone-timeout-ms", "tombstone -> forgotten", &p.tombstone_timeout, 0},
+      {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min, 0},
+      {"--sync-interval-min-ms", "at most one full sync per", &p.sync_interval_min, 0},
+      {"--join-backoff-min-ms", "first join retry delay", &p.join_backoff_min, 0},
+      {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
+      {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},
+      {"--heal-interval-ms", "partition healing attempt interval", &p.heal_interval, 0},
+  };
+  for (auto& f : ms) {
+    f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();
+    app.add_option(f.name, f.value, f.help)->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+  }
+  app.add_option("--ping-req-fanout", p.ping_req_fanout, "helpers per indirect probe (SWIM k)");
+  app.add_option("--probe-strikes", p.probe_strikes, "failed periods in a row before suspect");
+  app.add_option("--suspicion-confirmations", p.suspicion_confirmations,
+                 "confirmations for the minimum suspicion timeout (Lifeguard K)");
+  app.add_option("--awareness-max", p.awareness_max, "Lifeguard health score range");
+  app.add_option("--retransmit-mult", p.retransmit_mult, "sends per change: mult x ceil(log2(N+1))");
+  app.add_option("--datagram-budget", p.datagram_budget, "max UDP payload bytes");
+  app.add_option("--gossip-fanout", p.gossip_fanout, "gossip targets per period while news");
+  app.add_option("--changes-per-message-max", p.changes_per_message_max, "claims per datagram");
+  app.add_option("--sync-mismatches-trigger", p.sync_mismatches_trigger,
+                 "disagreeing checksums before a full sync");
+  app.add_option("--join-fanout", p.join_fanout, "seeds contacted per join attempt");
+  app.add_option("--heal-fanout", p.heal_fanout, "heal attempts per interval, cluster-wide");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  for (const auto& f : ms) *f.field = milliseconds(f.value);
+  for (const std::string& l : labels) {
+    const size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "shoald: --label: expected KEY=VALUE, got '%s'\n", l.c_str());
+      return 2;
+    }
+    o.labels[l.substr(0, eq)] = l.substr(eq + 1);
+  }
+  if (!seeds_file.empty()) {
+    std::string err;
+    auto more = read_seeds_file(seeds_file, &err);
+    if (!err.empty()) {
+      std::fprintf(stderr, "shoald: %s\n", err.c_str());
+      return 2;
+    }
+    o.seeds.insert(o.seeds.end(), more.begin(), more.end());
+  }
+  if (auto err = o.validate(); !err.empty()) {
+    std::fprintf(stderr, "shoald: %s\n", err.c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  // Signals go to a sigwait loop here, not to the node's io thread.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  shoal::node::Node node(o);
+  if (auto err = node.start(); !err.empty()) {
+    std::fprintf(stderr, "shoald: %s\n", err.c_str());
+    return 1;
+  }
+  // Wait for a signal, or for the node to stop by itself (admin "leave").
+  for (;;) {
+    timespec tick{0, 200 * 1000 * 1000};
+    const int sig = sigtimedwait(&signals, nullptr, &tick);
+    if (sig == SIGINT || sig == SIGTERM) {
+      spdlog::info("signal {}: leaving", sig);
+      node.leave(milliseconds(leave_timeout_ms));
+      break;
+    }
+    if (node.wait_stopped(milliseconds(0))) break;
+  }
+  node.stop();
+  spdlog::info("stopped");
+  return 0;
+}

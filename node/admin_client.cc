@@ -1,0 +1,92 @@
+// Copyright shoal authors. See admin_client.h.
+
+#include "node/admin_client.h"
+
+#include <array>
+#include <asio.hpp>
+
+#include "node/address.h"
+#include "proto/codec.h"
+
+namespace shoal::node {
+
+AdminResult admin_call(const std::string& address, const std::string& cluster,
+                       const std::string& command, const std::string& args_json,
+                       std::chrono::milliseconds timeout) {
+  AdminResult result;
+  std::string perr;
+  auto hp = parse_host_port(address, &perr);
+  if (!hp) {
+    result.error = perr;
+    return result;
+  }
+  asio::io_context io;
+  asio::ip::tcp::resolver resolver(io);
+  asio::ip::tcp::socket socket(io);
+  std::string out;
+  {
+    std::string encoded =
+        proto::encode_frame(cluster, 1, proto::AdminRequest{command, args_json});
+    proto::append_frame_header(out, static_cast<uint32_t>(encoded.size()));
+    out += encoded;
+  }
+  std::array<char, 4> header{};
+  std::string body;
+  std::string failure;
+
+  auto fail = [&](const std::string& what, const asio::error_code& ec) {
+    if (failure.empty()) failure = what + ": " + ec.message();
+    asio::error_code ignored;
+    socket.close(ignored);
+  };
+  resolver.async_resolve(hp->host, std::to_string(hp->port), [&](const asio::error_code& ec,
+                                                                 auto results) {
+    if (ec) return fail("resolve " + hp->host, ec);
+    asio::async_connect(socket, results, [&](const asio::error_code& ec2, const auto&) {
+      if (ec2) return fail("connect " + address, ec2);
+      asio::async_write(socket, asio::buffer(out), [&](const asio::error_code& ec3, size_t) {
+        if (ec3) return fail("send", ec3);
+        asio::async_read(socket, asio::buffer(header), [&](const asio::error_code& ec4, size_t) {
+          if (ec4) return fail("read", ec4);
+          const uint32_t len = *proto::parse_frame_header(std::string_view(header.data(), 4));
+          if (len > proto::kDefaultMaxFrameBytes) {
+            failure = "answer of " + std::to_string(len) + " bytes is over the frame limit";
+            return;
+          }
+          body.resize(len);
+          asio::async_read(socket, asio::buffer(body), [&](const asio::error_code& ec5, size_t) {
+            if (ec5) return fail("read", ec5);
+          });
+        });
+      });
+    });
+  });
+  io.run_for(timeout);
+  if (!io.stopped()) {
+    result.error = "no answer from " + address + " within " + std::to_string(timeout.count()) + " ms";
+    return result;
+  }
+  if (!failure.empty()) {
+    result.error = failure;
+    return result;
+  }
+  auto decoded = proto::decode_frame(body, cluster, proto::kDefaultMaxFrameBytes);
+  if (!decoded.ok()) {
+    result.error = "bad answer: " + decoded.detail;
+    return result;
+  }
+  auto* resp = std::get_if<proto::AdminResponse>(&decoded.value->body);
+  if (resp == nullptr) {
+    result.error = "bad answer: not an admin response";
+    return result;
+  }
+  if (!resp->error.empty()) {
+    result.error = resp->error;
+    return result;
+  }
+  result.ok = true;
+  result.json = std::move(resp->json);
+  return result;
+}
+
+}  // namespace shoal::node
