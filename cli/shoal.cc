@@ -191,7 +191,8 @@ int main(int argc, char** argv) {
   size_t n = 1;
   auto* lookup = app.add_subcommand("lookup", "the owner(s) of a key");
   lookup->add_option("KEY", key, "the key")->required();
-  lookup->add_option("-n", n, "distinct owners, clockwise")->check(CLI::Range(size_t{1}, size_t{100000}));
+  lookup->add_option("-n", n, "distinct owners, clockwise")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
   auto* stats = app.add_subcommand("stats", "the node's counters");
   auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
   // Global flags are accepted after the subcommand too.

@@ -68,9 +68,12 @@ int main(int argc, char** argv) {
   int64_t leave_timeout_ms = 2000;
 
   app.add_option("--listen", o.listen, "address to bind, UDP and TCP (host:port)");
-  app.add_option("--advertise", o.advertise, "address others reach this node at (default: --listen)");
-  app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")->delimiter(',');
-  app.add_option("--seeds-file", seeds_file, "JSON array of \"host:port\" seeds (Ringpop hosts file)");
+  app.add_option("--advertise", o.advertise,
+                 "address others reach this node at (default: --listen)");
+  app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")
+      ->delimiter(',');
+  app.add_option("--seeds-file", seeds_file,
+                 "JSON array of \"host:port\" seeds (Ringpop hosts file)");
   app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
   app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
@@ -90,7 +93,8 @@ int main(int argc, char** argv) {
       {"--suspicion-max-ms", "suspicion timeout without confirmations", &p.suspicion_max, 0},
       {"--faulty-timeout-ms", "faulty/left -> tombstone", &p.faulty_timeout, 0},
       {"--tombstone-timeout-ms", "tombstone -> forgotten", &p.tombstone_timeout, 0},
-      {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min, 0},
+      {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min,
+       0},
       {"--sync-interval-min-ms", "at most one full sync per", &p.sync_interval_min, 0},
       {"--join-backoff-min-ms", "first join retry delay", &p.join_backoff_min, 0},
       {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
@@ -106,7 +110,8 @@ int main(int argc, char** argv) {
   app.add_option("--suspicion-confirmations", p.suspicion_confirmations,
                  "confirmations for the minimum suspicion timeout (Lifeguard K)");
   app.add_option("--awareness-max", p.awareness_max, "Lifeguard health score range");
-  app.add_option("--retransmit-mult", p.retransmit_mult, "sends per change: mult x ceil(log2(N+1))");
+  app.add_option("--retransmit-mult", p.retransmit_mult,
+                 "sends per change: mult x ceil(log2(N+1))");
   app.add_option("--datagram-budget", p.datagram_budget, "max UDP payload bytes");
   app.add_option("--gossip-fanout", p.gossip_fanout, "gossip targets per period while news");
   app.add_option("--changes-per-message-max", p.changes_per_message_max, "claims per datagram");
@@ -121,6 +126,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   for (const auto& f : ms) *f.field = milliseconds(f.value);
+  std::erase(o.seeds, std::string());  // `--seeds ""`: no seeds
   for (const std::string& l : labels) {
     const size_t eq = l.find('=');
     if (eq == std::string::npos || eq == 0) {

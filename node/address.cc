@@ -23,7 +23,8 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* erro
     if (close == std::string_view::npos) return fail("missing ']'");
     hp.host = std::string(text.substr(1, close - 1));
     hp.ipv6 = true;
-    if (close + 1 >= text.size() || text[close + 1] != ':') return fail("missing ':port' after ']'");
+    if (close + 1 >= text.size() || text[close + 1] != ':')
+      return fail("missing ':port' after ']'");
     port_text = text.substr(close + 2);
     if (hp.host.find(':') == std::string::npos) return fail("brackets are for IPv6 hosts");
   } else {
@@ -37,7 +38,8 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* erro
   }
   if (hp.host.empty()) return fail("empty host");
   for (char c : hp.host) {
-    if (c == ' ' || c == '/' || c == '#' || c == '[' || c == ']' || static_cast<unsigned char>(c) < 0x21) {
+    if (c == ' ' || c == '/' || c == '#' || c == '[' || c == ']' ||
+        static_cast<unsigned char>(c) < 0x21) {
       return fail("invalid character in host");
     }
   }

@@ -25,8 +25,7 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
   asio::ip::tcp::socket socket(io);
   std::string out;
   {
-    std::string encoded =
-        proto::encode_frame(cluster, 1, proto::AdminRequest{command, args_json});
+    std::string encoded = proto::encode_frame(cluster, 1, proto::AdminRequest{command, args_json});
     proto::append_frame_header(out, static_cast<uint32_t>(encoded.size()));
     out += encoded;
   }
@@ -39,31 +38,35 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
     asio::error_code ignored;
     socket.close(ignored);
   };
-  resolver.async_resolve(hp->host, std::to_string(hp->port), [&](const asio::error_code& ec,
-                                                                 auto results) {
-    if (ec) return fail("resolve " + hp->host, ec);
-    asio::async_connect(socket, results, [&](const asio::error_code& ec2, const auto&) {
-      if (ec2) return fail("connect " + address, ec2);
-      asio::async_write(socket, asio::buffer(out), [&](const asio::error_code& ec3, size_t) {
-        if (ec3) return fail("send", ec3);
-        asio::async_read(socket, asio::buffer(header), [&](const asio::error_code& ec4, size_t) {
-          if (ec4) return fail("read", ec4);
-          const uint32_t len = *proto::parse_frame_header(std::string_view(header.data(), 4));
-          if (len > proto::kDefaultMaxFrameBytes) {
-            failure = "answer of " + std::to_string(len) + " bytes is over the frame limit";
-            return;
-          }
-          body.resize(len);
-          asio::async_read(socket, asio::buffer(body), [&](const asio::error_code& ec5, size_t) {
-            if (ec5) return fail("read", ec5);
+  resolver.async_resolve(
+      hp->host, std::to_string(hp->port), [&](const asio::error_code& ec, auto results) {
+        if (ec) return fail("resolve " + hp->host, ec);
+        asio::async_connect(socket, results, [&](const asio::error_code& ec2, const auto&) {
+          if (ec2) return fail("connect " + address, ec2);
+          asio::async_write(socket, asio::buffer(out), [&](const asio::error_code& ec3, size_t) {
+            if (ec3) return fail("send", ec3);
+            asio::async_read(
+                socket, asio::buffer(header), [&](const asio::error_code& ec4, size_t) {
+                  if (ec4) return fail("read", ec4);
+                  const uint32_t len =
+                      *proto::parse_frame_header(std::string_view(header.data(), 4));
+                  if (len > proto::kDefaultMaxFrameBytes) {
+                    failure = "answer of " + std::to_string(len) + " bytes is over the frame limit";
+                    return;
+                  }
+                  body.resize(len);
+                  asio::async_read(socket, asio::buffer(body),
+                                   [&](const asio::error_code& ec5, size_t) {
+                                     if (ec5) return fail("read", ec5);
+                                   });
+                });
           });
         });
       });
-    });
-  });
   io.run_for(timeout);
   if (!io.stopped()) {
-    result.error = "no answer from " + address + " within " + std::to_string(timeout.count()) + " ms";
+    result.error =
+        "no answer from " + address + " within " + std::to_string(timeout.count()) + " ms";
     return result;
   }
   if (!failure.empty()) {

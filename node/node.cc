@@ -92,7 +92,8 @@ std::string NodeOptions::validate() const {
 
 class Node::Impl {
  public:
-  explicit Impl(NodeOptions o) : opts(std::move(o)), publisher(std::make_shared<const ring::Ring>(opts.replica_points)) {}
+  explicit Impl(NodeOptions o)
+      : opts(std::move(o)), publisher(std::make_shared<const ring::Ring>(opts.replica_points)) {}
 
   NodeOptions opts;
   asio::io_context io;
@@ -298,7 +299,8 @@ class Node::Impl {
   // A connection accepted from a peer or the CLI: frame in, frame out.
   class ServerConn : public std::enable_shared_from_this<ServerConn> {
    public:
-    ServerConn(Impl* impl, tcp::socket s) : impl_(impl), socket_(std::move(s)), watchdog_(impl->io) {
+    ServerConn(Impl* impl, tcp::socket s)
+        : impl_(impl), socket_(std::move(s)), watchdog_(impl->io) {
       asio::error_code ec;
       auto ep = socket_.remote_endpoint(ec);
       peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -384,11 +386,12 @@ class Node::Impl {
   // answer; always ends in exactly one on_tcp_response or on_tcp_failure.
   class ClientConn : public std::enable_shared_from_this<ClientConn> {
    public:
-    ClientConn(Impl* impl, uint64_t id) : impl_(impl), id_(id), socket_(impl->io), watchdog_(impl->io) {}
+    ClientConn(Impl* impl, uint64_t id)
+        : impl_(impl), id_(id), socket_(impl->io), watchdog_(impl->io) {}
     void start(const tcp::endpoint& ep, std::string out) {
       out_ = std::move(out);
-      watchdog_.expires_after(std::chrono::duration_cast<std::chrono::milliseconds>(
-          impl_->opts.protocol.tcp_timeout));
+      watchdog_.expires_after(
+          std::chrono::duration_cast<std::chrono::milliseconds>(impl_->opts.protocol.tcp_timeout));
       watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
         if (!ec) self->fail();
       });
@@ -529,8 +532,8 @@ void Node::Impl::start_exchange(membership::OutExchange x) {
     });
     return;
   }
-  proto::FrameBody body = std::visit([](auto& r) -> proto::FrameBody { return std::move(r); },
-                                     x.request);
+  proto::FrameBody body =
+      std::visit([](auto& r) -> proto::FrameBody { return std::move(r); }, x.request);
   auto conn = std::make_shared<ClientConn>(this, x.id);
   conn->start(tcp::endpoint(ep->address(), ep->port()), frame_bytes(opts.cluster, x.id, body));
 }
@@ -598,8 +601,8 @@ nlohmann::json Node::Impl::stats_json() {
 }
 
 proto::AdminResponse Node::Impl::admin(const proto::AdminRequest& req) {
-  nlohmann::json args = nlohmann::json::parse(req.args_json.empty() ? "{}" : req.args_json,
-                                              nullptr, /*allow_exceptions=*/false);
+  nlohmann::json args = nlohmann::json::parse(req.args_json.empty() ? "{}" : req.args_json, nullptr,
+                                              /*allow_exceptions=*/false);
   if (args.is_discarded() || !args.is_object()) return {"", "args_json: not a JSON object"};
   auto dump = [](const nlohmann::json& j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
@@ -608,7 +611,8 @@ proto::AdminResponse Node::Impl::admin(const proto::AdminRequest& req) {
   if (req.command == "status") return {dump(status_json()), ""};
   if (req.command == "stats") return {dump(stats_json()), ""};
   if (req.command == "lookup") {
-    if (!args.contains("key") || !args["key"].is_string()) return {"", "lookup: needs a string 'key'"};
+    if (!args.contains("key") || !args["key"].is_string())
+      return {"", "lookup: needs a string 'key'"};
     size_t n = 1;
     if (args.contains("n")) {
       if (!args["n"].is_number_unsigned() || args["n"].get<uint64_t>() < 1 ||

@@ -82,10 +82,10 @@ struct NodeStats {
   uint64_t send_errors = 0;
   uint64_t tcp_accepted = 0;
   uint64_t tcp_frames_in = 0;
-  uint64_t tcp_oversized = 0;    // announced frame above the limit: closed
-  uint64_t tcp_timeouts = 0;     // idle or slow peers: closed
-  uint64_t tcp_bad_frames = 0;   // frames that did not decode: closed
-  uint64_t exchanges_failed = 0; // join/sync exchanges that we started
+  uint64_t tcp_oversized = 0;     // announced frame above the limit: closed
+  uint64_t tcp_timeouts = 0;      // idle or slow peers: closed
+  uint64_t tcp_bad_frames = 0;    // frames that did not decode: closed
+  uint64_t exchanges_failed = 0;  // join/sync exchanges that we started
   // Dropped datagrams and frames by reason (codec DecodeError names:
   // malformed, too_large, bad_version, wrong_cluster, no_body, bad_field).
   std::map<std::string, uint64_t> drops;

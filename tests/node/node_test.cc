@@ -3,6 +3,8 @@
 // input is counted and dropped while the node keeps serving. Waits are
 // bounded polls with generous deadlines, never fixed sleeps.
 
+#include "node/node.h"
+
 #include <gtest/gtest.h>
 
 #include <asio.hpp>
@@ -15,7 +17,6 @@
 
 #include "node/address.h"
 #include "node/admin_client.h"
-#include "node/node.h"
 #include "proto/codec.h"
 #include "ring/publisher.h"
 
@@ -207,7 +208,10 @@ TEST_F(HostileInput, OversizedDatagramIsCountedAndDropped) {
 }
 
 TEST_F(HostileInput, WrongClusterIsCountedAndDropped) {
-  membership::Ping p{1, "127.0.0.9:9", node->address(), 0,
+  membership::Ping p{1,
+                     "127.0.0.9:9",
+                     node->address(),
+                     0,
                      {membership::Change{"127.0.0.9:9", Status::kAlive, 1, {}, "127.0.0.9:9", 1}}};
   send_udp(proto::encode_datagram("other-cluster", p));
   ASSERT_TRUE(eventually([&] { return drops("wrong_cluster") >= 1; }));
@@ -290,8 +294,8 @@ TEST(AdminClient, UnreachableNodeIsAClearError) {
   asio::ip::tcp::acceptor acc(io, asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
   const auto port = acc.local_endpoint().port();
   acc.close();
-  auto r = admin_call("127.0.0.1:" + std::to_string(port), "test", "status", "{}",
-                      milliseconds(2000));
+  auto r =
+      admin_call("127.0.0.1:" + std::to_string(port), "test", "status", "{}", milliseconds(2000));
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("connect"), std::string::npos);
 }

@@ -1,0 +1,259 @@
+#!/usr/bin/env python3
+"""Real shoald processes on 127.0.0.1, queried with the shoal CLI.
+
+    test_cluster.py BIN_DIR [unittest args]
+
+Every wait is a bounded poll with a generous deadline, never a fixed sleep;
+every process a test starts is stopped by the test (SIGTERM, then SIGKILL).
+Ports are picked free (bound and released) from a random base.
+"""
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BIN = None  # set from argv
+
+
+def free_base_port(count):
+    """A base port such that base..base+count-1 are free for TCP and UDP."""
+    for _ in range(200):
+        base = random.randint(20000, 60000 - count)
+        ok = True
+        for port in range(base, base + count):
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, kind)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                finally:
+                    s.close()
+            if not ok:
+                break
+        if ok:
+            return base
+    raise RuntimeError("no free port range")
+
+
+def poll(predicate, timeout=30.0, interval=0.1):
+    """Calls predicate until it returns a truthy value or timeout passes."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            return value
+        time.sleep(interval)
+
+
+class Cluster:
+    def __init__(self, n, cluster="itest", extra=()):
+        self.base = free_base_port(n + 2)
+        self.cluster = cluster
+        self.extra = list(extra)
+        self.dir = tempfile.mkdtemp(prefix="shoal-itest-")
+        self.procs = {}
+        self.n = n
+
+    def addr(self, i):
+        return f"127.0.0.1:{self.base + i}"
+
+    def seeds(self):
+        return ",".join(self.addr(i) for i in range(min(3, self.n)))
+
+    def start(self, i, cluster=None, seeds=None):
+        log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
+        seeds = seeds if seeds is not None else self.seeds()
+        args = [os.path.join(BIN, "shoald"), "--listen", self.addr(i),
+                "--cluster", cluster or self.cluster, "--log-level", "info"] + self.extra
+        if seeds:
+            args += ["--seeds", seeds]
+        self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+
+    def start_all(self):
+        for i in range(self.n):
+            self.start(i)
+
+    def kill(self, i, sig=signal.SIGKILL):
+        self.procs[i].send_signal(sig)
+
+    def wait_exit(self, i, timeout=15.0):
+        try:
+            return self.procs[i].wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop_all(self):
+        for p in self.procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs.values():
+            try:
+                p.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait(timeout=5)
+
+    def cli(self, node, *args, cluster=None):
+        out = subprocess.run(
+            [os.path.join(BIN, "shoal"), "--node", self.addr(node), "--cluster",
+             cluster or self.cluster, "--json", "--timeout-ms", "2000", *args],
+            capture_output=True, text=True, timeout=30)
+        # `status` exits 1 when not converged but still prints its JSON.
+        if out.returncode not in (0, 1) or not out.stdout.strip():
+            return None
+        try:
+            return json.loads(out.stdout)
+        except json.JSONDecodeError:
+            return None
+
+    def members(self, node):
+        m = self.cli(node, "members")
+        return {x["address"]: x for x in m} if m is not None else None
+
+    def status_of(self, viewer, subject):
+        m = self.members(viewer)
+        if m is None or self.addr(subject) not in m:
+            return None
+        return m[self.addr(subject)]["status"]
+
+    def ring_members(self, node):
+        """How many members node's own ring holds (from `shoal status`)."""
+        s = self.cli(node, "status")
+        if s is None:
+            return None
+        for entry in s["nodes"]:
+            if entry["address"] == self.addr(node) and entry.get("reachable"):
+                return entry["ring_members"]
+        return None
+
+
+class ClusterTest(unittest.TestCase):
+    N = 5
+
+    def setUp(self):
+        self.c = Cluster(self.N)
+        self.c.start_all()
+        self.addCleanup(self.c.stop_all)
+        def converged():
+            s = self.c.cli(0, "status")
+            return s is not None and s["converged"] and len(s["nodes"]) == self.N
+        converged = poll(converged, timeout=60)
+        self.assertTrue(converged, "5 nodes did not converge in 60 s")
+
+    def test_five_nodes_converge(self):
+        for i in range(self.N):
+            m = self.c.members(i)
+            self.assertEqual(len(m), self.N)
+            self.assertTrue(all(x["status"] == "alive" for x in m.values()))
+        look = self.c.cli(2, "lookup", "user:42", "-n", "3")
+        self.assertEqual(len(look["owners"]), 3)
+        self.assertEqual(look, self.c.cli(4, "lookup", "user:42", "-n", "3"))
+
+    def test_kill_is_detected_then_restart_rejoins_with_higher_incarnation(self):
+        before = self.c.members(0)[self.c.addr(4)]["incarnation"]
+        self.c.kill(4)
+        self.c.wait_exit(4)
+        survivors = range(self.N - 1)
+        self.assertTrue(poll(lambda: all(self.c.status_of(i, 4) == "faulty" for i in survivors),
+                             timeout=30), "survivors did not mark the killed node faulty")
+        for i in survivors:
+            self.assertEqual(self.c.ring_members(i), self.N - 1)
+            owners = self.c.cli(i, "lookup", "k", "-n", "10")["owners"]
+            self.assertNotIn(self.c.addr(4), owners)
+        self.c.start(4)
+
+        def back():
+            for i in survivors:
+                m = self.c.members(i)
+                if m is None:
+                    return False
+                e = m.get(self.c.addr(4))
+                if e is None or e["status"] != "alive" or e["incarnation"] <= before:
+                    return False
+            return True
+        self.assertTrue(poll(back, timeout=30), "restarted node not alive everywhere")
+        self.assertTrue(poll(lambda: (self.c.cli(0, "status") or {}).get("converged"), timeout=30))
+
+    def test_graceful_leave_shows_as_leave_not_faulty(self):
+        self.c.kill(3, signal.SIGTERM)
+        self.assertEqual(self.c.wait_exit(3), 0, "shoald did not exit 0 after SIGTERM")
+        others = [0, 1, 2, 4]
+        self.assertTrue(poll(lambda: all(self.c.status_of(i, 3) == "leave" for i in others),
+                             timeout=20))
+        # And it stays `leave`: never reported faulty.
+        for i in others:
+            stats = self.c.cli(i, "stats")
+            self.assertEqual(self.c.status_of(i, 3), "leave")
+            self.assertEqual(stats["faulty_declared"], 0)
+
+    def test_node_of_another_cluster_never_joins(self):
+        self.c.start(self.N, cluster="other", seeds=self.c.addr(0))
+
+        def rejected():
+            st = self.c.cli(0, "stats")
+            return st is not None and st["drops"].get("wrong_cluster", 0) > 0
+        self.assertTrue(poll(rejected, timeout=20), "seed never saw the other cluster's join")
+        for i in range(self.N):
+            self.assertNotIn(self.c.addr(self.N), self.c.members(i))
+        other = self.c.cli(self.N, "members", cluster="other")
+        self.assertEqual([m["address"] for m in other], [self.c.addr(self.N)])
+
+
+class CliErrorTest(unittest.TestCase):
+    def run_cli(self, *args):
+        return subprocess.run([os.path.join(BIN, "shoal"), *args], capture_output=True,
+                              text=True, timeout=30)
+
+    def run_daemon(self, *args):
+        return subprocess.run([os.path.join(BIN, "shoald"), *args], capture_output=True,
+                              text=True, timeout=30)
+
+    def test_unreachable_node_is_a_clear_error(self):
+        port = free_base_port(1)
+        r = self.run_cli("--node", f"127.0.0.1:{port}", "members")
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("connect", r.stderr)
+
+    def test_bad_arguments_exit_2(self):
+        self.assertEqual(self.run_cli("lookup").returncode, 2)
+        self.assertEqual(self.run_cli("--nope").returncode, 2)
+        r = self.run_daemon("--listen", "nohostport")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("listen", r.stderr)
+        r = self.run_daemon("--protocol-period-ms", "10")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("protocol_period", r.stderr)
+        r = self.run_daemon("--seeds-file", "/nonexistent.json")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("seeds-file", r.stderr)
+
+    def test_seeds_file_is_read(self):
+        c = Cluster(2)
+        self.addCleanup(c.stop_all)
+        c.start(0, seeds="")
+        path = os.path.join(c.dir, "hosts.json")
+        with open(path, "w") as f:
+            json.dump([c.addr(0)], f)
+        log = open(os.path.join(c.dir, "node-1.log"), "ab")
+        c.procs[1] = subprocess.Popen([os.path.join(BIN, "shoald"), "--listen", c.addr(1),
+                                       "--seeds-file", path, "--cluster", c.cluster],
+                                      stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        self.assertTrue(poll(lambda: (c.members(0) or {}).get(c.addr(1), {}).get("status") == "alive",
+                             timeout=30))
+
+
+if __name__ == "__main__":
+    BIN = sys.argv[1]
+    unittest.main(argv=[sys.argv[0]] + sys.argv[2:], verbosity=2)
