@@ -1,0 +1,197 @@
+#!/usr/bin/env python3
+"""Scale benchmark of real shoald processes on 127.0.0.1 (see bench-cluster.sh).
+
+Measures, for N processes with default parameters:
+  converge_s   from the last process start until every node has logged every
+               other member alive (from the nodes' own log timestamps), then
+               checked with `shoal status` (equal ring checksums)
+  cpu_pct      steady-state CPU per node, % of one core (median), over --window s
+  rss_mib      resident memory per node (median and max)
+  udp_bytes_s  bytes sent per node per second (median of a sample of nodes)
+  detect_s     kill -9 of one node: until the first / every survivor logged it
+               faulty (log timestamps)
+Prints one JSON object. Every process it starts, it stops.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import random
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+CLK = os.sysconf("SC_CLK_TCK")
+LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) ")
+
+
+def free_base(n):
+    for _ in range(500):
+        base = random.randint(20000, 64000 - n)
+        ok = True
+        for port in range(base, base + n):
+            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                s = socket.socket(socket.AF_INET, kind)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    ok = False
+                finally:
+                    s.close()
+            if not ok:
+                break
+        if ok:
+            return base
+    sys.exit("bench-cluster: no free port range")
+
+
+def ts(line):
+    m = LOG_TS.match(line)
+    if not m:
+        return None
+    return datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+
+
+def cpu_ticks(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def rss_mib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024.0
+    return 0.0
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--nodes", type=int, required=True)
+    ap.add_argument("--window", type=float, default=10.0, help="steady-state window, s")
+    ap.add_argument("--converge-timeout", type=float, default=180.0)
+    args = ap.parse_args()
+    n = args.nodes
+    if n < 3:
+        sys.exit("bench-cluster: N must be >= 3")
+    base = free_base(n)
+    addr = lambda i: f"127.0.0.1:{base + i}"
+    seeds = ",".join(addr(i) for i in range(3))
+    logdir = tempfile.mkdtemp(prefix="shoal-bench-")
+    procs = []
+    result = {"nodes": n}
+    try:
+        t_first = time.time()
+        for i in range(n):
+            log = open(os.path.join(logdir, f"{i}.log"), "wb")
+            procs.append(subprocess.Popen(
+                [os.path.join(args.bin, "shoald"), "--listen", addr(i), "--seeds", seeds,
+                 "--log-level", "info"], stdout=log, stderr=subprocess.STDOUT))
+            log.close()
+        t_last = time.time()
+        result["start_spread_s"] = round(t_last - t_first, 3)
+
+        # Convergence from the logs: node i converged when it had logged all
+        # n-1 others alive.
+        def converged_at(i):
+            seen, latest = set(), None
+            with open(os.path.join(logdir, f"{i}.log"), errors="replace") as f:
+                for line in f:
+                    if " new -> alive " in line or " -> alive inc" in line:
+                        who = line.split(" member ", 1)[1].split(" ", 1)[0]
+                        if who not in seen:
+                            seen.add(who)
+                            latest = ts(line)
+            return latest if len(seen) >= n - 1 else None
+
+        deadline = time.time() + args.converge_timeout
+        times = None
+        while time.time() < deadline:
+            times = [converged_at(i) for i in range(n)]
+            if all(t is not None for t in times):
+                break
+            time.sleep(0.5)
+        if times is None or not all(t is not None for t in times):
+            result["error"] = "did not converge"
+            print(json.dumps(result))
+            return 1
+        result["converge_s"] = round(max(times) - t_last, 3)
+        st = subprocess.run([os.path.join(args.bin, "shoal"), "--node", addr(0), "--json",
+                             "--timeout-ms", "5000", "status"], capture_output=True, text=True,
+                            timeout=600)
+        result["status_converged"] = st.returncode == 0
+
+        # Steady state: let the cold start's gossip backlog drain first.
+        time.sleep(max(5.0, n / 25.0))
+        sample = random.sample(range(n), min(n, 20))
+
+        def bytes_out(i):
+            r = subprocess.run([os.path.join(args.bin, "shoal"), "--node", addr(i), "--json",
+                                "stats"], capture_output=True, text=True, timeout=30)
+            return json.loads(r.stdout)["bytes_out"] if r.returncode == 0 else None
+        b0 = {i: bytes_out(i) for i in sample}
+        c0 = [cpu_ticks(p.pid) for p in procs]
+        w0 = time.time()
+        time.sleep(args.window)
+        c1 = [cpu_ticks(p.pid) for p in procs]
+        b1 = {i: bytes_out(i) for i in sample}
+        w = time.time() - w0
+        cpu = [100.0 * (b - a) / CLK / w for a, b in zip(c0, c1)]
+        result["cpu_pct_median"] = round(statistics.median(cpu), 3)
+        result["cpu_pct_total"] = round(sum(cpu), 1)
+        rss = [rss_mib(p.pid) for p in procs]
+        result["rss_mib_median"] = round(statistics.median(rss), 2)
+        result["rss_mib_max"] = round(max(rss), 2)
+        rates = [(b1[i] - b0[i]) / w for i in sample if b0[i] is not None and b1[i] is not None]
+        result["udp_bytes_s_median"] = round(statistics.median(rates), 1) if rates else None
+
+        # Detection: kill -9 one node (not a seed), read the survivors' logs.
+        victim = n // 2
+        t_kill = time.time()
+        procs[victim].send_signal(signal.SIGKILL)
+        procs[victim].wait()
+        pattern = f" member {addr(victim)} "
+
+        def detected_at(i):
+            with open(os.path.join(logdir, f"{i}.log"), errors="replace") as f:
+                for line in f:
+                    if pattern in line and "-> faulty" in line:
+                        t = ts(line)
+                        if t and t >= t_kill - 0.5:
+                            return t
+            return None
+        deadline = time.time() + 60
+        det = None
+        while time.time() < deadline:
+            det = [detected_at(i) for i in range(n) if i != victim]
+            if all(t is not None for t in det):
+                break
+            time.sleep(0.25)
+        if det and all(t is not None for t in det):
+            result["detect_first_s"] = round(min(det) - t_kill, 3)
+            result["detect_all_s"] = round(max(det) - t_kill, 3)
+        else:
+            result["detect_error"] = "not every survivor logged the kill within 60 s"
+        print(json.dumps(result))
+        return 0
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGKILL)
+        for p in procs:
+            try:
+                p.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())
