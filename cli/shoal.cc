@@ -5,6 +5,8 @@
 //     status               asks every alive member for its ring checksum:
 //                          converged or not, and who disagrees
 //     lookup KEY [-n N]    the owner(s) of KEY
+//     forward KEY PAYLOAD  send a request to KEY's owner: the response and
+//                          which node handled it
 //     stats                the node's counters
 //     leave                make the node leave the cluster gracefully
 //
@@ -165,6 +167,24 @@ int cmd_lookup(const Ctx& c, const std::string& key, size_t n) {
   return 0;
 }
 
+int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload) {
+  std::string err;
+  auto j = call(c, c.node, "forward", json{{"key", key}, {"payload", payload}}, &err);
+  if (!j) return fail(err);
+  const bool ok = (*j)["ok"].get<bool>();
+  if (c.json_out) {
+    std::printf("%s\n", j->dump().c_str());
+  } else if (ok) {
+    std::printf("handled by %s: %s\n", (*j)["handled_by"].get<std::string>().c_str(),
+                (*j)["payload"].get<std::string>().c_str());
+  } else {
+    std::fprintf(stderr, "shoal: forward failed: %s (%s)\n",
+                 (*j)["error"].get<std::string>().c_str(),
+                 (*j)["message"].get<std::string>().c_str());
+  }
+  return ok ? 0 : 1;
+}
+
 int cmd_simple(const Ctx& c, const std::string& command) {
   std::string err;
   auto j = call(c, c.node, command, json::object(), &err);
@@ -193,10 +213,14 @@ int main(int argc, char** argv) {
   lookup->add_option("KEY", key, "the key")->required();
   lookup->add_option("-n", n, "distinct owners, clockwise")
       ->check(CLI::Range(size_t{1}, size_t{100000}));
+  std::string fkey, fpayload;
+  auto* forward = app.add_subcommand("forward", "send a request to the key's owner");
+  forward->add_option("KEY", fkey, "the key")->required();
+  forward->add_option("PAYLOAD", fpayload, "the request payload");
   auto* stats = app.add_subcommand("stats", "the node's counters");
   auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
   // Global flags are accepted after the subcommand too.
-  for (auto* sub : {members, status, lookup, stats, leave}) sub->fallthrough();
+  for (auto* sub : {members, status, lookup, forward, stats, leave}) sub->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -205,6 +229,7 @@ int main(int argc, char** argv) {
   if (members->parsed()) return cmd_members(c);
   if (status->parsed()) return cmd_status(c);
   if (lookup->parsed()) return cmd_lookup(c, key, n);
+  if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
   if (stats->parsed()) return cmd_simple(c, "stats");
   if (leave->parsed()) return cmd_simple(c, "leave");
   return 2;

@@ -159,6 +159,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 
   shoal::node::Node node(o);
+  // The default handler echoes the payload; the result names the node that
+  // handled it, so forwarding is visible from `shoal forward`.
+  node.set_handler([](std::string_view, std::string_view payload) {
+    return shoal::node::HandlerResult{true, std::string(payload)};
+  });
   if (auto err = node.start(); !err.empty()) {
     std::fprintf(stderr, "shoald: %s\n", err.c_str());
     return 1;

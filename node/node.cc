@@ -293,10 +293,13 @@ class Node::Impl {
     });
   }
 
-  proto::FrameBody handle_request(const std::string& peer, proto::FrameBody&& body);
+  // Answers a request frame; nullopt if it is not a request.
+  std::optional<proto::FrameBody> handle_request(const std::string& peer, proto::FrameBody&& body);
   void start_exchange(membership::OutExchange x);
 
-  // A connection accepted from a peer or the CLI: frame in, frame out.
+  // A connection accepted from a peer or the CLI. Pipelined: frames are
+  // read continuously and answered in order through a write queue, so a
+  // forwarding peer can keep many requests in flight on one connection.
   class ServerConn : public std::enable_shared_from_this<ServerConn> {
    public:
     ServerConn(Impl* impl, tcp::socket s)
@@ -304,6 +307,7 @@ class Node::Impl {
       asio::error_code ec;
       auto ep = socket_.remote_endpoint(ec);
       peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+      socket_.set_option(tcp::no_delay(true), ec);
     }
     void start() { read_header(); }
 
@@ -358,18 +362,37 @@ class Node::Impl {
         return close();
       }
       const uint64_t id = decoded.value->id;
-      proto::FrameBody reply = impl_->handle_request(peer_, std::move(decoded.value->body));
-      if (std::holds_alternative<proto::AdminResponse>(reply) &&
-          std::get<proto::AdminResponse>(reply).error == "bad frame") {
-        ++impl_->counters.tcp_bad_frames;
+      if (auto* a = std::get_if<proto::AdminRequest>(&decoded.value->body);
+          a != nullptr && a->command == "forward") {
+        // Answered when the forwarded request ends (other frames may be
+        // answered meanwhile: ids pair answers with requests).
+        impl_->admin_forward(a->args_json,
+                             [self = shared_from_this(), id](proto::AdminResponse resp) {
+                               self->write(frame_bytes(self->impl_->opts.cluster, id, resp));
+                             });
+        return read_header();
+      }
+      auto reply = impl_->handle_request(peer_, std::move(decoded.value->body));
+      if (!reply) {
+        ++impl_->counters.tcp_bad_frames;  // a response sent as a request
         return close();
       }
-      out_ = frame_bytes(impl_->opts.cluster, id, reply);
-      arm(impl_->opts.tcp_read_timeout);
-      asio::async_write(socket_, asio::buffer(out_),
+      write(frame_bytes(impl_->opts.cluster, id, *reply));
+      read_header();
+    }
+    void write(std::string frame) {
+      pending_ += frame;
+      flush();
+    }
+    // One write in flight; frames queued meanwhile go out together.
+    void flush() {
+      if (!writing_.empty() || pending_.empty() || !socket_.is_open()) return;
+      writing_.swap(pending_);
+      asio::async_write(socket_, asio::buffer(writing_),
                         [self = shared_from_this()](const asio::error_code& ec, size_t) {
                           if (ec) return self->close();
-                          self->read_header();
+                          self->writing_.clear();
+                          self->flush();
                         });
     }
 
@@ -379,8 +402,142 @@ class Node::Impl {
     std::string peer_;
     std::array<char, 4> header_{};
     std::string body_;
-    std::string out_;
+    std::string pending_;
+    std::string writing_;
   };
+
+  // ---- request forwarding (client side) ----
+
+  // A pooled connection to one peer: forward requests are written as they
+  // come (coalesced while a write is in flight) and answers matched by id.
+  class PeerConn : public std::enable_shared_from_this<PeerConn> {
+   public:
+    PeerConn(Impl* impl, std::string address)
+        : impl_(impl), address_(std::move(address)), socket_(impl->io), watchdog_(impl->io) {}
+    void start(const tcp::endpoint& ep) {
+      watchdog_.expires_after(impl_->opts.tcp_read_timeout);
+      watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec && !self->connected_) self->fail("connect timed out");
+      });
+      socket_.async_connect(ep, [self = shared_from_this()](const asio::error_code& ec) {
+        if (ec) return self->fail("connect: " + ec.message());
+        self->connected_ = true;
+        self->watchdog_.cancel();
+        asio::error_code ignored;
+        self->socket_.set_option(tcp::no_delay(true), ignored);
+        self->flush();
+        self->read_header();
+      });
+    }
+    void send(const std::string& frame) {
+      pending_ += frame;
+      if (connected_) flush();
+    }
+    bool closed() const { return closed_; }
+    void close() {
+      closed_ = true;
+      asio::error_code ignored;
+      watchdog_.cancel();
+      socket_.close(ignored);
+    }
+
+   private:
+    void flush() {
+      if (closed_ || !writing_.empty() || pending_.empty()) return;
+      writing_.swap(pending_);
+      asio::async_write(socket_, asio::buffer(writing_),
+                        [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                          if (ec) return self->fail("send: " + ec.message());
+                          self->writing_.clear();
+                          self->flush();
+                        });
+    }
+    void read_header() {
+      asio::async_read(socket_, asio::buffer(header_),
+                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
+                         if (ec) return self->fail("read: " + ec.message());
+                         const uint32_t len =
+                             *proto::parse_frame_header(std::string_view(self->header_.data(), 4));
+                         if (len > self->impl_->opts.frame_bytes_max) {
+                           ++self->impl_->counters.tcp_oversized;
+                           return self->fail("oversized answer");
+                         }
+                         self->body_.resize(len);
+                         asio::async_read(self->socket_, asio::buffer(self->body_),
+                                          [self](const asio::error_code& ec2, size_t) {
+                                            if (ec2) return self->fail("read: " + ec2.message());
+                                            self->on_body();
+                                          });
+                       });
+    }
+    void on_body() {
+      auto decoded = proto::decode_frame(body_, impl_->opts.cluster, impl_->opts.frame_bytes_max);
+      if (!decoded.ok()) {
+        ++impl_->counters.drops[std::string(proto::to_string(decoded.error))];
+        return fail("bad answer: " + decoded.detail);
+      }
+      auto* resp = std::get_if<proto::ForwardResponse>(&decoded.value->body);
+      if (resp == nullptr) return fail("unexpected answer type");
+      impl_->on_forward_response(decoded.value->id, std::move(*resp));
+      if (!closed_) read_header();
+    }
+    void fail(const std::string& why) {
+      if (closed_) return;
+      close();
+      impl_->on_peer_failed(address_, this, why);
+    }
+
+    Impl* impl_;
+    std::string address_;
+    tcp::socket socket_;
+    asio::steady_timer watchdog_;
+    bool connected_ = false;
+    bool closed_ = false;
+    std::array<char, 4> header_{};
+    std::string body_;
+    std::string pending_;
+    std::string writing_;
+  };
+
+  struct Call {
+    std::string key;
+    std::string payload;
+    std::function<void(ForwardResult)> done;
+    steady_clock::time_point deadline;
+    int retries_left = 0;
+    int attempts = 0;
+    int not_owner = 0;
+    std::string peer;    // of the attempt in flight ("" if none)
+    bool trial = false;  // this attempt is its peer's half-open trial
+    std::string last_error;
+    ForwardError last_code = ForwardError::kOk;
+    asio::steady_timer timer;
+    explicit Call(asio::io_context& io) : timer(io) {}
+  };
+  struct Peer {
+    std::shared_ptr<PeerConn> conn;
+    uint32_t inflight = 0;
+    uint32_t failures = 0;  // consecutive
+    steady_clock::time_point open_until{};
+    bool trial_in_flight = false;
+  };
+
+  RequestHandler handler;
+  bool shutting_down = false;
+  uint64_t next_call_id = 1;
+  std::map<uint64_t, std::unique_ptr<Call>> calls;  // by wire id
+  std::map<std::string, Peer, std::less<>> peers;
+
+  void forward(std::string key, std::string payload, ForwardOptions o,
+               std::function<void(ForwardResult)> done);
+  void attempt(uint64_t id);
+  void retry_later(uint64_t id);
+  void finish(uint64_t id, ForwardError code, std::string message, std::string payload = {},
+              std::string handled_by = {});
+  void on_forward_response(uint64_t id, proto::ForwardResponse resp);
+  void on_peer_failed(const std::string& address, PeerConn* conn, const std::string& why);
+  void peer_result(const std::string& address, bool success, bool trial);
+  HandlerResult run_handler(std::string_view key, std::string_view payload);
 
   // An exchange this node started (join, sync): connect, send, read one
   // answer; always ends in exactly one on_tcp_response or on_tcp_failure.
@@ -475,6 +632,36 @@ class Node::Impl {
   nlohmann::json stats_json();
   proto::AdminResponse admin(const proto::AdminRequest& req);
 
+  // Admin "forward" {key, payload, timeout_ms?}: handle_or_forward from
+  // this node; the answer says who handled it.
+  void admin_forward(const std::string& args_json,
+                     std::function<void(proto::AdminResponse)> reply) {
+    auto args = nlohmann::json::parse(args_json.empty() ? "{}" : args_json, nullptr, false);
+    if (args.is_discarded() || !args.is_object() || !args.contains("key") ||
+        !args["key"].is_string()) {
+      return reply({"", "forward: needs a JSON object with a string 'key'"});
+    }
+    ForwardOptions fo;
+    if (args.contains("timeout_ms") && args["timeout_ms"].is_number_unsigned()) {
+      fo.timeout = std::chrono::milliseconds(
+          std::clamp<uint64_t>(args["timeout_ms"].get<uint64_t>(), 1, 600000));
+    }
+    std::string payload = args.contains("payload") && args["payload"].is_string()
+                              ? args["payload"].get<std::string>()
+                              : std::string();
+    const std::string key = args["key"].get<std::string>();
+    forward(key, std::move(payload), fo, [reply = std::move(reply), key](ForwardResult r) {
+      nlohmann::json j = {{"key", key},
+                          {"ok", r.ok()},
+                          {"error", std::string(to_string(r.error))},
+                          {"message", r.message},
+                          {"payload", r.payload},
+                          {"handled_by", r.handled_by},
+                          {"attempts", r.attempts}};
+      reply({j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace), ""});
+    });
+  }
+
   void begin_leave(std::chrono::milliseconds timeout) {
     if (core->leaving()) return;
     spdlog::info("leaving the cluster");
@@ -498,6 +685,14 @@ class Node::Impl {
 
   // On the io thread: close everything; the io thread then runs out of work.
   void shutdown() {
+    // Every request in progress still gets its one result.
+    shutting_down = true;
+    std::vector<uint64_t> ids;
+    for (const auto& [id, c] : calls) ids.push_back(id);
+    for (uint64_t id : ids) finish(id, ForwardError::kShuttingDown, "node is stopping");
+    for (auto& [address, p] : peers) {
+      if (p.conn) p.conn->close();
+    }
     asio::error_code ignored;
     udp_socket.close(ignored);
     acceptor.close(ignored);
@@ -507,7 +702,8 @@ class Node::Impl {
   }
 };
 
-proto::FrameBody Node::Impl::handle_request(const std::string& peer, proto::FrameBody&& body) {
+std::optional<proto::FrameBody> Node::Impl::handle_request(const std::string& peer,
+                                                           proto::FrameBody&& body) {
   if (auto* j = std::get_if<membership::JoinRequest>(&body)) {
     auto r = core->on_tcp_request(peer, std::move(*j), mono_now());
     pump();
@@ -519,7 +715,216 @@ proto::FrameBody Node::Impl::handle_request(const std::string& peer, proto::Fram
     return std::get<membership::SyncResponse>(std::move(r));
   }
   if (auto* a = std::get_if<proto::AdminRequest>(&body)) return admin(*a);
-  return proto::AdminResponse{"", "bad frame"};  // a response type sent as a request
+  if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
+    ++counters.forwards_received;
+    proto::ForwardResponse r;
+    r.handled_by = advertised;
+    auto ring_now = publisher.current();
+    const std::string_view owner = ring_now->lookup(f->key);
+    if (shutting_down || core->leaving()) {
+      r.error = static_cast<uint32_t>(ForwardError::kShuttingDown);
+      r.error_message = "node is leaving";
+    } else if (f->hops > opts.forward_hops_max) {
+      r.error = static_cast<uint32_t>(ForwardError::kTooManyHops);
+      r.error_message = "forwarded " + std::to_string(f->hops) + " times";
+    } else if (owner != advertised) {
+      // Key-level consistency: the receiver must own the key; equal ring
+      // checksums are not required (they differ during every rolling deploy).
+      r.error = static_cast<uint32_t>(ForwardError::kNotOwner);
+      r.error_message = "owner is " + std::string(owner) + " in " + advertised + "'s ring";
+    } else {
+      HandlerResult h = run_handler(f->key, f->payload);
+      if (h.ok) {
+        r.payload = std::move(h.payload);
+      } else {
+        r.error = static_cast<uint32_t>(handler ? ForwardError::kHandlerFailed
+                                                : ForwardError::kNoHandler);
+        r.error_message = std::move(h.payload);
+      }
+    }
+    return r;
+  }
+  return std::nullopt;  // a response type sent as a request
+}
+
+HandlerResult Node::Impl::run_handler(std::string_view key, std::string_view payload) {
+  if (!handler) return {false, "no handler registered on " + advertised};
+  return handler(key, payload);
+}
+
+void Node::Impl::forward(std::string key, std::string payload, ForwardOptions o,
+                         std::function<void(ForwardResult)> done) {
+  const uint64_t id = next_call_id++;
+  auto call = std::make_unique<Call>(io);
+  call->key = std::move(key);
+  call->payload = std::move(payload);
+  call->done = std::move(done);
+  call->deadline = steady_clock::now() + o.timeout;
+  call->retries_left = std::max(0, o.retries);
+  calls.emplace(id, std::move(call));
+  attempt(id);
+}
+
+void Node::Impl::attempt(uint64_t id) {
+  auto it = calls.find(id);
+  if (it == calls.end()) return;
+  Call& c = *it->second;
+  const auto now = steady_clock::now();
+  if (shutting_down) return finish(id, ForwardError::kShuttingDown, "node is stopping");
+  if (now >= c.deadline) {
+    return finish(id, c.last_code == ForwardError::kOk ? ForwardError::kTimeout : c.last_code,
+                  c.last_error.empty() ? "no answer within the time budget" : c.last_error);
+  }
+  ++c.attempts;
+  auto ring_now = publisher.current();
+  const std::string owner(ring_now->lookup(c.key));
+  if (owner.empty()) return finish(id, ForwardError::kOwnerUnreachable, "the ring is empty");
+  if (owner == advertised) {
+    ++counters.forwards_local;
+    HandlerResult h = run_handler(c.key, c.payload);
+    if (h.ok) return finish(id, ForwardError::kOk, "", std::move(h.payload), advertised);
+    return finish(id, handler ? ForwardError::kHandlerFailed : ForwardError::kNoHandler,
+                  std::move(h.payload), "", advertised);
+  }
+  Peer& p = peers[owner];
+  c.trial = false;
+  if (p.failures >= opts.breaker_failures) {
+    if (now < p.open_until || p.trial_in_flight) {
+      return finish(
+          id, ForwardError::kCircuitOpen,
+          "circuit to " + owner + " is open after " + std::to_string(p.failures) + " failures");
+    }
+    p.trial_in_flight = true;  // half-open: this request is the trial
+    c.trial = true;
+  }
+  if (p.inflight >= opts.forward_inflight_max) {
+    return finish(id, ForwardError::kOverloaded,
+                  std::to_string(p.inflight) + " requests in flight to " + owner);
+  }
+  if (!p.conn || p.conn->closed()) {
+    auto ep = resolve(owner);
+    if (!ep) return finish(id, ForwardError::kOwnerUnreachable, "cannot resolve " + owner);
+    p.conn = std::make_shared<PeerConn>(this, owner);
+    p.conn->start(tcp::endpoint(ep->address(), ep->port()));
+  }
+  const auto remaining = std::chrono::duration_cast<std::chrono::milliseconds>(c.deadline - now);
+  proto::ForwardRequest req{c.key,      c.payload,
+                            1,          ring_now->checksum(),
+                            advertised, static_cast<uint32_t>(remaining.count())};
+  p.conn->send(frame_bytes(opts.cluster, id, req));
+  ++p.inflight;
+  ++counters.forwards_sent;
+  c.peer = owner;
+  // This attempt may use its share of the remaining budget; a silent owner
+  // then leaves time for a retry elsewhere.
+  const auto share = remaining / (c.retries_left + 1);
+  c.timer.expires_after(std::max<steady_clock::duration>(share, std::chrono::milliseconds(20)));
+  c.timer.async_wait([this, id](const asio::error_code& ec) {
+    if (ec) return;
+    auto it2 = calls.find(id);
+    if (it2 == calls.end() || it2->second->peer.empty()) return;
+    Call& cc = *it2->second;
+    const std::string peer = std::exchange(cc.peer, {});
+    peers[peer].inflight--;
+    peer_result(peer, false, cc.trial);
+    cc.last_code = ForwardError::kTimeout;
+    cc.last_error = "no answer from " + peer + " in time";
+    retry_later(id);
+  });
+}
+
+void Node::Impl::retry_later(uint64_t id) {
+  auto it = calls.find(id);
+  if (it == calls.end()) return;
+  Call& c = *it->second;
+  if (c.retries_left <= 0 || shutting_down) {
+    return finish(id,
+                  c.last_code == ForwardError::kOk ? ForwardError::kOwnerUnreachable : c.last_code,
+                  c.last_error);
+  }
+  --c.retries_left;
+  ++counters.forwards_retried;
+  // Give the ring a moment to catch up with whatever failed: 10, 40, 160 ms.
+  const auto delay = std::chrono::milliseconds(10 << (2 * std::min(c.attempts - 1, 4)));
+  c.timer.expires_after(delay);
+  c.timer.async_wait([this, id](const asio::error_code& ec) {
+    if (!ec) attempt(id);
+  });
+}
+
+void Node::Impl::finish(uint64_t id, ForwardError code, std::string message, std::string payload,
+                        std::string handled_by) {
+  auto it = calls.find(id);
+  if (it == calls.end()) return;
+  std::unique_ptr<Call> c = std::move(it->second);
+  calls.erase(it);
+  c->timer.cancel();
+  if (!c->peer.empty()) {
+    peers[c->peer].inflight--;
+    if (c->trial) peers[c->peer].trial_in_flight = false;
+  }
+  if (code != ForwardError::kOk) ++counters.forward_errors;
+  ForwardResult r{code, std::move(message), std::move(payload), std::move(handled_by), c->attempts};
+  if (c->done) c->done(std::move(r));
+}
+
+void Node::Impl::on_forward_response(uint64_t id, proto::ForwardResponse resp) {
+  auto it = calls.find(id);
+  if (it == calls.end()) return;  // answered after its timeout: dropped
+  Call& c = *it->second;
+  if (c.peer.empty()) return;
+  const std::string peer = std::exchange(c.peer, {});
+  peers[peer].inflight--;
+  c.timer.cancel();
+  const auto code = static_cast<ForwardError>(resp.error);
+  peer_result(peer, code != ForwardError::kShuttingDown, c.trial);
+  if (code == ForwardError::kNotOwner || code == ForwardError::kShuttingDown) {
+    // The rings disagree (or the owner is leaving): look again and retry.
+    ++c.not_owner;
+    c.last_code = code == ForwardError::kNotOwner ? ForwardError::kTooManyRingChanges : code;
+    c.last_error = resp.error_message;
+    return retry_later(id);
+  }
+  finish(id, code, std::move(resp.error_message), std::move(resp.payload),
+         std::move(resp.handled_by));
+}
+
+void Node::Impl::on_peer_failed(const std::string& address, PeerConn* conn,
+                                const std::string& why) {
+  auto pit = peers.find(address);
+  if (pit == peers.end() || pit->second.conn.get() != conn) return;
+  spdlog::debug("forwarding connection to {} failed: {}", address, why);
+  pit->second.conn.reset();
+  std::vector<uint64_t> affected;
+  for (auto& [id, c] : calls) {
+    if (c->peer == address) affected.push_back(id);
+  }
+  bool trial = false;
+  for (uint64_t id : affected) {
+    Call& c = *calls[id];
+    c.timer.cancel();
+    c.peer.clear();
+    trial = trial || c.trial;
+    pit->second.inflight--;
+    c.last_code = ForwardError::kOwnerUnreachable;
+    c.last_error = address + ": " + why;
+  }
+  peer_result(address, false, trial);
+  for (uint64_t id : affected) retry_later(id);
+}
+
+void Node::Impl::peer_result(const std::string& address, bool success, bool trial) {
+  Peer& p = peers[address];
+  if (trial) p.trial_in_flight = false;
+  if (success) {
+    p.failures = 0;
+    return;
+  }
+  if (++p.failures == opts.breaker_failures || (trial && p.failures > opts.breaker_failures)) {
+    ++counters.breaker_opens;
+    spdlog::warn("circuit to {} open after {} failures", address, p.failures);
+  }
+  if (p.failures >= opts.breaker_failures) p.open_until = steady_clock::now() + opts.breaker_open;
 }
 
 void Node::Impl::start_exchange(membership::OutExchange x) {
@@ -577,6 +982,12 @@ nlohmann::json Node::Impl::stats_json() {
           {"tcp_timeouts", counters.tcp_timeouts},
           {"tcp_bad_frames", counters.tcp_bad_frames},
           {"exchanges_failed", counters.exchanges_failed},
+          {"forwards_local", counters.forwards_local},
+          {"forwards_sent", counters.forwards_sent},
+          {"forwards_received", counters.forwards_received},
+          {"forwards_retried", counters.forwards_retried},
+          {"forward_errors", counters.forward_errors},
+          {"breaker_opens", counters.breaker_opens},
           {"drops", counters.drops},
           {"probes", p.probes},
           {"probes_failed", p.probes_failed},
@@ -631,7 +1042,8 @@ proto::AdminResponse Node::Impl::admin(const proto::AdminRequest& req) {
     begin_leave(std::chrono::milliseconds(2000));
     return {dump({{"leaving", true}, {"address", advertised}}), ""};
   }
-  return {"", "unknown command '" + req.command + "' (members, status, lookup, stats, leave)"};
+  return {"",
+          "unknown command '" + req.command + "' (members, status, lookup, forward, stats, leave)"};
 }
 
 // ------------------------------------------------------------------ Node
@@ -740,6 +1152,15 @@ void Node::stop() {
   if (d.thread.joinable()) {
     asio::post(d.io, [&d] { d.shutdown(); });
     d.thread.join();
+    {
+      std::lock_guard lock(d.state_mu);
+      d.running = false;
+    }
+    // Requests posted after the io thread stopped still get their result
+    // (kShuttingDown): run what is queued, here, once.
+    d.shutting_down = true;
+    d.io.restart();
+    d.io.poll();
   }
   std::lock_guard lock(d.state_mu);
   d.running = false;
@@ -782,6 +1203,69 @@ NodeStats Node::stats() const {
     }
     return s;
   });
+}
+
+std::string_view to_string(ForwardError e) {
+  switch (e) {
+    case ForwardError::kOk:
+      return "ok";
+    case ForwardError::kTimeout:
+      return "timeout";
+    case ForwardError::kOwnerUnreachable:
+      return "owner_unreachable";
+    case ForwardError::kOverloaded:
+      return "overloaded";
+    case ForwardError::kCircuitOpen:
+      return "circuit_open";
+    case ForwardError::kTooManyRingChanges:
+      return "too_many_ring_changes";
+    case ForwardError::kNotOwner:
+      return "not_owner";
+    case ForwardError::kTooManyHops:
+      return "too_many_hops";
+    case ForwardError::kNoHandler:
+      return "no_handler";
+    case ForwardError::kHandlerFailed:
+      return "handler_failed";
+    case ForwardError::kBadRequest:
+      return "bad_request";
+    case ForwardError::kShuttingDown:
+      return "shutting_down";
+  }
+  return "unknown";
+}
+
+void Node::set_handler(RequestHandler handler) { impl_->handler = std::move(handler); }
+
+void Node::handle_or_forward(std::string key, std::string payload, ForwardOptions options,
+                             std::function<void(ForwardResult)> done) {
+  Impl& d = *impl_;
+  {
+    std::unique_lock lock(d.state_mu);
+    if (!d.running) {
+      lock.unlock();
+      if (done) done(ForwardResult{ForwardError::kShuttingDown, "node is not running", "", "", 0});
+      return;
+    }
+    if (std::this_thread::get_id() == d.io_thread_id) {
+      lock.unlock();
+      d.forward(std::move(key), std::move(payload), options, std::move(done));
+      return;
+    }
+  }
+  asio::post(d.io, [&d, key = std::move(key), payload = std::move(payload), options,
+                    done = std::move(done)]() mutable {
+    d.forward(std::move(key), std::move(payload), options, std::move(done));
+  });
+}
+
+std::future<ForwardResult> Node::handle_or_forward(std::string key, std::string payload,
+                                                   ForwardOptions options) {
+  auto promise = std::make_shared<std::promise<ForwardResult>>();
+  auto fut = promise->get_future();
+  handle_or_forward(std::move(key), std::move(payload), options,
+                    [promise](ForwardResult r) { promise->set_value(std::move(r)); });
+  return fut;
 }
 
 void Node::on_member_change(std::function<void(const MemberEvent&)> callback) {

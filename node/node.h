@@ -28,6 +28,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <future>
 #include <map>
 #include <memory>
 #include <string>
@@ -65,6 +66,16 @@ struct NodeOptions {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   // A frame that started must arrive completely within this.
   std::chrono::milliseconds tcp_read_timeout{5000};
+  // ---- request forwarding ----
+  // Requests in flight to one peer before new ones fail with kOverloaded.
+  uint32_t forward_inflight_max = 4096;
+  // Consecutive failures to one peer that open its circuit, and how long it
+  // stays open before one trial request (half-open).
+  uint32_t breaker_failures = 5;
+  std::chrono::milliseconds breaker_open{1000};
+  // A request is forwarded at most this many times.
+  uint32_t forward_hops_max = 3;
+
   // Seed for the protocol's random choices; 0 draws one from the OS (and
   // logs it, so a run can be replayed in the simulator).
   uint64_t rng_seed = 0;
@@ -82,16 +93,64 @@ struct NodeStats {
   uint64_t send_errors = 0;
   uint64_t tcp_accepted = 0;
   uint64_t tcp_frames_in = 0;
-  uint64_t tcp_oversized = 0;     // announced frame above the limit: closed
-  uint64_t tcp_timeouts = 0;      // idle or slow peers: closed
-  uint64_t tcp_bad_frames = 0;    // frames that did not decode: closed
-  uint64_t exchanges_failed = 0;  // join/sync exchanges that we started
+  uint64_t tcp_oversized = 0;      // announced frame above the limit: closed
+  uint64_t tcp_timeouts = 0;       // idle or slow peers: closed
+  uint64_t tcp_bad_frames = 0;     // frames that did not decode: closed
+  uint64_t exchanges_failed = 0;   // join/sync exchanges that we started
+  uint64_t forwards_local = 0;     // handle_or_forward handled here
+  uint64_t forwards_sent = 0;      // attempts sent to an owner
+  uint64_t forwards_received = 0;  // requests other nodes forwarded here
+  uint64_t forwards_retried = 0;
+  uint64_t forward_errors = 0;  // results delivered with an error
+  uint64_t breaker_opens = 0;
   // Dropped datagrams and frames by reason (codec DecodeError names:
   // malformed, too_large, bad_version, wrong_cluster, no_body, bad_field).
   std::map<std::string, uint64_t> drops;
   membership::MembershipStats protocol;
   int health_score = 0;
 };
+
+// Why a forwarded request did not produce a handler response. Values are
+// the wire's ErrorCode (proto/shoal.proto).
+enum class ForwardError : uint8_t {
+  kOk = 0,
+  kTimeout = 1,             // no answer within the request's time budget
+  kOwnerUnreachable = 2,    // the owner's connection failed, retries used up
+  kOverloaded = 3,          // too many requests in flight to the owner
+  kCircuitOpen = 4,         // the owner failed repeatedly; not tried for a while
+  kTooManyRingChanges = 5,  // each retry found another owner who disowned the key
+  kNotOwner = 6,            // (on the wire) the receiver does not own the key
+  kTooManyHops = 7,         // forwarded more than forward_hops_max times
+  kNoHandler = 8,           // the owner has no handler registered
+  kHandlerFailed = 9,       // the owner's handler reported an error
+  kBadRequest = 10,
+  kShuttingDown = 11,  // this node or the owner is stopping
+};
+std::string_view to_string(ForwardError e);
+
+struct ForwardResult {
+  ForwardError error = ForwardError::kOk;
+  std::string message;     // why, for errors
+  std::string payload;     // the handler's response
+  std::string handled_by;  // the node that ran the handler
+  int attempts = 0;        // 1 + retries used
+  bool ok() const { return error == ForwardError::kOk; }
+};
+
+struct ForwardOptions {
+  // Total time budget for the request, retries included.
+  std::chrono::milliseconds timeout{1000};
+  // Retries after a failed attempt; each looks the key up again first.
+  int retries = 3;
+};
+
+// What a handler returns: a response payload, or an error message.
+struct HandlerResult {
+  bool ok = true;
+  std::string payload;  // response if ok, error message if not
+};
+// Runs on the owner's io thread for keys it owns: keep it short.
+using RequestHandler = std::function<HandlerResult(std::string_view key, std::string_view payload)>;
 
 struct RingChange {
   std::shared_ptr<const ring::Ring> before;
@@ -130,6 +189,19 @@ class Node {
   uint64_t membership_checksum() const;
   membership::Incarnation incarnation() const;
   NodeStats stats() const;
+
+  // Ringpop's handleOrProxy: if this node owns `key`, run the local handler;
+  // otherwise send the request to the owner over a pooled, pipelined TCP
+  // connection. Exactly one result is delivered, always: a response or an
+  // error saying why. Retries look the key up again, so a request follows
+  // its key to a new owner, and runs locally if the key became local.
+  // `done` runs on the io thread.
+  void handle_or_forward(std::string key, std::string payload, ForwardOptions options,
+                         std::function<void(ForwardResult)> done);
+  std::future<ForwardResult> handle_or_forward(std::string key, std::string payload,
+                                               ForwardOptions options = {});
+  // The handler for keys this node owns. Set before start().
+  void set_handler(RequestHandler handler);
 
   // Called on the io thread for every member change / new ring snapshot.
   // Register before start().

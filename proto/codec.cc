@@ -191,6 +191,24 @@ void put(const AdminResponse& in, v1::Frame& frame) {
   out.set_error(in.error);
 }
 
+void put(const ForwardRequest& in, v1::Frame& frame) {
+  auto& out = *frame.mutable_forward_request();
+  out.set_key(in.key);
+  out.set_payload(in.payload);
+  out.set_hops(in.hops);
+  out.set_ring_checksum(in.ring_checksum);
+  out.set_source(in.source);
+  out.set_timeout_ms(in.timeout_ms);
+}
+
+void put(const ForwardResponse& in, v1::Frame& frame) {
+  auto& out = *frame.mutable_forward_response();
+  out.set_error(static_cast<v1::ErrorCode>(in.error));
+  out.set_error_message(in.error_message);
+  out.set_payload(in.payload);
+  out.set_handled_by(in.handled_by);
+}
+
 void put(const m::SyncResponse& in, v1::Frame& frame) {
   v1::SyncResponse& out = *frame.mutable_sync_response();
   out.set_responder(in.responder);
@@ -491,10 +509,29 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
       out.body = AdminResponse{std::move(*in.mutable_json()), std::move(*in.mutable_error())};
       break;
     }
-    case v1::Frame::kForwardRequest:
-    case v1::Frame::kForwardResponse:
-      return fail<Frame>(DecodeError::kNoBody,
-                         "frame.body: forward frames not handled by the membership codec");
+    case v1::Frame::kForwardRequest: {
+      auto& in = *frame.mutable_forward_request();
+      if (in.source().empty()) {
+        problem = "forward_request.source: must not be empty";
+        break;
+      }
+      out.body = ForwardRequest{
+          std::move(*in.mutable_key()), std::move(*in.mutable_payload()), in.hops(),
+          in.ring_checksum(),           std::move(*in.mutable_source()),  in.timeout_ms()};
+      break;
+    }
+    case v1::Frame::kForwardResponse: {
+      auto& in = *frame.mutable_forward_response();
+      const auto error = static_cast<uint32_t>(in.error());
+      if (error > kForwardErrorMax) {
+        problem = "forward_response.error: unknown value " + std::to_string(error);
+        break;
+      }
+      out.body =
+          ForwardResponse{error, std::move(*in.mutable_error_message()),
+                          std::move(*in.mutable_payload()), std::move(*in.mutable_handled_by())};
+      break;
+    }
     case v1::Frame::BODY_NOT_SET:
       return fail<Frame>(DecodeError::kNoBody, "frame.body: missing or unknown");
   }

@@ -144,9 +144,30 @@ struct AdminResponse {
   bool operator==(const AdminResponse&) const = default;
 };
 
-using FrameBody =
-    std::variant<membership::JoinRequest, membership::JoinResponse, membership::SyncRequest,
-                 membership::SyncResponse, AdminRequest, AdminResponse>;
+// Request forwarding (Ringpop's handleOrProxy). `error` values are the
+// proto ErrorCode values (0 = OK); node/node.h names them (ForwardError).
+struct ForwardRequest {
+  std::string key;
+  std::string payload;
+  uint32_t hops = 0;
+  uint64_t ring_checksum = 0;
+  std::string source;
+  uint32_t timeout_ms = 0;
+  bool operator==(const ForwardRequest&) const = default;
+};
+struct ForwardResponse {
+  uint32_t error = 0;
+  std::string error_message;
+  std::string payload;
+  std::string handled_by;
+  bool operator==(const ForwardResponse&) const = default;
+};
+// The highest ErrorCode value this codec accepts.
+inline constexpr uint32_t kForwardErrorMax = 11;
+
+using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,
+                               membership::SyncRequest, membership::SyncResponse, AdminRequest,
+                               AdminResponse, ForwardRequest, ForwardResponse>;
 
 struct Frame {
   uint64_t id = 0;  // pairs a response with its request on the connection

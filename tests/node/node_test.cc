@@ -135,6 +135,163 @@ TEST(NodeTest, GracefulLeaveIsNotAFailure) {
   EXPECT_EQ(a.stats().protocol.faulty_declared, 0u);
 }
 
+// ---- request forwarding ----
+
+// Three nodes whose handlers answer "<node>:<payload>".
+class Forwarding : public ::testing::Test {
+ protected:
+  void start(NodeOptions base = options()) {
+    for (int i = 0; i < 3; ++i) {
+      NodeOptions o = base;
+      if (i > 0) o.seeds = {nodes[0]->address()};
+      nodes.push_back(std::make_unique<Node>(o));
+      Node* self = nodes.back().get();
+      self->set_handler([self, this](std::string_view, std::string_view payload) {
+        if (slow.load() && self == slow_node.load()) std::this_thread::sleep_for(milliseconds(60));
+        return HandlerResult{true, self->address() + ":" + std::string(payload)};
+      });
+      ASSERT_EQ(self->start(), "");
+    }
+    ASSERT_TRUE(eventually([&] {
+      for (auto& n : nodes) {
+        if (n->ring()->member_count() != 3) return false;
+      }
+      return true;
+    }));
+  }
+  // A key that `owner` owns in `viewer`'s ring.
+  std::string key_owned_by(const Node& viewer, const std::string& owner, int skip = 0) {
+    for (int i = 0; i < 100000; ++i) {
+      std::string k = "key-" + std::to_string(i);
+      if (viewer.ring()->lookup(k) == owner && skip-- == 0) return k;
+    }
+    return "";
+  }
+  std::vector<std::unique_ptr<Node>> nodes;
+  std::atomic<bool> slow{false};
+  std::atomic<Node*> slow_node{nullptr};
+};
+
+TEST_F(Forwarding, RequestsReachTheOwner) {
+  start();
+  Node& a = *nodes[0];
+  int local = 0, remote = 0;
+  for (int i = 0; i < 300; ++i) {
+    const std::string key = "user:" + std::to_string(i);
+    const std::string owner(a.ring()->lookup(key));
+    ForwardResult r = a.handle_or_forward(key, "p" + std::to_string(i)).get();
+    ASSERT_TRUE(r.ok()) << to_string(r.error) << ": " << r.message;
+    EXPECT_EQ(r.handled_by, owner);
+    EXPECT_EQ(r.payload, owner + ":p" + std::to_string(i));
+    (owner == a.address() ? local : remote)++;
+  }
+  EXPECT_GT(local, 0);
+  EXPECT_GT(remote, 0);
+  EXPECT_EQ(a.stats().forwards_local, static_cast<uint64_t>(local));
+}
+
+TEST_F(Forwarding, NoHandlerIsAnExplicitError) {
+  start();
+  NodeOptions o = options();
+  o.seeds = {nodes[0]->address()};
+  Node bare(o);  // no handler
+  ASSERT_EQ(bare.start(), "");
+  ASSERT_TRUE(eventually([&] { return nodes[0]->ring()->member_count() == 4; }));
+  const std::string key = key_owned_by(*nodes[0], bare.address());
+  ForwardResult r = nodes[0]->handle_or_forward(key, "x").get();
+  EXPECT_EQ(r.error, ForwardError::kNoHandler) << r.message;
+}
+
+// The owner dies while requests are in flight: every request still ends in
+// exactly one response or explicit error. None is lost.
+TEST_F(Forwarding, OwnerDiesMidFlightAndNoRequestIsLost) {
+  start();
+  Node& a = *nodes[0];
+  constexpr int kRequests = 3000;
+  std::atomic<int> results{0}, oks{0}, errors{0};
+  std::atomic<int> duplicates{0};
+  std::vector<std::atomic<int>> seen(kRequests);
+  for (int i = 0; i < kRequests; ++i) {
+    if (i == kRequests / 3) nodes[2]->stop();  // crash, no leave
+    a.handle_or_forward("k" + std::to_string(i), "v", ForwardOptions{milliseconds(3000), 3},
+                        [&, i](ForwardResult r) {
+                          if (seen[i]++ != 0) ++duplicates;
+                          (r.ok() ? oks : errors)++;
+                          ++results;
+                        });
+    if (i % 100 == 0) std::this_thread::sleep_for(milliseconds(5));
+  }
+  ASSERT_TRUE(eventually([&] { return results.load() == kRequests; }, milliseconds(30000)))
+      << results.load() << " of " << kRequests << " ended";
+  EXPECT_EQ(duplicates.load(), 0);
+  EXPECT_GT(oks.load(), kRequests / 2);
+  std::printf("owner died mid-flight: %d ok, %d explicit errors, 0 lost\n", oks.load(),
+              errors.load());
+}
+
+TEST_F(Forwarding, CircuitOpensThenRecovers) {
+  NodeOptions o = options();
+  o.breaker_failures = 3;
+  o.breaker_open = milliseconds(300);
+  start(o);
+  Node& a = *nodes[0];
+  Node& b = *nodes[1];
+  const std::string key = key_owned_by(a, b.address());
+  ForwardOptions quick{milliseconds(30), 0};
+  slow_node = &b;
+  slow = true;
+  // Timeouts until the circuit opens, then immediate kCircuitOpen.
+  int timeouts = 0;
+  ForwardResult r;
+  for (int i = 0; i < 10; ++i) {
+    r = a.handle_or_forward(key, "x", quick).get();
+    if (r.error == ForwardError::kCircuitOpen) break;
+    EXPECT_EQ(r.error, ForwardError::kTimeout) << r.message;
+    ++timeouts;
+  }
+  EXPECT_EQ(r.error, ForwardError::kCircuitOpen);
+  EXPECT_EQ(timeouts, 3);
+  EXPECT_GE(a.stats().breaker_opens, 1u);
+  slow = false;
+  // After the open period one trial goes through; success closes it.
+  ASSERT_TRUE(eventually([&] { return a.handle_or_forward(key, "y", quick).get().ok(); },
+                         milliseconds(5000)));
+  for (int i = 0; i < 5; ++i) {
+    ForwardResult ok = a.handle_or_forward(key, "z").get();
+    EXPECT_TRUE(ok.ok()) << to_string(ok.error);
+  }
+}
+
+TEST_F(Forwarding, OverloadYieldsExplicitErrors) {
+  NodeOptions o = options();
+  o.forward_inflight_max = 4;
+  start(o);
+  Node& a = *nodes[0];
+  Node& b = *nodes[1];
+  slow_node = &b;
+  slow = true;
+  const std::string key = key_owned_by(a, b.address());
+  std::atomic<int> results{0}, overloaded{0}, oks{0};
+  for (int i = 0; i < 40; ++i) {
+    a.handle_or_forward(key, "x", ForwardOptions{milliseconds(5000), 0}, [&](ForwardResult r) {
+      if (r.error == ForwardError::kOverloaded) ++overloaded;
+      if (r.ok()) ++oks;
+      ++results;
+    });
+  }
+  ASSERT_TRUE(eventually([&] { return results.load() == 40; }, milliseconds(20000)));
+  EXPECT_GE(overloaded.load(), 30);
+  EXPECT_GE(oks.load(), 4);
+  slow = false;
+}
+
+TEST_F(Forwarding, StoppedNodeAnswersShuttingDown) {
+  start();
+  nodes[0]->stop();
+  ForwardResult r = nodes[0]->handle_or_forward("k", "v").get();
+  EXPECT_EQ(r.error, ForwardError::kShuttingDown);
+}
+
 // ---- hostile input ----
 
 class HostileInput : public ::testing::Test {

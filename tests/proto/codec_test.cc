@@ -104,6 +104,13 @@ std::vector<FrameBody> every_frame_body() {
       m::SyncRequest{"a:1", 0, {}},
       m::SyncRequest{"a:1", UINT64_MAX, {member("[::1]:1", m::Status::kLeave)}},
       m::SyncResponse{"b:2", 5, {member("c:3", m::Status::kTombstone)}},
+      AdminRequest{"lookup", "{\"key\": \"k\"}"},
+      AdminResponse{"{}", ""},
+      AdminResponse{"", "unknown command"},
+      ForwardRequest{"user:42", std::string("\0bin\xff", 5), 2, UINT64_MAX, "a:1", 1000},
+      ForwardRequest{"", "", 0, 0, "a:1", 0},
+      ForwardResponse{0, "", "payload", "b:2"},
+      ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };
 }
 
@@ -540,15 +547,13 @@ TEST(DecodeFrameTest, Rejections) {
                   DecodeError::kNoBody, "frame.body: missing or unknown");
 
   f = frame();
-  f.mutable_forward_request()->set_key("k");
+  f.mutable_forward_request()->set_key("k");  // no source
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
-                  DecodeError::kNoBody,
-                  "frame.body: forward frames not handled by the membership codec");
+                  DecodeError::kBadField, "forward_request.source: must not be empty");
   f = frame();
-  f.mutable_forward_response()->set_payload("p");
+  f.mutable_forward_response()->set_error(static_cast<v1::ErrorCode>(99));
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
-                  DecodeError::kNoBody,
-                  "frame.body: forward frames not handled by the membership codec");
+                  DecodeError::kBadField, "forward_response.error: unknown value 99");
 
   const std::string valid = encode_frame(kCluster, 1, every_frame_body()[2]);
   expect_rejected(decode_frame(valid.substr(0, valid.size() - 1), kCluster, kDefaultMaxFrameBytes),
