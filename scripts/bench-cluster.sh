@@ -11,7 +11,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 for n in "$@"; do
   [[ $n =~ ^[0-9]+$ ]] && ((n >= 3 && n <= 2000)) || { echo "bench-cluster.sh: N must be 3..2000" >&2; exit 2; }
 done
-dir=$("$root/scripts/build.sh" --release shoald shoal | tail -n 1)
+dir=$("$root/scripts/build.sh" --release shoald shoal-cli | tail -n 1)
 # Many processes: make sure each may open enough sockets.
 ulimit -n 65536 2>/dev/null || true
 for n in "$@"; do

@@ -25,7 +25,7 @@ die() { echo "cluster.sh: $*" >&2; exit 2; }
 bin_dir() { echo "$root/build/cli"; }
 ensure_built() {
   if [[ ! -x $(bin_dir)/shoald || ! -x $(bin_dir)/shoal ]] || [[ ${SHOAL_REBUILD:-1} == 1 ]]; then
-    "$root/scripts/build.sh" shoald shoal >/dev/null
+    "$root/scripts/build.sh" shoald shoal-cli >/dev/null
   fi
 }
 node_port() { echo $(( $(cat "$run/base_port") + $1 )); }

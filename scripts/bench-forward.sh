@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Forwarding benchmark: 3 nodes on loopback in one process, 64 concurrent
+# callers, random keys, echo handler (tests/bench/forward_bench.cc). Runs it
+# REPS times (default 3) and prints each run's JSON line; quote the median.
+#
+#   scripts/bench-forward.sh [REPS] [SECONDS] [CALLERS]
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+reps=${1:-3}
+secs=${2:-10}
+callers=${3:-64}
+for v in "$reps" "$secs" "$callers"; do
+  [[ $v =~ ^[1-9][0-9]*$ ]] || { echo "bench-forward.sh: arguments must be positive integers" >&2; exit 2; }
+done
+dir=$("$root/scripts/build.sh" --release shoal-forward-bench | tail -n 1)
+for ((r = 0; r < reps; r++)); do
+  "$dir/tests/bench/shoal-forward-bench" --callers "$callers" --seconds "$secs" 2>/dev/null
+done

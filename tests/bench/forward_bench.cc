@@ -1,0 +1,152 @@
+// Forwarding throughput and latency: a 3-node cluster on loopback in one
+// process, C concurrent callers (each issues its next request when the
+// previous one ends), random keys, the echo handler. Callers are spread
+// over the three nodes as entry points, so about 2/3 of requests are
+// forwarded. Prints one JSON object:
+//
+//   shoal-forward-bench [--callers 64] [--seconds 10] [--payload-bytes 64]
+//
+// scripts/bench-forward.sh runs it; docs/PERFORMANCE.md has the figures.
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <mutex>
+#include <random>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "node/node.h"
+
+using namespace shoal::node;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+struct Caller {
+  Node* entry = nullptr;
+  std::mt19937_64 rng;
+  Clock::time_point sent;
+  std::vector<double> forwarded_us;  // latencies of forwarded requests
+  uint64_t local = 0, forwarded = 0, errors = 0;
+};
+
+int arg_int(int argc, char** argv, const char* name, int def) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (std::string(argv[i]) == name) {
+      char* end = nullptr;
+      const long v = std::strtol(argv[i + 1], &end, 10);
+      if (*end != '\0' || v <= 0 || v > 100000) {
+        std::fprintf(stderr, "forward_bench: %s must be 1..100000\n", name);
+        std::exit(2);
+      }
+      return static_cast<int>(v);
+    }
+  }
+  return def;
+}
+
+double percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t k = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
+  return v[k];
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const int callers_n = arg_int(argc, argv, "--callers", 64);
+  const int seconds = arg_int(argc, argv, "--seconds", 10);
+  const int payload_bytes = arg_int(argc, argv, "--payload-bytes", 64);
+
+  std::vector<std::unique_ptr<Node>> nodes;
+  for (int i = 0; i < 3; ++i) {
+    NodeOptions o;
+    o.listen = "127.0.0.1:0";
+    o.cluster = "bench";
+    if (i > 0) o.seeds = {nodes[0]->address()};
+    nodes.push_back(std::make_unique<Node>(o));
+    nodes.back()->set_handler([](std::string_view, std::string_view payload) {
+      return HandlerResult{true, std::string(payload)};
+    });
+    if (auto err = nodes.back()->start(); !err.empty()) {
+      std::fprintf(stderr, "forward_bench: %s\n", err.c_str());
+      return 1;
+    }
+  }
+  for (int i = 0; i < 500; ++i) {  // bounded wait for the ring: 10 s
+    bool ready = true;
+    for (auto& n : nodes) ready = ready && n->ring()->member_count() == 3;
+    if (ready) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+
+  const std::string payload(static_cast<size_t>(payload_bytes), 'p');
+  std::vector<Caller> callers(static_cast<size_t>(callers_n));
+  std::atomic<bool> stop{false};
+  std::atomic<int> running{0};
+  const auto start = Clock::now();
+
+  // Each caller chains its requests on its entry node's io thread.
+  std::function<void(Caller&)> issue = [&](Caller& c) {
+    if (stop.load(std::memory_order_relaxed)) {
+      --running;
+      return;
+    }
+    const std::string key = "key-" + std::to_string(c.rng());
+    c.sent = Clock::now();
+    c.entry->handle_or_forward(key, payload, ForwardOptions{std::chrono::milliseconds(1000), 3},
+                               [&c, &issue](ForwardResult r) {
+                                 const double us = std::chrono::duration<double, std::micro>(
+                                                       Clock::now() - c.sent)
+                                                       .count();
+                                 if (!r.ok()) {
+                                   ++c.errors;
+                                 } else if (r.handled_by == c.entry->address()) {
+                                   ++c.local;
+                                 } else {
+                                   ++c.forwarded;
+                                   c.forwarded_us.push_back(us);
+                                 }
+                                 issue(c);
+                               });
+  };
+  for (int i = 0; i < callers_n; ++i) {
+    callers[static_cast<size_t>(i)].entry = nodes[static_cast<size_t>(i % 3)].get();
+    callers[static_cast<size_t>(i)].rng.seed(static_cast<uint64_t>(i) + 1);
+    ++running;
+    issue(callers[static_cast<size_t>(i)]);
+  }
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  stop = true;
+  for (int i = 0; i < 500 && running.load() > 0; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  for (auto& n : nodes) n->stop();
+
+  uint64_t local = 0, forwarded = 0, errors = 0;
+  std::vector<double> lat;
+  for (auto& c : callers) {
+    local += c.local;
+    forwarded += c.forwarded;
+    errors += c.errors;
+    lat.insert(lat.end(), c.forwarded_us.begin(), c.forwarded_us.end());
+  }
+  const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99);
+  std::printf(
+      "{\"callers\": %d, \"seconds\": %.2f, \"payload_bytes\": %d, \"requests_per_s\": %.0f, "
+      "\"forwarded_per_s\": %.0f, \"forwarded_per_s_per_node\": %.0f, \"local\": %llu, "
+      "\"forwarded\": %llu, \"errors\": %llu, \"forwarded_p50_us\": %.1f, "
+      "\"forwarded_p99_us\": %.1f}\n",
+      callers_n, elapsed, payload_bytes, static_cast<double>(local + forwarded) / elapsed,
+      static_cast<double>(forwarded) / elapsed, static_cast<double>(forwarded) / elapsed / 3.0,
+      static_cast<unsigned long long>(local), static_cast<unsigned long long>(forwarded),
+      static_cast<unsigned long long>(errors), p50, p99);
+  return errors == 0 ? 0 : 1;
+}
