@@ -85,6 +85,8 @@ int main(int argc, char** argv) {
   app.add_option("--frame-bytes-max", o.frame_bytes_max, "TCP frame size limit")
       ->check(CLI::Range(1024u, 1u << 30));
   app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
+  app.add_option("--metrics", o.metrics_listen,
+                 "serve Prometheus text at http://HOST:PORT/metrics (loopback only; default off)");
 
   std::vector<MsFlag> ms = {
       {"--protocol-period-ms", "one probe per period", &p.protocol_period, 0},

@@ -78,6 +78,15 @@ std::string NodeOptions::validate() const {
     return "replica_points: must be 1.." + std::to_string(ring::kMaxPointsPerMember);
   }
   if (frame_bytes_max < 1024) return "frame_bytes_max: must be >= 1024";
+  if (!metrics_listen.empty()) {
+    auto hp = parse_host_port(metrics_listen, &err, /*allow_port_zero=*/true);
+    if (!hp) return "metrics: " + err;
+    asio::error_code ec;
+    auto ip = asio::ip::make_address(hp->host, ec);
+    if (hp->host != "localhost" && (ec || !ip.is_loopback())) {
+      return "metrics: '" + metrics_listen + "' is not a loopback address";
+    }
+  }
   if (tcp_idle_timeout.count() <= 0 || tcp_read_timeout.count() <= 0) {
     return "tcp timeouts: must be > 0";
   }
@@ -626,6 +635,74 @@ class Node::Impl {
     std::string out_;
   };
 
+  // ---- metrics (Prometheus text over HTTP/1.0, one request per connection) ----
+  tcp::acceptor metrics_acceptor{io};
+  std::string metrics_address;
+
+  std::string metrics_text();
+
+  class HttpConn : public std::enable_shared_from_this<HttpConn> {
+   public:
+    HttpConn(Impl* impl, tcp::socket s) : impl_(impl), socket_(std::move(s)), watchdog_(impl->io) {}
+    void start() {
+      watchdog_.expires_after(std::chrono::seconds(5));
+      watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+        if (!ec) {
+          asio::error_code ignored;
+          self->socket_.close(ignored);
+        }
+      });
+      read();
+    }
+
+   private:
+    void read() {
+      socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
+                                                      const asio::error_code& ec, size_t n) {
+        if (ec) return;
+        self->request_.append(self->buf_.data(), n);
+        if (self->request_.find("\r\n\r\n") == std::string::npos &&
+            self->request_.find("\n\n") == std::string::npos) {
+          if (self->request_.size() > 8192) return self->reply("431 Too Large", "");
+          return self->read();
+        }
+        const bool get_metrics = self->request_.rfind("GET /metrics ", 0) == 0 ||
+                                 self->request_.rfind("GET /metrics?", 0) == 0;
+        if (get_metrics) {
+          self->reply("200 OK", self->impl_->metrics_text());
+        } else {
+          self->reply("404 Not Found", "try GET /metrics\n");
+        }
+      });
+    }
+    void reply(const std::string& status, const std::string& body) {
+      out_ = "HTTP/1.0 " + status +
+             "\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+             std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+      asio::async_write(socket_, asio::buffer(out_),
+                        [self = shared_from_this()](const asio::error_code&, size_t) {
+                          asio::error_code ignored;
+                          self->watchdog_.cancel();
+                          self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
+                          self->socket_.close(ignored);
+                        });
+    }
+    Impl* impl_;
+    tcp::socket socket_;
+    asio::steady_timer watchdog_;
+    std::array<char, 2048> buf_{};
+    std::string request_;
+    std::string out_;
+  };
+
+  void accept_metrics() {
+    metrics_acceptor.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+      if (ec == asio::error::operation_aborted || !metrics_acceptor.is_open()) return;
+      if (!ec) std::make_shared<HttpConn>(this, std::move(socket))->start();
+      accept_metrics();
+    });
+  }
+
   // ---- admin ----
   nlohmann::json status_json();
   nlohmann::json members_json();
@@ -696,6 +773,7 @@ class Node::Impl {
     asio::error_code ignored;
     udp_socket.close(ignored);
     acceptor.close(ignored);
+    metrics_acceptor.close(ignored);
     timer.cancel();
     leave_timer.cancel();
     io.stop();
@@ -943,6 +1021,61 @@ void Node::Impl::start_exchange(membership::OutExchange x) {
   conn->start(tcp::endpoint(ep->address(), ep->port()), frame_bytes(opts.cluster, x.id, body));
 }
 
+std::string Node::Impl::metrics_text() {
+  std::string out;
+  auto counter = [&out](const char* name, const char* help, uint64_t v) {
+    out += std::string("# HELP shoal_") + name + " " + help + "\n# TYPE shoal_" + name +
+           " counter\nshoal_" + name + " " + std::to_string(v) + "\n";
+  };
+  auto gauge = [&out](const char* name, const char* help, double v) {
+    out += std::string("# HELP shoal_") + name + " " + help + "\n# TYPE shoal_" + name +
+           " gauge\nshoal_" + name + " " + std::to_string(v) + "\n";
+  };
+  const auto& p = core->stats();
+  counter("datagrams_in_total", "UDP datagrams received.", counters.datagrams_in);
+  counter("datagrams_out_total", "UDP datagrams sent.", counters.datagrams_out);
+  counter("bytes_in_total", "UDP bytes received.", counters.bytes_in);
+  counter("bytes_out_total", "UDP bytes sent.", counters.bytes_out);
+  counter("send_errors_total", "Datagrams the kernel refused.", counters.send_errors);
+  out += "# HELP shoal_drops_total Datagrams and frames dropped, by reason.\n"
+         "# TYPE shoal_drops_total counter\n";
+  for (const char* reason :
+       {"malformed", "too_large", "bad_version", "wrong_cluster", "no_body", "bad_field"}) {
+    auto it = counters.drops.find(reason);
+    out += std::string("shoal_drops_total{reason=\"") + reason + "\"} " +
+           std::to_string(it == counters.drops.end() ? 0 : it->second) + "\n";
+  }
+  counter("tcp_accepted_total", "TCP connections accepted.", counters.tcp_accepted);
+  counter("tcp_timeouts_total", "TCP connections closed for idleness.", counters.tcp_timeouts);
+  counter("tcp_oversized_total", "TCP frames refused for size.", counters.tcp_oversized);
+  counter("tcp_bad_frames_total", "TCP frames that did not decode.", counters.tcp_bad_frames);
+  counter("probes_total", "Probes started.", p.probes);
+  counter("probes_failed_total", "Probe periods without an ack.", p.probes_failed);
+  counter("suspicions_total", "Members this node started suspecting.", p.suspicions);
+  counter("faulty_declared_total", "Members this node declared faulty.", p.faulty_declared);
+  counter("refutations_total", "Claims about this node it refuted.", p.refutations);
+  counter("syncs_total", "Full syncs started.", p.syncs_sent);
+  counter("forwards_local_total", "Requests handled locally.", counters.forwards_local);
+  counter("forwards_sent_total", "Forward attempts sent to owners.", counters.forwards_sent);
+  counter("forwards_received_total", "Requests forwarded to this node.",
+          counters.forwards_received);
+  counter("forward_errors_total", "Requests that ended in an error.", counters.forward_errors);
+  counter("breaker_opens_total", "Circuit breakers opened.", counters.breaker_opens);
+  std::map<std::string, int> by_status;
+  for (const auto& m : core->members()) ++by_status[std::string(to_string(m.status))];
+  out += "# HELP shoal_members Known members by status.\n# TYPE shoal_members gauge\n";
+  for (const char* st : {"alive", "suspect", "faulty", "leave", "tombstone"}) {
+    out += std::string("shoal_members{status=\"") + st + "\"} " + std::to_string(by_status[st]) +
+           "\n";
+  }
+  gauge("ring_members", "Members on this node's ring.",
+        static_cast<double>(publisher.current()->member_count()));
+  gauge("health_score", "Lifeguard local health score (0 is healthy).", core->health_score());
+  gauge("pending_changes", "Claims waiting to be gossiped.",
+        static_cast<double>(core->pending_changes()));
+  return out;
+}
+
 nlohmann::json Node::Impl::members_json() {
   nlohmann::json out = nlohmann::json::array();
   for (const auto& m : core->members()) {
@@ -1081,6 +1214,20 @@ std::string Node::start() {
   // Room for bursts (a cold start's syncs and gossip) in the kernel.
   d.udp_socket.set_option(asio::socket_base::receive_buffer_size(4 << 20), ec);
 
+  if (!d.opts.metrics_listen.empty()) {
+    auto mhp = *parse_host_port(d.opts.metrics_listen, nullptr, true);
+    auto mip = mhp.host == "localhost" ? asio::ip::make_address("127.0.0.1")
+                                       : asio::ip::make_address(mhp.host, ec);
+    tcp::endpoint mep(mip, mhp.port);
+    d.metrics_acceptor.open(mep.protocol(), ec);
+    if (!ec) d.metrics_acceptor.set_option(tcp::acceptor::reuse_address(true), ec);
+    if (!ec) d.metrics_acceptor.bind(mep, ec);
+    if (!ec) d.metrics_acceptor.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return "metrics " + d.opts.metrics_listen + ": " + ec.message();
+    HostPort bound = mhp;
+    bound.port = d.metrics_acceptor.local_endpoint().port();
+    d.metrics_address = bound.to_string();
+  }
   if (d.opts.advertise.empty()) {
     HostPort hp = listen;
     hp.port = port;
@@ -1106,6 +1253,7 @@ std::string Node::start() {
 
   d.receive();
   d.accept();
+  if (d.metrics_acceptor.is_open()) d.accept_metrics();
   d.core->join(d.opts.seeds, mono_now());
   d.pump();
   {
@@ -1174,6 +1322,8 @@ bool Node::wait_stopped(std::chrono::milliseconds timeout) {
 }
 
 std::string Node::address() const { return impl_->advertised; }
+
+std::string Node::metrics_address() const { return impl_->metrics_address; }
 
 std::vector<membership::MemberState> Node::members() const {
   return impl_->on_io([this] {

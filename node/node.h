@@ -66,6 +66,10 @@ struct NodeOptions {
   std::chrono::milliseconds tcp_idle_timeout{10000};
   // A frame that started must arrive completely within this.
   std::chrono::milliseconds tcp_read_timeout{5000};
+  // Prometheus text at http://<metrics_listen>/metrics; empty: off. Must be
+  // a loopback address (the counters are not for the network).
+  std::string metrics_listen;
+
   // ---- request forwarding ----
   // Requests in flight to one peer before new ones fail with kOverloaded.
   uint32_t forward_inflight_max = 4096;
@@ -180,6 +184,8 @@ class Node {
 
   // This node's advertised address (with the real port if bound to 0).
   std::string address() const;
+  // The metrics HTTP address (real port if bound to 0), or "" if off.
+  std::string metrics_address() const;
   // All known members, sorted by address (a snapshot).
   std::vector<membership::MemberState> members() const;
   // The current ring (alive + suspect members), lock-free.

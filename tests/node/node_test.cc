@@ -445,6 +445,37 @@ TEST_F(HostileInput, AdminErrorsAreExplicit) {
   expect_unharmed();
 }
 
+std::string http_get(const std::string& address, const std::string& path) {
+  auto hp = *parse_host_port(address);
+  asio::io_context io;
+  asio::ip::tcp::socket s(io);
+  s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(hp.host), hp.port));
+  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
+  asio::write(s, asio::buffer(req));
+  std::string out;
+  asio::error_code ec;
+  asio::read(s, asio::dynamic_buffer(out), ec);  // until the node closes
+  return out;
+}
+
+TEST(NodeMetrics, PrometheusTextOnLoopback) {
+  NodeOptions o = options();
+  o.metrics_listen = "127.0.0.1:0";
+  Node n(o);
+  ASSERT_EQ(n.start(), "");
+  ASSERT_FALSE(n.metrics_address().empty());
+  const std::string page = http_get(n.metrics_address(), "/metrics");
+  EXPECT_EQ(page.rfind("HTTP/1.0 200 OK", 0), 0u) << page.substr(0, 80);
+  EXPECT_NE(page.find("shoal_members{status=\"alive\"} 1"), std::string::npos);
+  EXPECT_NE(page.find("# TYPE shoal_datagrams_in_total counter"), std::string::npos);
+  EXPECT_NE(page.find("shoal_drops_total{reason=\"malformed\"} 0"), std::string::npos);
+  EXPECT_EQ(http_get(n.metrics_address(), "/other").rfind("HTTP/1.0 404", 0), 0u);
+
+  NodeOptions bad = options();
+  bad.metrics_listen = "0.0.0.0:9100";
+  EXPECT_NE(bad.validate().find("not a loopback address"), std::string::npos);
+}
+
 TEST(AdminClient, UnreachableNodeIsAClearError) {
   // A port nobody listens on: bind one, close it, call it.
   asio::io_context io;
