@@ -217,7 +217,6 @@ class Node::Impl {
   }
 
   void handle_events(const std::vector<MemberEvent>& events) {
-    auto before = publisher.current();
     for (const MemberEvent& e : events) {
       const bool on_ring = membership::is_pingable(e.status) && !e.forgotten;
       if (e.forgotten) {
@@ -236,15 +235,31 @@ class Node::Impl {
       }
       for (auto& cb : member_callbacks) cb(e);
     }
-    if (builder.pending()) {
-      auto after = builder.build();
-      if (after != before) {
-        publisher.publish(after);
-        spdlog::debug("ring: {} members, checksum {:016x}", after->member_count(),
-                      after->checksum());
-        for (auto& cb : ring_callbacks) cb(RingChange{before, after});
-      }
+    // Rebuilding a 1000-member ring costs ~0.2 ms: coalesce the changes of
+    // a burst (a cold start delivers hundreds of small batches) into one
+    // rebuild at most every kRingPublishDelay.
+    if (builder.pending() && !ring_publish_scheduled) {
+      ring_publish_scheduled = true;
+      ring_timer.expires_after(kRingPublishDelay);
+      ring_timer.async_wait([this](const asio::error_code& ec) {
+        ring_publish_scheduled = false;
+        if (!ec) publish_ring();
+      });
     }
+  }
+
+  static constexpr auto kRingPublishDelay = std::chrono::milliseconds(10);
+  asio::steady_timer ring_timer{io};
+  bool ring_publish_scheduled = false;
+
+  void publish_ring() {
+    if (!builder.pending()) return;
+    auto before = publisher.current();
+    auto after = builder.build();
+    if (after == before) return;
+    publisher.publish(after);
+    spdlog::debug("ring: {} members, checksum {:016x}", after->member_count(), after->checksum());
+    for (auto& cb : ring_callbacks) cb(RingChange{before, after});
   }
 
   void arm_timer() {
@@ -776,6 +791,7 @@ class Node::Impl {
     metrics_acceptor.close(ignored);
     timer.cancel();
     leave_timer.cancel();
+    ring_timer.cancel();
     io.stop();
   }
 };

@@ -25,7 +25,7 @@ BIN = None  # set from argv
 def free_base_port(count):
     """A base port such that base..base+count-1 are free for TCP and UDP."""
     for _ in range(200):
-        base = random.randint(20000, 60000 - count)
+        base = random.randint(10000, 32000 - count)  # below the ephemeral range
         ok = True
         for port in range(base, base + count):
             for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
