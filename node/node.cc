@@ -672,23 +672,23 @@ class Node::Impl {
 
    private:
     void read() {
-      socket_.async_read_some(asio::buffer(buf_), [self = shared_from_this()](
-                                                      const asio::error_code& ec, size_t n) {
-        if (ec) return;
-        self->request_.append(self->buf_.data(), n);
-        if (self->request_.find("\r\n\r\n") == std::string::npos &&
-            self->request_.find("\n\n") == std::string::npos) {
-          if (self->request_.size() > 8192) return self->reply("431 Too Large", "");
-          return self->read();
-        }
-        const bool get_metrics = self->request_.rfind("GET /metrics ", 0) == 0 ||
-                                 self->request_.rfind("GET /metrics?", 0) == 0;
-        if (get_metrics) {
-          self->reply("200 OK", self->impl_->metrics_text());
-        } else {
-          self->reply("404 Not Found", "try GET /metrics\n");
-        }
-      });
+      socket_.async_read_some(
+          asio::buffer(buf_), [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+            if (ec) return;
+            self->request_.append(self->buf_.data(), n);
+            if (self->request_.find("\r\n\r\n") == std::string::npos &&
+                self->request_.find("\n\n") == std::string::npos) {
+              if (self->request_.size() > 8192) return self->reply("431 Too Large", "");
+              return self->read();
+            }
+            const bool get_metrics = self->request_.rfind("GET /metrics ", 0) == 0 ||
+                                     self->request_.rfind("GET /metrics?", 0) == 0;
+            if (get_metrics) {
+              self->reply("200 OK", self->impl_->metrics_text());
+            } else {
+              self->reply("404 Not Found", "try GET /metrics\n");
+            }
+          });
     }
     void reply(const std::string& status, const std::string& body) {
       out_ = "HTTP/1.0 " + status +
@@ -1053,8 +1053,9 @@ std::string Node::Impl::metrics_text() {
   counter("bytes_in_total", "UDP bytes received.", counters.bytes_in);
   counter("bytes_out_total", "UDP bytes sent.", counters.bytes_out);
   counter("send_errors_total", "Datagrams the kernel refused.", counters.send_errors);
-  out += "# HELP shoal_drops_total Datagrams and frames dropped, by reason.\n"
-         "# TYPE shoal_drops_total counter\n";
+  out +=
+      "# HELP shoal_drops_total Datagrams and frames dropped, by reason.\n"
+      "# TYPE shoal_drops_total counter\n";
   for (const char* reason :
        {"malformed", "too_large", "bad_version", "wrong_cluster", "no_body", "bad_field"}) {
     auto it = counters.drops.find(reason);
@@ -1081,8 +1082,8 @@ std::string Node::Impl::metrics_text() {
   for (const auto& m : core->members()) ++by_status[std::string(to_string(m.status))];
   out += "# HELP shoal_members Known members by status.\n# TYPE shoal_members gauge\n";
   for (const char* st : {"alive", "suspect", "faulty", "leave", "tombstone"}) {
-    out += std::string("shoal_members{status=\"") + st + "\"} " + std::to_string(by_status[st]) +
-           "\n";
+    out +=
+        std::string("shoal_members{status=\"") + st + "\"} " + std::to_string(by_status[st]) + "\n";
   }
   gauge("ring_members", "Members on this node's ring.",
         static_cast<double>(publisher.current()->member_count()));

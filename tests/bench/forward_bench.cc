@@ -100,21 +100,21 @@ int main(int argc, char** argv) {
     }
     const std::string key = "key-" + std::to_string(c.rng());
     c.sent = Clock::now();
-    c.entry->handle_or_forward(key, payload, ForwardOptions{std::chrono::milliseconds(1000), 3},
-                               [&c, &issue](ForwardResult r) {
-                                 const double us = std::chrono::duration<double, std::micro>(
-                                                       Clock::now() - c.sent)
-                                                       .count();
-                                 if (!r.ok()) {
-                                   ++c.errors;
-                                 } else if (r.handled_by == c.entry->address()) {
-                                   ++c.local;
-                                 } else {
-                                   ++c.forwarded;
-                                   c.forwarded_us.push_back(us);
-                                 }
-                                 issue(c);
-                               });
+    c.entry->handle_or_forward(
+        key, payload, ForwardOptions{std::chrono::milliseconds(1000), 3},
+        [&c, &issue](ForwardResult r) {
+          const double us =
+              std::chrono::duration<double, std::micro>(Clock::now() - c.sent).count();
+          if (!r.ok()) {
+            ++c.errors;
+          } else if (r.handled_by == c.entry->address()) {
+            ++c.local;
+          } else {
+            ++c.forwarded;
+            c.forwarded_us.push_back(us);
+          }
+          issue(c);
+        });
   };
   for (int i = 0; i < callers_n; ++i) {
     callers[static_cast<size_t>(i)].entry = nodes[static_cast<size_t>(i % 3)].get();

@@ -1,12 +1,12 @@
 // A complete embedding example (also in README "Embedding shoal"): three
 // members in one process, a handler, and a request forwarded to the owner.
+#include <node/node.h>
+
 #include <chrono>
 #include <cstdio>
 #include <memory>
 #include <thread>
 #include <vector>
-
-#include <node/node.h>
 
 int main() {
   using namespace std::chrono_literals;
@@ -18,8 +18,8 @@ int main() {
     if (i > 0) options.seeds = {nodes[0]->address()};
     auto node = std::make_unique<shoal::node::Node>(options);
     node->set_handler([](std::string_view key, std::string_view payload) {
-      return shoal::node::HandlerResult{true, "value of " + std::string(key) + " for " +
-                                                  std::string(payload)};
+      return shoal::node::HandlerResult{
+          true, "value of " + std::string(key) + " for " + std::string(payload)};
     });
     if (auto err = node->start(); !err.empty()) {
       std::fprintf(stderr, "start: %s\n", err.c_str());
