@@ -568,11 +568,7 @@ void Membership::note_checksum(const std::string& source, uint64_t checksum, Ins
   if (sync_mismatches_++ == 0) mismatch_since_ = now;
   if (sync_mismatches_ < config_.sync_mismatches_trigger) return;
   if (now < mismatch_since_ + config_.sync_mismatch_min) return;
-  // Scaled with the cluster like memberlist's push-pull interval: x1 up to
-  // 32 members, then +1 per doubling (x6 at 1000). A cold start of N nodes
-  // would otherwise run N syncs of N-member tables every interval.
-  const int scale = pingable_count_ <= 32 ? 1 : ceil_log2(pingable_count_) - 4;
-  if (sync_in_flight_ || now < last_sync_ + config_.sync_interval_min * scale) return;
+  if (sync_in_flight_ || now < last_sync_ + config_.sync_interval_min) return;
   auto it = members_.find(source);
   if (it == members_.end() || !is_pingable(it->second.state.status)) return;
   sync_mismatches_ = 0;
