@@ -607,23 +607,16 @@ class Node::Impl {
     }
     void on_body() {
       auto decoded = proto::decode_frame(body_, impl_->opts.cluster, impl_->opts.frame_bytes_max);
-      membership::TcpResponse resp;
-      if (decoded.ok()) {
-        if (auto* j = std::get_if<membership::JoinResponse>(&decoded.value->body)) {
-          resp = std::move(*j);
-        } else if (auto* s = std::get_if<membership::SyncResponse>(&decoded.value->body)) {
-          resp = std::move(*s);
-        } else {
-          return fail();
-        }
-      } else {
+      if (!decoded.ok()) {
         ++impl_->counters.drops[std::string(proto::to_string(decoded.error))];
         return fail();
       }
+      auto resp = proto::take_tcp_response(decoded.value->body);
+      if (!resp) return fail();
       if (done_) return;
       done_ = true;
       finish();
-      impl_->core->on_tcp_response(id_, resp, mono_now());
+      impl_->core->on_tcp_response(id_, *resp, mono_now());
       impl_->pump();
     }
     void fail() {
@@ -798,15 +791,10 @@ class Node::Impl {
 
 std::optional<proto::FrameBody> Node::Impl::handle_request(const std::string& peer,
                                                            proto::FrameBody&& body) {
-  if (auto* j = std::get_if<membership::JoinRequest>(&body)) {
-    auto r = core->on_tcp_request(peer, std::move(*j), mono_now());
+  if (auto req = proto::take_tcp_request(body)) {
+    auto r = core->on_tcp_request(peer, *req, mono_now());
     pump();
-    return std::get<membership::JoinResponse>(std::move(r));
-  }
-  if (auto* s = std::get_if<membership::SyncRequest>(&body)) {
-    auto r = core->on_tcp_request(peer, std::move(*s), mono_now());
-    pump();
-    return std::get<membership::SyncResponse>(std::move(r));
+    return proto::to_frame_body(std::move(r));
   }
   if (auto* a = std::get_if<proto::AdminRequest>(&body)) return admin(*a);
   if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
@@ -1031,8 +1019,7 @@ void Node::Impl::start_exchange(membership::OutExchange x) {
     });
     return;
   }
-  proto::FrameBody body =
-      std::visit([](auto& r) -> proto::FrameBody { return std::move(r); }, x.request);
+  proto::FrameBody body = proto::to_frame_body(std::move(x.request));
   auto conn = std::make_shared<ClientConn>(this, x.id);
   conn->start(tcp::endpoint(ep->address(), ep->port()), frame_bytes(opts.cluster, x.id, body));
 }

@@ -463,6 +463,32 @@ Decoded<m::Message> decode_datagram(std::string_view bytes, std::string_view clu
   return Decoded<m::Message>{std::move(message), DecodeError::kOk, {}};
 }
 
+namespace {
+// Moves alternative A or B out of `body` into a variant of the two.
+template <class Out, class A, class B>
+std::optional<Out> take_either(FrameBody& body) {
+  if (auto* a = std::get_if<A>(&body)) return Out(std::move(*a));
+  if (auto* b = std::get_if<B>(&body)) return Out(std::move(*b));
+  return std::nullopt;
+}
+}  // namespace
+
+std::optional<m::TcpRequest> take_tcp_request(FrameBody& body) {
+  return take_either<m::TcpRequest, m::JoinRequest, m::SyncRequest>(body);
+}
+
+std::optional<m::TcpResponse> take_tcp_response(FrameBody& body) {
+  return take_either<m::TcpResponse, m::JoinResponse, m::SyncResponse>(body);
+}
+
+FrameBody to_frame_body(m::TcpRequest request) {
+  return std::visit([](auto& r) -> FrameBody { return std::move(r); }, request);
+}
+
+FrameBody to_frame_body(m::TcpResponse response) {
+  return std::visit([](auto& r) -> FrameBody { return std::move(r); }, response);
+}
+
 std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body) {
   v1::Frame frame;
   frame.set_version(m::kProtocolVersion);

@@ -175,6 +175,14 @@ struct Frame {
   bool operator==(const Frame&) const = default;
 };
 
+// The membership exchange a frame body carries, moved out of it; nullopt if
+// the body is something else. Both drivers of the core (node/, tests/sim)
+// use these, so the mapping lives in one place.
+std::optional<membership::TcpRequest> take_tcp_request(FrameBody& body);
+std::optional<membership::TcpResponse> take_tcp_response(FrameBody& body);
+FrameBody to_frame_body(membership::TcpRequest request);
+FrameBody to_frame_body(membership::TcpResponse response);
+
 // The encoded Frame, without the length header.
 std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body);
 // Decodes the N bytes after a frame header. Same checks and order as

@@ -161,8 +161,7 @@ void Simulator::after_call(int i) {
       push(std::move(e));
       continue;
     }
-    proto::FrameBody body =
-        std::visit([](auto& r) -> proto::FrameBody { return std::move(r); }, x.request);
+    proto::FrameBody body = proto::to_frame_body(std::move(x.request));
     Event e = make_event(now_ + latency(i, to), Kind::kTcpRequest, to,
                          nodes_[static_cast<size_t>(to)].generation);
     e.from = i;
@@ -227,26 +226,20 @@ void Simulator::run_event(Event& e) {
         ++stats_.decode_errors;
         return;
       }
-      membership::TcpRequest req;
-      if (auto* j = std::get_if<membership::JoinRequest>(&decoded.value->body)) {
-        req = std::move(*j);
-      } else if (auto* s = std::get_if<membership::SyncRequest>(&decoded.value->body)) {
-        req = std::move(*s);
-      } else {
+      auto req = proto::take_tcp_request(decoded.value->body);
+      if (!req) {
         ++stats_.decode_errors;
         return;
       }
-      const membership::TcpResponse resp =
-          n.core->on_tcp_request(nodes_[static_cast<size_t>(e.from)].address, req, now_);
+      membership::TcpResponse resp =
+          n.core->on_tcp_request(nodes_[static_cast<size_t>(e.from)].address, *req, now_);
       Node& client = nodes_[static_cast<size_t>(e.from)];
       if (client.core && !blocked(e.node, e.from)) {
         Event r = make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from,
                              client.generation);
         r.from = e.node;
         r.id = e.id;
-        r.bytes = proto::encode_frame(
-            base_.cluster, e.id,
-            std::visit([](const auto& v) -> proto::FrameBody { return v; }, resp));
+        r.bytes = proto::encode_frame(base_.cluster, e.id, proto::to_frame_body(std::move(resp)));
         push(std::move(r));
       }
       break;
@@ -258,17 +251,13 @@ void Simulator::run_event(Event& e) {
         n.core->on_tcp_failure(e.id, now_);
         break;
       }
-      membership::TcpResponse resp;
-      if (auto* j = std::get_if<membership::JoinResponse>(&decoded.value->body)) {
-        resp = std::move(*j);
-      } else if (auto* s = std::get_if<membership::SyncResponse>(&decoded.value->body)) {
-        resp = std::move(*s);
-      } else {
+      auto resp = proto::take_tcp_response(decoded.value->body);
+      if (!resp) {
         ++stats_.decode_errors;
         n.core->on_tcp_failure(e.id, now_);
         break;
       }
-      n.core->on_tcp_response(e.id, resp, now_);
+      n.core->on_tcp_response(e.id, *resp, now_);
       break;
     }
     case Kind::kTcpFailure:
