@@ -28,6 +28,7 @@
 #include <thread>
 
 #include "node/address.h"
+#include "node/frame_buffer.h"
 #include "proto/codec.h"
 #include "ring/publisher.h"
 
@@ -53,15 +54,6 @@ uint64_t wall_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
                                    .count());
-}
-
-std::string frame_bytes(std::string_view cluster, uint64_t id, const proto::FrameBody& body) {
-  std::string encoded = proto::encode_frame(cluster, id, body);
-  std::string out;
-  out.reserve(proto::kFrameHeaderBytes + encoded.size());
-  proto::append_frame_header(out, static_cast<uint32_t>(encoded.size()));
-  out += encoded;
-  return out;
 }
 
 }  // namespace
@@ -321,69 +313,152 @@ class Node::Impl {
   std::optional<proto::FrameBody> handle_request(const std::string& peer, proto::FrameBody&& body);
   void start_exchange(membership::OutExchange x);
 
-  // A connection accepted from a peer or the CLI. Pipelined: frames are
-  // read continuously and answered in order through a write queue, so a
-  // forwarding peer can keep many requests in flight on one connection.
-  class ServerConn : public std::enable_shared_from_this<ServerConn> {
+  // What every framed TCP connection shares: the socket is read in big
+  // chunks that FrameBuffer splits into frames, and answers go through a
+  // write queue. Frames queued while handlers run leave together in one
+  // send, after the handlers already queued (a post): a batch of pipelined
+  // requests or answers costs one read and one write, not two reads and a
+  // write per frame. One watchdog timer per connection, re-armed lazily: a
+  // read moves the deadline, and the timer checks it when it fires.
+  //
+  // Derived provides on_frame(body) (false: stop reading), read_failed(why),
+  // oversized(length), write_failed(why), can_write() and before_read().
+  template <class Derived>
+  class FrameConn : public std::enable_shared_from_this<Derived> {
    public:
-    ServerConn(Impl* impl, tcp::socket s)
-        : impl_(impl), socket_(std::move(s)), watchdog_(impl->io) {
+    FrameConn(Impl* impl, tcp::socket s)
+        : impl_(impl),
+          socket_(std::move(s)),
+          watchdog_(impl->io),
+          frames_(impl->opts.frame_bytes_max) {}
+
+    // Queues a frame; it is sent with whatever else is queued meanwhile.
+    void send(uint64_t id, const proto::FrameBody& body) {
+      proto::append_frame(pending_, impl_->opts.cluster, id, body);
+      if (flush_posted_ || !writing_.empty()) return;
+      flush_posted_ = true;
+      asio::post(impl_->io, [self = this->shared_from_this()] {
+        self->flush_posted_ = false;
+        self->flush();
+      });
+    }
+
+   protected:
+    Derived& derived() { return static_cast<Derived&>(*this); }
+
+    void read_frames() {
+      derived().before_read();
+      const std::span<char> area = frames_.write_area();
+      socket_.async_read_some(asio::buffer(area.data(), area.size()),
+                              [self = this->shared_from_this()](
+                                  const asio::error_code& ec, size_t n) { self->on_read(ec, n); });
+    }
+    void on_read(const asio::error_code& ec, size_t n) {
+      if (ec) return derived().read_failed("read: " + ec.message());
+      frames_.commit(n);
+      std::string_view body;
+      for (;;) {
+        switch (frames_.next(body)) {
+          case FrameBuffer::Status::kNeedMore:
+            return read_frames();
+          case FrameBuffer::Status::kOversized:
+            ++impl_->counters.tcp_oversized;
+            return derived().oversized(frames_.announced());
+          case FrameBuffer::Status::kFrame:
+            if (!derived().on_frame(body)) return;
+            break;
+        }
+      }
+    }
+    void flush() {
+      if (!writing_.empty() || pending_.empty() || !derived().can_write()) return;
+      writing_.swap(pending_);
+      asio::async_write(socket_, asio::buffer(writing_),
+                        [self = this->shared_from_this()](const asio::error_code& ec, size_t) {
+                          if (ec) return self->write_failed("send: " + ec.message());
+                          self->writing_.clear();
+                          self->flush();
+                        });
+    }
+    // Fires at deadline_ (which reads keep moving); calls expired() once
+    // the deadline has really passed.
+    void watch() {
+      watchdog_.expires_at(deadline_);
+      watchdog_.async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
+        if (ec || !self->socket_.is_open()) return;
+        if (steady_clock::now() < self->deadline_) return self->watch();
+        self->expired();
+      });
+    }
+    void close_socket() {
+      asio::error_code ignored;
+      watchdog_.cancel();
+      socket_.close(ignored);
+    }
+
+    Impl* impl_;
+    tcp::socket socket_;
+    asio::steady_timer watchdog_;
+    steady_clock::time_point deadline_{};
+    FrameBuffer frames_;
+    std::string pending_;
+    std::string writing_;
+    bool flush_posted_ = false;
+  };
+
+  // A connection accepted from a peer or the CLI. Pipelined: frames are
+  // read continuously and answered through the write queue, so a
+  // forwarding peer can keep many requests in flight on one connection.
+  class ServerConn : public FrameConn<ServerConn> {
+   public:
+    ServerConn(Impl* impl, tcp::socket s) : FrameConn(impl, std::move(s)) {
       asio::error_code ec;
       auto ep = socket_.remote_endpoint(ec);
       peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
       socket_.set_option(tcp::no_delay(true), ec);
     }
-    void start() { read_header(); }
+    void start() {
+      before_read();
+      watch();
+      read_frames();
+    }
 
-   private:
-    void arm(std::chrono::milliseconds d) {
-      watchdog_.expires_after(d);
-      watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-        if (ec || !self->socket_.is_open()) return;
-        ++self->impl_->counters.tcp_timeouts;
-        asio::error_code ignored;
-        self->socket_.close(ignored);
-      });
-    }
-    void close() {
-      asio::error_code ignored;
-      watchdog_.cancel();
-      socket_.close(ignored);
-    }
-    void read_header() {
-      arm(impl_->opts.tcp_idle_timeout);
-      asio::async_read(socket_, asio::buffer(header_),
-                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                         if (ec) return self->close();
-                         self->on_header();
-                       });
-    }
-    void on_header() {
-      const uint32_t len = *proto::parse_frame_header(std::string_view(header_.data(), 4));
-      if (len > impl_->opts.frame_bytes_max) {
-        // Refused before allocating: a peer cannot make us reserve memory.
-        ++impl_->counters.tcp_oversized;
-        ++impl_->counters.drops["too_large"];
-        impl_->log_drop("too_large", "frame of " + std::to_string(len) + " bytes", peer_);
-        return close();
+    // FrameConn hooks.
+    void before_read() {
+      // Idle between frames; a frame once begun must arrive whole within
+      // the read timeout, however slowly its bytes trickle in.
+      if (frames_.partial() == 0) {
+        deadline_ = steady_clock::now() + impl_->opts.tcp_idle_timeout;
+      } else if (frame_mark_ != frames_seen_ || !in_frame_) {
+        deadline_ = steady_clock::now() + impl_->opts.tcp_read_timeout;
       }
-      body_.resize(len);
-      arm(impl_->opts.tcp_read_timeout);
-      asio::async_read(socket_, asio::buffer(body_),
-                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                         if (ec) return self->close();
-                         self->on_body();
-                       });
+      in_frame_ = frames_.partial() > 0;
+      frame_mark_ = frames_seen_;
     }
-    void on_body() {
+    void expired() {
+      ++impl_->counters.tcp_timeouts;
+      close_socket();
+    }
+    void read_failed(const std::string&) { close_socket(); }
+    void write_failed(const std::string&) { close_socket(); }
+    bool can_write() const { return socket_.is_open(); }
+    void oversized(uint32_t len) {
+      // Refused before allocating: a peer cannot make us reserve memory.
+      ++impl_->counters.drops["too_large"];
+      impl_->log_drop("too_large", "frame of " + std::to_string(len) + " bytes", peer_);
+      close_socket();
+    }
+    bool on_frame(std::string_view bytes) {
+      ++frames_seen_;
       ++impl_->counters.tcp_frames_in;
-      auto decoded = proto::decode_frame(body_, impl_->opts.cluster, impl_->opts.frame_bytes_max);
+      auto decoded = proto::decode_frame(bytes, impl_->opts.cluster, impl_->opts.frame_bytes_max);
       if (!decoded.ok()) {
         const std::string reason(proto::to_string(decoded.error));
         ++impl_->counters.drops[reason];
         ++impl_->counters.tcp_bad_frames;
         impl_->log_drop(reason, decoded.detail, peer_);
-        return close();
+        close_socket();
+        return false;
       }
       const uint64_t id = decoded.value->id;
       if (auto* a = std::get_if<proto::AdminRequest>(&decoded.value->body);
@@ -392,135 +467,90 @@ class Node::Impl {
         // answered meanwhile: ids pair answers with requests).
         impl_->admin_forward(a->args_json,
                              [self = shared_from_this(), id](proto::AdminResponse resp) {
-                               self->write(frame_bytes(self->impl_->opts.cluster, id, resp));
+                               if (self->socket_.is_open()) self->send(id, resp);
                              });
-        return read_header();
+        return true;
       }
       auto reply = impl_->handle_request(peer_, std::move(decoded.value->body));
       if (!reply) {
         ++impl_->counters.tcp_bad_frames;  // a response sent as a request
-        return close();
+        close_socket();
+        return false;
       }
-      write(frame_bytes(impl_->opts.cluster, id, *reply));
-      read_header();
-    }
-    void write(std::string frame) {
-      pending_ += frame;
-      flush();
-    }
-    // One write in flight; frames queued meanwhile go out together.
-    void flush() {
-      if (!writing_.empty() || pending_.empty() || !socket_.is_open()) return;
-      writing_.swap(pending_);
-      asio::async_write(socket_, asio::buffer(writing_),
-                        [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                          if (ec) return self->close();
-                          self->writing_.clear();
-                          self->flush();
-                        });
+      send(id, *reply);
+      return socket_.is_open();
     }
 
-    Impl* impl_;
-    tcp::socket socket_;
-    asio::steady_timer watchdog_;
+   private:
     std::string peer_;
-    std::array<char, 4> header_{};
-    std::string body_;
-    std::string pending_;
-    std::string writing_;
+    uint64_t frames_seen_ = 0;
+    uint64_t frame_mark_ = 0;  // frames_seen_ at the last read
+    bool in_frame_ = false;
   };
 
   // ---- request forwarding (client side) ----
 
-  // A pooled connection to one peer: forward requests are written as they
-  // come (coalesced while a write is in flight) and answers matched by id.
-  class PeerConn : public std::enable_shared_from_this<PeerConn> {
+  // A pooled connection to one peer: forward requests are queued as they
+  // come and answers matched by id.
+  class PeerConn : public FrameConn<PeerConn> {
    public:
     PeerConn(Impl* impl, std::string address)
-        : impl_(impl), address_(std::move(address)), socket_(impl->io), watchdog_(impl->io) {}
+        : FrameConn(impl, tcp::socket(impl->io)), address_(std::move(address)) {}
     void start(const tcp::endpoint& ep) {
-      watchdog_.expires_after(impl_->opts.tcp_read_timeout);
-      watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-        if (!ec && !self->connected_) self->fail("connect timed out");
-      });
+      deadline_ = steady_clock::now() + impl_->opts.tcp_read_timeout;
+      watch();
       socket_.async_connect(ep, [self = shared_from_this()](const asio::error_code& ec) {
         if (ec) return self->fail("connect: " + ec.message());
+        if (self->closed_) return;
         self->connected_ = true;
-        self->watchdog_.cancel();
+        self->watchdog_.cancel();  // calls carry their own timeouts from here
         asio::error_code ignored;
         self->socket_.set_option(tcp::no_delay(true), ignored);
         self->flush();
-        self->read_header();
+        self->read_frames();
       });
-    }
-    void send(const std::string& frame) {
-      pending_ += frame;
-      if (connected_) flush();
     }
     bool closed() const { return closed_; }
     void close() {
       closed_ = true;
-      asio::error_code ignored;
-      watchdog_.cancel();
-      socket_.close(ignored);
+      close_socket();
+    }
+
+    // FrameConn hooks.
+    void before_read() {}
+    void expired() {
+      if (!connected_) fail("connect timed out");
+    }
+    void read_failed(const std::string& why) { fail(why); }
+    void write_failed(const std::string& why) { fail(why); }
+    bool can_write() const { return connected_ && !closed_; }
+    void oversized(uint32_t) { fail("oversized answer"); }
+    bool on_frame(std::string_view bytes) {
+      auto decoded = proto::decode_frame(bytes, impl_->opts.cluster, impl_->opts.frame_bytes_max);
+      if (!decoded.ok()) {
+        ++impl_->counters.drops[std::string(proto::to_string(decoded.error))];
+        fail("bad answer: " + decoded.detail);
+        return false;
+      }
+      auto* resp = std::get_if<proto::ForwardResponse>(&decoded.value->body);
+      if (resp == nullptr) {
+        fail("unexpected answer type");
+        return false;
+      }
+      impl_->on_forward_response(decoded.value->id, std::move(*resp));
+      return !closed_;
     }
 
    private:
-    void flush() {
-      if (closed_ || !writing_.empty() || pending_.empty()) return;
-      writing_.swap(pending_);
-      asio::async_write(socket_, asio::buffer(writing_),
-                        [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                          if (ec) return self->fail("send: " + ec.message());
-                          self->writing_.clear();
-                          self->flush();
-                        });
-    }
-    void read_header() {
-      asio::async_read(socket_, asio::buffer(header_),
-                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                         if (ec) return self->fail("read: " + ec.message());
-                         const uint32_t len =
-                             *proto::parse_frame_header(std::string_view(self->header_.data(), 4));
-                         if (len > self->impl_->opts.frame_bytes_max) {
-                           ++self->impl_->counters.tcp_oversized;
-                           return self->fail("oversized answer");
-                         }
-                         self->body_.resize(len);
-                         asio::async_read(self->socket_, asio::buffer(self->body_),
-                                          [self](const asio::error_code& ec2, size_t) {
-                                            if (ec2) return self->fail("read: " + ec2.message());
-                                            self->on_body();
-                                          });
-                       });
-    }
-    void on_body() {
-      auto decoded = proto::decode_frame(body_, impl_->opts.cluster, impl_->opts.frame_bytes_max);
-      if (!decoded.ok()) {
-        ++impl_->counters.drops[std::string(proto::to_string(decoded.error))];
-        return fail("bad answer: " + decoded.detail);
-      }
-      auto* resp = std::get_if<proto::ForwardResponse>(&decoded.value->body);
-      if (resp == nullptr) return fail("unexpected answer type");
-      impl_->on_forward_response(decoded.value->id, std::move(*resp));
-      if (!closed_) read_header();
-    }
     void fail(const std::string& why) {
       if (closed_) return;
       close();
       impl_->on_peer_failed(address_, this, why);
     }
 
-    Impl* impl_;
     std::string address_;
-    tcp::socket socket_;
-    asio::steady_timer watchdog_;
     bool connected_ = false;
     bool closed_ = false;
-    std::array<char, 4> header_{};
-    std::string body_;
-    std::string pending_;
-    std::string writing_;
   };
 
   struct Call {
@@ -565,82 +595,62 @@ class Node::Impl {
 
   // An exchange this node started (join, sync): connect, send, read one
   // answer; always ends in exactly one on_tcp_response or on_tcp_failure.
-  class ClientConn : public std::enable_shared_from_this<ClientConn> {
+  class ClientConn : public FrameConn<ClientConn> {
    public:
-    ClientConn(Impl* impl, uint64_t id)
-        : impl_(impl), id_(id), socket_(impl->io), watchdog_(impl->io) {}
-    void start(const tcp::endpoint& ep, std::string out) {
-      out_ = std::move(out);
-      watchdog_.expires_after(
-          std::chrono::duration_cast<std::chrono::milliseconds>(impl_->opts.protocol.tcp_timeout));
-      watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
-        if (!ec) self->fail();
-      });
+    ClientConn(Impl* impl, uint64_t id) : FrameConn(impl, tcp::socket(impl->io)), id_(id) {}
+    void start(const tcp::endpoint& ep, const proto::FrameBody& request) {
+      deadline_ = steady_clock::now() + std::chrono::duration_cast<steady_clock::duration>(
+                                            impl_->opts.protocol.tcp_timeout);
+      watch();
+      send(id_, request);
       socket_.async_connect(ep, [self = shared_from_this()](const asio::error_code& ec) {
         if (ec) return self->fail();
-        asio::async_write(self->socket_, asio::buffer(self->out_),
-                          [self](const asio::error_code& ec2, size_t) {
-                            if (ec2) return self->fail();
-                            self->read_header();
-                          });
+        self->connected_ = true;
+        self->flush();
+        self->read_frames();
       });
     }
 
-   private:
-    void read_header() {
-      asio::async_read(socket_, asio::buffer(header_),
-                       [self = shared_from_this()](const asio::error_code& ec, size_t) {
-                         if (ec) return self->fail();
-                         const uint32_t len =
-                             *proto::parse_frame_header(std::string_view(self->header_.data(), 4));
-                         if (len > self->impl_->opts.frame_bytes_max) {
-                           ++self->impl_->counters.tcp_oversized;
-                           return self->fail();
-                         }
-                         self->body_.resize(len);
-                         asio::async_read(self->socket_, asio::buffer(self->body_),
-                                          [self](const asio::error_code& ec2, size_t) {
-                                            if (ec2) return self->fail();
-                                            self->on_body();
-                                          });
-                       });
-    }
-    void on_body() {
-      auto decoded = proto::decode_frame(body_, impl_->opts.cluster, impl_->opts.frame_bytes_max);
+    // FrameConn hooks.
+    void before_read() {}
+    void expired() { fail(); }
+    void read_failed(const std::string&) { fail(); }
+    void write_failed(const std::string&) { fail(); }
+    bool can_write() const { return connected_ && !done_; }
+    void oversized(uint32_t) { fail(); }
+    bool on_frame(std::string_view bytes) {
+      auto decoded = proto::decode_frame(bytes, impl_->opts.cluster, impl_->opts.frame_bytes_max);
       if (!decoded.ok()) {
         ++impl_->counters.drops[std::string(proto::to_string(decoded.error))];
-        return fail();
+        fail();
+        return false;
       }
       auto resp = proto::take_tcp_response(decoded.value->body);
-      if (!resp) return fail();
-      if (done_) return;
+      if (!resp) {
+        fail();
+        return false;
+      }
+      if (done_) return false;
       done_ = true;
-      finish();
+      close_socket();
       impl_->core->on_tcp_response(id_, *resp, mono_now());
       impl_->pump();
+      return false;
     }
+
+   private:
     void fail() {
       if (done_) return;
       done_ = true;
-      finish();
+      close_socket();
       ++impl_->counters.exchanges_failed;
       impl_->core->on_tcp_failure(id_, mono_now());
       impl_->pump();
     }
-    void finish() {
-      asio::error_code ignored;
-      watchdog_.cancel();
-      socket_.close(ignored);
-    }
 
-    Impl* impl_;
     uint64_t id_;
-    tcp::socket socket_;
-    asio::steady_timer watchdog_;
+    bool connected_ = false;
     bool done_ = false;
-    std::array<char, 4> header_{};
-    std::string body_;
-    std::string out_;
   };
 
   // ---- metrics (Prometheus text over HTTP/1.0, one request per connection) ----
@@ -893,7 +903,7 @@ void Node::Impl::attempt(uint64_t id) {
   proto::ForwardRequest req{c.key,      c.payload,
                             1,          ring_now->checksum(),
                             advertised, static_cast<uint32_t>(remaining.count())};
-  p.conn->send(frame_bytes(opts.cluster, id, req));
+  p.conn->send(id, req);
   ++p.inflight;
   ++counters.forwards_sent;
   c.peer = owner;
@@ -1020,8 +1030,7 @@ void Node::Impl::start_exchange(membership::OutExchange x) {
     return;
   }
   proto::FrameBody body = proto::to_frame_body(std::move(x.request));
-  auto conn = std::make_shared<ClientConn>(this, x.id);
-  conn->start(tcp::endpoint(ep->address(), ep->port()), frame_bytes(opts.cluster, x.id, body));
+  std::make_shared<ClientConn>(this, x.id)->start(tcp::endpoint(ep->address(), ep->port()), body);
 }
 
 std::string Node::Impl::metrics_text() {

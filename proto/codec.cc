@@ -56,15 +56,23 @@ Decoded<T> fail(DecodeError error, std::string detail) {
 // Serializes with map entries sorted by key. protobuf's Map iterates in
 // hash order, seeded from the map's address and the CPU's cycle counter, so
 // plain SerializeToString gives different bytes for equal values.
-std::string serialize(const google::protobuf::MessageLite& msg) {
+// Appends to `out`, after an optional frame header announcing the size.
+void serialize_into(const google::protobuf::MessageLite& msg, std::string& out, bool header) {
   const size_t size = msg.ByteSizeLong();
   // protobuf sizes are int; callers keep messages far below (frame limit).
   assert(size <= static_cast<size_t>(INT_MAX));
-  std::string out(size, '\0');
-  google::protobuf::io::ArrayOutputStream array(out.data(), static_cast<int>(size));
+  if (header) append_frame_header(out, static_cast<uint32_t>(size));
+  const size_t at = out.size();
+  out.resize(at + size);
+  google::protobuf::io::ArrayOutputStream array(out.data() + at, static_cast<int>(size));
   google::protobuf::io::CodedOutputStream coded(&array);
   coded.SetSerializationDeterministic(true);
   msg.SerializeWithCachedSizes(&coded);
+}
+
+std::string serialize(const google::protobuf::MessageLite& msg) {
+  std::string out;
+  serialize_into(msg, out, /*header=*/false);
   return out;
 }
 
@@ -489,13 +497,23 @@ FrameBody to_frame_body(m::TcpResponse response) {
   return std::visit([](auto& r) -> FrameBody { return std::move(r); }, response);
 }
 
-std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body) {
+namespace {
+v1::Frame to_proto(std::string_view cluster, uint64_t id, const FrameBody& body) {
   v1::Frame frame;
   frame.set_version(m::kProtocolVersion);
   frame.set_cluster(cluster.data(), cluster.size());
   frame.set_id(id);
   std::visit([&frame](const auto& b) { put(b, frame); }, body);
-  return serialize(frame);
+  return frame;
+}
+}  // namespace
+
+std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body) {
+  return serialize(to_proto(cluster, id, body));
+}
+
+void append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body) {
+  serialize_into(to_proto(cluster, id, body), out, /*header=*/true);
 }
 
 Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes) {

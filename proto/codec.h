@@ -185,6 +185,8 @@ FrameBody to_frame_body(membership::TcpResponse response);
 
 // The encoded Frame, without the length header.
 std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body);
+// Appends the frame header and the encoded Frame to `out` (a write queue).
+void append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body);
 // Decodes the N bytes after a frame header. Same checks and order as
 // decode_datagram.
 Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes);

@@ -14,5 +14,5 @@ for v in "$reps" "$secs" "$callers"; do
 done
 dir=$("$root/scripts/build.sh" --release shoal-forward-bench | tail -n 1)
 for ((r = 0; r < reps; r++)); do
-  "$dir/tests/bench/shoal-forward-bench" --callers "$callers" --seconds "$secs" 2>/dev/null
+  "$dir/tests/bench/shoal-forward-bench" --callers "$callers" --seconds "$secs" 2>/dev/null | grep "^{"
 done

@@ -7,16 +7,20 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <asio.hpp>
 #include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "node/address.h"
 #include "node/admin_client.h"
+#include "node/frame_buffer.h"
 #include "proto/codec.h"
 #include "ring/publisher.h"
 
@@ -75,6 +79,84 @@ TEST(NodeOptionsTest, ValidateNamesTheProblem) {
   o.seeds.clear();
   o.protocol.protocol_period = milliseconds(10);
   EXPECT_NE(o.validate().find("protocol_period"), std::string::npos);
+}
+
+// ---- FrameBuffer: the TCP stream splitter every connection uses ----
+
+std::string framed(const std::string& body) {
+  std::string out;
+  proto::append_frame_header(out, static_cast<uint32_t>(body.size()));
+  return out + body;
+}
+
+// Feeds `stream` in pieces of `piece` bytes; returns the frames taken.
+std::vector<std::string> split(FrameBuffer& fb, const std::string& stream, size_t piece) {
+  std::vector<std::string> frames;
+  for (size_t at = 0; at < stream.size();) {
+    auto area = fb.write_area();
+    const size_t n = std::min({piece, area.size(), stream.size() - at});
+    std::copy_n(stream.data() + at, n, area.data());
+    fb.commit(n);
+    at += n;
+    std::string_view body;
+    while (fb.next(body) == FrameBuffer::Status::kFrame) frames.emplace_back(body);
+  }
+  return frames;
+}
+
+TEST(FrameBufferTest, SplitsAStreamWhateverTheReadSizes) {
+  std::string stream;
+  std::vector<std::string> want;
+  for (int i = 0; i < 200; ++i) {
+    want.push_back(std::string(static_cast<size_t>(i * 7 % 300), static_cast<char>('a' + i % 26)));
+    stream += framed(want.back());
+  }
+  for (size_t piece : {size_t{1}, size_t{3}, size_t{4}, size_t{5}, size_t{1000}, stream.size()}) {
+    FrameBuffer fb(1 << 20, 64);
+    EXPECT_EQ(split(fb, stream, piece), want) << "piece " << piece;
+    EXPECT_EQ(fb.partial(), 0u);
+  }
+}
+
+TEST(FrameBufferTest, AFrameLargerThanTheReadChunkIsReassembled) {
+  const std::string big(100000, 'z');
+  FrameBuffer fb(1 << 20, 1024);
+  const auto frames = split(fb, framed("a") + framed(big) + framed("b"), 4096);
+  ASSERT_EQ(frames.size(), 3u);
+  EXPECT_EQ(frames[1], big);
+  EXPECT_EQ(frames[2], "b");
+  // Between frames the big buffer is given back: the next area is small.
+  EXPECT_LE(fb.write_area().size(), 4096u);
+}
+
+TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
+  FrameBuffer fb(1000, 64);
+  std::string header;
+  proto::append_frame_header(header, 1u << 30);
+  auto area = fb.write_area();
+  std::copy(header.begin(), header.end(), area.data());
+  fb.commit(header.size());
+  std::string_view body;
+  EXPECT_EQ(fb.next(body), FrameBuffer::Status::kOversized);
+  EXPECT_EQ(fb.announced(), 1u << 30);
+  EXPECT_LT(fb.write_area().size(), 1000u);  // nothing reserved for it
+}
+
+TEST(FrameBufferTest, PartialCountsAnIncompleteFrame) {
+  FrameBuffer fb(1000, 64);
+  const std::string f = framed("hello");
+  auto area = fb.write_area();
+  std::copy_n(f.data(), 6, area.data());
+  fb.commit(6);
+  std::string_view body;
+  EXPECT_EQ(fb.next(body), FrameBuffer::Status::kNeedMore);
+  EXPECT_EQ(fb.partial(), 6u);
+  area = fb.write_area();
+  std::copy(f.begin() + 6, f.end(), area.data());
+  fb.commit(f.size() - 6);
+  ASSERT_EQ(fb.next(body), FrameBuffer::Status::kFrame);
+  EXPECT_EQ(body, "hello");
+  EXPECT_EQ(fb.partial(), 0u);
 }
 
 TEST(NodeTest, BindFailureIsReported) {
@@ -433,6 +515,65 @@ TEST_F(HostileInput, TcpGarbageFrameIsDisconnected) {
   s.read_some(asio::buffer(buf), ec);
   EXPECT_EQ(ec, asio::error::eof);
   ASSERT_TRUE(eventually([&] { return node->stats().tcp_bad_frames >= 1; }));
+  expect_unharmed();
+}
+
+TEST_F(HostileInput, TricklingTcpPeerIsDisconnected) {
+  asio::ip::tcp::socket s(io);
+  s.connect(tcp_target);
+  s.non_blocking(true);
+  std::string header;
+  proto::append_frame_header(header, 200);
+  asio::write(s, asio::buffer(header));
+  // One byte every 50 ms keeps the connection busy but never completes the
+  // frame: the read timeout (300 ms here) counts from the frame's start.
+  bool closed = false;
+  for (int i = 0; i < 60 && !closed; ++i) {  // at most 3 s
+    std::this_thread::sleep_for(milliseconds(50));
+    std::array<char, 16> buf{};
+    asio::error_code ec;
+    s.read_some(asio::buffer(buf), ec);
+    if (ec == asio::error::eof || ec == asio::error::connection_reset) {
+      closed = true;
+      break;
+    }
+    asio::write(s, asio::buffer("x", 1), ec);
+    if (ec) closed = true;
+  }
+  EXPECT_TRUE(closed);
+  ASSERT_TRUE(eventually([&] { return node->stats().tcp_timeouts >= 1; }));
+  expect_unharmed();
+}
+
+TEST_F(HostileInput, PipelinedFramesInOneWriteAreAllAnswered) {
+  asio::ip::tcp::socket s(io);
+  s.connect(tcp_target);
+  // 50 requests in one write, the last one split mid-frame across writes.
+  std::string out;
+  for (uint64_t id = 1; id <= 50; ++id) {
+    proto::append_frame(out, "test", id, proto::AdminRequest{"status", "{}"});
+  }
+  asio::write(s, asio::buffer(out.data(), out.size() - 3));
+  asio::write(s, asio::buffer(out.data() + out.size() - 3, 3));
+  std::vector<uint64_t> ids;
+  std::string in;
+  asio::error_code ec;
+  while (ids.size() < 50 && !ec) {  // bounded: the node's idle timeout ends it
+    std::array<char, 4096> buf{};
+    const size_t n = s.read_some(asio::buffer(buf), ec);
+    in.append(buf.data(), n);
+    while (in.size() >= 4) {
+      const uint32_t len = *proto::parse_frame_header(in);
+      if (in.size() < 4 + len) break;
+      auto f = proto::decode_frame(std::string_view(in).substr(4, len), "test", 1 << 20);
+      ASSERT_TRUE(f.ok()) << f.detail;
+      ASSERT_TRUE(std::holds_alternative<proto::AdminResponse>(f.value->body));
+      ids.push_back(f.value->id);
+      in.erase(0, 4 + len);
+    }
+  }
+  ASSERT_EQ(ids.size(), 50u) << ec.message();
+  for (uint64_t i = 0; i < 50; ++i) EXPECT_EQ(ids[i], i + 1);
   expect_unharmed();
 }
 
