@@ -102,6 +102,7 @@ int main(int argc, char** argv) {
       {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
       {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},
       {"--heal-interval-ms", "partition healing attempt interval", &p.heal_interval, 0},
+      {"--lag-tolerance-ms", "timer lateness that counts as CPU starvation", &p.lag_tolerance, 0},
   };
   for (auto& f : ms) {
     f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();

@@ -70,6 +70,13 @@ struct Config {
   // by (score + 1). Missed nacks and refutations raise it, acks lower it. 8
   // is memberlist's AwarenessMaxMultiplier.
   int awareness_max = 8;
+  // A timer that fires more than lag_tolerance after it was due means this
+  // process was starved of CPU (an overloaded host): raise the health score
+  // by one. Beyond Lifeguard, which only watches the network: when a
+  // machine runs more nodes than it has cores for, its nodes stretch their
+  // probing instead of flooding each other with suspicions, and the load
+  // that caused the lag goes down. Zero disables.
+  Duration lag_tolerance = milliseconds(50);
 
   // ---- forgetting ----
   // Faulty or left members stay known this long (so stale alive claims

@@ -59,6 +59,7 @@ std::string Config::validate() const {
     return "suspicion_confirmations: must be 0..64";
   }
   if (awareness_max < 1 || awareness_max > 64) return "awareness_max: must be 1..64";
+  if (lag_tolerance < Duration::zero()) return "lag_tolerance: must be >= 0";
   if (faulty_timeout <= Duration::zero()) return "faulty_timeout: must be > 0";
   if (tombstone_timeout <= Duration::zero()) return "tombstone_timeout: must be > 0";
   if (retransmit_mult < 1 || retransmit_mult > 64) return "retransmit_mult: must be 1..64";
@@ -773,6 +774,11 @@ Instant Membership::next_deadline() const {
 }
 
 void Membership::tick(Instant now) {
+  // Starved of CPU? (config.h, lag_tolerance) Scored after this tick's
+  // work, so that the end of an acked probe does not cancel it at once.
+  const Instant due = next_deadline();
+  const bool late = config_.lag_tolerance > Duration::zero() && due != kNever &&
+                    now - due > config_.lag_tolerance;
   // Member timers: suspect -> faulty -> tombstone -> forgotten.
   for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
        ++guard) {
@@ -833,6 +839,10 @@ void Membership::tick(Instant now) {
   if (now >= next_period_) start_period(now);
   if (now >= next_join_) attempt_join(now);
   if (now >= next_heal_) maybe_heal(now);
+  if (late) {
+    ++stats_.late_ticks;
+    awareness_.apply(1);
+  }
 }
 
 }  // namespace shoal::membership

@@ -85,6 +85,7 @@ struct MembershipStats {
   uint64_t changes_dropped = 0;  // over changes_per_message_max or members_max
   uint64_t probes = 0;
   uint64_t probes_failed = 0;
+  uint64_t late_ticks = 0;  // timers that fired lag_tolerance late (starved)
   uint64_t ping_reqs_sent = 0;
   uint64_t nacks_sent = 0;
   uint64_t suspicions = 0;     // members this node started suspecting

@@ -34,7 +34,8 @@ std::span<char> FrameBuffer::write_area() {
       end_ = held;
     }
     if (capacity_ - end_ < need) {
-      const size_t grown = std::max(end_ + need, std::min<size_t>(capacity_ * 2, end_ + need + (1u << 20)));
+      const size_t grown =
+          std::max(end_ + need, std::min<size_t>(capacity_ * 2, end_ + need + (1u << 20)));
       auto bigger = std::make_unique_for_overwrite<char[]>(grown);
       if (end_ > 0) std::memcpy(bigger.get(), buf_.get(), end_);
       buf_ = std::move(bigger);

@@ -227,12 +227,15 @@ class Node::Impl {
       }
       for (auto& cb : member_callbacks) cb(e);
     }
-    // Rebuilding a 1000-member ring costs ~0.2 ms: coalesce the changes of
-    // a burst (a cold start delivers hundreds of small batches) into one
-    // rebuild at most every kRingPublishDelay.
+    // Rebuilding a 1000-member ring costs ~0.3 ms. The first change after
+    // a quiet spell is published after kRingDelayMin; while changes keep
+    // coming (a cold start delivers thousands), each publication doubles the
+    // delay up to kRingDelayMax. A 1000-node cold start then rebuilds each
+    // ring tens of times instead of thousands: on a shared machine with a
+    // thousand nodes, a per-node cost of even 1% of a core is 10 cores.
     if (builder.pending() && !ring_publish_scheduled) {
       ring_publish_scheduled = true;
-      ring_timer.expires_after(kRingPublishDelay);
+      ring_timer.expires_after(ring_delay);
       ring_timer.async_wait([this](const asio::error_code& ec) {
         ring_publish_scheduled = false;
         if (!ec) publish_ring();
@@ -240,12 +243,21 @@ class Node::Impl {
     }
   }
 
-  static constexpr auto kRingPublishDelay = std::chrono::milliseconds(10);
+  static constexpr steady_clock::duration kRingDelayMin = std::chrono::milliseconds(10);
+  static constexpr steady_clock::duration kRingDelayMax = std::chrono::seconds(1);
   asio::steady_timer ring_timer{io};
   bool ring_publish_scheduled = false;
+  steady_clock::duration ring_delay = kRingDelayMin;
+  steady_clock::time_point ring_published_at{};
 
   void publish_ring() {
     if (!builder.pending()) return;
+    const auto now = steady_clock::now();
+    // Back-to-back publications (within a few delays of each other) mean a
+    // burst: slow down. A quiet spell resets the delay.
+    ring_delay = now - ring_published_at < 4 * ring_delay ? std::min(2 * ring_delay, kRingDelayMax)
+                                                          : kRingDelayMin;
+    ring_published_at = now;
     auto before = publisher.current();
     auto after = builder.build();
     if (after == before) return;
@@ -1064,6 +1076,8 @@ std::string Node::Impl::metrics_text() {
   counter("tcp_bad_frames_total", "TCP frames that did not decode.", counters.tcp_bad_frames);
   counter("probes_total", "Probes started.", p.probes);
   counter("probes_failed_total", "Probe periods without an ack.", p.probes_failed);
+  counter("late_ticks_total", "Protocol timers that fired late: the process was starved of CPU.",
+          p.late_ticks);
   counter("suspicions_total", "Members this node started suspecting.", p.suspicions);
   counter("faulty_declared_total", "Members this node declared faulty.", p.faulty_declared);
   counter("refutations_total", "Claims about this node it refuted.", p.refutations);
@@ -1137,6 +1151,7 @@ nlohmann::json Node::Impl::stats_json() {
           {"drops", counters.drops},
           {"probes", p.probes},
           {"probes_failed", p.probes_failed},
+          {"late_ticks", p.late_ticks},
           {"ping_reqs_sent", p.ping_reqs_sent},
           {"nacks_sent", p.nacks_sent},
           {"suspicions", p.suspicions},

@@ -188,7 +188,10 @@ class Node {
   std::string metrics_address() const;
   // All known members, sorted by address (a snapshot).
   std::vector<membership::MemberState> members() const;
-  // The current ring (alive + suspect members), lock-free.
+  // The current ring (alive + suspect members), lock-free. It follows
+  // membership changes within 10 ms; during a burst of changes (a cold
+  // start, a mass restart) publications slow down to one per second at most
+  // so that rebuilding the ring does not eat the machine.
   std::shared_ptr<const ring::Ring> ring() const;
   const ring::RingPublisher& ring_publisher() const;
   // Membership checksum, incarnation: for status displays.

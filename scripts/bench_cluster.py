@@ -19,6 +19,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import socket
 import statistics
@@ -100,17 +101,26 @@ def main():
         result["start_spread_s"] = round(t_last - t_first, 3)
 
         # Convergence from the logs: node i converged when it had logged all
-        # n-1 others alive.
+        # n-1 others alive. Logs are read incrementally: at N=1000 rereading
+        # every log on each poll would cost this harness a core.
+        offsets = [0] * n
+        seen = [set() for _ in range(n)]
+        latest = [None] * n
+
         def converged_at(i):
-            seen, latest = set(), None
-            with open(os.path.join(logdir, f"{i}.log"), errors="replace") as f:
-                for line in f:
+            if len(seen[i]) < n - 1:
+                with open(os.path.join(logdir, f"{i}.log"), "rb") as f:
+                    f.seek(offsets[i])
+                    chunk = f.read()
+                end = chunk.rfind(b"\n") + 1  # complete lines only
+                offsets[i] += end
+                for line in chunk[:end].decode(errors="replace").splitlines():
                     if " new -> alive " in line or " -> alive inc" in line:
                         who = line.split(" member ", 1)[1].split(" ", 1)[0]
-                        if who not in seen:
-                            seen.add(who)
-                            latest = ts(line)
-            return latest if len(seen) >= n - 1 else None
+                        if who not in seen[i]:
+                            seen[i].add(who)
+                            latest[i] = ts(line)
+            return latest[i] if len(seen[i]) >= n - 1 else None
 
         deadline = time.time() + args.converge_timeout
         times = None
@@ -155,19 +165,27 @@ def main():
 
         # Detection: kill -9 one node (not a seed), read the survivors' logs.
         victim = n // 2
+        start_at = [os.path.getsize(os.path.join(logdir, f"{i}.log")) for i in range(n)]
         t_kill = time.time()
         procs[victim].send_signal(signal.SIGKILL)
         procs[victim].wait()
         pattern = f" member {addr(victim)} "
+        found = {}
 
-        def detected_at(i):
-            with open(os.path.join(logdir, f"{i}.log"), errors="replace") as f:
-                for line in f:
+        def detected_at(i):  # incremental, like converged_at
+            if i not in found:
+                with open(os.path.join(logdir, f"{i}.log"), "rb") as f:
+                    f.seek(start_at[i])
+                    chunk = f.read()
+                end = chunk.rfind(b"\n") + 1
+                start_at[i] += end
+                for line in chunk[:end].decode(errors="replace").splitlines():
                     if pattern in line and "-> faulty" in line:
                         t = ts(line)
                         if t and t >= t_kill - 0.5:
-                            return t
-            return None
+                            found[i] = t
+                            break
+            return found.get(i)
         deadline = time.time() + 60
         det = None
         while time.time() < deadline:
@@ -191,6 +209,10 @@ def main():
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
+        if "error" in result or "detect_error" in result:
+            print(f"bench-cluster: logs kept in {logdir}", file=sys.stderr)
+        else:
+            shutil.rmtree(logdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

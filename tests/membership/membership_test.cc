@@ -96,6 +96,9 @@ TEST(ConfigTest, ValidateNamesTheBadField) {
   c.suspicion_max = seconds(5);
   c.ping_timeout = milliseconds(300);
   EXPECT_NE(c.validate().find("ping_timeout"), std::string::npos);
+  c.ping_timeout = milliseconds(100);
+  c.lag_tolerance = milliseconds(-1);
+  EXPECT_EQ(c.validate(), "lag_tolerance: must be >= 0");
 }
 
 // --------------------------------------------------------- dissemination
@@ -376,6 +379,30 @@ TEST(MembershipTest, MissedNacksStretchOwnTimeouts) {
   ASSERT_EQ(ping_req_times.size(), 3u);
   EXPECT_EQ(ping_req_times[1] - ping_req_times[0], milliseconds(1600));
   EXPECT_EQ(ping_req_times[2] - ping_req_times[1], milliseconds(1600));
+}
+
+TEST(MembershipTest, LateTimersRaiseTheHealthScore) {
+  Harness h;
+  for (const char* a : {"t:1", "h1:1"}) {
+    h.learn(a);
+    h.responsive.insert(a);
+  }
+  h.advance(seconds(5));
+  ASSERT_EQ(h.m.health_score(), 0);
+  EXPECT_EQ(h.m.stats().late_ticks, 0u);
+  // Starved of CPU: the process runs again 300 ms after its timer was due.
+  h.now = h.m.next_deadline() + milliseconds(300);
+  h.m.tick(h.now);
+  h.drain();
+  EXPECT_EQ(h.m.stats().late_ticks, 1u);
+  EXPECT_GE(h.m.health_score(), 1);
+  // Within the tolerance (50 ms) is not starvation; acks lower the score.
+  h.now = h.m.next_deadline() + milliseconds(40);
+  h.m.tick(h.now);
+  h.drain();
+  h.advance(seconds(5));
+  EXPECT_EQ(h.m.stats().late_ticks, 1u);
+  EXPECT_EQ(h.m.health_score(), 0);
 }
 
 TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
