@@ -10,6 +10,7 @@
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <google/protobuf/stubs/logging.h>
 
 #include <cassert>
 #include <climits>
@@ -84,6 +85,9 @@ DecodeError parse(std::string_view bytes, size_t max_bytes, google::protobuf::Me
     return DecodeError::kTooLarge;
   }
   if (bytes.empty()) return DecodeError::kOk;
+  // protobuf logs one stderr line per string field that is not UTF-8: a
+  // peer could flood the log. The caller counts the drop instead.
+  const google::protobuf::LogSilencer quiet;
   return msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ? DecodeError::kOk
                                                                           : DecodeError::kMalformed;
 }

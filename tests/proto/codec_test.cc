@@ -517,11 +517,14 @@ TEST(DecodeDatagramTest, EmptyAddressesAndSources) {
 }
 
 TEST(DecodeDatagramTest, InvalidUtf8IsMalformed) {
-  // proto3 strings must be UTF-8; protobuf's parser enforces it (and logs).
+  // proto3 strings must be UTF-8; protobuf's parser enforces it. It would
+  // also log a line to stderr per bad string; the codec keeps it quiet.
   v1::Envelope env = envelope();
   env.mutable_gossip()->set_source("g:\xff");
   const std::string bytes = serialized(env);
+  testing::internal::CaptureStderr();
   const Decoded<m::Message> got = decode_datagram(bytes, kCluster, kBudget);
+  EXPECT_EQ(testing::internal::GetCapturedStderr(), "");
   EXPECT_EQ(got.error, DecodeError::kMalformed) << got.detail;
 }
 
