@@ -18,6 +18,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <array>
 #include <asio.hpp>
 #include <condition_variable>
@@ -227,12 +228,14 @@ class Node::Impl {
       }
       for (auto& cb : member_callbacks) cb(e);
     }
-    // Rebuilding a 1000-member ring costs ~0.3 ms. The first change after
-    // a quiet spell is published after kRingDelayMin; while changes keep
-    // coming (a cold start delivers thousands), each publication doubles the
-    // delay up to kRingDelayMax. A 1000-node cold start then rebuilds each
-    // ring tens of times instead of thousands: on a shared machine with a
-    // thousand nodes, a per-node cost of even 1% of a core is 10 cores.
+    // Rebuilding a ring costs ~0.3 us per member (0.3 ms at 1000). The
+    // first change after a quiet spell is published after kRingDelayMin;
+    // while changes keep coming (a cold start delivers thousands), each
+    // publication doubles the delay, up to 1 ms per member (10 ms..1 s).
+    // Rebuilds then cost a fixed small share of a core whatever the size,
+    // and a 1000-node cold start rebuilds each ring tens of times, not
+    // thousands: with a thousand nodes on one machine, a per-node cost of
+    // even 1% of a core is 10 cores.
     if (builder.pending() && !ring_publish_scheduled) {
       ring_publish_scheduled = true;
       ring_timer.expires_after(ring_delay);
@@ -245,6 +248,11 @@ class Node::Impl {
 
   static constexpr steady_clock::duration kRingDelayMin = std::chrono::milliseconds(10);
   static constexpr steady_clock::duration kRingDelayMax = std::chrono::seconds(1);
+  steady_clock::duration ring_delay_cap() const {
+    const auto per_member =
+        std::chrono::milliseconds(1) * static_cast<int64_t>(publisher.current()->member_count());
+    return std::clamp<steady_clock::duration>(per_member, kRingDelayMin, kRingDelayMax);
+  }
   asio::steady_timer ring_timer{io};
   bool ring_publish_scheduled = false;
   steady_clock::duration ring_delay = kRingDelayMin;
@@ -255,8 +263,9 @@ class Node::Impl {
     const auto now = steady_clock::now();
     // Back-to-back publications (within a few delays of each other) mean a
     // burst: slow down. A quiet spell resets the delay.
-    ring_delay = now - ring_published_at < 4 * ring_delay ? std::min(2 * ring_delay, kRingDelayMax)
-                                                          : kRingDelayMin;
+    ring_delay = now - ring_published_at < 4 * ring_delay
+                     ? std::min(2 * ring_delay, ring_delay_cap())
+                     : kRingDelayMin;
     ring_published_at = now;
     auto before = publisher.current();
     auto after = builder.build();

@@ -79,6 +79,8 @@ def main():
     ap.add_argument("--nodes", type=int, required=True)
     ap.add_argument("--window", type=float, default=10.0, help="steady-state window, s")
     ap.add_argument("--converge-timeout", type=float, default=180.0)
+    ap.add_argument("--shoald-arg", action="append", default=[],
+                    help="extra shoald flag (repeatable), e.g. --shoald-arg=--protocol-period-ms=1000")
     args = ap.parse_args()
     n = args.nodes
     if n < 3:
@@ -95,7 +97,7 @@ def main():
             log = open(os.path.join(logdir, f"{i}.log"), "wb")
             procs.append(subprocess.Popen(
                 [os.path.join(args.bin, "shoald"), "--listen", addr(i), "--seeds", seeds,
-                 "--log-level", "info"], stdout=log, stderr=subprocess.STDOUT))
+                 "--log-level", "info", *args.shoald_arg], stdout=log, stderr=subprocess.STDOUT))
             log.close()
         t_last = time.time()
         result["start_spread_s"] = round(t_last - t_first, 3)
