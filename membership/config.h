@@ -72,7 +72,7 @@ struct Config {
   int awareness_max = 8;
   // A timer that fires more than lag_tolerance after it was due means this
   // process was starved of CPU (an overloaded host): raise the health score
-  // by one. Beyond Lifeguard, which only watches the network: when a
+  // by one per lag_tolerance of lateness. Beyond Lifeguard, which only watches the network: when a
   // machine runs more nodes than it has cores for, its nodes stretch their
   // probing instead of flooding each other with suspicions, and the load
   // that caused the lag goes down. Zero disables.

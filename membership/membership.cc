@@ -779,6 +779,10 @@ void Membership::tick(Instant now) {
   const Instant due = next_deadline();
   const bool late = config_.lag_tolerance > Duration::zero() && due != kNever &&
                     now - due > config_.lag_tolerance;
+  // One point per tolerance of lateness: a process that ran 400 ms late
+  // on a 50 ms tolerance backs off to the maximum at once.
+  const int64_t lag_points =
+      late ? std::min<int64_t>((now - due) / config_.lag_tolerance, config_.awareness_max) : 0;
   // Member timers: suspect -> faulty -> tombstone -> forgotten.
   for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
        ++guard) {
@@ -841,7 +845,7 @@ void Membership::tick(Instant now) {
   if (now >= next_heal_) maybe_heal(now);
   if (late) {
     ++stats_.late_ticks;
-    awareness_.apply(1);
+    awareness_.apply(static_cast<int>(lag_points));
   }
 }
 

@@ -79,6 +79,8 @@ def main():
     ap.add_argument("--nodes", type=int, required=True)
     ap.add_argument("--window", type=float, default=10.0, help="steady-state window, s")
     ap.add_argument("--converge-timeout", type=float, default=180.0)
+    ap.add_argument("--start-rate", type=float, default=0.0,
+                    help="processes started per second (0: as fast as possible)")
     ap.add_argument("--shoald-arg", action="append", default=[],
                     help="extra shoald flag (repeatable), e.g. --shoald-arg=--protocol-period-ms=1000")
     args = ap.parse_args()
@@ -94,6 +96,8 @@ def main():
     try:
         t_first = time.time()
         for i in range(n):
+            if args.start_rate > 0:  # paced start: process i at t_first + i / rate
+                time.sleep(max(0.0, t_first + i / args.start_rate - time.time()))
             log = open(os.path.join(logdir, f"{i}.log"), "wb")
             procs.append(subprocess.Popen(
                 [os.path.join(args.bin, "shoald"), "--listen", addr(i), "--seeds", seeds,

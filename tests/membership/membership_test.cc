@@ -395,12 +395,13 @@ TEST(MembershipTest, LateTimersRaiseTheHealthScore) {
   h.m.tick(h.now);
   h.drain();
   EXPECT_EQ(h.m.stats().late_ticks, 1u);
-  EXPECT_GE(h.m.health_score(), 1);
-  // Within the tolerance (50 ms) is not starvation; acks lower the score.
+  EXPECT_EQ(h.m.health_score(), 6);  // one point per 50 ms late
+  // Within the tolerance (50 ms) is not starvation; acks lower the score
+  // one point per period (periods are 7 x 200 ms at score 6).
   h.now = h.m.next_deadline() + milliseconds(40);
   h.m.tick(h.now);
   h.drain();
-  h.advance(seconds(5));
+  h.advance(seconds(10));
   EXPECT_EQ(h.m.stats().late_ticks, 1u);
   EXPECT_EQ(h.m.health_score(), 0);
 }
