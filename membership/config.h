@@ -75,7 +75,8 @@ struct Config {
   // by one per lag_tolerance of lateness. Beyond Lifeguard, which only watches the network: when a
   // machine runs more nodes than it has cores for, its nodes stretch their
   // probing instead of flooding each other with suspicions, and the load
-  // that caused the lag goes down. Zero disables.
+  // that caused the lag goes down. Anything that stalls the io thread
+  // counts (a blocking DNS lookup of a seed, too). Zero disables.
   Duration lag_tolerance = milliseconds(50);
 
   // ---- forgetting ----

@@ -776,9 +776,12 @@ Instant Membership::next_deadline() const {
 void Membership::tick(Instant now) {
   // Starved of CPU? (config.h, lag_tolerance) Scored after this tick's
   // work, so that the end of an acked probe does not cancel it at once.
+  // Not on the first tick: the deadlines set at construction are only as
+  // punctual as the embedding's start-up (binding, resolving seeds).
   const Instant due = next_deadline();
-  const bool late = config_.lag_tolerance > Duration::zero() && due != kNever &&
+  const bool late = config_.lag_tolerance > Duration::zero() && ticked_ && due != kNever &&
                     now - due > config_.lag_tolerance;
+  ticked_ = true;
   // One point per tolerance of lateness: a process that ran 400 ms late
   // on a 50 ms tolerance backs off to the maximum at once.
   const int64_t lag_points =

@@ -246,6 +246,7 @@ class Membership {
   Config config_;
   Rng rng_;
   Awareness awareness_;
+  bool ticked_ = false;  // tick() has run once (lag_tolerance)
   Disseminator queue_;
   MembershipStats stats_;
 

@@ -23,9 +23,19 @@ std::span<char> FrameBuffer::write_area() {
   const size_t held = end_ - begin_;
   if (held >= proto::kFrameHeaderBytes) {
     const uint32_t len = *proto::parse_frame_header(std::string_view(buf_.get() + begin_, held));
-    if (len <= max_frame_) {
+    if (len <= max_frame_ && held < proto::kFrameHeaderBytes + len) {
       need = std::max(need, proto::kFrameHeaderBytes + len - held);
     }
+  }
+  if (capacity_ > 4 * read_chunk_ && held + need <= 2 * read_chunk_) {
+    // Grown for a big frame that is gone, while the next one is already
+    // arriving (pipelined): move to a small buffer again.
+    auto smaller = std::make_unique_for_overwrite<char[]>(2 * read_chunk_);
+    if (held > 0) std::memcpy(smaller.get(), buf_.get() + begin_, held);
+    buf_ = std::move(smaller);
+    capacity_ = 2 * read_chunk_;
+    begin_ = 0;
+    end_ = held;
   }
   if (capacity_ - end_ < need) {
     if (begin_ > 0) {  // move the partial frame to the front

@@ -23,6 +23,7 @@ class FrameBuffer {
 
   // Room for the next read: at least read_chunk bytes, and enough for the
   // whole of a frame whose header has arrived. Invalidates frame views.
+  // Meant to be called once next() has returned kNeedMore.
   std::span<char> write_area();
   void commit(size_t n);
 

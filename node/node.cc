@@ -237,6 +237,7 @@ class Node::Impl {
     // thousands: with a thousand nodes on one machine, a per-node cost of
     // even 1% of a core is 10 cores.
     if (builder.pending() && !ring_publish_scheduled) {
+      if (steady_clock::now() - ring_published_at >= 4 * ring_delay) ring_delay = kRingDelayMin;
       ring_publish_scheduled = true;
       ring_timer.expires_after(ring_delay);
       ring_timer.async_wait([this](const asio::error_code& ec) {
@@ -381,6 +382,12 @@ class Node::Impl {
       for (;;) {
         switch (frames_.next(body)) {
           case FrameBuffer::Status::kNeedMore:
+            // A peer that sends requests but does not read the answers
+            // stops being read until it catches up.
+            if (pending_.size() + writing_.size() > kQueueHigh) {
+              read_paused_ = true;
+              return;
+            }
             return read_frames();
           case FrameBuffer::Status::kOversized:
             ++impl_->counters.tcp_oversized;
@@ -398,12 +405,28 @@ class Node::Impl {
                         [self = this->shared_from_this()](const asio::error_code& ec, size_t) {
                           if (ec) return self->write_failed("send: " + ec.message());
                           self->writing_.clear();
+                          // One big answer must not pin its memory for the
+                          // connection's lifetime.
+                          if (self->writing_.capacity() > kQueueHigh)
+                            std::string().swap(self->writing_);
                           self->flush();
+                          if (self->read_paused_ &&
+                              self->pending_.size() + self->writing_.size() <= kQueueHigh / 2) {
+                            self->read_paused_ = false;
+                            self->read_frames();
+                          }
                         });
+    }
+    // The connection expires at `t`. A later deadline is picked up lazily
+    // when the timer fires; an earlier one re-arms the timer now.
+    void set_deadline(steady_clock::time_point t) {
+      deadline_ = t;
+      if (t < armed_at_) watch();
     }
     // Fires at deadline_ (which reads keep moving); calls expired() once
     // the deadline has really passed.
     void watch() {
+      armed_at_ = deadline_;
       watchdog_.expires_at(deadline_);
       watchdog_.async_wait([self = this->shared_from_this()](const asio::error_code& ec) {
         if (ec || !self->socket_.is_open()) return;
@@ -421,10 +444,13 @@ class Node::Impl {
     tcp::socket socket_;
     asio::steady_timer watchdog_;
     steady_clock::time_point deadline_{};
+    steady_clock::time_point armed_at_ = steady_clock::time_point::max();
     FrameBuffer frames_;
     std::string pending_;
     std::string writing_;
     bool flush_posted_ = false;
+    bool read_paused_ = false;
+    static constexpr size_t kQueueHigh = 4u << 20;  // bytes of unsent answers
   };
 
   // A connection accepted from a peer or the CLI. Pipelined: frames are
@@ -438,20 +464,16 @@ class Node::Impl {
       peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
       socket_.set_option(tcp::no_delay(true), ec);
     }
-    void start() {
-      before_read();
-      watch();
-      read_frames();
-    }
+    void start() { read_frames(); }
 
     // FrameConn hooks.
     void before_read() {
       // Idle between frames; a frame once begun must arrive whole within
       // the read timeout, however slowly its bytes trickle in.
       if (frames_.partial() == 0) {
-        deadline_ = steady_clock::now() + impl_->opts.tcp_idle_timeout;
+        set_deadline(steady_clock::now() + impl_->opts.tcp_idle_timeout);
       } else if (frame_mark_ != frames_seen_ || !in_frame_) {
-        deadline_ = steady_clock::now() + impl_->opts.tcp_read_timeout;
+        set_deadline(steady_clock::now() + impl_->opts.tcp_read_timeout);
       }
       in_frame_ = frames_.partial() > 0;
       frame_mark_ = frames_seen_;
@@ -518,8 +540,7 @@ class Node::Impl {
     PeerConn(Impl* impl, std::string address)
         : FrameConn(impl, tcp::socket(impl->io)), address_(std::move(address)) {}
     void start(const tcp::endpoint& ep) {
-      deadline_ = steady_clock::now() + impl_->opts.tcp_read_timeout;
-      watch();
+      set_deadline(steady_clock::now() + impl_->opts.tcp_read_timeout);
       socket_.async_connect(ep, [self = shared_from_this()](const asio::error_code& ec) {
         if (ec) return self->fail("connect: " + ec.message());
         if (self->closed_) return;
@@ -620,9 +641,8 @@ class Node::Impl {
    public:
     ClientConn(Impl* impl, uint64_t id) : FrameConn(impl, tcp::socket(impl->io)), id_(id) {}
     void start(const tcp::endpoint& ep, const proto::FrameBody& request) {
-      deadline_ = steady_clock::now() + std::chrono::duration_cast<steady_clock::duration>(
-                                            impl_->opts.protocol.tcp_timeout);
-      watch();
+      set_deadline(steady_clock::now() + std::chrono::duration_cast<steady_clock::duration>(
+                                             impl_->opts.protocol.tcp_timeout));
       send(id_, request);
       socket_.async_connect(ep, [self = shared_from_this()](const asio::error_code& ec) {
         if (ec) return self->fail();

@@ -87,6 +87,8 @@ DecodeError parse(std::string_view bytes, size_t max_bytes, google::protobuf::Me
   if (bytes.empty()) return DecodeError::kOk;
   // protobuf logs one stderr line per string field that is not UTF-8: a
   // peer could flood the log. The caller counts the drop instead.
+  // (LogSilencer is protobuf 3.x, as Debian 12 ships; protobuf 22+ logs
+  // through absl and would need absl's log sink here instead.)
   const google::protobuf::LogSilencer quiet;
   return msg.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ? DecodeError::kOk
                                                                           : DecodeError::kMalformed;

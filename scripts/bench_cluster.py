@@ -79,6 +79,7 @@ def main():
     ap.add_argument("--nodes", type=int, required=True)
     ap.add_argument("--window", type=float, default=10.0, help="steady-state window, s")
     ap.add_argument("--converge-timeout", type=float, default=180.0)
+    ap.add_argument("--keep-logs", action="store_true", help="keep the nodes' logs (path on stderr)")
     ap.add_argument("--start-rate", type=float, default=0.0,
                     help="processes started per second (0: as fast as possible)")
     ap.add_argument("--shoald-arg", action="append", default=[],
@@ -215,7 +216,7 @@ def main():
                 p.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 pass
-        if "error" in result or "detect_error" in result:
+        if args.keep_logs or "error" in result or "detect_error" in result:
             print(f"bench-cluster: logs kept in {logdir}", file=sys.stderr)
         else:
             shutil.rmtree(logdir, ignore_errors=True)

@@ -129,6 +129,20 @@ TEST(FrameBufferTest, AFrameLargerThanTheReadChunkIsReassembled) {
   EXPECT_LE(fb.write_area().size(), 4096u);
 }
 
+TEST(FrameBufferTest, ShrinksAfterABigFrameEvenWhilePipelined) {
+  FrameBuffer fb(1 << 20, 1024);
+  const std::string big(100000, 'z');
+  std::string stream = framed(big) + framed("next");
+  // Deliver the big frame and the first 3 bytes of the next together.
+  const auto frames = split(fb, stream.substr(0, stream.size() - 5), 1 << 20);
+  ASSERT_EQ(frames.size(), 1u);
+  EXPECT_EQ(fb.partial(), 3u);
+  EXPECT_LE(fb.write_area().size(), 2048u);  // back to a small buffer
+  const auto rest = split(fb, stream.substr(stream.size() - 5), 1 << 20);
+  ASSERT_EQ(rest.size(), 1u);
+  EXPECT_EQ(rest[0], "next");
+}
+
 TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
   FrameBuffer fb(1000, 64);
   std::string header;
@@ -387,7 +401,8 @@ class HostileInput : public ::testing::Test {
  protected:
   void SetUp() override {
     NodeOptions o = options();
-    o.tcp_idle_timeout = milliseconds(300);
+    // A frame once begun gets less time than an idle connection does.
+    o.tcp_idle_timeout = milliseconds(3000);
     o.tcp_read_timeout = milliseconds(300);
     o.frame_bytes_max = 1 << 16;
     node = std::make_unique<Node>(o);
@@ -494,7 +509,7 @@ TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {
 TEST_F(HostileInput, SilentTcpPeerIsDisconnected) {
   asio::ip::tcp::socket s(io);
   s.connect(tcp_target);
-  // Send nothing: the idle timeout (300 ms here) closes it.
+  // Send nothing: the idle timeout (3 s here) closes it.
   std::array<char, 16> buf{};
   asio::error_code ec;
   s.read_some(asio::buffer(buf), ec);
@@ -526,9 +541,10 @@ TEST_F(HostileInput, TricklingTcpPeerIsDisconnected) {
   proto::append_frame_header(header, 200);
   asio::write(s, asio::buffer(header));
   // One byte every 50 ms keeps the connection busy but never completes the
-  // frame: the read timeout (300 ms here) counts from the frame's start.
+  // frame: the read timeout (300 ms here) counts from the frame's start,
+  // and cuts it off long before the idle timeout (3 s) could.
   bool closed = false;
-  for (int i = 0; i < 60 && !closed; ++i) {  // at most 3 s
+  for (int i = 0; i < 40 && !closed; ++i) {  // at most 2 s
     std::this_thread::sleep_for(milliseconds(50));
     std::array<char, 16> buf{};
     asio::error_code ec;
