@@ -29,11 +29,21 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "length of the measured phase (0: scenario default)")
       ->check(CLI::Range(0.0, 86400.0));
   app.add_flag("--json", json, "print one JSON object");
+  // Anti-entropy timers, to compare settings (defaults: membership/config.h).
+  int64_t sync_mismatch_ms = -1, sync_interval_ms = -1;
+  app.add_option("--sync-mismatch-min-ms", sync_mismatch_ms, "checksum disagreement before a sync")
+      ->check(CLI::Range(int64_t{0}, int64_t{86400000}));
+  app.add_option("--sync-interval-min-ms", sync_interval_ms, "at most one full sync per")
+      ->check(CLI::Range(int64_t{1}, int64_t{86400000}));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  if (sync_mismatch_ms >= 0)
+    o.config.sync_mismatch_min = std::chrono::milliseconds(sync_mismatch_ms);
+  if (sync_interval_ms > 0)
+    o.config.sync_interval_min = std::chrono::milliseconds(sync_interval_ms);
   shoal::membership::Config check = o.config;
   check.address = "sim:0";  // the simulator assigns each node its own
   if (auto err = check.validate(); !err.empty()) {
