@@ -778,14 +778,15 @@ void Membership::tick(Instant now) {
   // work, so that the end of an acked probe does not cancel it at once.
   // Not on the first tick: the deadlines set at construction are only as
   // punctual as the embedding's start-up (binding, resolving seeds).
-  const Instant due = next_deadline();
-  const bool late = config_.lag_tolerance > Duration::zero() && ticked_ && due != kNever &&
-                    now - due > config_.lag_tolerance;
-  ticked_ = true;
   // One point per tolerance of lateness: a process that ran 400 ms late
   // on a 50 ms tolerance backs off to the maximum at once.
+  const Instant due = next_deadline();
   const int64_t lag_points =
-      late ? std::min<int64_t>((now - due) / config_.lag_tolerance, config_.awareness_max) : 0;
+      config_.lag_tolerance > Duration::zero() && ticked_ && due != kNever &&
+              now - due > config_.lag_tolerance
+          ? std::min<int64_t>((now - due) / config_.lag_tolerance, config_.awareness_max)
+          : 0;
+  ticked_ = true;
   // Member timers: suspect -> faulty -> tombstone -> forgotten.
   for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
        ++guard) {
@@ -846,7 +847,7 @@ void Membership::tick(Instant now) {
   if (now >= next_period_) start_period(now);
   if (now >= next_join_) attempt_join(now);
   if (now >= next_heal_) maybe_heal(now);
-  if (late) {
+  if (lag_points > 0) {
     ++stats_.late_ticks;
     awareness_.apply(static_cast<int>(lag_points));
   }

@@ -24,11 +24,7 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
   asio::ip::tcp::resolver resolver(io);
   asio::ip::tcp::socket socket(io);
   std::string out;
-  {
-    std::string encoded = proto::encode_frame(cluster, 1, proto::AdminRequest{command, args_json});
-    proto::append_frame_header(out, static_cast<uint32_t>(encoded.size()));
-    out += encoded;
-  }
+  proto::append_frame(out, cluster, 1, proto::AdminRequest{command, args_json});
   std::array<char, 4> header{};
   std::string body;
   std::string failure;

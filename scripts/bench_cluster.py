@@ -59,6 +59,18 @@ def ts(line):
     return datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%f").timestamp()
 
 
+def new_lines(path, offsets, i):
+    """The complete lines appended to `path` since offsets[i]; advances it.
+    Logs are read incrementally: at N=1000 rereading every log on each poll
+    would cost this harness a core."""
+    with open(path, "rb") as f:
+        f.seek(offsets[i])
+        chunk = f.read()
+    end = chunk.rfind(b"\n") + 1
+    offsets[i] += end
+    return chunk[:end].decode(errors="replace").splitlines()
+
+
 def cpu_ticks(pid):
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
@@ -108,20 +120,14 @@ def main():
         result["start_spread_s"] = round(t_last - t_first, 3)
 
         # Convergence from the logs: node i converged when it had logged all
-        # n-1 others alive. Logs are read incrementally: at N=1000 rereading
-        # every log on each poll would cost this harness a core.
+        # n-1 others alive.
         offsets = [0] * n
         seen = [set() for _ in range(n)]
         latest = [None] * n
 
         def converged_at(i):
             if len(seen[i]) < n - 1:
-                with open(os.path.join(logdir, f"{i}.log"), "rb") as f:
-                    f.seek(offsets[i])
-                    chunk = f.read()
-                end = chunk.rfind(b"\n") + 1  # complete lines only
-                offsets[i] += end
-                for line in chunk[:end].decode(errors="replace").splitlines():
+                for line in new_lines(os.path.join(logdir, f"{i}.log"), offsets, i):
                     if " new -> alive " in line or " -> alive inc" in line:
                         who = line.split(" member ", 1)[1].split(" ", 1)[0]
                         if who not in seen[i]:
@@ -179,14 +185,9 @@ def main():
         pattern = f" member {addr(victim)} "
         found = {}
 
-        def detected_at(i):  # incremental, like converged_at
+        def detected_at(i):
             if i not in found:
-                with open(os.path.join(logdir, f"{i}.log"), "rb") as f:
-                    f.seek(start_at[i])
-                    chunk = f.read()
-                end = chunk.rfind(b"\n") + 1
-                start_at[i] += end
-                for line in chunk[:end].decode(errors="replace").splitlines():
+                for line in new_lines(os.path.join(logdir, f"{i}.log"), start_at, i):
                     if pattern in line and "-> faulty" in line:
                         t = ts(line)
                         if t and t >= t_kill - 0.5:
