@@ -228,30 +228,37 @@ class Node::Impl {
       }
       for (auto& cb : member_callbacks) cb(e);
     }
-    // Rebuilding a ring costs ~0.3 us per member (0.3 ms at 1000). The
-    // first change after a quiet spell is published after kRingDelayMin;
-    // while changes keep coming (a cold start delivers thousands), each
-    // publication doubles the delay, up to 1 ms per member (10 ms..1 s).
-    // Rebuilds then cost a fixed small share of a core whatever the size,
-    // and a 1000-node cold start rebuilds each ring tens of times, not
-    // thousands: with a thousand nodes on one machine, a per-node cost of
-    // even 1% of a core is 10 cores.
-    if (builder.pending() && !ring_publish_scheduled) {
-      if (steady_clock::now() - ring_published_at >= 4 * ring_delay) ring_delay = kRingDelayMin;
-      ring_publish_scheduled = true;
-      ring_timer.expires_after(ring_delay);
-      ring_timer.async_wait([this](const asio::error_code& ec) {
-        ring_publish_scheduled = false;
-        if (!ec) publish_ring();
-      });
-    }
+    if (builder.pending() && !ring_publish_scheduled) schedule_ring_publication();
+  }
+
+  // Rebuilding a ring copies every point: ~0.3 us per member on an idle
+  // machine, 1 us with a thousand busy processes, and those thousand
+  // co-located nodes multiply any per-node cost by a thousand. The first
+  // change after a quiet spell is published after kRingDelayMin; each
+  // further publication while changes keep coming doubles the delay, up to
+  // 2 ms per member (10 ms..2 s). "Quiet" means no publication for a whole
+  // capped delay: a paced stream of changes (a cold start delivers a join
+  // every few ms to 100s of ms) backs off like a burst does. Under
+  // sustained churn rebuilds then cost at most ~0.05% of a core per node,
+  // whatever the size, and the ring trails membership by at most the cap.
+  void schedule_ring_publication() {
+    const auto cap = ring_delay_cap();
+    ring_delay = steady_clock::now() - ring_published_at >= cap
+                     ? kRingDelayMin
+                     : std::min(2 * ring_delay, cap);
+    ring_publish_scheduled = true;
+    ring_timer.expires_after(ring_delay);
+    ring_timer.async_wait([this](const asio::error_code& ec) {
+      ring_publish_scheduled = false;
+      if (!ec) publish_ring();
+    });
   }
 
   static constexpr steady_clock::duration kRingDelayMin = std::chrono::milliseconds(10);
-  static constexpr steady_clock::duration kRingDelayMax = std::chrono::seconds(1);
+  static constexpr steady_clock::duration kRingDelayMax = std::chrono::seconds(2);
   steady_clock::duration ring_delay_cap() const {
     const auto per_member =
-        std::chrono::milliseconds(1) * static_cast<int64_t>(publisher.current()->member_count());
+        std::chrono::milliseconds(2) * static_cast<int64_t>(publisher.current()->member_count());
     return std::clamp<steady_clock::duration>(per_member, kRingDelayMin, kRingDelayMax);
   }
   asio::steady_timer ring_timer{io};
@@ -261,13 +268,7 @@ class Node::Impl {
 
   void publish_ring() {
     if (!builder.pending()) return;
-    const auto now = steady_clock::now();
-    // Back-to-back publications (within a few delays of each other) mean a
-    // burst: slow down. A quiet spell resets the delay.
-    ring_delay = now - ring_published_at < 4 * ring_delay
-                     ? std::min(2 * ring_delay, ring_delay_cap())
-                     : kRingDelayMin;
-    ring_published_at = now;
+    ring_published_at = steady_clock::now();
     auto before = publisher.current();
     auto after = builder.build();
     if (after == before) return;
