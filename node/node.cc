@@ -288,6 +288,7 @@ class Node::Impl {
     timer.expires_at(to_steady(next));
     timer.async_wait([this, next](const asio::error_code& ec) {
       if (ec || timer_at != next) return;  // cancelled or superseded
+      drain_udp();
       timer_at = membership::kNever;
       core->tick(mono_now());
       pump();
@@ -302,6 +303,22 @@ class Node::Impl {
           if (!ec) on_datagram(n);
           receive();
         });
+  }
+
+  // Reads every datagram already queued on the socket, without waiting.
+  // Called before the core's timers are run: a timer that fires late means
+  // this process was not scheduled for a while (a thousand nodes on two
+  // cores), and the acks that arrived meanwhile are still queued behind it
+  // in the socket. Judging probes before reading them makes a starved node
+  // suspect healthy peers, whose refutations then starve everyone more.
+  // Bounded, so a flood cannot hold the timers back for long.
+  void drain_udp() {
+    for (int i = 0; i < 256; ++i) {
+      asio::error_code ec;
+      const size_t n = udp_socket.receive_from(asio::buffer(rx), rx_from, 0, ec);
+      if (ec) return;  // would_block: nothing more queued
+      on_datagram(n);
+    }
   }
 
   void on_datagram(size_t n) {
