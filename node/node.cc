@@ -243,9 +243,8 @@ class Node::Impl {
   // whatever the size, and the ring trails membership by at most the cap.
   void schedule_ring_publication() {
     const auto cap = ring_delay_cap();
-    ring_delay = steady_clock::now() - ring_published_at >= cap
-                     ? kRingDelayMin
-                     : std::min(2 * ring_delay, cap);
+    ring_delay = steady_clock::now() - ring_published_at >= cap ? kRingDelayMin
+                                                                : std::min(2 * ring_delay, cap);
     ring_publish_scheduled = true;
     ring_timer.expires_after(ring_delay);
     ring_timer.async_wait([this](const asio::error_code& ec) {
