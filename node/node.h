@@ -189,9 +189,10 @@ class Node {
   // All known members, sorted by address (a snapshot).
   std::vector<membership::MemberState> members() const;
   // The current ring (alive + suspect members), lock-free. It follows
-  // membership changes within 10 ms; during a burst of changes (a cold
-  // start, a mass restart) publications slow down to one per second at most
-  // so that rebuilding the ring does not eat the machine.
+  // membership changes within 10 ms; while changes keep coming (a cold
+  // start, a mass restart) publications slow down to one per 2 ms per
+  // member (2 s at 1000) so that rebuilding the ring does not eat the
+  // machine.
   std::shared_ptr<const ring::Ring> ring() const;
   const ring::RingPublisher& ring_publisher() const;
   // Membership checksum, incarnation: for status displays.

@@ -12,6 +12,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -220,6 +221,104 @@ TEST(NodeTest, ThreeNodesConvergeAndDetectAStop) {
   // Ring snapshots follow within the 10 ms publication coalescing.
   EXPECT_TRUE(
       eventually([&] { return a->ring()->member_count() == 2u && !b->ring()->contains(gone); }));
+}
+
+// A node starved of CPU (here: its io thread held by a slow handler) wakes
+// up with its probe timers overdue and datagrams queued in its socket. It
+// must read them before judging the probe: the ack it is waiting for may
+// be among them. The peer is a raw socket that answers every ping at once,
+// except one, whose ack it sends only after eight other datagrams, while
+// the node is held past that probe's whole period.
+TEST(NodeTest, LateTimersSeeTheAcksQueuedMeanwhile) {
+  std::atomic<bool> hold{false};
+  std::atomic<bool> held{false};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  NodeOptions o = options();
+  // Slower than the default, so that the test thread (under a sanitizer, on
+  // a busy machine) has 300 ms to hold A before the probe's ping times out.
+  o.protocol.protocol_period = milliseconds(600);
+  o.protocol.ping_timeout = milliseconds(300);
+  Node a(o);
+  a.set_handler([&](std::string_view, std::string_view) {
+    if (hold) {
+      held = true;
+      released.wait();
+    }
+    return HandlerResult{true, "ok"};
+  });
+  ASSERT_EQ(a.start(), "");
+  const auto hp = *parse_host_port(a.address());
+  const asio::ip::udp::endpoint a_ep(asio::ip::make_address(hp.host), hp.port);
+
+  asio::io_context io;
+  asio::ip::udp::socket f(io, asio::ip::udp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const std::string f_addr = "127.0.0.1:" + std::to_string(f.local_endpoint().port());
+  auto send = [&](const membership::Message& m) {
+    f.send_to(asio::buffer(proto::encode_datagram("test", m)), a_ep);
+  };
+  // F announces itself: a ping carrying its own alive claim.
+  send(membership::Ping{
+      1, f_addr, a.address(), 0, {membership::Change{f_addr, Status::kAlive, 1, {}, f_addr, 1}}});
+  // The responder: acks every ping from A; with `withhold` set, keeps the
+  // first ping's seq instead (held_seq) and stops answering.
+  std::atomic<bool> withhold{false};
+  std::atomic<uint64_t> held_seq{0};
+  std::atomic<bool> done{false};
+  std::thread responder([&] {
+    f.non_blocking(true);
+    std::array<char, 2048> buf{};
+    for (int i = 0; i < 30000 && !done; ++i) {  // at most ~30 s
+      asio::ip::udp::endpoint from;
+      asio::error_code ec;
+      const size_t n = f.receive_from(asio::buffer(buf), from, 0, ec);
+      if (ec) {
+        std::this_thread::sleep_for(milliseconds(1));
+        continue;
+      }
+      auto d = proto::decode_datagram(std::string_view(buf.data(), n), "test", 1400);
+      if (!d.ok()) continue;
+      const auto* ping = std::get_if<membership::Ping>(&*d.value);
+      if (ping == nullptr) continue;
+      if (withhold) {
+        if (held_seq == 0) held_seq = ping->seq;
+        continue;
+      }
+      send(membership::Ack{ping->seq, f_addr, 0, {}});
+    }
+  });
+  ASSERT_TRUE(eventually([&] { return a.stats().protocol.probes >= 3; }));
+  const auto before = a.stats().protocol;
+  EXPECT_EQ(before.probes_failed, 0u);
+
+  withhold = true;
+  ASSERT_TRUE(eventually([&] { return held_seq != 0; }));
+  const auto ping_seen = std::chrono::steady_clock::now();
+  // Hold A's io thread: a request for a key A owns runs its handler there.
+  hold = true;
+  std::string key;
+  for (int i = 0; key.empty() && i < 1000; ++i) {
+    if (a.ring()->lookup("k" + std::to_string(i)) == a.address()) key = "k" + std::to_string(i);
+  }
+  ASSERT_FALSE(key.empty());
+  auto result = a.handle_or_forward(key, "x");
+  ASSERT_TRUE(eventually([&] { return held.load(); }));
+  // Queued while A is held: eight pings from F, then the withheld ack.
+  for (uint64_t i = 0; i < 8; ++i) send(membership::Ping{100 + i, f_addr, a.address(), 0, {}});
+  send(membership::Ack{held_seq, f_addr, 0, {}});
+  withhold = false;
+  // The starvation itself: A stays held past the probe's ping timeout and
+  // period end (300 ms and 600 ms after the ping), with a wide margin.
+  std::this_thread::sleep_until(ping_seen + milliseconds(1500));
+  release.set_value();
+  EXPECT_TRUE(result.get().ok());
+  ASSERT_TRUE(eventually([&] { return a.stats().protocol.late_ticks > before.late_ticks; }));
+  ASSERT_TRUE(eventually([&] { return a.stats().protocol.probes >= before.probes + 3; }));
+  EXPECT_EQ(a.stats().protocol.probes_failed, 0u);
+  EXPECT_EQ(status_of(a, f_addr), Status::kAlive);
+  done = true;
+  responder.join();
+  a.stop();
 }
 
 TEST(NodeTest, GracefulLeaveIsNotAFailure) {
