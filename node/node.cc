@@ -295,29 +295,43 @@ class Node::Impl {
   }
 
   // ---- UDP ----
+  // Reactor style: wait until the socket is readable, then read every
+  // queued datagram with non-blocking reads. One wake-up handles a whole
+  // backlog, and the same drain can run before late timers (below) without
+  // a pending asynchronous read owning the buffer.
   void receive() {
-    udp_socket.async_receive_from(
-        asio::buffer(rx), rx_from, [this](const asio::error_code& ec, size_t n) {
-          if (ec == asio::error::operation_aborted || !udp_socket.is_open()) return;
-          if (!ec) on_datagram(n);
-          receive();
-        });
+    udp_socket.async_wait(udp::socket::wait_read, [this](const asio::error_code& ec) {
+      if (ec == asio::error::operation_aborted || !udp_socket.is_open()) return;
+      on_readable();
+    });
   }
 
-  // Reads every datagram already queued on the socket, without waiting.
-  // Called before the core's timers are run: a timer that fires late means
-  // this process was not scheduled for a while (a thousand nodes on two
-  // cores), and the acks that arrived meanwhile are still queued behind it
-  // in the socket. Judging probes before reading them makes a starved node
-  // suspect healthy peers, whose refutations then starve everyone more.
-  // Bounded, so a flood cannot hold the timers back for long.
-  void drain_udp() {
+  void on_readable() {
+    if (drain_udp()) {
+      receive();
+    } else {  // more queued than one drain reads: let other handlers run first
+      asio::post(io, [this] {
+        if (udp_socket.is_open()) on_readable();
+      });
+    }
+  }
+
+  // Reads the datagrams already queued on the socket, without waiting;
+  // true once the socket is empty, false if it stopped at the bound (so a
+  // flood cannot hold timers and TCP back for long). Also called before
+  // the core's timers run: a timer that fires late means this process was
+  // not scheduled for a while (a thousand nodes on two cores), and the
+  // acks that arrived meanwhile are still queued in the socket. Judging
+  // probes before reading them makes a starved node suspect healthy peers,
+  // whose refutations then starve everyone more.
+  bool drain_udp() {
     for (int i = 0; i < 256; ++i) {
       asio::error_code ec;
       const size_t n = udp_socket.receive_from(asio::buffer(rx), rx_from, 0, ec);
-      if (ec) return;  // would_block: nothing more queued
+      if (ec) return true;  // would_block: empty (other errors: wait for more)
       on_datagram(n);
     }
+    return false;
   }
 
   void on_datagram(size_t n) {

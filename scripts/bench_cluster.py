@@ -120,7 +120,9 @@ def main():
         result["start_spread_s"] = round(t_last - t_first, 3)
 
         # Convergence from the logs: node i converged when it had logged all
-        # n-1 others alive.
+        # n-1 others alive. Its own lines (a refutation logs "alive -> alive"
+        # for itself) do not count: with them, a node that refuted a
+        # suspicion could pass as converged while still missing a member.
         offsets = [0] * n
         seen = [set() for _ in range(n)]
         latest = [None] * n
@@ -130,7 +132,7 @@ def main():
                 for line in new_lines(os.path.join(logdir, f"{i}.log"), offsets, i):
                     if " new -> alive " in line or " -> alive inc" in line:
                         who = line.split(" member ", 1)[1].split(" ", 1)[0]
-                        if who not in seen[i]:
+                        if who != addr(i) and who not in seen[i]:
                             seen[i].add(who)
                             latest[i] = ts(line)
             return latest[i] if len(seen[i]) >= n - 1 else None
