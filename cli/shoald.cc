@@ -10,8 +10,10 @@
 // caught (CLI11 and nlohmann report errors by throwing).
 
 #include <malloc.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <chrono>
@@ -67,8 +69,8 @@ int main(int argc, char** argv) {
   // size of a freed block, so a ring that grows by one member at a time
   // gets a fresh mapping, page faults included, on every rebuild (15% of a
   // node's CPU during a cold start, by perf). Keep such blocks on the heap.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's 64-bit maximum
+  (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
   shoal::node::NodeOptions o;
   auto& p = o.protocol;
   CLI::App app{"shoald: a shoal cluster member (SWIM gossip, consistent hash ring)"};
@@ -191,7 +193,12 @@ int main(int argc, char** argv) {
     pthread_kill(main_thread, SIGUSR1);  // pending and ignored if main is done waiting
   });
   int sig = 0;
-  sigwait(&signals, &sig);
+  for (;;) {
+    siginfo_t info{};
+    sig = sigwaitinfo(&signals, &info);
+    // SIGUSR1 from another process is not ours to act on.
+    if (sig != SIGUSR1 || info.si_pid == getpid()) break;
+  }
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("signal {}: leaving", sig);
     node.leave(milliseconds(leave_timeout_ms));

@@ -287,7 +287,7 @@ class Node::Impl {
     timer.expires_at(to_steady(next));
     timer.async_wait([this, next](const asio::error_code& ec) {
       if (ec || timer_at != next) return;  // cancelled or superseded
-      drain_udp();
+      drain_udp(65536);                    // all of it: the ack being waited for may be last
       timer_at = membership::kNever;
       core->tick(mono_now());
       pump();
@@ -305,6 +305,10 @@ class Node::Impl {
       on_readable();
     });
   }
+
+  // Datagrams read per readable wake-up before timers and TCP get a turn
+  // (a few ms of work at most).
+  static constexpr int kUdpBatch = 64;
 
   void on_readable() {
     if (drain_udp()) {
@@ -324,11 +328,16 @@ class Node::Impl {
   // acks that arrived meanwhile are still queued in the socket. Judging
   // probes before reading them makes a starved node suspect healthy peers,
   // whose refutations then starve everyone more.
-  bool drain_udp() {
-    for (int i = 0; i < 256; ++i) {
+  bool drain_udp(int bound = kUdpBatch) {
+    for (int i = 0; i < bound; ++i) {
       asio::error_code ec;
       const size_t n = udp_socket.receive_from(asio::buffer(rx), rx_from, 0, ec);
-      if (ec) return true;  // would_block: empty (other errors: wait for more)
+      if (ec == asio::error::would_block || ec == asio::error::try_again) return true;
+      if (ec == asio::error::bad_descriptor || !udp_socket.is_open()) return true;  // closed
+      if (ec) {
+        ++counters.receive_errors;  // e.g. ENOMEM; what is queued stays readable
+        continue;
+      }
       on_datagram(n);
     }
     return false;
@@ -1121,6 +1130,8 @@ std::string Node::Impl::metrics_text() {
   counter("bytes_in_total", "UDP bytes received.", counters.bytes_in);
   counter("bytes_out_total", "UDP bytes sent.", counters.bytes_out);
   counter("send_errors_total", "Datagrams the kernel refused.", counters.send_errors);
+  counter("receive_errors_total", "UDP reads that failed (other than nothing to read).",
+          counters.receive_errors);
   out +=
       "# HELP shoal_drops_total Datagrams and frames dropped, by reason.\n"
       "# TYPE shoal_drops_total counter\n";
@@ -1196,6 +1207,7 @@ nlohmann::json Node::Impl::stats_json() {
           {"bytes_in", counters.bytes_in},
           {"bytes_out", counters.bytes_out},
           {"send_errors", counters.send_errors},
+          {"receive_errors", counters.receive_errors},
           {"tcp_accepted", counters.tcp_accepted},
           {"tcp_frames_in", counters.tcp_frames_in},
           {"tcp_oversized", counters.tcp_oversized},

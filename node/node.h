@@ -95,6 +95,7 @@ struct NodeStats {
   uint64_t bytes_in = 0;
   uint64_t bytes_out = 0;
   uint64_t send_errors = 0;
+  uint64_t receive_errors = 0;  // UDP reads that failed, other than would_block
   uint64_t tcp_accepted = 0;
   uint64_t tcp_frames_in = 0;
   uint64_t tcp_oversized = 0;      // announced frame above the limit: closed
@@ -188,11 +189,11 @@ class Node {
   std::string metrics_address() const;
   // All known members, sorted by address (a snapshot).
   std::vector<membership::MemberState> members() const;
-  // The current ring (alive + suspect members), lock-free. It follows
-  // membership changes within 10 ms; while changes keep coming (a cold
-  // start, a mass restart) publications slow down to one per 2 ms per
-  // member (2 s at 1000) so that rebuilding the ring does not eat the
-  // machine.
+  // The current ring (alive + suspect members), lock-free. After a quiet
+  // spell it follows a membership change within 10 ms; while changes keep
+  // coming (a cold start, a mass restart) publications slow down to one
+  // per 2 ms per member (2 s at 1000), so the ring may trail membership by
+  // that much, and rebuilding it does not eat the machine.
   std::shared_ptr<const ring::Ring> ring() const;
   const ring::RingPublisher& ring_publisher() const;
   // Membership checksum, incarnation: for status displays.

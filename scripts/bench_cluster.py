@@ -158,14 +158,22 @@ def main():
         result["status_converged"] = False
         status_deadline = time.time() + 60
         while time.time() < status_deadline:
-            st = subprocess.run([os.path.join(args.bin, "shoal"), "--node", addr(0), "--json",
-                                 "--timeout-ms", "5000", "status"], capture_output=True,
-                                text=True, timeout=600)
+            try:
+                st = subprocess.run([os.path.join(args.bin, "shoal"), "--node", addr(0),
+                                     "--json", "--timeout-ms", "5000", "status"],
+                                    capture_output=True, text=True,
+                                    timeout=max(1.0, status_deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                break
             if st.returncode == 0:
                 result["status_converged"] = True
                 result["ring_agree_s"] = round(time.time() - t_last, 3)
                 break
             time.sleep(0.2)
+        if not result["status_converged"]:
+            result["error"] = "rings did not agree within 60 s of log convergence"
+            print(json.dumps(result))
+            return 1
 
         # Steady state: let the cold start's gossip backlog drain first.
         time.sleep(max(5.0, n / 25.0))
