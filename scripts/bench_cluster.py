@@ -154,10 +154,12 @@ def main():
         # they agree. A ring trails membership by up to its publication
         # delay (2 ms per member during a cold start), so the first ask may
         # still see a difference. ring_agree_s is when an ask first saw
-        # agreement (an upper bound: each ask takes time at large N).
+        # agreement: an upper bound, since an ask visits the members one at
+        # a time (status_sweep_s: how long the agreeing ask took).
         result["status_converged"] = False
         status_deadline = time.time() + 60
         while time.time() < status_deadline:
+            sweep_start = time.time()
             try:
                 st = subprocess.run([os.path.join(args.bin, "shoal"), "--node", addr(0),
                                      "--json", "--timeout-ms", "5000", "status"],
@@ -168,6 +170,7 @@ def main():
             if st.returncode == 0:
                 result["status_converged"] = True
                 result["ring_agree_s"] = round(time.time() - t_last, 3)
+                result["status_sweep_s"] = round(time.time() - sweep_start, 3)
                 break
             time.sleep(0.2)
         if not result["status_converged"]:
