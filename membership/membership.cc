@@ -208,9 +208,9 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
         m.suspect_start = now;
         m.suspecters.assign(1, source);
         // Lifeguard: an unhealthy node (high score) is slower to condemn.
-        set_deadline(m, now + awareness_.scale(suspicion_timeout(0, expected_confirmations(),
-                                                                 config_.suspicion_min,
-                                                                 config_.suspicion_max)));
+        set_deadline(m, now + awareness_.scale(suspicion_timeout(
+                                  0, expected_confirmations(), size_scaled(config_.suspicion_min),
+                                  size_scaled(config_.suspicion_max))));
         if (source == config_.address) ++stats_.suspicions;
         break;
       case Status::kFaulty:
@@ -227,6 +227,19 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
   emit(m, is_new ? std::nullopt : std::optional<Status>(old), source);
 }
 
+Duration Membership::size_scaled(Duration d) const {
+  // A refutation needs O(log N) gossip rounds to reach everyone, and in a
+  // big cluster more members probe a stalled node within its stall (so
+  // confirmations come fast). suspicion_min/max hold up to 100 members;
+  // beyond, they grow with log10(N) / 2: x1.5 at 1000, x2 at 10000
+  // (memberlist scales its suspicion timeout with log10(N) from N = 10).
+  const double n = static_cast<double>(pingable_count_);
+  if (n <= 100.0) return d;
+  const double f = std::log10(n) / 2.0;
+  return std::chrono::floor<milliseconds>(
+      Duration(static_cast<Duration::rep>(static_cast<double>(d.count()) * f)));
+}
+
 int Membership::expected_confirmations() const {
   // Only members other than the suspect and the first accuser can confirm:
   // in a cluster of 3, at most one. Expecting more than can come would keep
@@ -241,9 +254,10 @@ void Membership::confirm_suspicion(Member& m, const std::string& source, Instant
   m.suspecters.push_back(source);
   ++stats_.confirmations;
   const int confirmations = static_cast<int>(m.suspecters.size()) - 1;
-  const Instant deadline = m.suspect_start + awareness_.scale(suspicion_timeout(
-                                                 confirmations, expected_confirmations(),
-                                                 config_.suspicion_min, config_.suspicion_max));
+  const Instant deadline =
+      m.suspect_start + awareness_.scale(suspicion_timeout(confirmations, expected_confirmations(),
+                                                           size_scaled(config_.suspicion_min),
+                                                           size_scaled(config_.suspicion_max)));
   // A confirmation only ever brings the verdict closer.
   set_deadline(m, std::min(m.deadline, std::max(deadline, now)));
   // Re-gossip the confirmation so that others count it too.

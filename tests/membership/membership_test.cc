@@ -428,6 +428,33 @@ TEST(MembershipTest, ConfirmationsShortenTheSuspicion) {
   EXPECT_EQ(h.status_of("t:1"), Status::kFaulty);
 }
 
+// A refutation takes longer to reach everyone in a big cluster: past 100
+// members both timeouts grow with log10(N) / 2 (x1.5 at 1000).
+TEST(MembershipTest, SuspicionTimeoutsGrowWithClusterSizePast100) {
+  for (const int n : {100, 1000}) {
+    Harness h;
+    for (int i = 1; i < n; ++i) {  // self + n - 1 others, all answering
+      const std::string a = "m" + std::to_string(i) + ":1";
+      h.learn(a);
+      h.responsive.insert(a);
+    }
+    ASSERT_EQ(h.m.pingable_count(), static_cast<size_t>(n));
+    h.responsive.erase("m1:1");
+    h.nack_silent_targets = true;  // helpers are healthy: our score stays 0
+    h.receive(Gossip{"m2:1", 0, {Change{"m1:1", Status::kSuspect, 1, {}, "m2:1", 0}}});
+    const Instant start = h.now;
+    for (const char* c : {"m3:1", "m4:1", "m5:1"}) {  // C = K = 3: the minimum
+      h.receive(Gossip{c, 0, {Change{"m1:1", Status::kSuspect, 1, {}, c, 0}}});
+    }
+    const Duration want = n == 100 ? milliseconds(1000) : milliseconds(1500);
+    h.advance_to(start + want - milliseconds(1));
+    EXPECT_EQ(h.status_of("m1:1"), Status::kSuspect) << n;
+    h.advance_to(start + want);
+    EXPECT_EQ(h.status_of("m1:1"), Status::kFaulty) << n;
+    EXPECT_EQ(h.m.health_score(), 0) << n;
+  }
+}
+
 // In a cluster of three only one member can confirm a suspicion, so
 // expecting three would keep every suspicion at the maximum.
 TEST(MembershipTest, SmallClusterExpectsOnlyPossibleConfirmations) {
