@@ -103,8 +103,10 @@ int main(int argc, char** argv) {
   std::vector<MsFlag> ms = {
       {"--protocol-period-ms", "one probe per period", &p.protocol_period, 0},
       {"--ping-timeout-ms", "direct ack wait before ping-req", &p.ping_timeout, 0},
-      {"--suspicion-min-ms", "suspicion timeout with K confirmations", &p.suspicion_min, 0},
-      {"--suspicion-max-ms", "suspicion timeout without confirmations", &p.suspicion_max, 0},
+      {"--suspicion-min-ms", "suspicion timeout with K confirmations (x log10(N)/2 past 100)",
+       &p.suspicion_min, 0},
+      {"--suspicion-max-ms", "suspicion timeout without confirmations (likewise)", &p.suspicion_max,
+       0},
       {"--faulty-timeout-ms", "faulty/left -> tombstone", &p.faulty_timeout, 0},
       {"--tombstone-timeout-ms", "tombstone -> forgotten", &p.tombstone_timeout, 0},
       {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min,
