@@ -207,10 +207,7 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
       case Status::kSuspect:
         m.suspect_start = now;
         m.suspecters.assign(1, source);
-        // Lifeguard: an unhealthy node (high score) is slower to condemn.
-        set_deadline(m, now + awareness_.scale(suspicion_timeout(
-                                  0, expected_confirmations(), size_scaled(config_.suspicion_min),
-                                  size_scaled(config_.suspicion_max))));
+        set_deadline(m, now + suspicion_timeout_for(0));
         if (source == config_.address) ++stats_.suspicions;
         break;
       case Status::kFaulty:
@@ -227,17 +224,18 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
   emit(m, is_new ? std::nullopt : std::optional<Status>(old), source);
 }
 
-Duration Membership::size_scaled(Duration d) const {
-  // A refutation needs O(log N) gossip rounds to reach everyone, and in a
-  // big cluster more members probe a stalled node within its stall (so
-  // confirmations come fast). suspicion_min/max hold up to 100 members;
-  // beyond, they grow with log10(N) / 2: x1.5 at 1000, x2 at 10000
-  // (memberlist scales its suspicion timeout with log10(N) from N = 10).
-  const double n = static_cast<double>(pingable_count_);
-  if (n <= 100.0) return d;
-  const double f = std::log10(n) / 2.0;
-  return std::chrono::floor<milliseconds>(
-      Duration(static_cast<Duration::rep>(static_cast<double>(d.count()) * f)));
+Duration Membership::suspicion_timeout_for(int confirmations) const {
+  // Past 100 members both bounds grow with log10(N) / 2 (see config.h);
+  // an unhealthy node (high score) is slower to condemn (Lifeguard).
+  const auto scaled = [n = pingable_count_](Duration d) -> Duration {
+    if (n <= 100) return d;
+    const double f = std::log10(static_cast<double>(n)) / 2.0;
+    return std::chrono::floor<milliseconds>(
+        Duration(static_cast<Duration::rep>(static_cast<double>(d.count()) * f)));
+  };
+  return awareness_.scale(suspicion_timeout(confirmations, expected_confirmations(),
+                                            scaled(config_.suspicion_min),
+                                            scaled(config_.suspicion_max)));
 }
 
 int Membership::expected_confirmations() const {
@@ -254,10 +252,7 @@ void Membership::confirm_suspicion(Member& m, const std::string& source, Instant
   m.suspecters.push_back(source);
   ++stats_.confirmations;
   const int confirmations = static_cast<int>(m.suspecters.size()) - 1;
-  const Instant deadline =
-      m.suspect_start + awareness_.scale(suspicion_timeout(confirmations, expected_confirmations(),
-                                                           size_scaled(config_.suspicion_min),
-                                                           size_scaled(config_.suspicion_max)));
+  const Instant deadline = m.suspect_start + suspicion_timeout_for(confirmations);
   // A confirmation only ever brings the verdict closer.
   set_deadline(m, std::min(m.deadline, std::max(deadline, now)));
   // Re-gossip the confirmation so that others count it too.

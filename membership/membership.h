@@ -202,7 +202,8 @@ class Membership {
   void set_deadline(Member& m, Instant deadline);
   void confirm_suspicion(Member& m, const std::string& source, Instant now);
   int expected_confirmations() const;
-  Duration size_scaled(Duration d) const;  // suspicion timeouts grow with log N
+  // This node's suspicion timeout after `confirmations` independent ones.
+  Duration suspicion_timeout_for(int confirmations) const;
   enum class MergeKind { kJoin, kSync, kHeal };
   void merge_members(const std::vector<MemberState>& states, const std::string& source, Instant now,
                      MergeKind kind);

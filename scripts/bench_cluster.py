@@ -135,7 +135,7 @@ def main():
                         who = line.split(" member ", 1)[1].split(" ", 1)[0]
                         if who != addr(i) and who not in seen[i]:
                             seen[i].add(who)
-                            latest[i] = line[:24]  # ISO: compares as text; parsed once
+                            latest[i] = line[:24]  # parsed once the node has converged
             return ts(latest[i]) if len(seen[i]) >= n - 1 else None
 
         deadline = time.time() + args.converge_timeout
