@@ -8,6 +8,8 @@
 //     forward KEY PAYLOAD  send a request to KEY's owner: the response and
 //                          which node handled it
 //     stats                the node's counters
+//     counters             what each counter means (a Markdown table; no node
+//                          is asked)
 //     leave                make the node leave the cluster gracefully
 //
 // Exit status: 0 ok; 1 the node is unreachable or answered an error (or,
@@ -19,6 +21,7 @@
 #include <string>
 
 #include "node/admin_client.h"
+#include "node/counters.h"
 
 namespace {
 
@@ -218,6 +221,7 @@ int main(int argc, char** argv) {
   forward->add_option("KEY", fkey, "the key")->required();
   forward->add_option("PAYLOAD", fpayload, "the request payload");
   auto* stats = app.add_subcommand("stats", "the node's counters");
+  auto* counters = app.add_subcommand("counters", "what each counter means (no node asked)");
   auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
   // Global flags are accepted after the subcommand too.
   for (auto* sub : {members, status, lookup, forward, stats, leave}) sub->fallthrough();
@@ -231,6 +235,10 @@ int main(int argc, char** argv) {
   if (lookup->parsed()) return cmd_lookup(c, key, n);
   if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
   if (stats->parsed()) return cmd_simple(c, "stats");
+  if (counters->parsed()) {
+    std::printf("%s", shoal::node::render_counters_markdown().c_str());
+    return 0;
+  }
   if (leave->parsed()) return cmd_simple(c, "leave");
   return 2;
 }

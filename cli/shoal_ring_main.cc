@@ -90,6 +90,64 @@ std::map<std::string_view, size_t> owner_counts(const Ring& ring, size_t keys) {
   return counts;
 }
 
+int cmd_lookup(const Common& c, const std::vector<std::string>& keys, size_t n, bool json) {
+  auto ring = make_ring(c);
+  for (const std::string& key : keys) {
+    auto owners = ring->lookup_n(key, n);
+    if (json) {
+      std::printf("{\"key\": \"%s\", \"owners\": [", json_escape(key).c_str());
+      for (size_t i = 0; i < owners.size(); ++i) {
+        std::printf("%s\"%s\"", i ? ", " : "", json_escape(owners[i]).c_str());
+      }
+      std::printf("], \"checksum\": %llu}\n", static_cast<unsigned long long>(ring->checksum()));
+    } else {
+      std::printf("%s ->", key.c_str());
+      for (auto o : owners) std::printf(" %.*s", static_cast<int>(o.size()), o.data());
+      std::printf("\n");
+    }
+  }
+  return 0;
+}
+
+int cmd_balance(const Common& c, size_t sample) {
+  auto ring = make_ring(c);
+  print_summary(*ring);
+  auto counts = owner_counts(*ring, sample);
+  const double mean = static_cast<double>(sample) / static_cast<double>(ring->member_count());
+  double max = 0;
+  for (const auto& [member, count] : counts) {
+    std::printf("  %-24.*s %8zu keys  %5.2fx mean\n", static_cast<int>(member.size()),
+                member.data(), count, static_cast<double>(count) / mean);
+    max = std::max(max, static_cast<double>(count));
+  }
+  std::printf("max/mean load: %.3f\n", max / mean);
+  return 0;
+}
+
+int cmd_move(const Common& c, const std::vector<std::string>& adds,
+             const std::vector<std::string>& removes, size_t sample) {
+  RingBuilder builder(make_ring(c));
+  for (const std::string& a : adds) {
+    if (!builder.add(a)) {
+      std::fprintf(stderr, "shoal-ring: invalid member address '%s'\n", a.c_str());
+      return 2;
+    }
+  }
+  for (const std::string& r : removes) builder.remove(r);
+  auto before = builder.current();
+  auto after = builder.build();
+  size_t moved = 0;
+  for (size_t i = 0; i < sample; ++i) {
+    const std::string key = "key-" + std::to_string(i);
+    if (before->lookup(key) != after->lookup(key)) ++moved;
+  }
+  print_summary(*before);
+  print_summary(*after);
+  std::printf("moved: %zu of %zu sampled keys (%.2f%%)\n", moved, sample,
+              100.0 * static_cast<double>(moved) / static_cast<double>(sample));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -132,55 +190,8 @@ int main(int argc, char** argv) {
     const int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
-
-  if (lookup->parsed()) {
-    auto ring = make_ring(lookup_c);
-    for (const std::string& key : keys) {
-      auto owners = ring->lookup_n(key, n);
-      if (json) {
-        std::printf("{\"key\": \"%s\", \"owners\": [", json_escape(key).c_str());
-        for (size_t i = 0; i < owners.size(); ++i) {
-          std::printf("%s\"%s\"", i ? ", " : "", json_escape(owners[i]).c_str());
-        }
-        std::printf("], \"checksum\": %llu}\n", static_cast<unsigned long long>(ring->checksum()));
-      } else {
-        std::printf("%s ->", key.c_str());
-        for (auto o : owners) std::printf(" %.*s", static_cast<int>(o.size()), o.data());
-        std::printf("\n");
-      }
-    }
-  } else if (balance->parsed()) {
-    auto ring = make_ring(balance_c);
-    print_summary(*ring);
-    auto counts = owner_counts(*ring, sample);
-    const double mean = static_cast<double>(sample) / static_cast<double>(ring->member_count());
-    double max = 0;
-    for (const auto& [member, c] : counts) {
-      std::printf("  %-24.*s %8zu keys  %5.2fx mean\n", static_cast<int>(member.size()),
-                  member.data(), c, static_cast<double>(c) / mean);
-      max = std::max(max, static_cast<double>(c));
-    }
-    std::printf("max/mean load: %.3f\n", max / mean);
-  } else if (move->parsed()) {
-    RingBuilder builder(make_ring(move_c));
-    for (const std::string& a : adds) {
-      if (!builder.add(a)) {
-        std::fprintf(stderr, "shoal-ring: invalid member address '%s'\n", a.c_str());
-        return 2;
-      }
-    }
-    for (const std::string& r : removes) builder.remove(r);
-    auto before = builder.current();
-    auto after = builder.build();
-    size_t moved = 0;
-    for (size_t i = 0; i < move_sample; ++i) {
-      const std::string key = "key-" + std::to_string(i);
-      if (before->lookup(key) != after->lookup(key)) ++moved;
-    }
-    print_summary(*before);
-    print_summary(*after);
-    std::printf("moved: %zu of %zu sampled keys (%.2f%%)\n", moved, move_sample,
-                100.0 * static_cast<double>(moved) / static_cast<double>(move_sample));
-  }
+  if (lookup->parsed()) return cmd_lookup(lookup_c, keys, n, json);
+  if (balance->parsed()) return cmd_balance(balance_c, sample);
+  if (move->parsed()) return cmd_move(move_c, adds, removes, move_sample);
   return 0;
 }

@@ -60,114 +60,107 @@ std::vector<std::string> read_seeds_file(const std::string& path, std::string* e
   return seeds;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  // Ring snapshots are arrays of 12 bytes per point (1.2 MB at 1000
-  // members), rebuilt as members come and go. glibc serves blocks above its
-  // mmap threshold with fresh mappings, and raises the threshold only to the
-  // size of a freed block, so a ring that grows by one member at a time
-  // gets a fresh mapping, page faults included, on every rebuild (15% of a
-  // node's CPU during a cold start, by perf). Keep such blocks on the heap.
-  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's 64-bit maximum
-  (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+// Every flag of shoald, bound to the options it sets.
+struct Flags {
   shoal::node::NodeOptions o;
-  auto& p = o.protocol;
-  CLI::App app{"shoald: a shoal cluster member (SWIM gossip, consistent hash ring)"};
-  app.option_defaults()->always_capture_default();
-  std::string seeds_file, log_level = "info";
+  std::string seeds_file;
+  std::string log_level = "info";
   std::vector<std::string> labels;
   int64_t leave_timeout_ms = 2000;
+  std::vector<MsFlag> ms;
 
-  app.add_option("--listen", o.listen, "address to bind, UDP and TCP (host:port)");
-  app.add_option("--advertise", o.advertise,
-                 "address others reach this node at (default: --listen)");
-  app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")
-      ->delimiter(',');
-  app.add_option("--seeds-file", seeds_file,
-                 "JSON array of \"host:port\" seeds (Ringpop hosts file)");
-  app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
-  app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
-  app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
-      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
-  app.add_option("--leave-timeout-ms", leave_timeout_ms, "bound on a graceful leave")
-      ->check(CLI::Range(0, 60000));
-  app.add_option("--replica-points", o.replica_points, "ring points per member")
-      ->check(CLI::Range(1u, shoal::ring::kMaxPointsPerMember));
-  app.add_option("--frame-bytes-max", o.frame_bytes_max, "TCP frame size limit")
-      ->check(CLI::Range(1024u, 1u << 30));
-  app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
-  app.add_option("--metrics", o.metrics_listen,
-                 "serve Prometheus text at http://HOST:PORT/metrics (loopback only; default off)");
-
-  std::vector<MsFlag> ms = {
-      {"--protocol-period-ms", "one probe per period", &p.protocol_period, 0},
-      {"--ping-timeout-ms", "direct ack wait before ping-req", &p.ping_timeout, 0},
-      {"--suspicion-min-ms", "suspicion timeout with K confirmations (x log10(N)/2 past 100)",
-       &p.suspicion_min, 0},
-      {"--suspicion-max-ms", "suspicion timeout without confirmations (likewise)", &p.suspicion_max,
-       0},
-      {"--faulty-timeout-ms", "faulty/left -> tombstone", &p.faulty_timeout, 0},
-      {"--tombstone-timeout-ms", "tombstone -> forgotten", &p.tombstone_timeout, 0},
-      {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min,
-       0},
-      {"--sync-interval-min-ms", "at most one full sync per", &p.sync_interval_min, 0},
-      {"--join-backoff-min-ms", "first join retry delay", &p.join_backoff_min, 0},
-      {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
-      {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},
-      {"--heal-interval-ms", "partition healing attempt interval", &p.heal_interval, 0},
-      {"--lag-tolerance-ms", "timer lateness that counts as CPU starvation", &p.lag_tolerance, 0},
-  };
-  for (auto& f : ms) {
-    f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();
-    app.add_option(f.name, f.value, f.help)->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+  void add_node_flags(CLI::App& app) {
+    app.add_option("--listen", o.listen, "address to bind, UDP and TCP (host:port)");
+    app.add_option("--advertise", o.advertise,
+                   "address others reach this node at (default: --listen)");
+    app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")
+        ->delimiter(',');
+    app.add_option("--seeds-file", seeds_file,
+                   "JSON array of \"host:port\" seeds (Ringpop hosts file)");
+    app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
+    app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
+    app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    app.add_option("--leave-timeout-ms", leave_timeout_ms,
+                   "bound on a graceful leave (SIGTERM, shoal leave)")
+        ->check(CLI::Range(0, 60000));
+    app.add_option("--replica-points", o.replica_points, "ring points per member")
+        ->check(CLI::Range(1u, shoal::ring::kMaxPointsPerMember));
+    app.add_option("--frame-bytes-max", o.frame_bytes_max, "TCP frame size limit")
+        ->check(CLI::Range(1024u, 1u << 30));
+    app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
+    app.add_option(
+        "--metrics", o.metrics_listen,
+        "serve Prometheus text at http://HOST:PORT/metrics (loopback only; default off)");
   }
-  app.add_option("--ping-req-fanout", p.ping_req_fanout, "helpers per indirect probe (SWIM k)");
-  app.add_option("--probe-strikes", p.probe_strikes, "failed periods in a row before suspect");
-  app.add_option("--suspicion-confirmations", p.suspicion_confirmations,
-                 "confirmations for the minimum suspicion timeout (Lifeguard K)");
-  app.add_option("--awareness-max", p.awareness_max, "Lifeguard health score range");
-  app.add_option("--retransmit-mult", p.retransmit_mult,
-                 "sends per change: mult x ceil(log2(N+1))");
-  app.add_option("--datagram-budget", p.datagram_budget, "max UDP payload bytes");
-  app.add_option("--gossip-fanout", p.gossip_fanout, "gossip targets per period while news");
-  app.add_option("--changes-per-message-max", p.changes_per_message_max, "claims per datagram");
-  app.add_option("--sync-mismatches-trigger", p.sync_mismatches_trigger,
-                 "disagreeing checksums before a full sync");
-  app.add_option("--join-fanout", p.join_fanout, "seeds contacted per join attempt");
-  app.add_option("--heal-fanout", p.heal_fanout, "heal attempts per interval, cluster-wide");
 
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e) == 0 ? 0 : 2;
-  }
-  for (const auto& f : ms) *f.field = milliseconds(f.value);
-  std::erase(o.seeds, std::string());  // `--seeds ""`: no seeds
-  for (const std::string& l : labels) {
-    const size_t eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) {
-      std::fprintf(stderr, "shoald: --label: expected KEY=VALUE, got '%s'\n", l.c_str());
-      return 2;
+  void add_duration_flags(CLI::App& app) {
+    auto& p = o.protocol;
+    ms = {
+        {"--protocol-period-ms", "one probe per period", &p.protocol_period, 0},
+        {"--ping-timeout-ms", "direct ack wait before ping-req", &p.ping_timeout, 0},
+        {"--suspicion-min-ms", "suspicion timeout with K confirmations (x log10(N)/2 past 100)",
+         &p.suspicion_min, 0},
+        {"--suspicion-max-ms", "suspicion timeout without confirmations (likewise)",
+         &p.suspicion_max, 0},
+        {"--faulty-timeout-ms", "faulty/left -> tombstone", &p.faulty_timeout, 0},
+        {"--tombstone-timeout-ms", "tombstone -> forgotten", &p.tombstone_timeout, 0},
+        {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min,
+         0},
+        {"--sync-interval-min-ms", "at most one full sync per", &p.sync_interval_min, 0},
+        {"--join-backoff-min-ms", "first join retry delay", &p.join_backoff_min, 0},
+        {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
+        {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},
+        {"--heal-interval-ms", "partition healing attempt interval", &p.heal_interval, 0},
+        {"--lag-tolerance-ms", "timer lateness that counts as CPU starvation", &p.lag_tolerance, 0},
+    };
+    for (auto& f : ms) {
+      f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();
+      app.add_option(f.name, f.value, f.help)->check(CLI::Range(int64_t{1}, int64_t{86400000}));
     }
-    o.labels[l.substr(0, eq)] = l.substr(eq + 1);
   }
-  if (!seeds_file.empty()) {
-    std::string err;
-    auto more = read_seeds_file(seeds_file, &err);
-    if (!err.empty()) {
-      std::fprintf(stderr, "shoald: %s\n", err.c_str());
-      return 2;
-    }
-    o.seeds.insert(o.seeds.end(), more.begin(), more.end());
-  }
-  if (auto err = o.validate(); !err.empty()) {
-    std::fprintf(stderr, "shoald: %s\n", err.c_str());
-    return 2;
-  }
-  spdlog::set_level(spdlog::level::from_str(log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
+  void add_count_flags(CLI::App& app) {
+    auto& p = o.protocol;
+    app.add_option("--ping-req-fanout", p.ping_req_fanout, "helpers per indirect probe (SWIM k)");
+    app.add_option("--probe-strikes", p.probe_strikes, "failed periods in a row before suspect");
+    app.add_option("--suspicion-confirmations", p.suspicion_confirmations,
+                   "confirmations for the minimum suspicion timeout (Lifeguard K)");
+    app.add_option("--awareness-max", p.awareness_max, "Lifeguard health score range");
+    app.add_option("--retransmit-mult", p.retransmit_mult,
+                   "sends per change: mult x ceil(log2(N+1))");
+    app.add_option("--datagram-budget", p.datagram_budget, "max UDP payload bytes");
+    app.add_option("--gossip-fanout", p.gossip_fanout, "gossip targets per period while news");
+    app.add_option("--changes-per-message-max", p.changes_per_message_max, "claims per datagram");
+    app.add_option("--sync-mismatches-trigger", p.sync_mismatches_trigger,
+                   "disagreeing checksums before a full sync");
+    app.add_option("--join-fanout", p.join_fanout, "seeds contacted per join attempt");
+    app.add_option("--heal-fanout", p.heal_fanout, "heal attempts per interval, cluster-wide");
+  }
+
+  // After parsing: applies what CLI11 cannot check. "" or what is wrong.
+  std::string finish() {
+    for (const auto& f : ms) *f.field = milliseconds(f.value);
+    o.leave_timeout = milliseconds(leave_timeout_ms);
+    std::erase(o.seeds, std::string());  // `--seeds ""`: no seeds
+    for (const std::string& l : labels) {
+      const size_t eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) return "--label: expected KEY=VALUE, got '" + l + "'";
+      o.labels[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    if (!seeds_file.empty()) {
+      std::string err;
+      auto more = read_seeds_file(seeds_file, &err);
+      if (!err.empty()) return err;
+      o.seeds.insert(o.seeds.end(), more.begin(), more.end());
+    }
+    return o.validate();
+  }
+};
+
+// Runs the node until a signal (graceful leave) or an admin leave; the
+// exit status.
+int run(shoal::node::NodeOptions o) {
   // Signals go to a sigwait here, not to the node's io thread. The main
   // thread sleeps until one comes: no polling, since with a thousand nodes
   // on one machine every idle wake-up counts. A node that stops by itself
@@ -203,10 +196,41 @@ int main(int argc, char** argv) {
   }
   if (sig == SIGINT || sig == SIGTERM) {
     spdlog::info("signal {}: leaving", sig);
-    node.leave(milliseconds(leave_timeout_ms));
+    node.leave();
   }
   node.stop();
   stop_watch.join();
   spdlog::info("stopped");
   return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  // Ring snapshots are arrays of 12 bytes per point (1.2 MB at 1000
+  // members), rebuilt as members come and go. glibc serves blocks above its
+  // mmap threshold with fresh mappings, and raises the threshold only to the
+  // size of a freed block, so a ring that grows by one member at a time
+  // gets a fresh mapping, page faults included, on every rebuild (15% of a
+  // node's CPU during a cold start, by perf). Keep such blocks on the heap.
+  (void)mallopt(M_MMAP_THRESHOLD, 32 << 20);  // glibc's 64-bit maximum
+  (void)mallopt(M_TRIM_THRESHOLD, 64 << 20);
+  Flags flags;
+  CLI::App app{"shoald: a shoal cluster member (SWIM gossip, consistent hash ring)"};
+  app.option_defaults()->always_capture_default();
+  flags.add_node_flags(app);
+  flags.add_duration_flags(app);
+  flags.add_count_flags(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (auto err = flags.finish(); !err.empty()) {
+    std::fprintf(stderr, "shoald: %s\n", err.c_str());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  return run(std::move(flags.o));
 }

@@ -3,10 +3,11 @@
 #include "membership/membership.h"
 
 #include <algorithm>
-#include <cassert>
 #include <cmath>
 #include <type_traits>
 #include <utility>
+
+#include "membership/assert.h"
 
 namespace shoal::membership {
 
@@ -100,7 +101,7 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
       last_sync_(now - config_.sync_interval_min),
       join_backoff_(config_.join_backoff_min),
       next_heal_(now + config_.heal_interval) {
-  assert(config_.validate().empty());
+  SHOAL_ASSERT(config_.validate().empty());
   Member self;
   self.state = {config_.address, Status::kAlive, config_.incarnation, config_.labels};
   auto [it, inserted] = members_.emplace(config_.address, std::move(self));
@@ -405,7 +406,7 @@ void Membership::remove_peer(Member& m) {
   // Swap-remove: O(1); peers_ order is a deterministic function of the
   // sequence of changes, so random draws from it stay reproducible.
   const size_t i = m.peer_index;
-  assert(i < peers_.size() && peers_[i] == &m);
+  SHOAL_ASSERT(i < peers_.size() && peers_[i] == &m);
   peers_[i] = peers_.back();
   peers_[i]->peer_index = i;
   peers_.pop_back();
@@ -555,7 +556,7 @@ void Membership::send(const std::string& to, M msg) {
   const size_t base = encoded_envelope_size(Message(msg), config_.cluster.size());
   msg.changes = std::move(preset);
   piggyback(msg.changes, base);
-  ++stats_.datagrams_out;
+  ++stats_.messages_out;
   datagrams_.push_back(OutDatagram{to, Message(std::move(msg))});
 }
 

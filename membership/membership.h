@@ -48,6 +48,7 @@
 #include "membership/lifeguard.h"
 #include "membership/messages.h"
 #include "membership/rng.h"
+#include "membership/stats.h"
 #include "membership/types.h"
 
 namespace shoal::membership {
@@ -72,34 +73,6 @@ struct OutExchange {
   uint64_t id = 0;
   std::string to;
   TcpRequest request;
-};
-
-// Counters for metrics and tests. Monotonic.
-struct MembershipStats {
-  uint64_t messages_in = 0;
-  uint64_t messages_from_self = 0;  // claimed source == our address: dropped
-  uint64_t pings_misdirected = 0;   // ping for another target: no ack
-  uint64_t acks_unexpected = 0;     // unknown or late seq
-  uint64_t changes_applied = 0;
-  uint64_t changes_stale = 0;
-  uint64_t changes_dropped = 0;  // over changes_per_message_max or members_max
-  uint64_t probes = 0;
-  uint64_t probes_failed = 0;
-  uint64_t late_ticks = 0;  // timers that fired lag_tolerance late (starved)
-  uint64_t ping_reqs_sent = 0;
-  uint64_t nacks_sent = 0;
-  uint64_t suspicions = 0;     // members this node started suspecting
-  uint64_t confirmations = 0;  // new independent confirmations heard
-  uint64_t faulty_declared = 0;
-  uint64_t refutations = 0;
-  uint64_t joins_sent = 0;
-  uint64_t joins_failed = 0;
-  uint64_t heals_sent = 0;
-  uint64_t reincarnations = 0;  // faulty members revived as suspect by healing
-  uint64_t syncs_sent = 0;
-  uint64_t syncs_received = 0;
-  uint64_t gossips_sent = 0;
-  uint64_t datagrams_out = 0;
 };
 
 class Membership {

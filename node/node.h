@@ -36,11 +36,11 @@
 
 #include "membership/config.h"
 #include "membership/membership.h"
+#include "node/counters.h"
+#include "node/forwarder.h"
+#include "node/ring_feed.h"
+#include "ring/publisher.h"
 #include "ring/ring.h"
-
-namespace shoal::ring {
-class RingPublisher;
-}
 
 namespace shoal::node {
 
@@ -77,8 +77,11 @@ struct NodeOptions {
   // stays open before one trial request (half-open).
   uint32_t breaker_failures = 5;
   std::chrono::milliseconds breaker_open{1000};
-  // A request is forwarded at most this many times.
-  uint32_t forward_hops_max = 3;
+
+  // Bound on a graceful leave (leave() without an argument, SIGTERM in
+  // shoald, the admin `leave` command): gossip `leave`, wait until it has
+  // spread or this long, then stop.
+  std::chrono::milliseconds leave_timeout{2000};
 
   // Seed for the protocol's random choices; 0 draws one from the OS (and
   // logs it, so a run can be replayed in the simulator).
@@ -86,80 +89,6 @@ struct NodeOptions {
 
   // "" if valid, else what is wrong.
   std::string validate() const;
-};
-
-// Counters, monotonic since start.
-struct NodeStats {
-  uint64_t datagrams_in = 0;
-  uint64_t datagrams_out = 0;
-  uint64_t bytes_in = 0;
-  uint64_t bytes_out = 0;
-  uint64_t send_errors = 0;
-  uint64_t receive_errors = 0;  // UDP reads that failed, other than would_block
-  uint64_t tcp_accepted = 0;
-  uint64_t tcp_frames_in = 0;
-  uint64_t tcp_oversized = 0;      // announced frame above the limit: closed
-  uint64_t tcp_timeouts = 0;       // idle or slow peers: closed
-  uint64_t tcp_bad_frames = 0;     // frames that did not decode: closed
-  uint64_t exchanges_failed = 0;   // join/sync exchanges that we started
-  uint64_t forwards_local = 0;     // handle_or_forward handled here
-  uint64_t forwards_sent = 0;      // attempts sent to an owner
-  uint64_t forwards_received = 0;  // requests other nodes forwarded here
-  uint64_t forwards_retried = 0;
-  uint64_t forward_errors = 0;  // results delivered with an error
-  uint64_t breaker_opens = 0;
-  // Dropped datagrams and frames by reason (codec DecodeError names:
-  // malformed, too_large, bad_version, wrong_cluster, no_body, bad_field).
-  std::map<std::string, uint64_t> drops;
-  membership::MembershipStats protocol;
-  int health_score = 0;
-};
-
-// Why a forwarded request did not produce a handler response. Values are
-// the wire's ErrorCode (proto/shoal.proto).
-enum class ForwardError : uint8_t {
-  kOk = 0,
-  kTimeout = 1,             // no answer within the request's time budget
-  kOwnerUnreachable = 2,    // the owner's connection failed, retries used up
-  kOverloaded = 3,          // too many requests in flight to the owner
-  kCircuitOpen = 4,         // the owner failed repeatedly; not tried for a while
-  kTooManyRingChanges = 5,  // each retry found another owner who disowned the key
-  kNotOwner = 6,            // (on the wire) the receiver does not own the key
-  kTooManyHops = 7,         // forwarded more than forward_hops_max times
-  kNoHandler = 8,           // the owner has no handler registered
-  kHandlerFailed = 9,       // the owner's handler reported an error
-  kBadRequest = 10,
-  kShuttingDown = 11,  // this node or the owner is stopping
-};
-std::string_view to_string(ForwardError e);
-
-struct ForwardResult {
-  ForwardError error = ForwardError::kOk;
-  std::string message;     // why, for errors
-  std::string payload;     // the handler's response
-  std::string handled_by;  // the node that ran the handler
-  int attempts = 0;        // 1 + retries used
-  bool ok() const { return error == ForwardError::kOk; }
-};
-
-struct ForwardOptions {
-  // Total time budget for the request, retries included.
-  std::chrono::milliseconds timeout{1000};
-  // Retries after a failed attempt; each looks the key up again first.
-  int retries = 3;
-};
-
-// What a handler returns: a response payload, or an error message.
-struct HandlerResult {
-  bool ok = true;
-  std::string payload;  // response if ok, error message if not
-};
-// Runs on the owner's io thread for keys it owns: keep it short.
-using RequestHandler = std::function<HandlerResult(std::string_view key, std::string_view payload)>;
-
-struct RingChange {
-  std::shared_ptr<const ring::Ring> before;
-  std::shared_ptr<const ring::Ring> after;
 };
 
 class Node {
@@ -176,7 +105,9 @@ class Node {
   // Joins through these seeds (in addition to, or instead of, the options').
   void join(std::vector<std::string> seeds);
   // Gossips `leave`, waits until it has spread or `timeout`, then stops.
-  void leave(std::chrono::milliseconds timeout = std::chrono::milliseconds(2000));
+  void leave(std::chrono::milliseconds timeout);
+  // The same, bounded by NodeOptions::leave_timeout.
+  void leave();
   // Stops at once: closes sockets, ends the io thread. Idempotent.
   void stop();
   // Waits until the node has stopped (after leave(), stop(), or an admin

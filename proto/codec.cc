@@ -12,12 +12,12 @@
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 #include <google/protobuf/stubs/logging.h>
 
-#include <cassert>
 #include <climits>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "membership/assert.h"
 #include "membership/types.h"
 #include "shoal.pb.h"
 
@@ -61,7 +61,7 @@ Decoded<T> fail(DecodeError error, std::string detail) {
 void serialize_into(const google::protobuf::MessageLite& msg, std::string& out, bool header) {
   const size_t size = msg.ByteSizeLong();
   // protobuf sizes are int; callers keep messages far below (frame limit).
-  assert(size <= static_cast<size_t>(INT_MAX));
+  SHOAL_ASSERT(size <= static_cast<size_t>(INT_MAX));
   if (header) append_frame_header(out, static_cast<uint32_t>(size));
   const size_t at = out.size();
   out.resize(at + size);
@@ -209,7 +209,6 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   auto& out = *frame.mutable_forward_request();
   out.set_key(in.key);
   out.set_payload(in.payload);
-  out.set_hops(in.hops);
   out.set_ring_checksum(in.ring_checksum);
   out.set_source(in.source);
   out.set_timeout_ms(in.timeout_ms);
@@ -565,15 +564,15 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
         problem = "forward_request.source: must not be empty";
         break;
       }
-      out.body = ForwardRequest{
-          std::move(*in.mutable_key()), std::move(*in.mutable_payload()), in.hops(),
-          in.ring_checksum(),           std::move(*in.mutable_source()),  in.timeout_ms()};
+      out.body =
+          ForwardRequest{std::move(*in.mutable_key()), std::move(*in.mutable_payload()),
+                         in.ring_checksum(), std::move(*in.mutable_source()), in.timeout_ms()};
       break;
     }
     case v1::Frame::kForwardResponse: {
       auto& in = *frame.mutable_forward_response();
       const auto error = static_cast<uint32_t>(in.error());
-      if (error > kForwardErrorMax) {
+      if (error > kForwardErrorMax || error == kForwardErrorRemoved) {
         problem = "forward_response.error: unknown value " + std::to_string(error);
         break;
       }

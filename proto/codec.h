@@ -128,11 +128,9 @@ void append_frame_header(std::string& out, uint32_t length);
 // are ignored), or nullopt if there are fewer than that.
 std::optional<uint32_t> parse_frame_header(std::string_view bytes);
 
-// The frame bodies this codec handles. Forwarding (ForwardRequest and
-// ForwardResponse in shoal.proto) will append its own alternatives here, so
-// the indices of these four do not change; until then decode_frame reports
-// forward frames as DecodeError::kNoBody.
-// Admin frames (node <-> CLI): JSON both ways, see shoal.proto.
+// The frame bodies this codec handles: membership exchanges (join, sync),
+// admin (node <-> CLI, JSON both ways, see shoal.proto) and forwarding.
+// Admin frames:
 struct AdminRequest {
   std::string command;
   std::string args_json;
@@ -149,8 +147,7 @@ struct AdminResponse {
 struct ForwardRequest {
   std::string key;
   std::string payload;
-  uint32_t hops = 0;
-  uint64_t ring_checksum = 0;
+  uint64_t ring_checksum = 0;  // the sender's ring (receivers count mismatches)
   std::string source;
   uint32_t timeout_ms = 0;
   bool operator==(const ForwardRequest&) const = default;
@@ -162,8 +159,11 @@ struct ForwardResponse {
   std::string handled_by;
   bool operator==(const ForwardResponse&) const = default;
 };
-// The highest ErrorCode value this codec accepts.
+// The highest ErrorCode value this codec accepts, and the one value below
+// it that no longer exists (7, TOO_MANY_HOPS: a request never travels past
+// its owner, so there are no hops to count).
 inline constexpr uint32_t kForwardErrorMax = 11;
+inline constexpr uint32_t kForwardErrorRemoved = 7;
 
 using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,
                                membership::SyncRequest, membership::SyncResponse, AdminRequest,

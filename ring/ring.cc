@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <bit>
-#include <cassert>
 #include <charconv>
 #include <cmath>
 #include <limits>
@@ -14,6 +13,8 @@
 // nanoseconds, and a call into the shared library would cost as much again.
 #define XXH_INLINE_ALL
 #include <xxhash.h>
+
+#include "membership/assert.h"
 
 namespace shoal::ring {
 
@@ -56,8 +57,7 @@ uint64_t point_hash(std::string_view address, uint32_t index) {
   buf[address.size()] = '#';
   char* digits = buf + address.size() + 1;
   auto [end, ec] = std::to_chars(digits, buf + need, index);
-  assert(ec == std::errc());
-  (void)ec;
+  SHOAL_ASSERT(ec == std::errc());
   return XXH3_64bits(buf, static_cast<size_t>(end - buf));
 }
 
@@ -162,7 +162,7 @@ size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) con
       if (++i == n) i = 0;
     }
   }
-  assert(found == want);
+  SHOAL_ASSERT(found == want);
   return found;
 }
 
@@ -196,7 +196,7 @@ RingBuilder::RingBuilder(uint32_t replica_points)
     : current_(std::make_shared<const Ring>(replica_points)) {}
 
 RingBuilder::RingBuilder(std::shared_ptr<const Ring> base) : current_(std::move(base)) {
-  assert(current_ != nullptr);
+  SHOAL_ASSERT(current_ != nullptr);
 }
 
 bool RingBuilder::add(std::string_view address, double weight) {
@@ -219,131 +219,161 @@ void RingBuilder::remove(std::string_view address) {
   if (current_->contains(address)) removes_.emplace(address);
 }
 
-std::shared_ptr<const Ring> RingBuilder::build() {
-  if (!pending()) return current_;
-  const Ring& old = *current_;
-  const uint32_t replica_points = old.replica_points();
-  auto next = std::make_shared<Ring>(replica_points);
-
-  // 1. The new member list, sorted: old members that stay (same weight),
-  //    merged with the members to (re-)hash. remap[old index] = new index.
-  std::vector<std::pair<std::string_view, double>> fresh;  // sorted by address
-  std::vector<uint32_t> remap(old.addresses_.size(), kRemoved);
-  std::vector<bool> keep(old.addresses_.size(), true);
-  for (size_t i = 0; i < old.addresses_.size(); ++i) {
+// Step 1 of build(): the new member list, sorted: old members that stay
+// (same weight), merged with the members to (re-)hash.
+// plan.remap[old index] = new index, or kRemoved.
+RingBuilder::Plan RingBuilder::plan_members(const Ring& old, Ring& next) const {
+  Plan plan;
+  const size_t old_count = old.addresses_.size();
+  plan.remap.assign(old_count, kRemoved);
+  plan.keep.assign(old_count, true);
+  for (size_t i = 0; i < old_count; ++i) {
     const std::string& a = old.addresses_[i];
     if (removes_.count(a) != 0) {
-      keep[i] = false;
+      plan.keep[i] = false;
     } else if (auto it = adds_.find(a); it != adds_.end()) {
       // Same weight: nothing changes. New weight: re-hash it.
-      if (it->second != old.weights_[i]) keep[i] = false;
+      if (it->second != old.weights_[i]) plan.keep[i] = false;
     }
   }
   for (const auto& [address, weight] : adds_) {
     const int i = old.index_of(address);
-    if (i < 0 || !keep[static_cast<size_t>(i)]) fresh.emplace_back(address, weight);
+    if (i < 0 || !plan.keep[static_cast<size_t>(i)]) plan.fresh.emplace_back(address, weight);
   }
-  next->addresses_.reserve(old.addresses_.size() + fresh.size());
-  next->weights_.reserve(old.addresses_.size() + fresh.size());
-  std::vector<uint32_t> fresh_index(fresh.size());
-  {
-    size_t i = 0;
-    size_t j = 0;
-    while (i < old.addresses_.size() || j < fresh.size()) {
-      if (i < old.addresses_.size() && !keep[i]) {
-        ++i;
-        continue;
-      }
-      const auto index = static_cast<uint32_t>(next->addresses_.size());
-      if (j == fresh.size() || (i < old.addresses_.size() && old.addresses_[i] < fresh[j].first)) {
-        remap[i] = index;
-        next->addresses_.push_back(old.addresses_[i]);
-        next->weights_.push_back(old.weights_[i]);
-        ++i;
-      } else {
-        fresh_index[j] = index;
-        next->addresses_.emplace_back(fresh[j].first);
-        next->weights_.push_back(fresh[j].second);
-        ++j;
-      }
+  next.addresses_.reserve(old_count + plan.fresh.size());
+  next.weights_.reserve(old_count + plan.fresh.size());
+  plan.fresh_index.resize(plan.fresh.size());
+  size_t i = 0;
+  size_t j = 0;
+  while (i < old_count || j < plan.fresh.size()) {
+    if (i < old_count && !plan.keep[i]) {
+      ++i;
+      continue;
+    }
+    const auto index = static_cast<uint32_t>(next.addresses_.size());
+    if (j == plan.fresh.size() || (i < old_count && old.addresses_[i] < plan.fresh[j].first)) {
+      plan.remap[i] = index;
+      next.addresses_.push_back(old.addresses_[i]);
+      next.weights_.push_back(old.weights_[i]);
+      ++i;
+    } else {
+      plan.fresh_index[j] = index;
+      next.addresses_.emplace_back(plan.fresh[j].first);
+      next.weights_.push_back(plan.fresh[j].second);
+      ++j;
     }
   }
+  return plan;
+}
 
-  // 2. Hash only the fresh members' points, and sort them.
+// Step 2: hash only the fresh members' points, sorted by (hash, member).
+std::vector<Ring::Point> RingBuilder::hash_fresh(const Plan& plan, uint32_t replica_points) {
   std::vector<Ring::Point> added;
-  for (size_t j = 0; j < fresh.size(); ++j) {
-    const uint32_t count = points_for_weight(replica_points, fresh[j].second);
+  for (size_t j = 0; j < plan.fresh.size(); ++j) {
+    const uint32_t count = points_for_weight(replica_points, plan.fresh[j].second);
     for (uint32_t p = 0; p < count; ++p) {
-      added.push_back({point_hash(fresh[j].first, p), fresh_index[j]});
+      added.push_back({point_hash(plan.fresh[j].first, p), plan.fresh_index[j]});
     }
   }
-  auto by_hash_then_member = [](const Ring::Point& a, const Ring::Point& b) {
-    // Member indices follow address order, so this is (hash, address).
-    return a.hash != b.hash ? a.hash < b.hash : a.member < b.member;
-  };
-  std::sort(added.begin(), added.end(), by_hash_then_member);
+  // Sorted by (hash, member). Member indices follow address order, so this
+  // is (hash, address). The points were generated in member order, so a
+  // stable sort by hash alone gives the same order.
+  if (added.size() < kRadixSortMin) {
+    std::sort(added.begin(), added.end(), [](const Ring::Point& a, const Ring::Point& b) {
+      return a.hash != b.hash ? a.hash < b.hash : a.member < b.member;
+    });
+  } else {
+    radix_sort_by_hash(added);
+  }
+  return added;
+}
 
-  // 3. Merge with the surviving old points. remap is monotone, so the old
-  //    points stay sorted by (hash, member) after remapping: copy the runs
-  //    between the newcomers' insertion points, remapping and dropping the
-  //    removed members' points without branches.
+// LSD radix sort, 16 bits a pass, stable: a newcomer's first ring (every
+// member fresh: 100,000 points at 1000 members) sorts in about a fifth of
+// std::sort's time on 12-byte packed points.
+void RingBuilder::radix_sort_by_hash(std::vector<Ring::Point>& points) {
+  std::vector<Ring::Point> out(points.size());
+  std::vector<uint32_t> start(size_t{1} << 16);
+  for (int shift = 0; shift < 64; shift += 16) {
+    std::fill(start.begin(), start.end(), 0);
+    for (const Ring::Point& p : points) ++start[(p.hash >> shift) & 0xffff];
+    uint32_t sum = 0;
+    for (uint32_t& s : start) sum += std::exchange(s, sum);
+    for (const Ring::Point& p : points) out[start[(p.hash >> shift) & 0xffff]++] = p;
+    points.swap(out);  // four passes: the result ends in `points`
+  }
+}
+
+// Step 3: merge the fresh points with the surviving old points. remap is
+// monotone, so the old points stay sorted by (hash, member) after
+// remapping: copy the runs between the newcomers' insertion points,
+// remapping and dropping the removed members' points without branches.
+void RingBuilder::merge_points(const Ring& old, const Plan& plan,
+                               const std::vector<Ring::Point>& added, Ring& next) {
+  const uint32_t replica_points = old.replica_points();
   size_t total = added.size();
   for (size_t i = 0; i < old.addresses_.size(); ++i) {
-    if (keep[i]) total += points_for_weight(replica_points, old.weights_[i]);
+    if (plan.keep[i]) total += points_for_weight(replica_points, old.weights_[i]);
   }
-  assert(total < kRemoved);
-  uint32_t* ends = next->allocate_points(total);
-  const uint32_t shift = next->bucket_shift_;
-  {
-    const Ring::Point* in = old.points_.get();
-    const size_t in_count = old.point_count_;
-    Ring::Point* out = next->points_.get();  // has kWindow spare slots
-    const uint32_t* to = remap.data();
-    const bool removed_any = std::find(keep.begin(), keep.end(), false) != keep.end();
-    size_t o = 0;
-    size_t k = 0;
-    auto copy_until = [&](size_t end) {
-      // Local copies: stores through Point* (uint64_t) may alias size_t
-      // variables captured by reference.
-      size_t oo = o;
-      if (removed_any) {
-        for (size_t kk = k; kk < end; ++kk) {
-          const uint64_t h = in[kk].hash;
-          const uint32_t m = to[in[kk].member];
-          out[oo] = Ring::Point{h, m};
-          oo += m != kRemoved;
-          // A removed point writes an end that the next kept point of the
-          // same bucket overwrites; if none follows, oo did not advance and
-          // the value equals the previous kept point's end: still right.
-          ends[(h >> shift) + 1] = static_cast<uint32_t>(oo);
-        }
-      } else {
-        // Store addresses that do not wait for loads: faster when nothing
-        // was removed, the common single-join case.
-        for (size_t kk = k; kk < end; ++kk, ++oo) {
-          const uint64_t h = in[kk].hash;
-          out[oo] = Ring::Point{h, to[in[kk].member]};
-          ends[(h >> shift) + 1] = static_cast<uint32_t>(oo + 1);
-        }
+  SHOAL_ASSERT(total < kRemoved);
+  uint32_t* ends = next.allocate_points(total);
+  const uint32_t shift = next.bucket_shift_;
+  const Ring::Point* in = old.points_.get();
+  const size_t in_count = old.point_count_;
+  Ring::Point* out = next.points_.get();  // has kWindow spare slots
+  const uint32_t* to = plan.remap.data();
+  const bool removed_any = std::find(plan.keep.begin(), plan.keep.end(), false) != plan.keep.end();
+  size_t o = 0;
+  size_t k = 0;
+  auto copy_until = [&](size_t end) {
+    // Local copies: stores through Point* (uint64_t) may alias size_t
+    // variables captured by reference.
+    size_t oo = o;
+    if (removed_any) {
+      for (size_t kk = k; kk < end; ++kk) {
+        const uint64_t h = in[kk].hash;
+        const uint32_t m = to[in[kk].member];
+        out[oo] = Ring::Point{h, m};
+        oo += m != kRemoved;
+        // A removed point writes an end that the next kept point of the
+        // same bucket overwrites; if none follows, oo did not advance and
+        // the value equals the previous kept point's end: still right.
+        ends[(h >> shift) + 1] = static_cast<uint32_t>(oo);
       }
-      o = oo;
-      k = std::max(k, end);
-    };
-    for (const Ring::Point& a : added) {
-      size_t pos = std::max(k, old.first_point_at_or_after(a.hash));
-      // Equal hashes: old points of lower addresses go first.
-      while (pos < in_count && in[pos].hash == a.hash &&
-             (remap[in[pos].member] == kRemoved || remap[in[pos].member] < a.member)) {
-        ++pos;
+    } else {
+      // Store addresses that do not wait for loads: faster when nothing
+      // was removed, the common single-join case.
+      for (size_t kk = k; kk < end; ++kk, ++oo) {
+        const uint64_t h = in[kk].hash;
+        out[oo] = Ring::Point{h, to[in[kk].member]};
+        ends[(h >> shift) + 1] = static_cast<uint32_t>(oo + 1);
       }
-      copy_until(pos);
-      out[o++] = a;
-      ends[(a.hash >> shift) + 1] = static_cast<uint32_t>(o);
     }
-    copy_until(in_count);
-    assert(o == total);
+    o = oo;
+    k = std::max(k, end);
+  };
+  for (const Ring::Point& a : added) {
+    size_t pos = std::max(k, old.first_point_at_or_after(a.hash));
+    // Equal hashes: old points of lower addresses go first.
+    while (pos < in_count && in[pos].hash == a.hash &&
+           (to[in[pos].member] == kRemoved || to[in[pos].member] < a.member)) {
+      ++pos;
+    }
+    copy_until(pos);
+    out[o++] = a;
+    ends[(a.hash >> shift) + 1] = static_cast<uint32_t>(o);
   }
+  copy_until(in_count);
+  SHOAL_ASSERT(o == total);
+}
 
+std::shared_ptr<const Ring> RingBuilder::build() {
+  if (!pending()) return current_;
+  const Ring& old = *current_;
+  auto next = std::make_shared<Ring>(old.replica_points());
+  const Plan plan = plan_members(old, *next);
+  const std::vector<Ring::Point> added = hash_fresh(plan, old.replica_points());
+  merge_points(old, plan, added, *next);
   next->finish();
   adds_.clear();
   removes_.clear();

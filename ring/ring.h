@@ -160,6 +160,20 @@ class RingBuilder {
   const std::shared_ptr<const Ring>& current() const { return current_; }
 
  private:
+  // build() in three steps (ring.cc).
+  struct Plan {
+    std::vector<std::pair<std::string_view, double>> fresh;  // to hash, sorted
+    std::vector<uint32_t> fresh_index;                       // their new indices
+    std::vector<uint32_t> remap;                             // old index -> new
+    std::vector<bool> keep;                                  // old member stays as is
+  };
+  Plan plan_members(const Ring& old, Ring& next) const;
+  static std::vector<Ring::Point> hash_fresh(const Plan& plan, uint32_t replica_points);
+  static constexpr size_t kRadixSortMin = 4096;  // points; below: std::sort
+  static void radix_sort_by_hash(std::vector<Ring::Point>& points);
+  static void merge_points(const Ring& old, const Plan& plan, const std::vector<Ring::Point>& added,
+                           Ring& next);
+
   std::shared_ptr<const Ring> current_;
   std::map<std::string, double, std::less<>> adds_;
   std::set<std::string, std::less<>> removes_;

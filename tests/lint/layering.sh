@@ -3,37 +3,79 @@
 #
 #   tests/lint/layering.sh ROOT
 #
-# ring/ and membership/ are pure: they must not include Asio, socket,
-# thread or node/ headers, and must not read a clock or draw OS entropy
-# (time and randomness are injected). Prints every violation as
-# FILE:LINE: text, and exits 1 if there is any.
+# The pure layers may not do I/O, start threads, read a clock or draw OS
+# entropy (time and randomness are injected):
+#   ring/, membership/   no Asio, sockets, threads, node/, spdlog, protobuf
+#   proto/               the same, protobuf allowed (the codec is its bridge)
+#   node/ sans-I/O part  engine, forwarder, ring_feed, counters: no Asio,
+#                        sockets, threads or spdlog; node/ headers of that
+#                        part only (the simulator links it)
+#   tests/sim            no Asio or sockets; node/ headers of the sans-I/O
+#                        part only (it drives the engine in virtual time;
+#                        its wall-clock timing of runs is allowed)
+# ring/ and membership/ do not know each other (membership/assert.h, the
+# shared std-only assertion header, excepted).
+# Prints every violation as FILE:LINE: text, and exits 1 if there is any.
 set -euo pipefail
 root=${1:?usage: layering.sh ROOT}
 cd "$root"
 
-# Headers that bring I/O, threads or the runtime into a pure module.
-banned_includes='^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]('\
-'asio([./][^>"]*)?|boost/asio[^>"]*|thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphore|latch|barrier|'\
-'sys/socket\.h|netinet/[^>"]*|arpa/inet\.h|netdb\.h|unistd\.h|pthread\.h|poll\.h|sys/epoll\.h|'\
-'node/[^>"]*|spdlog/[^>"]*|google/protobuf/[^>"]*)[>"]'
+io='asio([./][^>"]*)?|boost/asio[^>"]*|sys/socket\.h|netinet/[^>"]*|arpa/inet\.h|netdb\.h|unistd\.h|poll\.h|sys/epoll\.h'
+threads='thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphore|latch|barrier|pthread\.h'
+sansio_node='node/(engine|forwarder|ring_feed|counters)\.h'
+include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]('"$1"')[>"]'; }
 # Clocks, sleeps and ambient randomness.
 banned_calls='(::now[[:space:]]*\(|\b(s?rand|random|drand48|lrand48)[[:space:]]*\(|random_device|sleep_for|sleep_until|\busleep[[:space:]]*\(|\bnanosleep[[:space:]]*\(|gettimeofday|clock_gettime|\btime[[:space:]]*\([[:space:]]*(nullptr|NULL|0)[[:space:]]*\)|std::this_thread)'
 
 status=0
+# report FILE PATTERN-OUTPUT WHY
+report() {
+  sed "s|^|$1:|; s|\$|   <- $3|" <<<"$2"
+  status=1
+}
+sources() {
+  find "$@" -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cpp' -o -name '*.hpp' \) \
+    -print0 2>/dev/null | sort -z
+}
+# check FILE BANNED-INCLUDE-REGEX CALLS(yes/no) WHAT
+check() {
+  local f=$1 inc=$2 calls=$3 what=$4 out
+  if out=$(grep -nE "$inc" "$f"); then report "$f" "$out" "banned include in $what"; fi
+  if [[ $calls == yes ]] && out=$(sed 's|//.*$||' "$f" | grep -nE "$banned_calls"); then
+    report "$f" "$out" "clock/sleep/entropy in $what (inject it)"
+  fi
+}
+
+pure=$(include_of "$io|$threads|node/[^>\"]*|spdlog/[^>\"]*|google/protobuf/[^>\"]*")
+codec=$(include_of "$io|$threads|node/[^>\"]*|spdlog/[^>\"]*")
 for dir in ring membership; do
   [[ -d $dir ]] || continue
-  while IFS= read -r -d '' f; do
-    # Strip // comments before matching calls, so prose may name them.
-    if out=$(grep -nE "$banned_includes" "$f"); then
-      sed "s|^|$f:|; s|\$|   <- banned include in pure module $dir/|" <<<"$out"
-      status=1
-    fi
-    if out=$(sed 's|//.*$||' "$f" | grep -nE "$banned_calls"); then
-      sed "s|^|$f:|; s|\$|   <- clock/sleep/entropy in pure module $dir/ (inject it)|" <<<"$out"
-      status=1
-    fi
-  done < <(find "$dir" -type f \( -name '*.h' -o -name '*.cc' -o -name '*.cpp' -o -name '*.hpp' \) -print0 | sort -z)
+  while IFS= read -r -d '' f; do check "$f" "$pure" yes "pure module $dir/"; done < <(sources "$dir")
 done
+while IFS= read -r -d '' f; do
+  check "$f" "$(include_of 'membership/(types|messages|membership|config|stats|rng|dissemination|lifeguard)\.h')" \
+    no "ring/ (ring and membership do not know each other)"
+done < <(sources ring)
+while IFS= read -r -d '' f; do check "$f" "$codec" yes "proto/"; done < <(sources proto)
+# node/'s sans-I/O part: its own files, and which node/ headers they use.
+while IFS= read -r -d '' f; do
+  case $f in
+    node/engine.* | node/forwarder.* | node/ring_feed.* | node/counters.*) ;;
+    *) continue ;;
+  esac
+  check "$f" "$(include_of "$io|$threads|spdlog/[^>\"]*")" yes "node/'s sans-I/O part"
+  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"node/' "$f" | grep -vE "\"$sansio_node\""); then
+    report "$f" "$out" "node/'s sans-I/O part includes an I/O header"
+  fi
+done < <(sources node)
+while IFS= read -r -d '' f; do
+  check "$f" "$(include_of "$io")" no "tests/sim (the simulator never links Asio)"
+  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"node/' "$f" | grep -vE "\"$sansio_node\""); then
+    report "$f" "$out" "tests/sim includes an I/O header of node/"
+  fi
+done < <(sources tests/sim)
 
-if ((status == 0)); then echo "layering: ring/ and membership/ are pure"; fi
+if ((status == 0)); then
+  echo "layering: ring/, membership/, proto/, node/'s sans-I/O part and tests/sim are clean"
+fi
 exit $status

@@ -107,8 +107,8 @@ std::vector<FrameBody> every_frame_body() {
       AdminRequest{"lookup", "{\"key\": \"k\"}"},
       AdminResponse{"{}", ""},
       AdminResponse{"", "unknown command"},
-      ForwardRequest{"user:42", std::string("\0bin\xff", 5), 2, UINT64_MAX, "a:1", 1000},
-      ForwardRequest{"", "", 0, 0, "a:1", 0},
+      ForwardRequest{"user:42", std::string("\0bin\xff", 5), UINT64_MAX, "a:1", 1000},
+      ForwardRequest{"", "", 0, "a:1", 0},
       ForwardResponse{0, "", "payload", "b:2"},
       ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };

@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 
+#include "node/forwarder.h"
 #include "tests/sim/sim.h"
 
 namespace shoal::sim {
@@ -69,6 +70,13 @@ struct Run {
   }
 
   ScenarioResult& finish() {
+    if (result.converged) {
+      // Rings follow membership after the publication delay (at most 2 ms
+      // per member, 2 s).
+      result.rings_agree =
+          sim.run_until([&] { return sim.rings_agree(); }, sim.now() + seconds(10));
+      if (!*result.rings_agree) fail("rings disagree 10 s after convergence");
+    }
     result.sim_s = sim.seconds();
     result.false_faulty = sim.stats().false_faulty;
     result.false_suspect = sim.stats().false_suspect;
@@ -327,13 +335,102 @@ ScenarioResult bandwidth(const ScenarioOptions& o) {
   return r.finish();
 }
 
+// Forwarding under churn: over 60 s, a quarter of the nodes crash and as
+// many new ones join, at random times, while every millisecond a random
+// joined member sends a request for a random key (1,000 requests/s) with
+// the default budget (1 s, 3 retries). Every request must end exactly once
+// (lost == 0, duplicates == 0), and at least 99% of them ok. Requests whose
+// sender crashed first are counted apart (sender_crashed).
+struct RequestLog {
+  std::vector<int> sender;
+  std::vector<int> ends;
+  std::vector<std::string> first;
+};
+
+ScenarioResult forward_churn(const ScenarioOptions& o) {
+  Run r(o);
+  r.sim.handler = [](int, std::string_view, std::string_view payload) {
+    return node::HandlerResult{true, std::string(payload)};
+  };
+  if (!r.converged_cluster(o.nodes)) return r.finish();
+  r.sim.run_until([&] { return r.sim.rings_agree(); }, r.sim.now() + seconds(10));
+  membership::Rng rng(o.seed ^ 0xf0f0f0);
+  const int changes = std::max(1, o.nodes / 4);
+  std::vector<std::pair<Instant, int>> plan;  // (when, +1 join / -1 crash)
+  const Instant t0 = r.sim.now();
+  for (int c = 0; c < changes; ++c) {
+    plan.emplace_back(t0 + milliseconds(rng.below(60000)), -1);
+    plan.emplace_back(t0 + milliseconds(rng.below(60000)), +1);
+  }
+  std::sort(plan.begin(), plan.end());
+  RequestLog log;
+  auto pick_sender = [&] {
+    for (int tries = 0; tries < 1000; ++tries) {
+      const int v = static_cast<int>(rng.below(r.sim.size()));
+      if (r.sim.running(v) && r.sim.node(v).joined()) return v;
+    }
+    return -1;
+  };
+  size_t next = 0;
+  for (int ms = 0; ms < 60000; ++ms) {
+    r.sim.run_until(t0 + milliseconds(ms));
+    for (; next < plan.size() && plan[next].first <= r.sim.now(); ++next) {
+      if (plan[next].second > 0) {
+        r.sim.start(r.sim.add_node(), r.seeds);
+      } else if (const int v = pick_sender(); v >= 0) {
+        r.sim.crash(v);
+      }
+    }
+    const int from = pick_sender();
+    if (from < 0) continue;
+    const size_t id = log.sender.size();
+    log.sender.push_back(from);
+    log.ends.push_back(0);
+    log.first.emplace_back();
+    r.sim.forward(from, "key-" + std::to_string(rng.next()), "p", node::ForwardOptions{},
+                  [&log, id](node::ForwardResult res) {
+                    if (log.ends[id]++ == 0) log.first[id] = std::string(to_string(res.error));
+                  });
+  }
+  // Every request's budget is 1 s: 5 s is plenty for the last ones to end.
+  r.sim.run_for(seconds(5));
+  for (size_t id = 0; id < log.sender.size(); ++id) {
+    ++r.result.requests;
+    if (log.ends[id] > 1) ++r.result.duplicates;
+    if (log.ends[id] == 0) {
+      // Its sender crashed (the engine and its calls are gone), or it is lost.
+      if (!r.sim.running(log.sender[id])) {
+        ++r.result.sender_crashed;
+      } else {
+        ++r.result.lost;
+      }
+      continue;
+    }
+    ++r.result.outcomes[log.first[id]];
+  }
+  const uint64_t ended = r.result.requests - r.result.sender_crashed;
+  const uint64_t ok = r.result.outcomes["ok"];
+  if (r.result.lost != 0) r.fail("requests that never ended");
+  if (r.result.duplicates != 0) r.fail("requests that ended more than once");
+  if (ok * 100 < ended * 99) r.fail("fewer than 99% of the requests ended ok");
+  r.result.converged = r.wait_converged(seconds(60));
+  if (!r.result.converged) r.fail("did not converge within 60 s after the churn");
+  return r.finish();
+}
+
 const std::map<std::string, std::function<ScenarioResult(const ScenarioOptions&)>>& registry() {
   static const std::map<std::string, std::function<ScenarioResult(const ScenarioOptions&)>> r = {
-      {"cold-start", cold_start}, {"dissemination", dissemination},
-      {"detect", detect},         {"accuracy", accuracy},
-      {"slow-node", slow_node},   {"refute", refute},
-      {"partition", partition},   {"restart", restart},
-      {"churn", churn},           {"bandwidth", bandwidth},
+      {"cold-start", cold_start},
+      {"dissemination", dissemination},
+      {"detect", detect},
+      {"accuracy", accuracy},
+      {"slow-node", slow_node},
+      {"refute", refute},
+      {"partition", partition},
+      {"restart", restart},
+      {"churn", churn},
+      {"bandwidth", bandwidth},
+      {"forward-churn", forward_churn},
   };
   return r;
 }
@@ -360,18 +457,32 @@ ScenarioResult run_scenario(const ScenarioOptions& options) {
 
 std::string ScenarioResult::to_json() const {
   char buf[1024];
-  std::snprintf(buf, sizeof buf,
-                "{\"scenario\": \"%s\", \"nodes\": %d, \"seed\": %" PRIu64
-                ", \"loss\": %.3f, \"ok\": %s, \"converged\": %s, \"converge_s\": %s, "
-                "\"first_detect_s\": %s, \"all_detect_s\": %s, \"periods\": %s, "
-                "\"false_faulty\": %" PRIu64 ", \"false_suspect\": %" PRIu64
-                ", \"bytes_per_node_s\": %s, \"sim_s\": %.3f, \"wall_s\": %.3f, \"error\": \"%s\"}",
-                scenario.c_str(), nodes, seed, loss, ok ? "true" : "false",
-                converged ? "true" : "false", fmt_opt(converge_s).c_str(),
-                fmt_opt(first_detect_s).c_str(), fmt_opt(all_detect_s).c_str(),
-                fmt_opt(periods).c_str(), false_faulty, false_suspect,
-                fmt_opt(bytes_per_node_s).c_str(), sim_s, wall_s, error.c_str());
-  return buf;
+  std::snprintf(
+      buf, sizeof buf,
+      "{\"scenario\": \"%s\", \"nodes\": %d, \"seed\": %" PRIu64
+      ", \"loss\": %.3f, \"ok\": %s, \"converged\": %s, \"rings_agree\": %s, "
+      "\"converge_s\": %s, \"first_detect_s\": %s, \"all_detect_s\": %s, "
+      "\"periods\": %s, \"false_faulty\": %" PRIu64 ", \"false_suspect\": %" PRIu64
+      ", \"bytes_per_node_s\": %s, ",
+      scenario.c_str(), nodes, seed, loss, ok ? "true" : "false", converged ? "true" : "false",
+      rings_agree ? (*rings_agree ? "true" : "false") : "null", fmt_opt(converge_s).c_str(),
+      fmt_opt(first_detect_s).c_str(), fmt_opt(all_detect_s).c_str(), fmt_opt(periods).c_str(),
+      false_faulty, false_suspect, fmt_opt(bytes_per_node_s).c_str());
+  std::string out = buf;
+  if (requests > 0) {
+    out += "\"requests\": " + std::to_string(requests) + ", \"outcomes\": {";
+    bool first = true;
+    for (const auto& [name, count] : outcomes) {
+      out += (first ? "\"" : ", \"") + name + "\": " + std::to_string(count);
+      first = false;
+    }
+    out += "}, \"lost\": " + std::to_string(lost) +
+           ", \"duplicates\": " + std::to_string(duplicates) +
+           ", \"sender_crashed\": " + std::to_string(sender_crashed) + ", ";
+  }
+  std::snprintf(buf, sizeof buf, "\"sim_s\": %.3f, \"wall_s\": %.3f, \"error\": \"%s\"}", sim_s,
+                wall_s, error.c_str());
+  return out + buf;
 }
 
 }  // namespace shoal::sim

@@ -6,6 +6,7 @@
 #define SHOAL_TESTS_SIM_SCENARIOS_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ struct ScenarioResult {
   bool ok = true;     // the scenario's own success condition held
   std::string error;  // why not
   bool converged = false;
+  // All live nodes' ring checksums equal at the end (null unless converged).
+  std::optional<bool> rings_agree;
   std::optional<double> converge_s;
   std::optional<double> first_detect_s;
   std::optional<double> all_detect_s;
@@ -40,6 +43,15 @@ struct ScenarioResult {
   uint64_t false_faulty = 0;
   uint64_t false_suspect = 0;
   std::optional<double> bytes_per_node_s;
+  // Forwarding (forward-churn): requests sent; how each ended, by result
+  // name (ok, timeout, ...); requests that never ended (lost) or ended more
+  // than once (duplicates); requests whose sender crashed before they
+  // ended (a crashed caller gets nothing, as with kill -9).
+  uint64_t requests = 0;
+  std::map<std::string, uint64_t> outcomes;
+  uint64_t lost = 0;
+  uint64_t duplicates = 0;
+  uint64_t sender_crashed = 0;
   double sim_s = 0;
   double wall_s = 0;  // set by the caller
   std::string to_json() const;

@@ -2,10 +2,10 @@
 
 #include "tests/sim/sim.h"
 
-#include <cassert>
 #include <set>
 #include <utility>
 
+#include "membership/assert.h"
 #include "proto/codec.h"
 
 namespace shoal::sim {
@@ -51,31 +51,42 @@ int Simulator::index_of(const std::string& address) const {
 
 void Simulator::start(int i, const std::vector<std::string>& seeds) {
   Node& n = nodes_[static_cast<size_t>(i)];
-  assert(n.core == nullptr);
-  membership::Config c = base_;
-  c.address = n.address;
-  c.incarnation =
+  SHOAL_ASSERT(n.engine == nullptr);
+  node::EngineOptions o;
+  o.protocol = base_;
+  o.protocol.address = n.address;
+  o.protocol.incarnation =
       kEpochMs +
       static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count());
+  o.replica_points = replica_points_;
   ++n.generation;
   n.timer_at = membership::kNever;
-  n.core = std::make_unique<Membership>(std::move(c), rng_.next(), now_);
-  n.core->join(seeds, now_);
+  n.engine = std::make_unique<node::Engine>(std::move(o), rng_.next(), now_);
+  n.engine->forwarder().set_handler([this, i](std::string_view key, std::string_view payload) {
+    return handler ? handler(i, key, payload) : node::HandlerResult{false, "no handler"};
+  });
+  n.engine->join(seeds, now_);
   after_call(i);
 }
 
 void Simulator::crash(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
-  n.core.reset();
+  n.engine.reset();
   n.seen_incarnation.clear();
   ++n.generation;
   n.timer_at = membership::kNever;
 }
 
 void Simulator::leave(int i) {
-  node(i).leave(now_);
+  engine(i).leave(now_);
   after_call(i);
+}
+
+void Simulator::forward(int from, std::string key, std::string payload,
+                        node::ForwardOptions options, node::Forwarder::Done done) {
+  engine(from).forward(std::move(key), std::move(payload), options, std::move(done), now_);
+  after_call(from);
 }
 
 void Simulator::set_link_loss(int a, int b, double p) {
@@ -103,13 +114,17 @@ void Simulator::push(Event e) {
   events_.push(std::move(e));
 }
 
+// Lazy, as node/'s timer: only an earlier deadline pushes a new timer
+// event; a timer that fires with nothing due re-arms for the real next one.
 void Simulator::schedule_timer(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
-  if (!n.core) return;
-  const Instant t = std::max(n.core->next_deadline(), now_);
+  if (!n.engine) return;
+  const Instant t = std::max(n.engine->next_deadline(), now_);
   if (t < n.timer_at) {
     n.timer_at = t;
-    push(make_event(t, Kind::kTimer, i, n.generation));
+    Event e = make_event(t, Kind::kTimer, i, n.generation);
+    e.rank = 1;
+    push(std::move(e));
   }
 }
 
@@ -122,13 +137,19 @@ void Simulator::inject(const std::string& from_address, int to, const membership
 
 // Drains a node's outputs into the network, checks its events.
 void Simulator::after_call(int i) {
-  Node& n = nodes_[static_cast<size_t>(i)];
-  if (!n.core) return;
-  for (auto& d : n.core->take_datagrams()) {
+  if (!nodes_[static_cast<size_t>(i)].engine) return;
+  send_datagrams(i);
+  send_frames(i);
+  check_events(i);
+  (void)engine(i).take_ring_changes();  // the rings are read where needed
+  schedule_timer(i);
+}
+
+void Simulator::send_datagrams(int i) {
+  for (auto& d : engine(i).take_datagrams()) {
     ++stats_.datagrams_sent;
-    std::string bytes = proto::encode_datagram(base_.cluster, d.message);
-    stats_.bytes_sent += bytes.size();
-    if (bytes.size() > base_.datagram_budget) ++stats_.datagrams_oversize;
+    stats_.bytes_sent += d.bytes.size();
+    if (d.bytes.size() > base_.datagram_budget) ++stats_.datagrams_oversize;
     const int to = index_of(d.to);
     if (to < 0 || blocked(i, to)) {
       ++stats_.datagrams_blocked;
@@ -148,28 +169,49 @@ void Simulator::after_call(int i) {
     Event e = make_event(now_ + latency(i, to), Kind::kDatagram, to,
                          nodes_[static_cast<size_t>(to)].generation);
     e.from = i;
-    e.bytes = std::move(bytes);
+    e.bytes = std::move(d.bytes);
     push(std::move(e));
   }
-  for (auto& x : n.core->take_exchanges()) {
-    ++stats_.exchanges;
-    const int to = index_of(x.to);
-    if (to >= 0 && blocked(i, to)) continue;  // black hole: the core times out
+}
+
+// Join/sync exchanges and forwarded requests: one frame each way. To a node
+// that is not running: refused after about a round trip. Across a
+// partition: a black hole (the sender's own timeouts end it).
+void Simulator::send_frames(int i) {
+  const uint64_t generation = nodes_[static_cast<size_t>(i)].generation;
+  auto send = [&](const std::string& address, uint64_t id, const proto::FrameBody& body,
+                  bool forward) {
+    const int to = index_of(address);
+    if (to >= 0 && blocked(i, to)) return;
     if (to < 0 || !running(to)) {
-      Event e = make_event(now_ + kRefusedAfter, Kind::kTcpFailure, i, n.generation);
-      e.id = x.id;
+      Event e = make_event(now_ + kRefusedAfter, forward ? Kind::kLinkFailure : Kind::kTcpFailure,
+                           i, generation);
+      e.id = id;
+      e.bytes = address;  // the peer whose link failed
       push(std::move(e));
-      continue;
+      return;
     }
-    proto::FrameBody body = proto::to_frame_body(std::move(x.request));
     Event e = make_event(now_ + latency(i, to), Kind::kTcpRequest, to,
                          nodes_[static_cast<size_t>(to)].generation);
     e.from = i;
-    e.id = x.id;
-    e.bytes = proto::encode_frame(base_.cluster, x.id, body);
+    e.id = id;
+    e.forward = forward;
+    e.bytes = proto::encode_frame(base_.cluster, id, body);
     push(std::move(e));
+  };
+  for (auto& x : engine(i).take_exchanges()) {
+    ++stats_.exchanges;
+    send(x.to, x.id, x.request, false);
   }
-  for (const MemberEvent& ev : n.core->take_events()) {
+  for (auto& f : engine(i).take_forwards()) {
+    ++stats_.forwards;
+    send(f.peer, f.id, f.request, true);
+  }
+}
+
+void Simulator::check_events(int i) {
+  Node& n = nodes_[static_cast<size_t>(i)];
+  for (const MemberEvent& ev : n.engine->take_events()) {
     if (ev.forgotten) {
       n.seen_incarnation.erase(ev.address);
     } else {
@@ -186,85 +228,109 @@ void Simulator::after_call(int i) {
     }
     if (on_event) on_event(i, ev);
   }
-  schedule_timer(i);
+}
+
+// A stopped process runs nothing: the event waits until it resumes (the
+// rank and sequence keep inputs before the timer, and each in order).
+bool Simulator::defer_if_paused(Event& e) {
+  Node& n = nodes_[static_cast<size_t>(e.node)];
+  if (now_ >= n.paused_until) return false;
+  if (e.kind == Kind::kTimer) {
+    if (e.at != n.timer_at) return true;  // superseded
+    n.timer_at = n.paused_until;
+  }
+  e.at = n.paused_until;
+  push(std::move(e));
+  return true;
 }
 
 void Simulator::run_event(Event& e) {
   Node& n = nodes_[static_cast<size_t>(e.node)];
-  if (e.generation != n.generation || !n.core) return;  // for a process that is gone
-  if (now_ < n.paused_until) {
-    // The process is stopped: the event waits (its sequence number keeps
-    // the order among everything deferred to the same instant).
-    if (e.kind == Kind::kTimer) {
-      if (e.at != n.timer_at) return;  // superseded
-      n.timer_at = n.paused_until;
+  if (e.generation != n.generation || !n.engine) {
+    // For a process that is gone. A forwarded request's connection is
+    // refused (reset) instead of answered.
+    if (e.kind == Kind::kTcpRequest && e.forward && running(e.from)) {
+      Event f = make_event(now_ + kRefusedAfter, Kind::kLinkFailure, e.from,
+                           nodes_[static_cast<size_t>(e.from)].generation);
+      f.bytes = n.address;
+      push(std::move(f));
     }
-    e.at = n.paused_until;
-    push(std::move(e));
     return;
   }
+  if (defer_if_paused(e)) return;
   ++stats_.events_run;
+  if (on_run && (e.kind != Kind::kTimer || e.at == n.timer_at)) {
+    on_run(e.node, e.kind == Kind::kTimer);
+  }
   switch (e.kind) {
     case Kind::kTimer:
       if (e.at != n.timer_at) return;  // superseded by an earlier timer
       n.timer_at = membership::kNever;
-      n.core->tick(now_);
+      n.engine->tick(now_);
       break;
     case Kind::kDatagram: {
-      auto decoded = proto::decode_datagram(e.bytes, base_.cluster, base_.datagram_budget * 2);
-      if (!decoded.ok()) {
-        ++stats_.decode_errors;
-        return;
-      }
       const std::string from = e.from >= 0 ? nodes_[static_cast<size_t>(e.from)].address : "";
-      n.core->on_message(from, *decoded.value, now_);
+      if (n.engine->on_datagram(from, e.bytes, now_).dropped()) ++stats_.decode_errors;
       break;
     }
-    case Kind::kTcpRequest: {
-      auto decoded = proto::decode_frame(e.bytes, base_.cluster, proto::kDefaultMaxFrameBytes);
-      if (!decoded.ok()) {
-        ++stats_.decode_errors;
-        return;
-      }
-      auto req = proto::take_tcp_request(decoded.value->body);
-      if (!req) {
-        ++stats_.decode_errors;
-        return;
-      }
-      membership::TcpResponse resp =
-          n.core->on_tcp_request(nodes_[static_cast<size_t>(e.from)].address, *req, now_);
-      Node& client = nodes_[static_cast<size_t>(e.from)];
-      if (client.core && !blocked(e.node, e.from)) {
-        Event r = make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from,
-                             client.generation);
-        r.from = e.node;
-        r.id = e.id;
-        r.bytes = proto::encode_frame(base_.cluster, e.id, proto::to_frame_body(std::move(resp)));
-        push(std::move(r));
-      }
+    case Kind::kTcpRequest:
+      deliver_request(e);
       break;
-    }
-    case Kind::kTcpResponse: {
-      auto decoded = proto::decode_frame(e.bytes, base_.cluster, proto::kDefaultMaxFrameBytes);
-      if (!decoded.ok()) {
-        ++stats_.decode_errors;
-        n.core->on_tcp_failure(e.id, now_);
-        break;
-      }
-      auto resp = proto::take_tcp_response(decoded.value->body);
-      if (!resp) {
-        ++stats_.decode_errors;
-        n.core->on_tcp_failure(e.id, now_);
-        break;
-      }
-      n.core->on_tcp_response(e.id, *resp, now_);
+    case Kind::kTcpResponse:
+      deliver_response(e);
       break;
-    }
     case Kind::kTcpFailure:
-      n.core->on_tcp_failure(e.id, now_);
+      n.engine->on_exchange_failed(e.id, now_);
+      break;
+    case Kind::kLinkFailure:
+      n.engine->on_link_failed(e.bytes, "connection refused", now_);
       break;
   }
   after_call(e.node);
+}
+
+void Simulator::deliver_request(Event& e) {
+  node::Engine& server = engine(e.node);
+  auto decoded = server.decode_frame(e.bytes);
+  if (!decoded.ok()) {
+    ++stats_.decode_errors;
+    return;
+  }
+  auto reply = server.on_request(address(e.from), decoded.value->body, now_);
+  if (!reply) {
+    ++stats_.decode_errors;
+    return;
+  }
+  Node& client = nodes_[static_cast<size_t>(e.from)];
+  if (!client.engine || blocked(e.node, e.from)) return;
+  Event r =
+      make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from, client.generation);
+  r.from = e.node;
+  r.id = e.id;
+  r.forward = e.forward;
+  r.bytes = proto::encode_frame(base_.cluster, e.id, *reply);
+  push(std::move(r));
+}
+
+void Simulator::deliver_response(Event& e) {
+  node::Engine& client = engine(e.node);
+  auto decoded = client.decode_frame(e.bytes);
+  if (!decoded.ok()) ++stats_.decode_errors;
+  if (e.forward) {
+    auto* resp = decoded.ok() ? std::get_if<proto::ForwardResponse>(&decoded.value->body) : nullptr;
+    if (resp == nullptr) {
+      ++stats_.decode_errors;
+      client.on_link_failed(address(e.from), "bad answer", now_);
+      return;
+    }
+    client.on_forward_response(address(e.from), e.id, std::move(*resp), now_);
+    return;
+  }
+  if (!decoded.ok()) {
+    client.on_exchange_failed(e.id, now_);
+    return;
+  }
+  if (!client.on_exchange_response(e.id, decoded.value->body, now_)) ++stats_.decode_errors;
 }
 
 void Simulator::run_until(Instant until) {
@@ -287,13 +353,11 @@ bool Simulator::run_until(const std::function<bool()>& pred, Instant deadline, D
 
 bool Simulator::converged() const {
   const Membership* first = nullptr;
-  size_t running_count = 0;
   for (const Node& n : nodes_) {
-    if (!n.core) continue;
-    ++running_count;
+    if (!n.engine) continue;
     if (first == nullptr) {
-      first = n.core.get();
-    } else if (n.core->checksum() != first->checksum()) {
+      first = &n.engine->core();
+    } else if (n.engine->core().checksum() != first->checksum()) {
       return false;
     }
   }
@@ -301,30 +365,39 @@ bool Simulator::converged() const {
   // Equal checksums: check one view against the truth.
   for (const auto& m : first->members()) {
     const int i = index_of(m.address);
-    const bool should_be_alive =
-        i >= 0 && running(i) && !nodes_[static_cast<size_t>(i)].core->leaving();
+    const bool should_be_alive = i >= 0 && running(i) && !node(i).leaving();
     if (should_be_alive != (m.status == Status::kAlive)) return false;
     if (!should_be_alive && membership::is_pingable(m.status)) return false;
   }
   size_t alive = 0;
   for (const auto& m : first->members()) alive += m.status == Status::kAlive;
   size_t expected = 0;
-  for (const Node& n : nodes_) expected += n.core && !n.core->leaving();
-  (void)running_count;
+  for (const Node& n : nodes_) expected += n.engine && !n.engine->core().leaving();
   return alive == expected;
+}
+
+bool Simulator::rings_agree() const {
+  std::optional<uint64_t> checksum;
+  for (const Node& n : nodes_) {
+    if (!n.engine) continue;
+    const uint64_t c = n.engine->ring().current()->checksum();
+    if (checksum && *checksum != c) return false;
+    checksum = c;
+  }
+  return true;
 }
 
 size_t Simulator::pending_changes() const {
   size_t n = 0;
-  for (const Node& node : nodes_) n += node.core ? node.core->pending_changes() : 0;
+  for (const Node& node : nodes_) n += node.engine ? node.engine->core().pending_changes() : 0;
   return n;
 }
 
 size_t Simulator::not_pingable_count(int i) const {
   size_t count = 0;
   for (size_t j = 0; j < nodes_.size(); ++j) {
-    if (static_cast<int>(j) == i || !nodes_[j].core) continue;
-    auto m = nodes_[j].core->member(address(i));
+    if (static_cast<int>(j) == i || !nodes_[j].engine) continue;
+    auto m = nodes_[j].engine->core().member(address(i));
     if (!m || !membership::is_pingable(m->status)) ++count;
   }
   return count;
@@ -333,8 +406,8 @@ size_t Simulator::not_pingable_count(int i) const {
 size_t Simulator::alive_count(int i, membership::Incarnation inc) const {
   size_t count = 0;
   for (size_t j = 0; j < nodes_.size(); ++j) {
-    if (static_cast<int>(j) == i || !nodes_[j].core) continue;
-    auto m = nodes_[j].core->member(address(i));
+    if (static_cast<int>(j) == i || !nodes_[j].engine) continue;
+    auto m = nodes_[j].engine->core().member(address(i));
     if (m && m->status == Status::kAlive && m->incarnation >= inc) ++count;
   }
   return count;

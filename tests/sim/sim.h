@@ -1,13 +1,23 @@
-// Copyright shoal authors. A deterministic cluster simulator: N membership
-// cores, a virtual clock and a simulated network, in one thread.
+// Copyright shoal authors. A deterministic cluster simulator: N node
+// engines (node/engine.h: membership core, ring feed, forwarder), a
+// virtual clock and a simulated network, in one thread.
 //
-// Discrete events in a heap (time, sequence): each step jumps the clock to
-// the earliest event and runs it. Datagrams go through the real codec as
-// bytes; TCP exchanges (join, sync) through the real frame codec. The
-// network has a latency distribution, per-message loss, symmetric
-// partitions and per-node extra delay (a starved process). Nodes can be
-// crashed and restarted. Everything random comes from one seeded Rng, so a
-// run is a function of its seed: print the seed, replay the run.
+// The simulator is the engine's second driver, after node/, and follows
+// the same contract (engine.h): inputs are delivered as they arrive, and
+// every input that has arrived by a time is delivered before the timer due
+// at that time. Events sit in a heap ordered by (time, inputs before
+// timers, sequence): each step jumps the clock to the earliest event and
+// runs it. A paused process's events wait until it resumes, and then run
+// in that order too: what arrived during the pause first, then the timer.
+//
+// Datagrams go through the real codec as bytes; TCP exchanges (join, sync)
+// and forwarded requests through the real frame codec. The network has a
+// latency distribution, per-message loss, symmetric partitions and
+// per-node extra delay (a starved process). Nodes can be crashed and
+// restarted; a forwarded request to a crashed node fails its link after
+// about a round trip (connection refused). Everything random comes from
+// one seeded Rng, so a run is a function of its seed: print the seed,
+// replay the run.
 //
 // The simulator also observes: every member event is checked against the
 // truth (which nodes are really running) to count false suspicions and
@@ -26,6 +36,7 @@
 
 #include "membership/membership.h"
 #include "membership/rng.h"
+#include "node/engine.h"
 
 namespace shoal::sim {
 
@@ -48,6 +59,7 @@ struct SimStats {
   uint64_t decode_errors = 0;
   uint64_t bytes_sent = 0;
   uint64_t exchanges = 0;
+  uint64_t forwards = 0;  // forward attempts sent over the simulated TCP
   uint64_t events_run = 0;
   // Observations against the truth.
   uint64_t false_suspect = 0;  // a running node marked suspect by someone
@@ -73,8 +85,20 @@ class Simulator {
   void crash(int i);
   // Graceful leave (the node keeps running until crash()).
   void leave(int i);
-  bool running(int i) const { return nodes_[static_cast<size_t>(i)].core != nullptr; }
-  membership::Membership& node(int i) { return *nodes_[static_cast<size_t>(i)].core; }
+  bool running(int i) const { return nodes_[static_cast<size_t>(i)].engine != nullptr; }
+  const membership::Membership& node(int i) const { return engine(i).core(); }
+  node::Engine& engine(int i) { return *nodes_[static_cast<size_t>(i)].engine; }
+  const node::Engine& engine(int i) const { return *nodes_[static_cast<size_t>(i)].engine; }
+  // Ring points per member for nodes started from now on (default 100).
+  void set_replica_points(uint32_t points) { replica_points_ = points; }
+
+  // The handler every node runs for keys it owns (node index, key,
+  // payload); without one, requests end in no_handler.
+  std::function<node::HandlerResult(int, std::string_view, std::string_view)> handler;
+  // handle_or_forward from running node `from`; `done` runs when the
+  // request ends, in virtual time.
+  void forward(int from, std::string key, std::string payload, node::ForwardOptions options,
+               node::Forwarder::Done done);
 
   // Extra one-way delay on every datagram to or from node i.
   void set_node_delay(int i, Duration d) { nodes_[static_cast<size_t>(i)].extra_delay = d; }
@@ -108,6 +132,8 @@ class Simulator {
   // All running nodes have equal checksums and see exactly the running
   // nodes as alive and every other known node as not pingable.
   bool converged() const;
+  // All running nodes' published rings have equal checksums.
+  bool rings_agree() const;
   // How many running nodes (other than i) consider node i not pingable.
   size_t not_pingable_count(int i) const;
   // How many running nodes (other than i) know node i alive with at least
@@ -119,11 +145,13 @@ class Simulator {
   const SimStats& stats() const { return stats_; }
   // Called for every member event after the simulator's own checks.
   std::function<void(int observer, const membership::MemberEvent&)> on_event;
+  // Called before node i runs an input (timer = false) or its timer.
+  std::function<void(int node, bool timer)> on_run;
 
  private:
   struct Node {
     std::string address;
-    std::unique_ptr<membership::Membership> core;
+    std::unique_ptr<node::Engine> engine;
     Instant timer_at = membership::kNever;
     Duration extra_delay{0};
     Instant paused_until{};
@@ -132,28 +160,48 @@ class Simulator {
     int side = 0;
     uint64_t generation = 0;  // bumps on crash/restart: stale events die
   };
-  enum class Kind { kTimer, kDatagram, kTcpRequest, kTcpResponse, kTcpFailure };
+  enum class Kind {
+    kTimer,
+    kDatagram,
+    kTcpRequest,   // join, sync or forward request, to `node` from `from`
+    kTcpResponse,  // its answer, to the client `node`
+    kTcpFailure,   // an exchange of `node`'s failed
+    kLinkFailure,  // `node`'s forwarding link to `bytes` (an address) failed
+  };
   struct Event {
     Instant at;
+    int rank = 0;  // 0: an input, 1: a timer (inputs first at equal times)
     uint64_t seq = 0;
     Kind kind = Kind::kTimer;
     int node = 0;             // receiver
     uint64_t generation = 0;  // receiver's generation when scheduled
     int from = -1;
-    uint64_t id = 0;  // exchange id (client side)
+    uint64_t id = 0;       // exchange or forward id (client side)
+    bool forward = false;  // a forwarded request or its answer, not an exchange
     std::string bytes;
-    bool operator>(const Event& o) const { return at != o.at ? at > o.at : seq > o.seq; }
+    bool operator>(const Event& o) const {
+      if (at != o.at) return at > o.at;
+      if (rank != o.rank) return rank > o.rank;
+      return seq > o.seq;
+    }
   };
 
   static Event make_event(Instant at, Kind kind, int node, uint64_t generation);
   void push(Event e);
   void run_event(Event& e);
+  bool defer_if_paused(Event& e);
+  void deliver_request(Event& e);
+  void deliver_response(Event& e);
   void after_call(int i);
+  void send_datagrams(int i);
+  void send_frames(int i);
+  void check_events(int i);
   void schedule_timer(int i);
   bool blocked(int a, int b) const;
   Duration latency(int a, int b);
 
   membership::Config base_;
+  uint32_t replica_points_ = ring::kDefaultReplicaPoints;
   NetworkOptions net_;
   membership::Rng rng_;
   Instant now_{};

@@ -1,0 +1,54 @@
+// Copyright shoal authors. The membership core's counters, as one table.
+//
+// SHOAL_MEMBERSHIP_COUNTERS(X) calls X(name, help) once per counter. The
+// MembershipStats fields below, the node's `shoal stats` JSON, the
+// Prometheus text (shoal_<name>_total) and the counters table of
+// docs/OPERATIONS.md are all generated from it (node/counters.h), so a
+// counter added here shows up everywhere, and a test fails until the docs
+// table says what it means. Every counter is monotonic.
+
+#ifndef SHOAL_MEMBERSHIP_STATS_H_
+#define SHOAL_MEMBERSHIP_STATS_H_
+
+#include <cstdint>
+
+// clang-format off
+#define SHOAL_MEMBERSHIP_COUNTERS(X)                                                              \
+  X(messages_in, "Datagrams the membership core accepted (decoded, from another node).")         \
+  X(messages_out, "Datagrams the membership core produced.")                                      \
+  X(messages_from_self, "Datagrams that claimed this node as their source: dropped.")             \
+  X(pings_misdirected, "Pings for another target (a stale address): not acked.")                  \
+  X(acks_unexpected, "Acks for an unknown or finished probe.")                                     \
+  X(changes_applied, "Claims about members that changed this node's view.")                       \
+  X(changes_stale, "Claims older than this node's view: ignored.")                                \
+  X(changes_dropped, "Claims dropped: over the per-message or member-table bound.")               \
+  X(probes, "Probes started (one per protocol period).")                                          \
+  X(probes_failed, "Probe periods that ended without an ack.")                                    \
+  X(late_ticks, "Protocol timers that fired over lag_tolerance late: the process was starved.")   \
+  X(ping_reqs_sent, "Indirect probes (ping-req) sent to helpers.")                                \
+  X(nacks_sent, "Nacks sent as a ping-req helper whose target stayed silent.")                    \
+  X(suspicions, "Members this node started suspecting.")                                          \
+  X(confirmations, "New independent confirmations of a suspicion heard.")                         \
+  X(faulty_declared, "Members this node declared faulty.")                                        \
+  X(refutations, "Claims about this node that it refuted.")                                       \
+  X(joins_sent, "Join requests sent to seeds.")                                                   \
+  X(joins_failed, "Join requests that failed or timed out.")                                      \
+  X(heals_sent, "Partition-healing join attempts sent to faulty members or seeds.")               \
+  X(reincarnations, "Faulty members revived as suspect by partition healing.")                    \
+  X(syncs_sent, "Full syncs (push-pull) this node started.")                                      \
+  X(syncs_received, "Full syncs other nodes started with this node.")                             \
+  X(gossips_sent, "Gossip datagrams sent (changes without a probe).")
+// clang-format on
+
+namespace shoal::membership {
+
+// Counters for metrics and tests, one field per table row.
+struct MembershipStats {
+#define SHOAL_MEMBERSHIP_FIELD(name, help) uint64_t name = 0;
+  SHOAL_MEMBERSHIP_COUNTERS(SHOAL_MEMBERSHIP_FIELD)
+#undef SHOAL_MEMBERSHIP_FIELD
+};
+
+}  // namespace shoal::membership
+
+#endif  // SHOAL_MEMBERSHIP_STATS_H_

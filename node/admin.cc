@@ -1,0 +1,117 @@
+// Copyright shoal authors. See admin.h.
+
+#include "node/admin.h"
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+namespace shoal::node {
+
+namespace {
+
+using nlohmann::json;
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// The arguments as a JSON object, or nullopt.
+std::optional<json> parse_args(const std::string& args_json) {
+  json args = json::parse(args_json.empty() ? "{}" : args_json, nullptr,
+                          /*allow_exceptions=*/false);
+  if (args.is_discarded() || !args.is_object()) return std::nullopt;
+  return args;
+}
+
+bool has_string(const json& args, const char* key) {
+  return args.contains(key) && args[key].is_string();
+}
+
+}  // namespace
+
+void Admin::handle(const proto::AdminRequest& request, Reply reply) {
+  const std::optional<json> args = parse_args(request.args_json);
+  if (!args) return reply({"", "args_json: not a JSON object"});
+  const std::string& c = request.command;
+  if (c == "members") return reply(members());
+  if (c == "status") return reply(status());
+  if (c == "stats") return reply({render_stats_json(hooks_.stats()), ""});
+  if (c == "lookup") return reply(lookup(*args));
+  if (c == "forward") return forward(*args, std::move(reply));
+  if (c == "leave") {
+    hooks_.leave();
+    return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
+  }
+  reply({"", "unknown command '" + c + "' (members, status, lookup, forward, stats, leave)"});
+}
+
+proto::AdminResponse Admin::members() const {
+  json out = json::array();
+  for (const auto& m : engine_.core().members()) {
+    out.push_back({{"address", m.address},
+                   {"status", std::string(to_string(m.status))},
+                   {"incarnation", m.incarnation},
+                   {"labels", m.labels}});
+  }
+  return {dump(out), ""};
+}
+
+proto::AdminResponse Admin::status() const {
+  const auto& core = engine_.core();
+  std::map<std::string, int> by_status;
+  for (const auto& m : core.members()) ++by_status[std::string(to_string(m.status))];
+  auto ring = engine_.ring().current();
+  return {dump({{"address", engine_.address()},
+                {"cluster", engine_.cluster()},
+                {"incarnation", core.incarnation()},
+                {"status", std::string(to_string(core.member(engine_.address())->status))},
+                {"members", by_status},
+                {"membership_checksum", core.checksum()},
+                {"ring", {{"members", ring->member_count()}, {"checksum", ring->checksum()}}},
+                {"health_score", core.health_score()},
+                {"joined", core.joined()}}),
+          ""};
+}
+
+proto::AdminResponse Admin::lookup(const json& args) const {
+  if (!has_string(args, "key")) return {"", "lookup: needs a string 'key'"};
+  size_t n = 1;
+  if (args.contains("n")) {
+    if (!args["n"].is_number_unsigned() || args["n"].get<uint64_t>() < 1 ||
+        args["n"].get<uint64_t>() > 100000) {
+      return {"", "lookup: 'n' must be 1..100000"};
+    }
+    n = args["n"].get<size_t>();
+  }
+  const std::string key = args["key"].get<std::string>();
+  auto ring = engine_.ring().current();
+  json owners = json::array();
+  for (auto o : ring->lookup_n(key, n)) owners.push_back(std::string(o));
+  return {dump({{"key", key}, {"owners", owners}, {"checksum", ring->checksum()}}), ""};
+}
+
+// {key, payload?, timeout_ms?}: handle_or_forward from this node; the
+// answer says who handled it.
+void Admin::forward(const json& args, Reply reply) {
+  if (!has_string(args, "key")) {
+    return reply({"", "forward: needs a JSON object with a string 'key'"});
+  }
+  ForwardOptions fo;
+  if (args.contains("timeout_ms") && args["timeout_ms"].is_number_unsigned()) {
+    fo.timeout = std::chrono::milliseconds(
+        std::clamp<uint64_t>(args["timeout_ms"].get<uint64_t>(), 1, 600000));
+  }
+  std::string payload = has_string(args, "payload") ? args["payload"].get<std::string>() : "";
+  const std::string key = args["key"].get<std::string>();
+  auto done = [reply = std::move(reply), key](ForwardResult r) {
+    json j = {{"key", key},
+              {"ok", r.ok()},
+              {"error", std::string(to_string(r.error))},
+              {"message", r.message},
+              {"payload", r.payload},
+              {"handled_by", r.handled_by},
+              {"attempts", r.attempts}};
+    reply({dump(j), ""});
+  };
+  engine_.forward(key, std::move(payload), fo, std::move(done), hooks_.now());
+}
+
+}  // namespace shoal::node

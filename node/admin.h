@@ -1,0 +1,55 @@
+// Copyright shoal authors. Admin commands: what the `shoal` CLI asks a
+// node over its TCP port (AdminRequest / AdminResponse frames, JSON both
+// ways; docs/OPERATIONS.md lists them).
+//
+//   members               every known member: address, status, incarnation, labels
+//   status                this node's view: incarnation, ring checksum, health
+//   stats                 every counter (node/counters.h)
+//   lookup {key, n?}      the key's owner and n-1 replicas in this node's ring
+//   forward {key, payload?, timeout_ms?}
+//                         handle_or_forward from this node; says who handled it
+//   leave                 graceful leave (bounded by the node's leave timeout)
+//
+// Errors are answers, never a closed connection: a bad argument or an
+// unknown command gets AdminResponse.error saying what is wrong.
+// Thread safety: the io thread only.
+
+#ifndef SHOAL_NODE_ADMIN_H_
+#define SHOAL_NODE_ADMIN_H_
+
+#include <functional>
+#include <nlohmann/json_fwd.hpp>
+
+#include "node/engine.h"
+#include "proto/codec.h"
+
+namespace shoal::node {
+
+class Admin {
+ public:
+  struct Hooks {
+    std::function<membership::Instant()> now;
+    std::function<void()> leave;       // begins a graceful leave
+    std::function<NodeStats()> stats;  // every counter, transports' included
+  };
+  using Reply = std::function<void(proto::AdminResponse)>;
+
+  Admin(Engine& engine, Hooks hooks) : engine_(engine), hooks_(std::move(hooks)) {}
+
+  // Answers `request`: `reply` runs exactly once, now or (forward) when
+  // the forwarded request ends.
+  void handle(const proto::AdminRequest& request, Reply reply);
+
+ private:
+  proto::AdminResponse members() const;
+  proto::AdminResponse status() const;
+  proto::AdminResponse lookup(const nlohmann::json& args) const;
+  void forward(const nlohmann::json& args, Reply reply);
+
+  Engine& engine_;
+  Hooks hooks_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_ADMIN_H_

@@ -1,0 +1,31 @@
+// Copyright shoal authors. See endpoints.h.
+
+#include "node/endpoints.h"
+
+#include "node/address.h"
+
+namespace shoal::node {
+
+using asio::ip::udp;
+
+std::optional<udp::endpoint> EndpointCache::resolve(const std::string& address) {
+  if (auto it = cache_.find(address); it != cache_.end()) return it->second;
+  auto hp = parse_host_port(address);
+  if (!hp) return std::nullopt;
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(hp->host, ec);
+  udp::endpoint ep;
+  if (!ec) {
+    ep = udp::endpoint(ip, hp->port);
+  } else {
+    udp::resolver resolver(io_);
+    auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
+    if (ec || results.empty()) return std::nullopt;
+    ep = *results.begin();
+  }
+  if (cache_.size() >= kMax) cache_.clear();
+  cache_.emplace(address, ep);
+  return ep;
+}
+
+}  // namespace shoal::node

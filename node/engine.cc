@@ -1,0 +1,140 @@
+// Copyright shoal authors. See engine.h.
+
+#include "node/engine.h"
+
+#include <algorithm>
+
+namespace shoal::node {
+
+using membership::Instant;
+
+Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
+    : options_(std::move(options)),
+      core_(options_.protocol, seed, now),
+      ring_(options_.replica_points, options_.protocol.address),
+      forwarder_(options_.protocol.address, options_.forward, ring_.publisher()) {}
+
+void Engine::join(const std::vector<std::string>& seeds, Instant now) {
+  core_.join(seeds, now);
+  collect(now);
+}
+
+void Engine::leave(Instant now) {
+  core_.leave(now);
+  collect(now);
+}
+
+Engine::Drop Engine::on_datagram(std::string_view from, std::string_view bytes, Instant now) {
+  auto decoded = proto::decode_datagram(bytes, cluster(), core_.config().datagram_budget);
+  if (!decoded.ok()) {
+    count_drop(decoded.error);
+    return {decoded.error, std::move(decoded.detail)};
+  }
+  core_.on_message(from, *decoded.value, now);
+  collect(now);
+  return {};
+}
+
+proto::Decoded<proto::Frame> Engine::decode_frame(std::string_view bytes) {
+  auto decoded = proto::decode_frame(bytes, cluster(), options_.frame_bytes_max);
+  if (!decoded.ok()) count_drop(decoded.error);
+  return decoded;
+}
+
+std::optional<proto::FrameBody> Engine::on_request(std::string_view from, proto::FrameBody& body,
+                                                   Instant now) {
+  if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
+    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving());
+    collect(now);
+    return r;
+  }
+  auto req = proto::take_tcp_request(body);
+  if (!req) return std::nullopt;
+  membership::TcpResponse r = core_.on_tcp_request(from, *req, now);
+  collect(now);
+  return proto::to_frame_body(std::move(r));
+}
+
+bool Engine::on_exchange_response(uint64_t id, proto::FrameBody& body, Instant now) {
+  auto resp = proto::take_tcp_response(body);
+  if (!resp) {
+    on_exchange_failed(id, now);
+    return false;
+  }
+  core_.on_tcp_response(id, *resp, now);
+  collect(now);
+  return true;
+}
+
+void Engine::on_exchange_failed(uint64_t id, Instant now) {
+  core_.on_tcp_failure(id, now);
+  collect(now);
+}
+
+void Engine::on_forward_response(std::string_view peer, uint64_t id,
+                                 proto::ForwardResponse response, Instant now) {
+  forwarder_.on_response(peer, id, std::move(response), now);
+  collect(now);
+}
+
+void Engine::on_link_failed(std::string_view peer, const std::string& why, Instant now) {
+  forwarder_.on_link_failed(peer, why, now);
+  collect(now);
+}
+
+void Engine::forward(std::string key, std::string payload, ForwardOptions options,
+                     Forwarder::Done done, Instant now) {
+  forwarder_.forward(std::move(key), std::move(payload), options, std::move(done), now);
+  collect(now);
+}
+
+void Engine::tick(Instant now) {
+  if (core_.next_deadline() <= now) core_.tick(now);
+  collect(now);  // the core's events reach the ring feed before it publishes
+  if (ring_.next_deadline() <= now) {
+    if (auto change = ring_.tick(now)) ring_changes_.push_back(std::move(*change));
+  }
+  if (forwarder_.next_deadline() <= now) forwarder_.tick(now);
+  collect(now);
+}
+
+Instant Engine::next_deadline() const {
+  return std::min({core_.next_deadline(), ring_.next_deadline(), forwarder_.next_deadline()});
+}
+
+void Engine::shutdown() { forwarder_.shutdown(); }
+
+void Engine::collect(Instant now) {
+  for (auto& d : core_.take_datagrams()) {
+    datagrams_.push_back({std::move(d.to), proto::encode_datagram(cluster(), d.message)});
+  }
+  for (auto& x : core_.take_exchanges()) {
+    exchanges_.push_back({x.id, std::move(x.to), proto::to_frame_body(std::move(x.request))});
+  }
+  for (auto& e : core_.take_events()) {
+    ring_.on_event(e, now);
+    events_.push_back(std::move(e));
+  }
+}
+
+NodeStats Engine::stats(const NodeCounters& transport) const {
+  NodeStats s = empty_node_stats();
+#define SHOAL_ENGINE_COPY(name, help) s.name = transport.name;
+  SHOAL_NODE_COUNTERS(SHOAL_ENGINE_COPY)
+#undef SHOAL_ENGINE_COPY
+#define SHOAL_ENGINE_COPY(name, help) s.name = forwarder_.stats().name;
+  SHOAL_FORWARD_COUNTERS(SHOAL_ENGINE_COPY)
+#undef SHOAL_ENGINE_COPY
+  for (int e = 1; e < proto::kDecodeErrorCount; ++e) {
+    s.drops[std::string(proto::to_string(static_cast<proto::DecodeError>(e)))] =
+        drops_[static_cast<size_t>(e)];
+  }
+  for (const auto& m : core_.members()) ++s.members[std::string(to_string(m.status))];
+  s.protocol = core_.stats();
+  s.health_score = static_cast<uint64_t>(core_.health_score());
+  s.pending_changes = core_.pending_changes();
+  s.ring_members = ring_.current()->member_count();
+  return s;
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,157 @@
+// Copyright shoal authors. The engine: everything a node does except I/O,
+// and the one contract its two drivers share.
+//
+// An Engine holds the membership core, the ring feed and the forwarder, and
+// wires them: membership events go to the ring feed (and out, for logs and
+// callbacks), the ring feed publishes the snapshots the forwarder looks
+// keys up in. It decodes and encodes through proto/codec.h and counts what
+// it drops. It reads no clock, opens no socket and starts no thread.
+//
+// Two drivers run it: node/ (Asio, real time) and tests/sim (virtual time,
+// a simulated network, thousands of engines in one thread). Both follow
+// the driver contract:
+//
+//   1. Deliver inputs with the on_* methods as they arrive, each with the
+//      time `now`.
+//   2. Before tick(now), deliver every input that has arrived by `now`: a
+//      process that was not scheduled for a while (a thousand nodes on two
+//      cores, a paused VM) finds the acks it waited for queued in its
+//      socket, and judging probes before reading them suspects healthy
+//      peers.
+//   3. Call tick(now) once now >= next_deadline(); calling it early is
+//      harmless (nothing is due, nothing runs).
+//   4. After every call, drain the outputs (take_*): datagrams to send,
+//      exchanges (join, sync) and forwards to start on TCP, member events
+//      and ring changes to report. Then re-arm the timer for
+//      next_deadline().
+//
+//   inputs                     Engine                          outputs
+//   datagram ----decode---> membership core ---datagrams----> UDP
+//   frame -------decode---> core | forwarder ---exchanges---> TCP (join, sync)
+//   tick(now) -------------> core, ring feed, ---forwards----> TCP (forwarding)
+//                            forwarder          ---events, ring changes--> logs,
+//                            core events --> ring feed          callbacks
+//
+// Thread safety: none; the driver's one thread owns it. The ring feed's
+// publisher may be read from any thread.
+
+#ifndef SHOAL_NODE_ENGINE_H_
+#define SHOAL_NODE_ENGINE_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "membership/membership.h"
+#include "node/counters.h"
+#include "node/forwarder.h"
+#include "node/ring_feed.h"
+#include "proto/codec.h"
+
+namespace shoal::node {
+
+struct EngineOptions {
+  // Protocol parameters with this node's address, cluster, labels and
+  // incarnation filled in.
+  membership::Config protocol;
+  uint32_t replica_points = ring::kDefaultReplicaPoints;
+  // Frames above this are refused.
+  uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
+  ForwarderOptions forward;
+};
+
+class Engine {
+ public:
+  // A datagram to send, encoded.
+  struct Datagram {
+    std::string to;
+    std::string bytes;
+  };
+  // A TCP exchange to start: send `request` as frame `id`, pass the answer
+  // to on_exchange_response(id) or report on_exchange_failed(id).
+  struct Exchange {
+    uint64_t id = 0;
+    std::string to;
+    proto::FrameBody request;
+  };
+  // Why an input was dropped (kOk: it was not); counted already.
+  struct Drop {
+    proto::DecodeError error = proto::DecodeError::kOk;
+    std::string detail;
+    bool dropped() const { return error != proto::DecodeError::kOk; }
+  };
+
+  // `options.protocol` must be valid; `seed` drives every random choice.
+  Engine(EngineOptions options, uint64_t seed, membership::Instant now);
+
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // ---- inputs ----
+  void join(const std::vector<std::string>& seeds, membership::Instant now);
+  void leave(membership::Instant now);
+  Drop on_datagram(std::string_view from, std::string_view bytes, membership::Instant now);
+  // A request frame from a peer (join, sync, forward) and its answer;
+  // nullopt if `body` is not such a request (a response sent as a request,
+  // or an admin request, which the driver answers itself).
+  std::optional<proto::FrameBody> on_request(std::string_view from, proto::FrameBody& body,
+                                             membership::Instant now);
+  // The answer to exchange `id`; false (and the exchange failed) if `body`
+  // is not a join or sync response.
+  bool on_exchange_response(uint64_t id, proto::FrameBody& body, membership::Instant now);
+  void on_exchange_failed(uint64_t id, membership::Instant now);
+  void on_forward_response(std::string_view peer, uint64_t id, proto::ForwardResponse response,
+                           membership::Instant now);
+  void on_link_failed(std::string_view peer, const std::string& why, membership::Instant now);
+  void forward(std::string key, std::string payload, ForwardOptions options, Forwarder::Done done,
+               membership::Instant now);
+  void tick(membership::Instant now);
+  membership::Instant next_deadline() const;
+  // Ends every forward in progress (kShuttingDown) and refuses new ones.
+  void shutdown();
+
+  // Decodes a frame with this engine's cluster and limit; counts a drop.
+  proto::Decoded<proto::Frame> decode_frame(std::string_view bytes);
+  void count_drop(proto::DecodeError e) { ++drops_[static_cast<size_t>(e)]; }
+
+  // ---- outputs ----
+  std::vector<Datagram> take_datagrams() { return std::exchange(datagrams_, {}); }
+  std::vector<Exchange> take_exchanges() { return std::exchange(exchanges_, {}); }
+  std::vector<OutForward> take_forwards() { return forwarder_.take_sends(); }
+  std::vector<membership::MemberEvent> take_events() { return std::exchange(events_, {}); }
+  std::vector<RingChange> take_ring_changes() { return std::exchange(ring_changes_, {}); }
+
+  // ---- state ----
+  const std::string& address() const { return core_.address(); }
+  const std::string& cluster() const { return core_.config().cluster; }
+  const membership::Membership& core() const { return core_; }
+  const RingFeed& ring() const { return ring_; }
+  Forwarder& forwarder() { return forwarder_; }
+  uint64_t drops(proto::DecodeError e) const { return drops_[static_cast<size_t>(e)]; }
+  // Every counter and gauge (node/counters.h), with the transport counters
+  // the driver keeps.
+  NodeStats stats(const NodeCounters& transport) const;
+
+ private:
+  // Moves the core's outputs out: datagrams encoded, exchanges, events
+  // (which also go to the ring feed).
+  void collect(membership::Instant now);
+
+  EngineOptions options_;
+  membership::Membership core_;
+  RingFeed ring_;
+  Forwarder forwarder_;
+  std::array<uint64_t, proto::kDecodeErrorCount> drops_{};
+  std::vector<Datagram> datagrams_;
+  std::vector<Exchange> exchanges_;
+  std::vector<membership::MemberEvent> events_;
+  std::vector<RingChange> ring_changes_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_ENGINE_H_

@@ -1,0 +1,223 @@
+// Copyright shoal authors. The forwarder: Ringpop's handleOrProxy, both
+// halves, as a state machine without I/O.
+//
+// Sender: forward(key) looks the key up in the current ring. If this node
+// owns it, the local handler runs at once. Otherwise the request goes to
+// the owner as an OutForward for the driver's link layer, which reports
+// back on_response() or on_link_failed(). Every call ends in exactly one
+// ForwardResult, always: a response or an error that says which.
+//
+//   forward ---> attempt: lookup ---> own key: run handler ---------> done
+//                   ^        `-----> owner: breaker open? --------> done(circuit_open)
+//                   |                       in flight >= max? ----> done(overloaded)
+//                   |                       send, wait for a share
+//                   |                       of the remaining budget
+//                   |                          |          |        |
+//                   |                   response   not_owner,   link failed,
+//                   |                          |   shutting_down  no answer in time
+//                   |                          v          v        v
+//                   |                        done     retry_later: 10, 40, 160 ms
+//                   `-------------------------------------'  (retries left, budget left)
+//
+// Retries look the key up again, so a request follows its key to a new
+// owner, and runs locally if the key became local. Per-peer circuit
+// breaker: breaker_failures consecutive failures open the circuit for
+// breaker_open; then one trial request (half-open) decides. At most
+// inflight_max requests in flight per peer; more fail with kOverloaded
+// instead of queueing without bound.
+//
+// Receiver: serve() checks that this node owns the key in its own ring
+// (key-level consistency: equal ring checksums are not required, they
+// differ during every rolling deploy) and runs the handler; otherwise it
+// answers not_owner and the sender retries. A request never travels
+// further than its owner, so it cannot loop. A request whose sender's ring
+// checksum differs from ours is counted (forwards_ring_mismatch).
+//
+// Time is passed in: tick(now) at next_deadline(), as for the membership
+// core, so node/ runs it on Asio and tests/sim in virtual time.
+//
+// Thread safety: none; the node's io thread owns it. Done callbacks and the
+// handler run inside the call that completes them.
+
+#ifndef SHOAL_NODE_FORWARDER_H_
+#define SHOAL_NODE_FORWARDER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "membership/types.h"
+#include "node/counters.h"
+#include "proto/codec.h"
+#include "ring/publisher.h"
+
+namespace shoal::node {
+
+using membership::Duration;
+using membership::Instant;
+
+// Why a forwarded request did not produce a handler response. Values are
+// the wire's ErrorCode (proto/shoal.proto); 7 was TOO_MANY_HOPS, removed
+// (a request never travels past its owner).
+enum class ForwardError : uint8_t {
+  kOk = 0,
+  kTimeout = 1,             // no answer within the request's time budget
+  kOwnerUnreachable = 2,    // the owner's connection failed, retries used up
+  kOverloaded = 3,          // too many requests in flight to the owner
+  kCircuitOpen = 4,         // the owner failed repeatedly; not tried for a while
+  kTooManyRingChanges = 5,  // each retry found another owner who disowned the key
+  kNotOwner = 6,            // (on the wire) the receiver does not own the key
+  kNoHandler = 8,           // the owner has no handler registered
+  kHandlerFailed = 9,       // the owner's handler reported an error
+  kBadRequest = 10,
+  kShuttingDown = 11,  // this node or the owner is stopping
+};
+std::string_view to_string(ForwardError e);
+// Every value, in wire order (for counting outcomes by name).
+inline constexpr ForwardError kForwardErrors[] = {
+    ForwardError::kOk,         ForwardError::kTimeout,     ForwardError::kOwnerUnreachable,
+    ForwardError::kOverloaded, ForwardError::kCircuitOpen, ForwardError::kTooManyRingChanges,
+    ForwardError::kNotOwner,   ForwardError::kNoHandler,   ForwardError::kHandlerFailed,
+    ForwardError::kBadRequest, ForwardError::kShuttingDown};
+
+struct ForwardResult {
+  ForwardError error = ForwardError::kOk;
+  std::string message;     // why, for errors
+  std::string payload;     // the handler's response
+  std::string handled_by;  // the node that ran the handler
+  int attempts = 0;        // 1 + retries used
+  bool ok() const { return error == ForwardError::kOk; }
+};
+
+struct ForwardOptions {
+  // Total time budget for the request, retries included.
+  std::chrono::milliseconds timeout{1000};
+  // Retries after a failed attempt; each looks the key up again first.
+  int retries = 3;
+};
+
+// What a handler returns: a response payload, or an error message.
+struct HandlerResult {
+  bool ok = true;
+  std::string payload;  // response if ok, error message if not
+};
+// Runs on the owner's io thread for keys it owns: keep it short.
+using RequestHandler = std::function<HandlerResult(std::string_view key, std::string_view payload)>;
+
+struct ForwarderOptions {
+  // Requests in flight to one peer before new ones fail with kOverloaded.
+  uint32_t inflight_max = 4096;
+  // Consecutive failures to one peer that open its circuit, and how long it
+  // stays open before one trial request (half-open).
+  uint32_t breaker_failures = 5;
+  Duration breaker_open = std::chrono::seconds(1);
+};
+
+// A request for the link layer: send `request` to `peer`, tagged `id`; the
+// answer comes back through on_response(peer, id, ...).
+struct OutForward {
+  std::string peer;
+  uint64_t id = 0;
+  proto::ForwardRequest request;
+};
+
+class Forwarder {
+ public:
+  using Done = std::function<void(ForwardResult)>;
+
+  // `self` is this node's address as it appears on the ring; `ring` must
+  // outlive the forwarder.
+  Forwarder(std::string self, ForwarderOptions options, const ring::RingPublisher& ring);
+
+  Forwarder(const Forwarder&) = delete;
+  Forwarder& operator=(const Forwarder&) = delete;
+
+  void set_handler(RequestHandler handler) { handler_ = std::move(handler); }
+  // Called when a peer's circuit opens (for a log line).
+  void on_breaker_open(std::function<void(std::string_view peer, uint32_t failures)> f) {
+    breaker_open_hook_ = std::move(f);
+  }
+
+  // ---- sender ----
+  void forward(std::string key, std::string payload, ForwardOptions options, Done done,
+               Instant now);
+  // The owner's answer to request `id`. Ignored unless that request's
+  // attempt in flight went to `peer`.
+  void on_response(std::string_view peer, uint64_t id, proto::ForwardResponse response,
+                   Instant now);
+  // The connection to `peer` failed: every request in flight to it fails
+  // over to a retry.
+  void on_link_failed(std::string_view peer, const std::string& why, Instant now);
+  void tick(Instant now);
+  Instant next_deadline() const;
+  std::vector<OutForward> take_sends() { return std::exchange(sends_, {}); }
+  // Ends every call in progress with kShuttingDown, as it does any later
+  // forward(); serve() answers shutting_down.
+  void shutdown();
+
+  // ---- receiver ----
+  // The answer to a forwarded request. `leaving`: this node is leaving the
+  // cluster (answers shutting_down, so the sender retries elsewhere).
+  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving);
+
+  const ForwardStats& stats() const { return stats_; }
+  size_t calls_in_progress() const { return calls_.size(); }
+
+ private:
+  enum class Phase { kInFlight, kBackoff };
+  struct Call {
+    std::string key;
+    std::string payload;
+    Done done;
+    Instant deadline;
+    int retries_left = 0;
+    int attempts = 0;
+    std::string peer;    // of the attempt in flight ("" if none)
+    bool trial = false;  // this attempt is its peer's half-open trial
+    std::string last_error;
+    ForwardError last_code = ForwardError::kOk;
+    Phase phase = Phase::kInFlight;
+    Instant wake = membership::kNever;  // in deadlines_ unless kNever
+  };
+  struct Peer {
+    uint32_t inflight = 0;
+    uint32_t failures = 0;  // consecutive
+    Instant open_until{};
+    bool trial_in_flight = false;
+  };
+
+  void attempt(uint64_t id, Instant now);
+  // Sends call `c` (id) to `owner` if its breaker and in-flight bound allow.
+  void send_to(uint64_t id, Call& c, const std::string& owner, const ring::Ring& ring, Instant now);
+  void attempt_timed_out(uint64_t id, Instant now);
+  void retry_later(uint64_t id, Instant now);
+  void finish(uint64_t id, ForwardError code, std::string message, std::string payload = {},
+              std::string handled_by = {});
+  void end_attempt(Call& c);  // the attempt in flight is over: release its peer slot
+  void peer_result(const std::string& address, bool success, bool trial, Instant now);
+  HandlerResult run_handler(std::string_view key, std::string_view payload);
+  void wake_at(uint64_t id, Call& c, Instant at);
+
+  std::string self_;
+  ForwarderOptions options_;
+  ring::RingReader ring_;
+  RequestHandler handler_;
+  std::function<void(std::string_view, uint32_t)> breaker_open_hook_;
+  bool shutting_down_ = false;
+  uint64_t next_id_ = 1;
+  std::map<uint64_t, Call> calls_;
+  std::map<std::string, Peer, std::less<>> peers_;
+  std::set<std::pair<Instant, uint64_t>> deadlines_;
+  std::vector<OutForward> sends_;
+  ForwardStats stats_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_FORWARDER_H_

@@ -1,0 +1,101 @@
+// Copyright shoal authors. A framed TCP connection: what every TCP
+// connection of a node shares (accepted ones, join/sync exchanges,
+// forwarding links).
+//
+// Reads: the socket is read in big chunks that a FrameBuffer splits into
+// length-prefixed frames (proto/codec.h); a frame announcing more than the
+// limit is refused before any memory is reserved for it (oversized()).
+// A peer that sends requests but does not read the answers stops being
+// read once kQueueHigh bytes of answers wait, until it catches up.
+//
+// Writes: send() queues a frame; frames queued while handlers run leave
+// together in one write, after the handlers already queued (a posted
+// flush): a batch of pipelined requests or answers costs one read and one
+// write, not two reads and a write per frame.
+//
+// Deadline: one watchdog timer per connection, re-armed lazily. Reads move
+// the deadline; the timer checks it when it fires, and calls expired()
+// only once the deadline has really passed (Asio's timeouts example).
+//
+//   read_frames --async_read_some--> on_read --frames--> on_frame (derived)
+//        ^                                |
+//        `-------- kNeedMore -------------'
+//   send --queue--> (posted) flush --async_write--> flush again if more
+//
+// Lifetime: shared_ptr, held by the pending handlers. Thread safety: the
+// io thread only.
+
+#ifndef SHOAL_NODE_FRAME_CONN_H_
+#define SHOAL_NODE_FRAME_CONN_H_
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "node/frame_buffer.h"
+#include "proto/codec.h"
+
+namespace shoal::node {
+
+class FrameConn : public std::enable_shared_from_this<FrameConn> {
+ public:
+  using Clock = std::chrono::steady_clock;
+
+  FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::string cluster,
+            uint32_t frame_bytes_max);
+  virtual ~FrameConn() = default;
+
+  FrameConn(const FrameConn&) = delete;
+  FrameConn& operator=(const FrameConn&) = delete;
+
+  // Queues a frame; it is sent with whatever else is queued meanwhile.
+  void send(uint64_t id, const proto::FrameBody& body);
+  bool is_open() const { return socket_.is_open(); }
+
+ protected:
+  // Hooks. on_frame: a complete frame (false: stop reading).
+  virtual bool on_frame(std::string_view bytes) = 0;
+  virtual void read_failed(const std::string& why) = 0;
+  virtual void write_failed(const std::string& why) = 0;
+  virtual void oversized(uint32_t length) = 0;
+  virtual void expired() = 0;
+  virtual bool can_write() const = 0;
+  virtual void before_read() {}
+
+  void read_frames();
+  void flush();
+  // The connection expires at `t`. A later deadline is picked up lazily
+  // when the timer fires; an earlier one re-arms the timer now.
+  void set_deadline(Clock::time_point t);
+  void close_socket();
+  asio::io_context& io() { return io_; }
+
+  asio::ip::tcp::socket socket_;
+  asio::steady_timer watchdog_;
+  FrameBuffer frames_;
+
+ private:
+  void on_read(const asio::error_code& ec, size_t n);
+  void on_written(const asio::error_code& ec);
+  void watch();
+
+  static constexpr size_t kQueueHigh = 4u << 20;  // bytes of unsent answers
+
+  asio::io_context& io_;
+  std::string cluster_;
+  Clock::time_point deadline_{};
+  Clock::time_point armed_at_ = Clock::time_point::max();
+  std::string pending_;
+  std::string writing_;
+  bool flush_posted_ = false;
+  bool read_paused_ = false;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_FRAME_CONN_H_

@@ -1,0 +1,109 @@
+// Copyright shoal authors. See metrics_http.h.
+
+#include "node/metrics_http.h"
+
+#include <array>
+#include <asio/steady_timer.hpp>
+#include <asio/write.hpp>
+#include <memory>
+
+#include "node/address.h"
+
+namespace shoal::node {
+
+using asio::ip::tcp;
+
+class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
+ public:
+  Conn(MetricsServer& server, tcp::socket s)
+      : server_(server), socket_(std::move(s)), watchdog_(server.io_) {}
+
+  void start() {
+    watchdog_.expires_after(std::chrono::seconds(5));
+    watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
+      if (!ec) {
+        asio::error_code ignored;
+        self->socket_.close(ignored);
+      }
+    });
+    read();
+  }
+
+ private:
+  void read() {
+    socket_.async_read_some(asio::buffer(buf_),
+                            [self = shared_from_this()](const asio::error_code& ec, size_t n) {
+                              if (!ec) self->on_read(n);
+                            });
+  }
+  void on_read(size_t n) {
+    request_.append(buf_.data(), n);
+    if (request_.find("\r\n\r\n") == std::string::npos &&
+        request_.find("\n\n") == std::string::npos) {
+      if (request_.size() > 8192) return reply("431 Too Large", "");
+      return read();
+    }
+    const bool get_metrics =
+        request_.rfind("GET /metrics ", 0) == 0 || request_.rfind("GET /metrics?", 0) == 0;
+    if (get_metrics) return reply("200 OK", server_.render_());
+    reply("404 Not Found", "try GET /metrics\n");
+  }
+  void reply(const std::string& status, const std::string& body) {
+    out_ = "HTTP/1.0 " + status +
+           "\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: " +
+           std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+    asio::async_write(socket_, asio::buffer(out_),
+                      [self = shared_from_this()](const asio::error_code&, size_t) {
+                        asio::error_code ignored;
+                        self->watchdog_.cancel();
+                        self->socket_.shutdown(tcp::socket::shutdown_both, ignored);
+                        self->socket_.close(ignored);
+                      });
+  }
+
+  MetricsServer& server_;
+  tcp::socket socket_;
+  asio::steady_timer watchdog_;
+  std::array<char, 2048> buf_{};
+  std::string request_;
+  std::string out_;
+};
+
+MetricsServer::MetricsServer(asio::io_context& io, std::function<std::string()> render)
+    : io_(io), render_(std::move(render)), acceptor_(io) {}
+
+std::string MetricsServer::open(const std::string& address) {
+  auto hp = parse_host_port(address, nullptr, /*allow_port_zero=*/true);
+  if (!hp) return "not host:port";
+  asio::error_code ec;
+  auto ip = hp->host == "localhost" ? asio::ip::make_address("127.0.0.1")
+                                    : asio::ip::make_address(hp->host, ec);
+  if (ec) return "not an IP address";
+  tcp::endpoint at(ip, hp->port);
+  acceptor_.open(at.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(at, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) return ec.message();
+  HostPort bound = *hp;
+  bound.port = acceptor_.local_endpoint().port();
+  address_ = bound.to_string();
+  return "";
+}
+
+void MetricsServer::start() { accept(); }
+
+void MetricsServer::accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) std::make_shared<Conn>(*this, std::move(socket))->start();
+    accept();
+  });
+}
+
+void MetricsServer::close() {
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+}  // namespace shoal::node

@@ -1,0 +1,78 @@
+// Copyright shoal authors. Ring publication: membership events in, ring
+// snapshots out, without I/O.
+//
+//   MemberEvent --on_event--> RingBuilder (add alive/suspect, remove the
+//                             rest) --tick at next_deadline--> build() -->
+//                             RingPublisher (readers on any thread)
+//
+// Rebuilding a ring copies every point: ~0.3 us per member on an idle
+// machine, 1 us with a thousand busy processes, and a thousand co-located
+// nodes multiply any per-node cost by a thousand. So publication is
+// coalesced: the first change after a quiet spell is published
+// kDelayMin later; each further publication while changes keep coming
+// doubles the delay, up to 2 ms per member (10 ms..2 s). "Quiet" means no
+// publication for a whole capped delay: a paced stream of changes (a cold
+// start delivers a join every few ms to 100s of ms) backs off like a burst
+// does. Under sustained churn rebuilds then cost at most ~0.05% of a core
+// per node, whatever the size, and the ring trails membership by at most
+// the cap.
+//
+// Time is passed in (node/ on Asio, tests/sim in virtual time). Thread
+// safety: one thread calls everything but publisher(), whose snapshots any
+// thread may read.
+
+#ifndef SHOAL_NODE_RING_FEED_H_
+#define SHOAL_NODE_RING_FEED_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "membership/membership.h"
+#include "ring/publisher.h"
+#include "ring/ring.h"
+
+namespace shoal::node {
+
+struct RingChange {
+  std::shared_ptr<const ring::Ring> before;
+  std::shared_ptr<const ring::Ring> after;
+};
+
+class RingFeed {
+ public:
+  static constexpr membership::Duration kDelayMin = std::chrono::milliseconds(10);
+  static constexpr membership::Duration kDelayMax = std::chrono::seconds(2);
+  static constexpr membership::Duration kDelayPerMember = std::chrono::milliseconds(2);
+
+  // Starts with a ring of `self` alone, published at once.
+  RingFeed(uint32_t replica_points, const std::string& self);
+
+  RingFeed(const RingFeed&) = delete;
+  RingFeed& operator=(const RingFeed&) = delete;
+
+  // Alive and suspect members are on the ring; any other status, or a
+  // forgotten member, is not. Schedules a publication if this changes it.
+  void on_event(const membership::MemberEvent& e, membership::Instant now);
+  membership::Instant next_deadline() const { return publish_at_; }
+  // Publishes the pending changes if due; returns what changed, if anything.
+  std::optional<RingChange> tick(membership::Instant now);
+
+  const ring::RingPublisher& publisher() const { return publisher_; }
+  std::shared_ptr<const ring::Ring> current() const { return publisher_.current(); }
+
+ private:
+  membership::Duration delay_cap() const;
+
+  ring::RingBuilder builder_;
+  ring::RingPublisher publisher_;
+  membership::Instant publish_at_ = membership::kNever;
+  membership::Duration delay_ = kDelayMin;
+  std::optional<membership::Instant> published_at_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_RING_FEED_H_

@@ -1,0 +1,159 @@
+// Copyright shoal authors. See tcp_client.h.
+
+#include "node/tcp_client.h"
+
+#include <asio/post.hpp>
+
+#include "node/frame_conn.h"
+
+namespace shoal::node {
+
+using asio::ip::tcp;
+
+namespace {
+
+// One exchange: connect, send, read one answer.
+class ExchangeConn final : public FrameConn {
+ public:
+  ExchangeConn(asio::io_context& io, const TcpClientOptions& o, ExchangeDone done)
+      : FrameConn(io, tcp::socket(io), o.cluster, o.frame_bytes_max), done_(std::move(done)) {}
+
+  void start(const tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
+             std::chrono::milliseconds timeout) {
+    set_deadline(Clock::now() + timeout);
+    send(id, request);
+    socket_.async_connect(to, [self = shared_from_this(), this](const asio::error_code& ec) {
+      if (ec) return fail();
+      connected_ = true;
+      flush();
+      read_frames();
+    });
+  }
+
+ private:
+  void expired() override { fail(); }
+  void read_failed(const std::string&) override { fail(); }
+  void write_failed(const std::string&) override { fail(); }
+  bool can_write() const override { return connected_ && !ended_; }
+  void oversized(uint32_t) override { fail(); }
+  bool on_frame(std::string_view bytes) override {
+    if (ended_) return false;
+    ended_ = true;
+    close_socket();
+    done_(true, bytes);
+    return false;
+  }
+  void fail() {
+    if (ended_) return;
+    ended_ = true;
+    close_socket();
+    done_(false, {});
+  }
+
+  ExchangeDone done_;
+  bool connected_ = false;
+  bool ended_ = false;
+};
+
+}  // namespace
+
+void start_exchange(asio::io_context& io, const TcpClientOptions& options, const tcp::endpoint& to,
+                    uint64_t id, const proto::FrameBody& request, ExchangeDone done) {
+  std::make_shared<ExchangeConn>(io, options, std::move(done))
+      ->start(to, id, request, options.exchange_timeout);
+}
+
+// A pooled connection to one peer: requests are queued as they come and
+// answers handed to the delegate, which matches them by id.
+class PeerLinks::Link final : public FrameConn {
+ public:
+  Link(PeerLinks& links, std::string peer)
+      : FrameConn(links.io_, tcp::socket(links.io_), links.options_.cluster,
+                  links.options_.frame_bytes_max),
+        links_(&links),
+        peer_(std::move(peer)) {}
+
+  void start(const tcp::endpoint& to) {
+    set_deadline(Clock::now() + links_->options_.connect_timeout);
+    socket_.async_connect(to, [self = shared_from_this(), this](const asio::error_code& ec) {
+      if (ec) return fail("connect: " + ec.message());
+      if (closed_) return;
+      connected_ = true;
+      watchdog_.cancel();  // calls carry their own timeouts from here
+      asio::error_code ignored;
+      socket_.set_option(tcp::no_delay(true), ignored);
+      flush();
+      read_frames();
+    });
+  }
+  // Closes without reporting (the pool is shutting down).
+  void close() {
+    closed_ = true;
+    links_ = nullptr;
+    close_socket();
+  }
+
+ private:
+  void expired() override {
+    if (!connected_) fail("connect timed out");
+  }
+  void read_failed(const std::string& why) override { fail(why); }
+  void write_failed(const std::string& why) override { fail(why); }
+  bool can_write() const override { return connected_ && !closed_; }
+  void oversized(uint32_t) override { fail("oversized answer"); }
+  bool on_frame(std::string_view bytes) override {
+    if (closed_) return false;
+    if (!links_->delegate_.on_answer(peer_, bytes)) {
+      fail("bad answer");
+      return false;
+    }
+    return !closed_;
+  }
+  void fail(const std::string& why) {
+    if (closed_) return;
+    closed_ = true;
+    close_socket();
+    PeerLinks* links = std::exchange(links_, nullptr);
+    if (links != nullptr) links->failed(peer_, this, why);
+  }
+
+  PeerLinks* links_;  // null once closed
+  std::string peer_;
+  bool connected_ = false;
+  bool closed_ = false;
+};
+
+PeerLinks::PeerLinks(asio::io_context& io, TcpClientOptions options, EndpointCache& endpoints,
+                     Delegate& delegate)
+    : io_(io), options_(std::move(options)), endpoints_(endpoints), delegate_(delegate) {}
+
+PeerLinks::~PeerLinks() { close_all(); }
+
+void PeerLinks::send(const std::string& peer, uint64_t id, const proto::FrameBody& body) {
+  auto it = links_.find(peer);
+  if (it == links_.end()) {
+    auto ep = endpoints_.resolve(peer);
+    if (!ep) {
+      asio::post(io_, [this, peer] { delegate_.on_failed(peer, "cannot resolve " + peer); });
+      return;
+    }
+    auto link = std::make_shared<Link>(*this, peer);
+    link->start(tcp::endpoint(ep->address(), ep->port()));
+    it = links_.emplace(peer, std::move(link)).first;
+  }
+  it->second->send(id, body);
+}
+
+void PeerLinks::failed(const std::string& peer, Link* link, const std::string& why) {
+  auto it = links_.find(peer);
+  if (it == links_.end() || it->second.get() != link) return;
+  links_.erase(it);
+  delegate_.on_failed(peer, why);
+}
+
+void PeerLinks::close_all() {
+  for (auto& [peer, link] : links_) link->close();
+  links_.clear();
+}
+
+}  // namespace shoal::node

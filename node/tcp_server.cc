@@ -1,0 +1,113 @@
+// Copyright shoal authors. See tcp_server.h.
+
+#include "node/tcp_server.h"
+
+#include "node/frame_conn.h"
+
+namespace shoal::node {
+
+using asio::ip::tcp;
+
+class TcpServer::Conn final : public FrameConn, public Responder {
+ public:
+  Conn(TcpServer& server, tcp::socket s)
+      : FrameConn(server.io_, std::move(s), server.options_.cluster,
+                  server.options_.frame_bytes_max),
+        server_(server) {
+    asio::error_code ec;
+    auto ep = socket_.remote_endpoint(ec);
+    peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
+    socket_.set_option(tcp::no_delay(true), ec);
+  }
+  void start() { read_frames(); }
+
+  void reply(uint64_t id, const proto::FrameBody& body) override {
+    if (socket_.is_open()) send(id, body);
+  }
+
+ private:
+  void before_read() override {
+    // Idle between frames; a frame once begun must arrive whole within
+    // the read timeout, however slowly its bytes trickle in.
+    const auto now = Clock::now();
+    if (frames_.partial() == 0) {
+      set_deadline(now + server_.options_.idle_timeout);
+    } else if (frame_mark_ != frames_seen_ || !in_frame_) {
+      set_deadline(now + server_.options_.read_timeout);
+    }
+    in_frame_ = frames_.partial() > 0;
+    frame_mark_ = frames_seen_;
+  }
+  void expired() override {
+    ++server_.counters_.tcp_timeouts;
+    close_socket();
+  }
+  void read_failed(const std::string&) override { close_socket(); }
+  void write_failed(const std::string&) override { close_socket(); }
+  bool can_write() const override { return socket_.is_open(); }
+  void oversized(uint32_t length) override {
+    // Refused before allocating: a peer cannot make us reserve memory.
+    ++server_.counters_.tcp_oversized;
+    server_.delegate_.on_oversized(peer_, length);
+    close_socket();
+  }
+  bool on_frame(std::string_view bytes) override {
+    ++frames_seen_;
+    ++server_.counters_.tcp_frames_in;
+    const std::shared_ptr<Responder> self = std::static_pointer_cast<Conn>(shared_from_this());
+    if (!server_.delegate_.on_frame(peer_, bytes, self)) {
+      ++server_.counters_.tcp_bad_frames;
+      close_socket();
+      return false;
+    }
+    return socket_.is_open();
+  }
+
+  TcpServer& server_;
+  std::string peer_;
+  uint64_t frames_seen_ = 0;
+  uint64_t frame_mark_ = 0;  // frames_seen_ at the last read
+  bool in_frame_ = false;
+};
+
+TcpServer::TcpServer(asio::io_context& io, Options options, NodeCounters& counters,
+                     Delegate& delegate)
+    : io_(io),
+      options_(std::move(options)),
+      counters_(counters),
+      delegate_(delegate),
+      acceptor_(io) {}
+
+std::string TcpServer::open(const tcp::endpoint& at) {
+  asio::error_code ec;
+  acceptor_.open(at.protocol(), ec);
+  if (!ec) acceptor_.set_option(tcp::acceptor::reuse_address(true), ec);
+  if (!ec) acceptor_.bind(at, ec);
+  if (!ec) acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+  return ec ? ec.message() : "";
+}
+
+uint16_t TcpServer::port() const {
+  asio::error_code ec;
+  return acceptor_.local_endpoint(ec).port();
+}
+
+void TcpServer::start() { accept(); }
+
+void TcpServer::accept() {
+  acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
+    if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
+    if (!ec) {
+      ++counters_.tcp_accepted;
+      std::make_shared<Conn>(*this, std::move(socket))->start();
+    }
+    accept();
+  });
+}
+
+void TcpServer::close() {
+  asio::error_code ignored;
+  acceptor_.close(ignored);
+}
+
+}  // namespace shoal::node

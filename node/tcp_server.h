@@ -1,0 +1,83 @@
+// Copyright shoal authors. The TCP side of a node's port: accepts
+// connections from peers and the CLI and answers their frames.
+//
+// Each accepted connection is pipelined: frames are read continuously and
+// answered through the write queue (frame_conn.h), so a forwarding peer
+// keeps many requests in flight on one connection, and answers may leave
+// in another order than the requests came (frame ids pair them).
+//
+// Timeouts: a connection idle between frames for `idle_timeout` is closed;
+// a frame once begun must arrive whole within `read_timeout`, however
+// slowly its bytes trickle in. Both count tcp_timeouts. An oversized frame
+// (tcp_oversized, drops.too_large) or one the delegate refuses closes the
+// connection.
+//
+// Thread safety: the io thread only.
+
+#ifndef SHOAL_NODE_TCP_SERVER_H_
+#define SHOAL_NODE_TCP_SERVER_H_
+
+#include <asio/io_context.hpp>
+#include <asio/ip/tcp.hpp>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "node/counters.h"
+#include "proto/codec.h"
+
+namespace shoal::node {
+
+// Where an answer goes: the connection a request came in on.
+class Responder {
+ public:
+  virtual ~Responder() = default;
+  // Queues the answer to request `id`; dropped if the connection closed.
+  virtual void reply(uint64_t id, const proto::FrameBody& body) = 0;
+};
+
+class TcpServer {
+ public:
+  // What the node does with what arrives; called on the io thread.
+  class Delegate {
+   public:
+    virtual ~Delegate() = default;
+    // A complete frame from `peer` ("ip:port"). Answer through `responder`,
+    // now or later (keep the shared_ptr). Return false to close the
+    // connection (the frame did not decode, or is not a request).
+    virtual bool on_frame(const std::string& peer, std::string_view bytes,
+                          const std::shared_ptr<Responder>& responder) = 0;
+    // A frame announced `length` bytes, over the limit: closing.
+    virtual void on_oversized(const std::string& peer, uint32_t length) = 0;
+  };
+
+  struct Options {
+    std::string cluster;
+    uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
+    std::chrono::milliseconds idle_timeout{10000};
+    std::chrono::milliseconds read_timeout{5000};
+  };
+
+  TcpServer(asio::io_context& io, Options options, NodeCounters& counters, Delegate& delegate);
+
+  // Binds and listens; "" on success, else why not.
+  std::string open(const asio::ip::tcp::endpoint& at);
+  uint16_t port() const;
+  void start();
+  void close();
+
+ private:
+  class Conn;
+  void accept();
+
+  asio::io_context& io_;
+  Options options_;
+  NodeCounters& counters_;
+  Delegate& delegate_;
+  asio::ip::tcp::acceptor acceptor_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_TCP_SERVER_H_

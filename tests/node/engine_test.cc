@@ -1,0 +1,247 @@
+// The sans-I/O half of node/: the forwarder in virtual time (no sockets, no
+// sleeps) and the counters table against docs/OPERATIONS.md.
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <fstream>
+#include <optional>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "node/counters.h"
+#include "node/forwarder.h"
+#include "ring/publisher.h"
+
+namespace shoal::node {
+namespace {
+
+using std::chrono::milliseconds;
+
+Instant at_ms(int64_t ms) { return Instant(milliseconds(ms)); }
+
+// A forwarder on "a:1" whose ring holds a:1 and b:1, and keys owned by each.
+struct Harness {
+  ring::RingPublisher ring;
+  Forwarder fw;
+  std::string local_key;   // owned by a:1
+  std::string remote_key;  // owned by b:1
+  std::vector<ForwardResult> results;
+
+  explicit Harness(ForwarderOptions o = {})
+      : ring(make_ring({"a:1", "b:1"})), fw("a:1", o, ring) {
+    for (int i = 0; local_key.empty() || remote_key.empty(); ++i) {
+      const std::string k = "k" + std::to_string(i);
+      (ring.current()->lookup(k) == "a:1" ? local_key : remote_key) = k;
+    }
+    fw.set_handler([](std::string_view key, std::string_view payload) {
+      return HandlerResult{true, std::string(key) + "=" + std::string(payload)};
+    });
+  }
+  static std::shared_ptr<const ring::Ring> make_ring(std::vector<std::string> members) {
+    ring::RingBuilder b;
+    for (const auto& m : members) (void)b.add(m);
+    return b.build();
+  }
+  void forward(const std::string& key, Instant now, ForwardOptions o = {}) {
+    fw.forward(key, "p", o, [this](ForwardResult r) { results.push_back(std::move(r)); }, now);
+  }
+  // Runs the forwarder's timers up to `until`, as a driver would.
+  void run_until(Instant until) {
+    while (fw.next_deadline() <= until) fw.tick(fw.next_deadline());
+  }
+  proto::ForwardResponse ok_answer() { return proto::ForwardResponse{0, "", "v", "b:1"}; }
+};
+
+TEST(Forwarder, OwnKeyRunsTheHandlerAtOnce) {
+  Harness h;
+  h.forward(h.local_key, at_ms(0));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_TRUE(h.results[0].ok());
+  EXPECT_EQ(h.results[0].handled_by, "a:1");
+  EXPECT_TRUE(h.fw.take_sends().empty());
+  EXPECT_EQ(h.fw.stats().forwards_local, 1u);
+}
+
+TEST(Forwarder, AnswerFromTheOwnerEndsTheCallOnce) {
+  Harness h;
+  h.forward(h.remote_key, at_ms(0));
+  auto sends = h.fw.take_sends();
+  ASSERT_EQ(sends.size(), 1u);
+  EXPECT_EQ(sends[0].peer, "b:1");
+  EXPECT_EQ(sends[0].request.key, h.remote_key);
+  EXPECT_EQ(sends[0].request.ring_checksum, h.ring.current()->checksum());
+  EXPECT_EQ(sends[0].request.timeout_ms, 1000u);
+  // An answer with this id from another peer is not this call's answer.
+  h.fw.on_response("c:1", sends[0].id, h.ok_answer(), at_ms(1));
+  EXPECT_TRUE(h.results.empty());
+  h.fw.on_response("b:1", sends[0].id, h.ok_answer(), at_ms(2));
+  h.fw.on_response("b:1", sends[0].id, h.ok_answer(), at_ms(3));  // a duplicate
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].payload, "v");
+  EXPECT_EQ(h.fw.calls_in_progress(), 0u);
+  EXPECT_EQ(h.fw.next_deadline(), membership::kNever);
+}
+
+// Budget 1 s, 3 retries: the first attempt waits a quarter (250 ms), the
+// retry starts 10 ms later (backoff) and waits a third of what is left.
+TEST(Forwarder, SilentOwnerIsRetriedWithinTheBudgetThenTimesOut) {
+  Harness h;
+  h.forward(h.remote_key, at_ms(0));
+  ASSERT_EQ(h.fw.take_sends().size(), 1u);
+  h.run_until(at_ms(249));
+  EXPECT_TRUE(h.fw.take_sends().empty());
+  h.run_until(at_ms(259));
+  EXPECT_TRUE(h.fw.take_sends().empty());  // 250 ms: timed out; retry at 260
+  h.run_until(at_ms(260));
+  EXPECT_EQ(h.fw.take_sends().size(), 1u);
+  h.run_until(at_ms(5000));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].error, ForwardError::kTimeout);
+  EXPECT_EQ(h.results[0].attempts, 4);
+  EXPECT_EQ(h.fw.stats().forwards_retried, 3u);
+  EXPECT_EQ(h.fw.stats().forward_errors, 1u);
+}
+
+TEST(Forwarder, LinkFailureRetriesAndConsecutiveFailuresOpenTheCircuit) {
+  Harness h(ForwarderOptions{4096, 2, milliseconds(1000)});
+  h.fw.on_link_failed("b:1", "idle close", at_ms(0));  // nothing in flight: no failure
+  h.forward(h.remote_key, at_ms(0), ForwardOptions{milliseconds(1000), 0});
+  ASSERT_EQ(h.fw.take_sends().size(), 1u);
+  h.fw.on_link_failed("b:1", "connection refused", at_ms(1));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].error, ForwardError::kOwnerUnreachable);
+  EXPECT_EQ(h.fw.stats().breaker_opens, 0u);
+  h.forward(h.remote_key, at_ms(2), ForwardOptions{milliseconds(1000), 0});
+  h.fw.on_link_failed("b:1", "connection refused", at_ms(3));
+  EXPECT_EQ(h.fw.stats().breaker_opens, 1u);
+  // Open: fails at once, nothing sent.
+  h.fw.take_sends();
+  h.forward(h.remote_key, at_ms(4));
+  EXPECT_TRUE(h.fw.take_sends().empty());
+  ASSERT_EQ(h.results.size(), 3u);
+  EXPECT_EQ(h.results[2].error, ForwardError::kCircuitOpen);
+  // Half-open after 1 s: one trial goes out; its success closes the circuit.
+  h.forward(h.remote_key, at_ms(1003));
+  auto trial = h.fw.take_sends();
+  ASSERT_EQ(trial.size(), 1u);
+  h.fw.on_response("b:1", trial[0].id, h.ok_answer(), at_ms(1004));
+  h.forward(h.remote_key, at_ms(1005));
+  EXPECT_EQ(h.fw.take_sends().size(), 1u);
+}
+
+// A half-open trial that cannot go out (the peer is at its in-flight bound)
+// must not leave the trial flag set: the circuit would stay open forever.
+TEST(Forwarder, TrialRefusedForOverloadDoesNotWedgeTheCircuit) {
+  Harness h(ForwarderOptions{1, 1, milliseconds(100)});
+  h.forward(h.remote_key, at_ms(0), ForwardOptions{milliseconds(10000), 0});
+  auto first = h.fw.take_sends();
+  h.fw.on_link_failed("b:1", "reset", at_ms(1));  // 1 failure: open
+  EXPECT_EQ(h.fw.stats().breaker_opens, 1u);
+  // After 100 ms: a trial is in flight and not answered...
+  h.forward(h.remote_key, at_ms(200), ForwardOptions{milliseconds(10000), 0});
+  auto trial = h.fw.take_sends();
+  ASSERT_EQ(trial.size(), 1u);
+  // ...so the next request is refused (circuit open: the trial is out).
+  h.forward(h.remote_key, at_ms(201), ForwardOptions{milliseconds(10000), 0});
+  EXPECT_EQ(h.results.back().error, ForwardError::kCircuitOpen);
+  h.fw.on_link_failed("b:1", "reset", at_ms(202));  // the trial failed: open again
+  // Next half-open window: at the in-flight bound (1) nothing is in flight,
+  // the trial goes out; it is answered; the circuit closes.
+  h.forward(h.remote_key, at_ms(400), ForwardOptions{milliseconds(10000), 0});
+  auto trial2 = h.fw.take_sends();
+  ASSERT_EQ(trial2.size(), 1u);
+  h.fw.on_response("b:1", trial2[0].id, h.ok_answer(), at_ms(401));
+  h.forward(h.remote_key, at_ms(402), ForwardOptions{milliseconds(10000), 0});
+  EXPECT_EQ(h.fw.take_sends().size(), 1u);
+}
+
+TEST(Forwarder, InFlightBoundGivesOverloadedErrors) {
+  Harness h(ForwarderOptions{2, 5, milliseconds(1000)});
+  for (int i = 0; i < 3; ++i) h.forward(h.remote_key, at_ms(0));
+  EXPECT_EQ(h.fw.take_sends().size(), 2u);
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].error, ForwardError::kOverloaded);
+}
+
+TEST(Forwarder, NotOwnerAnswersAreRetriedWithAFreshLookup) {
+  Harness h;
+  h.forward(h.remote_key, at_ms(0));
+  auto sends = h.fw.take_sends();
+  // b:1 disowns the key; meanwhile our ring lost b:1, so the retry is local.
+  h.fw.on_response("b:1", sends[0].id,
+                   proto::ForwardResponse{static_cast<uint32_t>(ForwardError::kNotOwner),
+                                          "owner is a:1", "", "b:1"},
+                   at_ms(1));
+  h.ring.publish(Harness::make_ring({"a:1"}));
+  h.run_until(at_ms(100));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_TRUE(h.results[0].ok());
+  EXPECT_EQ(h.results[0].handled_by, "a:1");
+  EXPECT_EQ(h.results[0].attempts, 2);
+}
+
+TEST(Forwarder, ServeChecksOwnershipAndCountsRingMismatches) {
+  Harness h;
+  const uint64_t checksum = h.ring.current()->checksum();
+  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, false);
+  EXPECT_EQ(r.error, 0u);
+  EXPECT_EQ(r.payload, h.local_key + "=x");
+  EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 0u);
+  r = h.fw.serve(proto::ForwardRequest{h.remote_key, "x", checksum + 1, "b:1", 1000}, false);
+  EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kNotOwner));
+  EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 1u);
+  r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, true);
+  EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kShuttingDown));
+  EXPECT_EQ(h.fw.stats().forwards_received, 3u);
+}
+
+TEST(Forwarder, ShutdownEndsEveryCallOnce) {
+  Harness h;
+  for (int i = 0; i < 5; ++i) h.forward(h.remote_key, at_ms(0));
+  h.fw.shutdown();
+  h.forward(h.remote_key, at_ms(1));
+  ASSERT_EQ(h.results.size(), 6u);
+  for (const auto& r : h.results) EXPECT_EQ(r.error, ForwardError::kShuttingDown);
+  h.run_until(at_ms(10000));
+  EXPECT_EQ(h.results.size(), 6u);
+}
+
+// ---- the counters table ----
+
+TEST(Counters, EveryCounterReachesStatsAndMetrics) {
+  const NodeStats zero = empty_node_stats();
+  const std::string json = render_stats_json(zero);
+  const std::string text = render_prometheus(zero);
+  for (const Metric& m : collect_metrics(zero)) {
+    EXPECT_NE(json.find("\"" + std::string(m.name) + "\""), std::string::npos) << m.name;
+    EXPECT_NE(text.find("shoal_" + std::string(m.name)), std::string::npos) << m.name;
+  }
+  // Labelled families come from their enums: every reason and status.
+  EXPECT_NE(text.find("shoal_drops_total{reason=\"bad_field\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("shoal_members{status=\"tombstone\"} 0"), std::string::npos);
+  EXPECT_NE(text.find("shoal_syncs_received_total 0"), std::string::npos);
+  EXPECT_NE(text.find("shoal_forwards_ring_mismatch_total 0"), std::string::npos);
+}
+
+// docs/OPERATIONS.md carries the table the code generates; regenerate it
+// with scripts/update-counters-doc.sh.
+TEST(Counters, DocsTableMatchesTheCode) {
+  std::ifstream in(SHOAL_SOURCE_DIR "/docs/OPERATIONS.md");
+  ASSERT_TRUE(in) << "cannot open docs/OPERATIONS.md";
+  std::stringstream ss;
+  ss << in.rdbuf();
+  const std::string doc = ss.str();
+  const std::string begin = "<!-- counters:begin -->\n", end = "<!-- counters:end -->";
+  const size_t b = doc.find(begin), e = doc.find(end);
+  ASSERT_NE(b, std::string::npos);
+  ASSERT_NE(e, std::string::npos);
+  const std::string table = doc.substr(b + begin.size(), e - b - begin.size());
+  EXPECT_EQ(table, render_counters_markdown())
+      << "docs/OPERATIONS.md's counters table differs from node/counters.h; run "
+         "scripts/update-counters-doc.sh";
+}
+
+}  // namespace
+}  // namespace shoal::node
