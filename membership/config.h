@@ -1,8 +1,8 @@
 // Copyright shoal authors. Every tunable of the membership protocol, with
 // its formula, its trade-off and the honest origin of its default.
 //
-// Defaults are DESIGN.md's "LAN" profile. validate() names the first bad
-// field; a node refuses to start with an invalid config.
+// Defaults are a LAN profile (docs/PROTOCOL.md lists them). validate()
+// names the first bad field; a node refuses to start with an invalid config.
 
 #ifndef SHOAL_MEMBERSHIP_CONFIG_H_
 #define SHOAL_MEMBERSHIP_CONFIG_H_
@@ -59,8 +59,8 @@ struct Config {
   // where C counts independent confirmations (other members that also
   // suspect it) and K = suspicion_confirmations. Alone, a suspicion waits the
   // maximum: time for the member to hear and refute. Confirmed by K
-  // members, it waits the minimum. The 1 s / 5 s pair is DESIGN.md's
-  // choice: 5 periods at least, so a refutation can travel. Both hold up
+  // members, it waits the minimum. The 1 s / 5 s pair gives 5
+  // periods at least, so a refutation can travel. Both hold up
   // to 100 members and grow with log10(N) / 2 beyond (x1.5 at 1000): a
   // refutation needs O(log N) rounds, and in a big cluster a briefly
   // stalled member is probed, suspected and confirmed by many at once.

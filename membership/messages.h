@@ -9,12 +9,13 @@
 //   PingReq  A -> H    seq, source A, target B, checksum, want_nack, changes
 //                      H pings B with its own seq; on B's ack H sends
 //                      Ack{seq of A's PingReq, source B} to A; if B is
-//                      silent until H's ping timeout, Nack to A.
+//                      silent for 80% of H's ping timeout, Nack to A (so
+//                      that it lands before A's probe period ends).
 //   Nack     H -> A    seq, source H, changes
 //   Gossip   A -> C    source A, checksum, changes (no answer)
 //
-// TCP (request/response exchanges started by the core, carried by the
-// driver; see Membership::Output):
+// TCP (request/response exchanges the core starts with OutExchange and the
+// driver carries, answering with on_tcp_response or on_tcp_failure):
 //
 //   JoinRequest  -> JoinResponse    full membership to a joining node
 //   SyncRequest  -> SyncResponse    push-pull: both sides' full tables

@@ -45,7 +45,8 @@
 
 namespace shoal::ring {
 
-// Points per member at weight 1.0 unless configured otherwise (DESIGN.md).
+// Points per member at weight 1.0 unless configured otherwise: the busiest
+// member then owns about 1.3x the mean keyspace (docs/PERFORMANCE.md).
 inline constexpr uint32_t kDefaultReplicaPoints = 100;
 // A member may own at most this many points: keeps a typo in a weight from
 // allocating gigabytes, and the total within 32-bit point indices.

@@ -6,7 +6,9 @@
 #
 # Build directories: build/ (RelWithDebInfo, the default), build-asan/
 # (ASan+UBSan), build-tsan/ (TSan), build-release/ (Release, benchmarks).
-# Prints the build directory on the last line of stdout.
+# Prints the build directory on the last line of stdout. The project's own
+# builds treat warnings as errors (SHOAL_WERROR=ON); a plain `cmake` build
+# does not.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -37,7 +39,7 @@ fi
 
 if [[ ! -f "$root/$dir/build.ninja" ]]; then
   cmake -S "$root" -B "$root/$dir" -G Ninja -DCMAKE_BUILD_TYPE="$type" \
-    -DSHOAL_SANITIZE="$sanitize" "${cc_args[@]}" >&2
+    -DSHOAL_SANITIZE="$sanitize" -DSHOAL_WERROR=ON "${cc_args[@]}" >&2
 fi
 # 2 cores: two compile jobs at most, so a build never starves the machine.
 ninja -C "$root/$dir" -j "${SHOAL_JOBS:-2}" "${targets[@]}" >&2

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -27,21 +28,32 @@ int main() {
     }
     nodes.push_back(std::move(node));
   }
-  // Wait (bounded) until every member's ring holds all three.
-  for (int i = 0; i < 500; ++i) {
-    bool ready = true;
+  // Wait (bounded: 10 s) until every member's ring holds all three.
+  bool ready = false;
+  for (int i = 0; i < 500 && !ready; ++i) {
+    ready = true;
     for (auto& n : nodes) ready = ready && n->ring()->member_count() == 3;
-    if (ready) break;
-    std::this_thread::sleep_for(20ms);
+    if (!ready) std::this_thread::sleep_for(20ms);
   }
-  const std::string key = "user:42";
-  std::printf("owner of %s: %.*s\n", key.c_str(),
-              static_cast<int>(nodes[0]->ring()->lookup(key).size()),
-              nodes[0]->ring()->lookup(key).data());
+  if (!ready) {
+    std::fprintf(stderr, "the three members' rings did not converge within 10 s\n");
+    return 1;
+  }
+  // A key that node 1 does not own, so the request really is forwarded.
+  std::string key;
+  for (int i = 0; key.empty() && i < 10000; ++i) {
+    const std::string k = "user:" + std::to_string(i);
+    if (nodes[1]->ring()->lookup(k) != nodes[1]->address()) key = k;
+  }
+  const std::string owner(nodes[1]->ring()->lookup(key));
+  std::printf("owner of %s: %s\n", key.c_str(), owner.c_str());
   shoal::node::ForwardResult r = nodes[1]->handle_or_forward(key, "embed").get();
   std::printf("%s -> %s (handled by %s)\n", key.c_str(),
               r.ok() ? r.payload.c_str() : std::string(to_string(r.error)).c_str(),
               r.handled_by.c_str());
+  const bool forwarded = r.ok() && r.handled_by == owner && owner != nodes[1]->address() &&
+                         nodes[1]->stats().forwards_sent >= 1;
+  if (!forwarded) std::fprintf(stderr, "the request was not forwarded to its owner\n");
   for (auto& n : nodes) n->leave(1000ms);
-  return r.ok() ? 0 : 1;
+  return forwarded ? 0 : 1;
 }

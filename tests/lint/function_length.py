@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Function-length lint (STYLE.md habit 14), run by ctest.
+"""Function-length lint, run by ctest.
 
     tests/lint/function_length.py ROOT [--max N] [DIR ...]
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Architecture lint (STYLE.md habit 14), run by ctest.
+# Architecture lint, run by ctest.
 #
 #   tests/lint/layering.sh ROOT
 #

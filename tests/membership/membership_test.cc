@@ -18,6 +18,15 @@
 namespace shoal::membership {
 namespace {
 
+// "<prefix><i><suffix>", built by appending: GCC 12 at -O3 reports a
+// -Wrestrict false positive for "m" + std::to_string(i) + ":1".
+std::string numbered(std::string_view prefix, int i, std::string_view suffix) {
+  std::string out(prefix);
+  out += std::to_string(i);
+  out += suffix;
+  return out;
+}
+
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
@@ -143,7 +152,7 @@ TEST(DisseminatorTest, DropsAfterLimitAndReplacesByAddress) {
 
 TEST(DisseminatorTest, PacksByEncodedSizeAndPutsFirstFirst) {
   Disseminator d;
-  for (int i = 0; i < 100; ++i) d.enqueue(change("member-" + std::to_string(i) + ":7000"));
+  for (int i = 0; i < 100; ++i) d.enqueue(change(numbered("member-", i, ":7000")));
   std::vector<Change> out;
   const size_t budget = 300;
   const size_t used = d.fill(out, budget, 1000, 10, "member-7:7000");
@@ -434,7 +443,7 @@ TEST(MembershipTest, SuspicionTimeoutsGrowWithClusterSizePast100) {
   for (const int n : {100, 1000}) {
     Harness h;
     for (int i = 1; i < n; ++i) {  // self + n - 1 others, all answering
-      const std::string a = "m" + std::to_string(i) + ":1";
+      const std::string a = numbered("m", i, ":1");
       h.learn(a);
       h.responsive.insert(a);
     }
@@ -534,7 +543,7 @@ TEST(MembershipTest, OversizedChangeListIsCutAtTheBound) {
   Harness h;
   Gossip g{"a:1", 0, {}};
   for (int i = 0; i < 100; ++i) {
-    g.changes.push_back(Change{"m" + std::to_string(i) + ":1", Status::kAlive, 1, {}, "a:1", 0});
+    g.changes.push_back(Change{numbered("m", i, ":1"), Status::kAlive, 1, {}, "a:1", 0});
   }
   h.receive(g);
   EXPECT_EQ(h.m.members().size(), 1u + 64u);
@@ -656,10 +665,10 @@ TEST(MembershipTest, ChecksumIsOrderIndependent) {
 TEST(MembershipTest, EveryDatagramFitsTheBudget) {
   Harness h;
   for (int i = 0; i < 400; ++i) {
-    Labels labels{{"zone", "zone-" + std::to_string(i % 7)}, {"role", "storage"}};
+    Labels labels{{"zone", numbered("zone-", i % 7, "")}, {"role", "storage"}};
     Gossip g{"a:1",
              0,
-             {Change{"member-with-a-long-name-" + std::to_string(i) + ".example.internal:7000",
+             {Change{numbered("member-with-a-long-name-", i, ".example.internal:7000"),
                      Status::kAlive, 1, labels, "a:1", 0}}};
     h.receive(g);
   }
@@ -676,7 +685,7 @@ TEST(MembershipTest, EveryDatagramFitsTheBudget) {
 TEST(MembershipTest, SameSeedSameInputsSameOutputs) {
   auto run = [](uint64_t seed) {
     Harness h("self:1", 100, seed);
-    for (int i = 0; i < 20; ++i) h.learn("m" + std::to_string(i) + ":1");
+    for (int i = 0; i < 20; ++i) h.learn(numbered("m", i, ":1"));
     h.advance(seconds(3));
     std::vector<std::string> targets;
     for (const auto& d : h.sent) targets.push_back(d.to);

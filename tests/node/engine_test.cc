@@ -29,8 +29,7 @@ struct Harness {
   std::string remote_key;  // owned by b:1
   std::vector<ForwardResult> results;
 
-  explicit Harness(ForwarderOptions o = {})
-      : ring(make_ring({"a:1", "b:1"})), fw("a:1", o, ring) {
+  explicit Harness(ForwarderOptions o = {}) : ring(make_ring({"a:1", "b:1"})), fw("a:1", o, ring) {
     for (int i = 0; local_key.empty() || remote_key.empty(); ++i) {
       const std::string k = "k" + std::to_string(i);
       (ring.current()->lookup(k) == "a:1" ? local_key : remote_key) = k;
@@ -45,7 +44,8 @@ struct Harness {
     return b.build();
   }
   void forward(const std::string& key, Instant now, ForwardOptions o = {}) {
-    fw.forward(key, "p", o, [this](ForwardResult r) { results.push_back(std::move(r)); }, now);
+    fw.forward(
+        key, "p", o, [this](ForwardResult r) { results.push_back(std::move(r)); }, now);
   }
   // Runs the forwarder's timers up to `until`, as a driver would.
   void run_until(Instant until) {
