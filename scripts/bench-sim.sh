@@ -21,4 +21,5 @@ run --scenario restart --nodes 200 --seed 8
 run --scenario churn --nodes 500 --seed 9
 run --scenario bandwidth --nodes 100 --seed 10 --seconds 30
 run --scenario bandwidth --nodes 1000 --seed 10 --seconds 30
+run --scenario forward-churn --nodes 200 --seed 11
 run --scenario accuracy --nodes 1000 --seed 1 --seconds 120 --loss 0

@@ -17,7 +17,8 @@ shift $(( $# < 3 ? $# : 3 ))
 
 dir=$("$root/scripts/build.sh" shoal-sim | tail -n 1)
 sim="$dir/tests/sim/shoal-sim"
-scenarios=(cold-start dissemination detect accuracy slow-node refute partition restart churn bandwidth)
+scenarios=(cold-start dissemination detect accuracy slow-node refute partition restart churn bandwidth
+  forward-churn)
 [[ -n $only ]] && scenarios=("$only")
 
 failed=0
