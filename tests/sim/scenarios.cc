@@ -86,6 +86,31 @@ struct Run {
     return result;
   }
 
+  // `changes` crashes and as many joins at random times over the next 60 s,
+  // in time order: (when, +1 join / -1 crash).
+  std::vector<std::pair<Instant, int>> churn_plan(membership::Rng& rng, int changes) const {
+    std::vector<std::pair<Instant, int>> plan;
+    const Instant t0 = sim.now();
+    for (int c = 0; c < changes; ++c) {
+      plan.emplace_back(t0 + milliseconds(rng.below(60000)), -1);
+      plan.emplace_back(t0 + milliseconds(rng.below(60000)), +1);
+    }
+    std::sort(plan.begin(), plan.end());
+    return plan;
+  }
+
+  // One planned change: a new node joins, or a random running node crashes.
+  void apply_change(membership::Rng& rng, int what) {
+    if (what > 0) {
+      sim.start(sim.add_node(), seeds);
+      return;
+    }
+    for (int tries = 0; tries < 1000; ++tries) {
+      const int v = static_cast<int>(rng.below(sim.size()));
+      if (sim.running(v)) return sim.crash(v);
+    }
+  }
+
   // Cold start + convergence, the prelude of most scenarios.
   bool converged_cluster(int n) {
     cold_start(n);
@@ -284,26 +309,10 @@ ScenarioResult churn(const ScenarioOptions& o) {
   // Over 60 s: 10% of the nodes crash and as many new ones join, at random
   // times.
   membership::Rng rng(o.seed ^ 0xc0ffee);
-  const int changes = std::max(1, o.nodes / 10);
-  std::vector<std::pair<Instant, int>> plan;  // (when, +1 join / -1 crash)
   const Instant t0 = r.sim.now();
-  for (int c = 0; c < changes; ++c) {
-    plan.emplace_back(t0 + milliseconds(rng.below(60000)), -1);
-    plan.emplace_back(t0 + milliseconds(rng.below(60000)), +1);
-  }
-  std::sort(plan.begin(), plan.end());
-  for (const auto& [when, what] : plan) {
+  for (const auto& [when, what] : r.churn_plan(rng, std::max(1, o.nodes / 10))) {
     r.sim.run_until(when);
-    if (what < 0) {
-      int victim = -1;
-      for (int tries = 0; tries < 1000 && victim < 0; ++tries) {
-        const int v = static_cast<int>(rng.below(r.sim.size()));
-        if (r.sim.running(v)) victim = v;
-      }
-      if (victim >= 0) r.sim.crash(victim);
-    } else {
-      r.sim.start(r.sim.add_node(), r.seeds);
-    }
+    r.apply_change(rng, what);
   }
   r.sim.run_until(t0 + seconds(60));
   const Instant t1 = r.sim.now();
@@ -355,14 +364,8 @@ ScenarioResult forward_churn(const ScenarioOptions& o) {
   if (!r.converged_cluster(o.nodes)) return r.finish();
   r.sim.run_until([&] { return r.sim.rings_agree(); }, r.sim.now() + seconds(10));
   membership::Rng rng(o.seed ^ 0xf0f0f0);
-  const int changes = std::max(1, o.nodes / 4);
-  std::vector<std::pair<Instant, int>> plan;  // (when, +1 join / -1 crash)
   const Instant t0 = r.sim.now();
-  for (int c = 0; c < changes; ++c) {
-    plan.emplace_back(t0 + milliseconds(rng.below(60000)), -1);
-    plan.emplace_back(t0 + milliseconds(rng.below(60000)), +1);
-  }
-  std::sort(plan.begin(), plan.end());
+  const auto plan = r.churn_plan(rng, std::max(1, o.nodes / 4));
   RequestLog log;
   auto pick_sender = [&] {
     for (int tries = 0; tries < 1000; ++tries) {
@@ -375,11 +378,7 @@ ScenarioResult forward_churn(const ScenarioOptions& o) {
   for (int ms = 0; ms < 60000; ++ms) {
     r.sim.run_until(t0 + milliseconds(ms));
     for (; next < plan.size() && plan[next].first <= r.sim.now(); ++next) {
-      if (plan[next].second > 0) {
-        r.sim.start(r.sim.add_node(), r.seeds);
-      } else if (const int v = pick_sender(); v >= 0) {
-        r.sim.crash(v);
-      }
+      r.apply_change(rng, plan[next].second);
     }
     const int from = pick_sender();
     if (from < 0) continue;
