@@ -113,6 +113,8 @@ struct Flags {
         {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},
         {"--heal-interval-ms", "partition healing attempt interval", &p.heal_interval, 0},
         {"--lag-tolerance-ms", "timer lateness that counts as CPU starvation", &p.lag_tolerance, 0},
+        {"--incarnation-ahead-max-ms", "clock skew allowed in claimed incarnations",
+         &p.incarnation_ahead_max, 0},
     };
     for (auto& f : ms) {
       f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();

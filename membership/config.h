@@ -20,6 +20,12 @@ namespace shoal::membership {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// Far below 2^64, so that no accepted incarnation can wrap when bumped.
+inline constexpr Incarnation kIncarnationStartMax = Incarnation{1} << 60;
+// How much further than incarnation_ahead_max a member's claim about
+// itself may go (its refutations): one hour of milliseconds.
+inline constexpr Duration kRefutationHeadroom = std::chrono::hours(1);
+
 struct Config {
   // This node's advertised address ("host:port", IPv6 in brackets). Other
   // members reach it there; it is its identity in the cluster.
@@ -31,7 +37,22 @@ struct Config {
   Labels labels;
   // Incarnation to start from: the driver passes the wall-clock
   // milliseconds at process start, so a restart outranks the former self.
+  // At most kIncarnationStartMax.
   Incarnation incarnation = 0;
+  // How far an incarnation may lie ahead of this node's clock. Because
+  // incarnations start at wall-clock milliseconds, this node knows roughly
+  // what the largest honest incarnation is now: its own start incarnation
+  // plus the milliseconds since it started, plus other members' clock
+  // skew, plus one per refutation. A claim that would raise a member's
+  // incarnation beyond that plus incarnation_ahead_max is rejected and
+  // counted (changes_rejected): without the bound one forged claim
+  // "suspect at 2^64-1" made its member's refutation wrap to 0, which
+  // every node ignored as stale, and evicted the member for good. A member
+  // refuting a claim about itself may go kRefutationHeadroom further, so
+  // its refutation outbids any claim that others accepted. 24 hours of
+  // clock skew is far more than NTP allows and still 2^37 times below the
+  // wrap; a node whose clock runs more than that ahead cannot join.
+  Duration incarnation_ahead_max = std::chrono::hours(24);
 
   // ---- failure detection (SWIM) ----
   // One probe per period. 200 ms is memberlist's LAN gossip interval and

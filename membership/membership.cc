@@ -78,6 +78,11 @@ std::string Config::validate() const {
   if (tcp_timeout <= Duration::zero()) return "tcp_timeout: must be > 0";
   if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
+  if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
+  if (incarnation_ahead_max < Duration::zero() ||
+      incarnation_ahead_max > std::chrono::hours(24 * 3650)) {
+    return "incarnation_ahead_max: must be 0..10 years";
+  }
   return "";
 }
 
@@ -100,7 +105,8 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
       next_period_(now),
       last_sync_(now - config_.sync_interval_min),
       join_backoff_(config_.join_backoff_min),
-      next_heal_(now + config_.heal_interval) {
+      next_heal_(now + config_.heal_interval),
+      started_(now) {
   SHOAL_ASSERT(config_.validate().empty());
   Member self;
   self.state = {config_.address, Status::kAlive, config_.incarnation, config_.labels};
@@ -260,11 +266,29 @@ void Membership::confirm_suspicion(Member& m, const std::string& source, Instant
   queue_.enqueue(change_of(m, source));
 }
 
+Incarnation Membership::incarnation_horizon(Instant now, bool own_claim) const {
+  // This node's clock now, in the milliseconds incarnations start from.
+  const auto ms = [](Duration d) {
+    return static_cast<Incarnation>(
+        std::max<int64_t>(0, std::chrono::duration_cast<milliseconds>(d).count()));
+  };
+  Incarnation h = config_.incarnation + ms(now - started_) + ms(config_.incarnation_ahead_max);
+  if (own_claim) h += ms(kRefutationHeadroom);
+  return h;
+}
+
 void Membership::apply_self_claim(const Change& c, Instant now) {
   Member& self = members_.find(config_.address)->second;
   if (leaving_) return;  // our leave claim stands
   const Incarnation own = self.state.incarnation;
   if (c.status == Status::kAlive && c.incarnation <= own) return;  // old news
+  // Beyond even what a member may claim about itself: no honest node
+  // accepted it either (incarnation_ahead_max), so there is nothing to
+  // refute, and refuting would climb towards the wrap.
+  if (c.incarnation > incarnation_horizon(now, /*own_claim=*/true)) {
+    ++stats_.changes_rejected;
+    return;
+  }
   // Anything else is wrong about us: refute with a fresh incarnation.
   const Incarnation inc = std::max(own, c.incarnation) + 1;
   ++stats_.refutations;
@@ -292,6 +316,15 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
     return false;
   }
   auto it = members_.find(c.address);
+  // Raising a member's incarnation is bounded by this node's clock (config.h,
+  // incarnation_ahead_max); a member's own alive claims (refutations,
+  // restarts, joins) get the refutation headroom on top.
+  const Incarnation known = it == members_.end() ? 0 : it->second.state.incarnation;
+  const bool own_claim = c.source == c.address && c.status == Status::kAlive;
+  if (c.incarnation > known && c.incarnation > incarnation_horizon(now, own_claim)) {
+    ++stats_.changes_rejected;
+    return false;
+  }
   if (it == members_.end()) {
     // Nothing to forget about a member we never knew.
     if (c.status == Status::kTombstone) return false;

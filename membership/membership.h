@@ -170,6 +170,9 @@ class Membership {
   // something (and then re-gossips it).
   bool apply(const Change& c, Instant now, bool regossip = true);
   void apply_self_claim(const Change& c, Instant now);
+  // The largest incarnation a claim may raise a member to now (config.h,
+  // incarnation_ahead_max); `own_claim`: a member's alive claim about itself.
+  Incarnation incarnation_horizon(Instant now, bool own_claim) const;
   void set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
                  const std::string& source, Instant now, bool is_new);
   void set_deadline(Member& m, Instant deadline);
@@ -256,6 +259,7 @@ class Membership {
   Duration join_backoff_;
   int join_round_pending_ = 0;
   Instant next_heal_;
+  Instant started_;  // construction: incarnation_horizon counts from here
 
   uint64_t next_exchange_id_ = 1;
   std::map<uint64_t, Exchange> pending_exchanges_;

@@ -517,6 +517,96 @@ TEST(MembershipTest, RefutesSuspicionAboutItselfWithHigherIncarnation) {
   EXPECT_EQ(changes.front().status, Status::kAlive);
 }
 
+// ---- incarnations never wrap: claims beyond the clock are rejected ----
+
+// The horizon of a node started at incarnation 100: 100 + ms since start +
+// 24 h, and 1 h more for a member's own alive claims.
+constexpr Incarnation kDayMs = 24ull * 3600 * 1000;
+constexpr Incarnation kHourMs = 3600ull * 1000;
+
+TEST(MembershipTest, ForgedSuspicionAtTheTopIncarnationChangesNothing) {
+  Harness h;
+  h.learn("a:1", 5);
+  const auto before = h.m.checksum();
+  // The attack: three copies of "a:1 suspect at 2^64-1".
+  for (int i = 0; i < 3; ++i) {
+    h.receive(Gossip{"b:1", 0, {Change{"a:1", Status::kSuspect, UINT64_MAX, {}, "b:1", 0}}});
+  }
+  EXPECT_EQ(h.status_of("a:1"), Status::kAlive);
+  EXPECT_EQ(h.m.member("a:1")->incarnation, 5u);
+  EXPECT_EQ(h.m.checksum(), before);
+  EXPECT_EQ(h.m.stats().changes_rejected, 3u);
+  EXPECT_EQ(h.m.pending_changes(), 2u);  // self and a:1, nothing forged
+  // Sent to the member itself: no refutation that would wrap to 0.
+  h.receive(Gossip{"b:1", 0, {Change{"self:1", Status::kSuspect, UINT64_MAX, {}, "b:1", 0}}});
+  EXPECT_EQ(h.m.incarnation(), 100u);
+  EXPECT_EQ(h.m.stats().refutations, 0u);
+  EXPECT_EQ(h.m.stats().changes_rejected, 4u);
+}
+
+TEST(MembershipTest, IncarnationHorizonEdgeForOthersClaims) {
+  Harness h;  // started at incarnation 100, now = 0
+  h.learn("a:1", 5);
+  h.advance(seconds(10));  // the horizon moves with the clock: +10,000
+  const Incarnation edge = 100 + 10000 + kDayMs;
+  h.receive(Gossip{"b:1", 0, {Change{"a:1", Status::kSuspect, edge + 1, {}, "b:1", 0}}});
+  EXPECT_EQ(h.m.member("a:1")->incarnation, 5u);
+  EXPECT_EQ(h.m.stats().changes_rejected, 1u);
+  h.receive(Gossip{"b:1", 0, {Change{"a:1", Status::kSuspect, edge, {}, "b:1", 0}}});
+  EXPECT_EQ(h.status_of("a:1"), Status::kSuspect);
+  EXPECT_EQ(h.m.member("a:1")->incarnation, edge);
+  // The member's refutation, one above what this node accepted, is taken.
+  h.receive(Gossip{"a:1", 0, {Change{"a:1", Status::kAlive, edge + 1, {}, "a:1", edge + 1}}});
+  EXPECT_EQ(h.status_of("a:1"), Status::kAlive);
+  EXPECT_EQ(h.m.member("a:1")->incarnation, edge + 1);
+  // At the same incarnation (no raise) claims are judged by status alone.
+  h.receive(Gossip{"b:1", 0, {Change{"a:1", Status::kFaulty, edge + 1, {}, "b:1", 0}}});
+  EXPECT_EQ(h.status_of("a:1"), Status::kFaulty);
+}
+
+TEST(MembershipTest, OwnAliveClaimsGetTheRefutationHeadroom) {
+  Harness h;
+  const Incarnation edge = 100 + kDayMs + kHourMs;
+  // A member's own alive claim (a refutation, a restart) may go 1 h further.
+  h.receive(Gossip{"a:1", 0, {Change{"a:1", Status::kAlive, edge + 1, {}, "a:1", 0}}});
+  EXPECT_FALSE(h.m.member("a:1").has_value());
+  h.receive(Gossip{"a:1", 0, {Change{"a:1", Status::kAlive, edge, {}, "a:1", 0}}});
+  ASSERT_TRUE(h.m.member("a:1").has_value());
+  EXPECT_EQ(h.m.member("a:1")->incarnation, edge);
+  // Another member's claim gets no headroom.
+  h.receive(Gossip{"b:1", 0, {Change{"c:1", Status::kAlive, 100 + kDayMs + 1, {}, "b:1", 0}}});
+  EXPECT_FALSE(h.m.member("c:1").has_value());
+  // Nor does a join with an absurd incarnation get in.
+  h.m.on_tcp_request("j:1", JoinRequest{"j:1", UINT64_MAX, {}}, h.now);
+  EXPECT_FALSE(h.m.member("j:1").has_value());
+  EXPECT_EQ(h.m.stats().changes_rejected, 3u);
+}
+
+// A member refutes any claim about itself that an honest node could have
+// accepted (up to the others' horizon), and its refutation is accepted.
+TEST(MembershipTest, RefutationOutbidsAClaimAtTheHorizon) {
+  Harness self("self:1", 100);
+  const Incarnation edge = 100 + kDayMs;
+  self.receive(Gossip{"b:1", 0, {Change{"self:1", Status::kSuspect, edge, {}, "b:1", 0}}});
+  EXPECT_EQ(self.m.incarnation(), edge + 1);
+  // Beyond even the headroom: ignored, no refutation.
+  self.receive(
+      Gossip{"b:1", 0, {Change{"self:1", Status::kSuspect, edge + kHourMs + 2, {}, "b:1", 0}}});
+  EXPECT_EQ(self.m.incarnation(), edge + 1);
+  EXPECT_EQ(self.m.stats().refutations, 1u);
+}
+
+// A member restarted after a month of uptime jumps by a month of
+// milliseconds: an honest jump, accepted.
+TEST(MembershipTest, RestartAfterLongUptimeIsAccepted) {
+  const Incarnation now_ms = 1'800'000'000'000ull;
+  Harness h("self:1", now_ms);
+  h.learn("a:1", now_ms - 30 * kDayMs);
+  h.receive(Gossip{"a:1", 0, {Change{"a:1", Status::kAlive, now_ms + 5, {}, "a:1", 0}}});
+  EXPECT_EQ(h.m.member("a:1")->incarnation, now_ms + 5);
+  EXPECT_EQ(h.m.stats().changes_rejected, 0u);
+}
+
 TEST(MembershipTest, StaleClaimsAreIgnoredAndNotRegossiped) {
   Harness h;
   h.learn("a:1", 5);

@@ -212,6 +212,56 @@ TEST(SimFaults, ResumedProcessReadsInputsBeforeItsTimer) {
   EXPECT_NE(timer, order.begin()) << "the timer ran before the inputs queued during the pause";
 }
 
+// ---- hostile claims, sent from outside the cluster ----
+
+// Issue 13's attack: three copies of one datagram claiming a live member
+// suspect at incarnation 2^64-1. Its refutation would wrap to 0, which
+// everyone ignores as stale, and the member would be evicted for good.
+// Now every node rejects the claim: nothing changes anywhere.
+TEST(SimHostile, ForgedTopIncarnationEvictsNobody) {
+  Simulator sim(25, NetworkOptions{}, default_config());
+  start_cluster(sim, 20);
+  const int x = 4;
+  const auto inc = sim.node(x).incarnation();
+  const std::string outsider = "192.0.2.1:7000";
+  membership::Gossip g{
+      outsider, 0, {{sim.address(x), membership::Status::kSuspect, UINT64_MAX, {}, outsider, 0}}};
+  for (int to = 0; to < 3; ++to) sim.inject(outsider, to, g);
+  sim.inject(outsider, x, g);
+  sim.run_for(std::chrono::seconds(30));
+  EXPECT_EQ(sim.stats().false_suspect, 0u);
+  EXPECT_EQ(sim.stats().false_faulty, 0u);
+  EXPECT_EQ(sim.node(x).incarnation(), inc);
+  EXPECT_EQ(sim.alive_count(x, inc), 19u);
+  EXPECT_EQ(sim.node(0).stats().changes_rejected, 1u);
+  EXPECT_TRUE(sim.converged());
+}
+
+// The strongest claim an honest node still accepts: a suspicion at the top
+// of the others' horizon (their clock + incarnation_ahead_max). The member
+// refutes one above it (its own claims get headroom) and stays alive.
+TEST(SimHostile, ForgedSuspicionAtTheHorizonIsRefuted) {
+  Simulator sim(26, NetworkOptions{}, default_config());
+  start_cluster(sim, 20);
+  const int x = 4;
+  const auto now_ms = static_cast<membership::Incarnation>(
+      std::chrono::duration_cast<std::chrono::milliseconds>(sim.now().time_since_epoch()).count());
+  const membership::Incarnation edge =
+      sim.node(0).config().incarnation + now_ms +
+      static_cast<membership::Incarnation>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                               default_config().incarnation_ahead_max)
+                                               .count());
+  const std::string outsider = "192.0.2.1:7000";
+  membership::Gossip g{
+      outsider, 0, {{sim.address(x), membership::Status::kSuspect, edge, {}, outsider, 0}}};
+  for (int to = 0; to < 3; ++to) sim.inject(outsider, to, g);
+  sim.run_for(std::chrono::seconds(30));
+  EXPECT_EQ(sim.stats().false_faulty, 0u);
+  EXPECT_GT(sim.node(x).incarnation(), edge);
+  EXPECT_EQ(sim.alive_count(x, edge + 1), 19u);
+  EXPECT_TRUE(sim.converged());
+}
+
 // A pause shorter than a probe period goes unnoticed.
 TEST(SimFaults, ShortPauseCausesNoSuspicion) {
   Simulator sim(23, NetworkOptions{}, default_config());
