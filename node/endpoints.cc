@@ -14,15 +14,8 @@ std::optional<udp::endpoint> EndpointCache::resolve(const std::string& address) 
   if (!hp) return std::nullopt;
   asio::error_code ec;
   auto ip = asio::ip::make_address(hp->host, ec);
-  udp::endpoint ep;
-  if (!ec) {
-    ep = udp::endpoint(ip, hp->port);
-  } else {
-    udp::resolver resolver(io_);
-    auto results = resolver.resolve(hp->host, std::to_string(hp->port), ec);
-    if (ec || results.empty()) return std::nullopt;
-    ep = *results.begin();
-  }
+  if (ec) return std::nullopt;  // a name: not resolved here
+  const udp::endpoint ep(ip, hp->port);
   if (cache_.size() >= kMax) cache_.clear();
   cache_.emplace(address, ep);
   return ep;

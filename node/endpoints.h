@@ -1,16 +1,16 @@
-// Copyright shoal authors. Member addresses ("host:port") to socket
-// endpoints, cached: the UDP transport, join/sync exchanges and forwarding
-// links all reach members by address.
+// Copyright shoal authors. Member addresses ("ip:port", membership/
+// address.h) to socket endpoints, cached: the UDP transport, join/sync
+// exchanges and forwarding links all reach members by address.
 //
-// An IP literal converts without I/O. A DNS name is resolved once, with a
-// blocking lookup on the calling (io) thread, then cached; members are few
-// and stable. The cache is bounded (cleared past 100,000 entries).
+// Only IP literals convert, without I/O: this never resolves a DNS name,
+// so nothing a peer sends can make the io thread wait on DNS. Seeds given
+// by name are resolved asynchronously where they are used (node.cc).
+// The cache is bounded (cleared past 100,000 entries).
 // Thread safety: one thread.
 
 #ifndef SHOAL_NODE_ENDPOINTS_H_
 #define SHOAL_NODE_ENDPOINTS_H_
 
-#include <asio/io_context.hpp>
 #include <asio/ip/udp.hpp>
 #include <map>
 #include <optional>
@@ -20,14 +20,12 @@ namespace shoal::node {
 
 class EndpointCache {
  public:
-  explicit EndpointCache(asio::io_context& io) : io_(io) {}
-
-  // The endpoint of `address`, or nullopt if it does not parse or resolve.
+  // The endpoint of `address`, or nullopt if it is not an IP literal and
+  // port.
   std::optional<asio::ip::udp::endpoint> resolve(const std::string& address);
 
  private:
   static constexpr size_t kMax = 100000;
-  asio::io_context& io_;
   std::map<std::string, asio::ip::udp::endpoint, std::less<>> cache_;
 };
 

@@ -30,6 +30,7 @@
 #include <random>
 #include <thread>
 
+#include "membership/address.h"
 #include "node/address.h"
 #include "node/admin.h"
 #include "node/endpoints.h"
@@ -80,6 +81,20 @@ std::string NodeOptions::validate() const {
   std::string err;
   if (!parse_host_port(listen, &err, /*allow_port_zero=*/true)) return "listen: " + err;
   if (!advertise.empty() && !parse_host_port(advertise, &err)) return "advertise: " + err;
+  // This member's identity on the wire: a canonical IP literal and port
+  // (membership/address.h), as every peer's codec requires.
+  if (!advertise.empty()) {
+    if (auto why = membership::check_member_address(advertise); !why.empty()) {
+      return "advertise: '" + advertise + "' " + why;
+    }
+  } else {
+    HostPort id = *parse_host_port(listen, nullptr, /*allow_port_zero=*/true);
+    if (id.port == 0) id.port = 1;  // the real port is known once bound
+    if (auto why = membership::check_member_address(id.to_string()); !why.empty()) {
+      return "listen: '" + listen + "' is not usable as this member's address (" + why +
+             "): give --advertise IP:PORT";
+    }
+  }
   for (const std::string& s : seeds) {
     if (!parse_host_port(s, &err)) return "seeds: " + err;
   }
@@ -122,7 +137,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   NodeOptions opts;
   asio::io_context io;
   NodeCounters counters;  // transports' (the engine keeps the rest)
-  EndpointCache endpoints{io};
+  EndpointCache endpoints;
   UdpTransport udp{io, counters, endpoints};
   TcpServer tcp;
   PeerLinks links;
@@ -133,6 +148,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   Instant timer_at = membership::kNever;
   asio::steady_timer leave_timer{io};
   std::string advertised;
+  bool listen_v6 = false;
   std::thread thread;
   std::thread::id io_thread_id;
 
@@ -250,15 +266,45 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   }
 
   void exchange(Engine::Exchange x) {
-    auto ep = endpoints.resolve(x.to);
-    if (!ep) {
-      ++counters.exchanges_failed;
-      asio::post(io, [this, id = x.id] {
-        engine->on_exchange_failed(id, mono_now());
-        pump();
-      });
-      return;
+    if (auto ep = endpoints.resolve(x.to)) {
+      return start_exchange_to(tcp::endpoint(ep->address(), ep->port()), std::move(x));
     }
+    auto hp = parse_host_port(x.to);
+    if (!hp) return exchange_failed(x.id);
+    // A seed given by DNS name (members are IP literals, checked by the
+    // codec). Asio resolves on its own thread: the io thread never blocks
+    // on DNS. Every attempt asks anew, so a seed's record may change.
+    auto resolver = std::make_shared<tcp::resolver>(io);
+    resolver->async_resolve(
+        hp->host, std::to_string(hp->port),
+        [this, resolver, x = std::move(x)](const asio::error_code& ec,
+                                           const tcp::resolver::results_type& results) mutable {
+          if (ec || results.empty()) {
+            spdlog::debug("seed {}: cannot resolve: {}", x.to, ec.message());
+            return exchange_failed(x.id);
+          }
+          // The first address of our own family (a node listening on IPv4
+          // reaches seeds on IPv4), else the first.
+          tcp::endpoint to = results.begin()->endpoint();
+          for (const auto& r : results) {
+            if (r.endpoint().address().is_v6() == listen_v6) {
+              to = r.endpoint();
+              break;
+            }
+          }
+          start_exchange_to(to, std::move(x));
+        });
+  }
+
+  void exchange_failed(uint64_t id) {
+    ++counters.exchanges_failed;
+    asio::post(io, [this, id] {
+      engine->on_exchange_failed(id, mono_now());
+      pump();
+    });
+  }
+
+  void start_exchange_to(const tcp::endpoint& to, Engine::Exchange x) {
     auto done = [this, id = x.id](bool ok, std::string_view answer) {
       bool answered = false;
       if (ok) {
@@ -272,8 +318,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       }
       pump();
     };
-    start_exchange(io, client_options(), tcp::endpoint(ep->address(), ep->port()), x.id, x.request,
-                   std::move(done));
+    start_exchange(io, client_options(), to, x.id, x.request, std::move(done));
   }
 
   // ---- TcpServer::Delegate ----
@@ -366,6 +411,7 @@ std::string Node::Impl::bind() {
     return "listen " + opts.listen + " (tcp): " + err;
   }
   const uint16_t port = tcp.port();
+  listen_v6 = ip->is_v6();
   if (auto err = udp.open(udp::endpoint(*ip, port)); !err.empty()) {
     return "listen " + opts.listen + " (udp): " + err;
   }

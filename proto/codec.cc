@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "membership/address.h"
 #include "membership/assert.h"
 #include "membership/types.h"
 #include "shoal.pb.h"
@@ -253,10 +254,19 @@ std::string take_status(int wire, m::Status& out) {
   return {};
 }
 
+// "<field>: <problem> '<text>'" if `value` is not a canonical member
+// address (membership/address.h: IP literal and port, no names).
+std::string check_address(const std::string& value, std::string_view field) {
+  if (value.empty()) return std::string(field) + ": empty";
+  std::string problem = m::check_member_address(value);
+  if (problem.empty()) return {};
+  return std::string(field) + ": " + problem + " " + quoted(value);
+}
+
 std::string take(v1::Change& in, m::Change& out) {
-  if (in.address().empty()) return "address: empty";
+  if (std::string p = check_address(in.address(), "address"); !p.empty()) return p;
   if (std::string problem = take_status(in.status(), out.status); !problem.empty()) return problem;
-  if (in.source().empty()) return "source: empty";
+  if (std::string p = check_address(in.source(), "source"); !p.empty()) return p;
   out.address = std::move(*in.mutable_address());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
@@ -266,7 +276,7 @@ std::string take(v1::Change& in, m::Change& out) {
 }
 
 std::string take(v1::Member& in, m::MemberState& out) {
-  if (in.address().empty()) return "address: empty";
+  if (std::string p = check_address(in.address(), "address"); !p.empty()) return p;
   if (std::string problem = take_status(in.status(), out.status); !problem.empty()) return problem;
   out.address = std::move(*in.mutable_address());
   out.incarnation = in.incarnation();
@@ -288,10 +298,9 @@ std::string take_list(ProtoList& in, std::vector<Value>& out, std::string_view b
   return {};
 }
 
-// "<body>.<field>: empty" if `value` is empty.
+// "<body>.<field>: what" if `value` is not a canonical member address.
 std::string require(const std::string& value, std::string_view body, std::string_view field) {
-  if (!value.empty()) return {};
-  return std::string(body) + "." + std::string(field) + ": empty";
+  return check_address(value, std::string(body) + "." + std::string(field));
 }
 
 std::string take(v1::Ping& in, m::Ping& out) {
@@ -560,10 +569,7 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
     }
     case v1::Frame::kForwardRequest: {
       auto& in = *frame.mutable_forward_request();
-      if (in.source().empty()) {
-        problem = "forward_request.source: must not be empty";
-        break;
-      }
+      if (problem = require(in.source(), "forward_request", "source"); !problem.empty()) break;
       out.body =
           ForwardRequest{std::move(*in.mutable_key()), std::move(*in.mutable_payload()),
                          in.ring_checksum(), std::move(*in.mutable_source()), in.timeout_ms()};

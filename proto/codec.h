@@ -14,7 +14,8 @@
 //   * A successful decode guarantees what the core relies on: the version
 //     is kProtocolVersion, the cluster is the caller's, a body is present,
 //     every Status is a known value, and every address, source, responder
-//     and probe target is non-empty.
+//     and probe target is a canonical member address: an IP literal and a
+//     port (membership/address.h), never a DNS name.
 //   * decode(encode(v)) == v for every v that satisfies the above.
 //     Re-encoding decoded bytes need not reproduce them byte for byte:
 //     unknown fields (from newer peers) are dropped.

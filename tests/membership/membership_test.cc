@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "membership/address.h"
 #include "membership/dissemination.h"
 #include "membership/lifeguard.h"
 
@@ -241,6 +242,66 @@ struct Harness {
   }
   Status status_of(const std::string& a) const { return m.member(a)->status; }
 };
+
+// ---- member addresses: IP literals, one canonical text each ----
+
+TEST(MemberAddress, CanonicalFormsAreAccepted) {
+  for (const char* a : {"10.0.0.1:7000", "0.0.0.0:1", "255.255.255.255:65535", "[::1]:7000",
+                        "[::]:1", "[2001:db8::1]:7946", "[1::]:1", "[1:0:2:3:4:5:6:7]:1",
+                        "[fe80::1:0:0:1]:1", "[::ffff:10.0.0.1]:7000", "[1:2:3:4:5:6:7:8]:9"}) {
+    EXPECT_EQ(check_member_address(a), "") << a;
+    EXPECT_EQ(canonical_member_address(a), std::optional<std::string>(a)) << a;
+  }
+}
+
+TEST(MemberAddress, OtherSpellingsCanonicalise) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"[0::1]:7000", "[::1]:7000"},
+      {"[2001:DB8:0:0:0:0:0:1]:1", "[2001:db8::1]:1"},
+      {"[2001:db8:0:0:1:0:0:1]:1", "[2001:db8::1:0:0:1]:1"},  // the first of equal runs
+      {"[0:0:0:0:0:ffff:a00:1]:1", "[::ffff:10.0.0.1]:1"},
+      {"[::0.0.0.1]:1", "[::1]:1"},
+      {"010.0.0.1:7000", "10.0.0.1:7000"},
+      {"10.0.0.1:07000", "10.0.0.1:7000"},
+  };
+  for (const auto& [in, out] : cases) {
+    EXPECT_EQ(canonical_member_address(in), std::optional<std::string>(out)) << in;
+    EXPECT_EQ(check_member_address(in), std::string("not canonical (") + out + ")") << in;
+  }
+}
+
+TEST(MemberAddress, NamesAndNonsenseAreRejected) {
+  for (const char* a : {"",
+                        "localhost:7000",
+                        "db-1.internal:7000",
+                        "10.0.0.1",
+                        "10.0.0.1:0",
+                        "10.0.0.1:65536",
+                        "10.0.0.256:1",
+                        "10.0.0:1",
+                        "10.0.0.1.2:1",
+                        "::1:7000",
+                        "[::1]7000",
+                        "[::1]",
+                        "[::1:7000",
+                        "[1:2:3:4:5:6:7:8:9]:1",
+                        "[1::2::3]:1",
+                        "[:1]:1",
+                        "[1:]:1",
+                        "[12345::1]:1",
+                        "[fe80::1%eth0]:1",
+                        "[g::1]:1",
+                        "10.0.0.1:+80",
+                        " 10.0.0.1:1",
+                        "[::ffff:1.2.3]:1"}) {
+    EXPECT_FALSE(canonical_member_address(a).has_value()) << a;
+    EXPECT_NE(check_member_address(a), "") << a;
+  }
+  EXPECT_FALSE(canonical_member_address(std::string(100, '1')).has_value());
+  std::string why;
+  (void)canonical_member_address("db-1:7000", &why);
+  EXPECT_EQ(why, "not an IP address (names are for seeds only)");
+}
 
 TEST(MembershipTest, StartsAloneAndAlive) {
   Harness h;

@@ -82,6 +82,36 @@ TEST(NodeOptionsTest, ValidateNamesTheProblem) {
   EXPECT_NE(o.validate().find("protocol_period"), std::string::npos);
 }
 
+// This member's identity must be a canonical IP literal and port; names
+// are for seeds only.
+TEST(NodeOptionsTest, IdentityIsAnIpLiteral) {
+  NodeOptions o;
+  o.listen = "localhost:7000";
+  EXPECT_NE(o.validate().find("give --advertise IP:PORT"), std::string::npos) << o.validate();
+  o.advertise = "127.0.0.1:7000";
+  EXPECT_EQ(o.validate(), "");
+  o.advertise = "db-1.internal:7000";
+  EXPECT_NE(o.validate().find("not an IP address"), std::string::npos) << o.validate();
+  o.advertise = "[0::1]:7000";
+  EXPECT_NE(o.validate().find("not canonical ([::1]:7000)"), std::string::npos) << o.validate();
+  o.advertise.clear();
+  o.listen = "127.0.0.1:0";
+  o.seeds = {"localhost:7000", "db-1.internal:7000"};  // names are fine for seeds
+  EXPECT_EQ(o.validate(), "");
+}
+
+// A seed given by name is resolved off the io thread, and joined.
+TEST(NodeTest, SeedGivenByNameIsJoined) {
+  Node a(options());
+  ASSERT_EQ(a.start(), "");
+  NodeOptions ob = options();
+  ob.seeds = {"localhost:" + std::to_string(parse_host_port(a.address())->port)};
+  Node b(ob);
+  ASSERT_EQ(b.start(), "");
+  EXPECT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  EXPECT_TRUE(eventually([&] { return b.ring()->member_count() == 2; }));
+}
+
 // ---- FrameBuffer: the TCP stream splitter every connection uses ----
 
 std::string framed(const std::string& body) {
@@ -606,6 +636,31 @@ TEST_F(HostileInput, UnknownVersionIsCountedAndDropped) {
   send_udp(ping);
   ASSERT_TRUE(eventually([&] { return drops("bad_version") >= 1; }));
   expect_unharmed();
+}
+
+// A member named by DNS name would make every node resolve it on each
+// probe (and a name whose DNS never answers would stall the io thread).
+// The codec accepts only IP literals: the claim is dropped as bad_field.
+TEST_F(HostileInput, MemberNamedByDnsNameIsDroppedUnresolved) {
+  const std::string name = "never-resolves.invalid:7000";
+  membership::Ping p{1,
+                     peer->address(),
+                     node->address(),
+                     0,
+                     {membership::Change{name, Status::kAlive, 1, {}, peer->address(), 1}}};
+  send_udp(proto::encode_datagram("test", p));
+  ASSERT_TRUE(eventually([&] { return drops("bad_field") >= 1; }));
+  expect_unharmed();
+  EXPECT_EQ(status_of(*node, name), std::nullopt);
+  // Over TCP, as a joiner: refused the same way, the connection closed.
+  asio::ip::tcp::socket s(io);
+  s.connect(tcp_target);
+  std::string frame;
+  proto::append_frame(frame, "test", 1, membership::JoinRequest{name, 1, {}});
+  asio::write(s, asio::buffer(frame));
+  ASSERT_TRUE(eventually([&] { return drops("bad_field") >= 2; }));
+  expect_unharmed();
+  EXPECT_EQ(status_of(*node, name), std::nullopt);
 }
 
 TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {

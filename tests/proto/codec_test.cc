@@ -72,15 +72,18 @@ std::vector<m::Message> every_message() {
   return {
       m::Ping{7,
               "[::1]:7000",
-              "[fe80::1%eth0]:7001",
+              "[fe80::1]:7001",
               0xdeadbeefcafef00d,
               {change("[::1]:7002", m::Status::kSuspect, 3)}},
       m::Ping{},  // all zero: still a ping, but no source: not decodable
-      m::PingReq{UINT64_MAX, "a:1", "b:2", 1, true, many_changes(40)},
-      m::PingReq{0, "a:1", "b:2", 0, false, {}},
-      m::Ack{128, "ノード:7000", UINT64_MAX, {change("x:1", m::Status::kTombstone, UINT64_MAX)}},
-      m::Nack{1, "h:3", many_changes(3)},
-      m::Gossip{"g:4", 42, many_changes(200)},
+      m::PingReq{UINT64_MAX, "10.0.0.1:1", "10.0.0.2:2", 1, true, many_changes(40)},
+      m::PingReq{0, "10.0.0.1:1", "10.0.0.2:2", 0, false, {}},
+      m::Ack{128,
+             "[2001:db8::ab]:7000",
+             UINT64_MAX,
+             {change("10.0.0.9:1", m::Status::kTombstone, UINT64_MAX)}},
+      m::Nack{1, "10.0.0.8:3", many_changes(3)},
+      m::Gossip{"10.0.0.7:4", 42, many_changes(200)},
   };
 }
 
@@ -98,18 +101,20 @@ std::vector<m::Message> valid_messages() {
 std::vector<FrameBody> every_frame_body() {
   return {
       m::JoinRequest{"[2001:db8::7]:7946", 1718000000000, some_labels()},
-      m::JoinRequest{"a:1", 0, {}},
+      m::JoinRequest{"10.0.0.1:1", 0, {}},
       m::JoinResponse{
-          "seed:7946", 99, {member("a:1", m::Status::kAlive), member("b:2", m::Status::kFaulty)}},
-      m::SyncRequest{"a:1", 0, {}},
-      m::SyncRequest{"a:1", UINT64_MAX, {member("[::1]:1", m::Status::kLeave)}},
-      m::SyncResponse{"b:2", 5, {member("c:3", m::Status::kTombstone)}},
+          "10.0.0.10:7946",
+          99,
+          {member("10.0.0.1:1", m::Status::kAlive), member("10.0.0.2:2", m::Status::kFaulty)}},
+      m::SyncRequest{"10.0.0.1:1", 0, {}},
+      m::SyncRequest{"10.0.0.1:1", UINT64_MAX, {member("[::1]:1", m::Status::kLeave)}},
+      m::SyncResponse{"10.0.0.2:2", 5, {member("10.0.0.3:3", m::Status::kTombstone)}},
       AdminRequest{"lookup", "{\"key\": \"k\"}"},
       AdminResponse{"{}", ""},
       AdminResponse{"", "unknown command"},
-      ForwardRequest{"user:42", std::string("\0bin\xff", 5), UINT64_MAX, "a:1", 1000},
-      ForwardRequest{"", "", 0, "a:1", 0},
-      ForwardResponse{0, "", "payload", "b:2"},
+      ForwardRequest{"user:42", std::string("\0bin\xff", 5), UINT64_MAX, "10.0.0.1:1", 1000},
+      ForwardRequest{"", "", 0, "10.0.0.1:1", 0},
+      ForwardResponse{0, "", "payload", "10.0.0.2:2"},
       ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };
 }
@@ -141,9 +146,9 @@ TEST(CodecTest, EveryFrameRoundTrips) {
 }
 
 TEST(CodecTest, LargeSyncTableRoundTrips) {
-  m::SyncResponse table{"b:2", 7, {}};
+  m::SyncResponse table{"10.0.0.2:2", 7, {}};
   for (int i = 0; i < 5000; ++i) {
-    table.members.push_back(member("[2001:db8::" + std::to_string(i) + "]:7946",
+    table.members.push_back(member("[2001:db8::" + std::to_string(i + 1) + "]:7946",
                                    static_cast<m::Status>(i % m::kStatusCount)));
   }
   const std::string bytes = encode_frame(kCluster, 9, table);
@@ -153,7 +158,7 @@ TEST(CodecTest, LargeSyncTableRoundTrips) {
 }
 
 TEST(CodecTest, EmptyClusterNameRoundTrips) {
-  const m::Message msg = m::Gossip{"g:1", 0, {}};
+  const m::Message msg = m::Gossip{"10.0.0.7:1", 0, {}};
   const Decoded<m::Message> got = decode_datagram(encode_datagram("", msg), "", kBudget);
   ASSERT_TRUE(got.ok()) << got.detail;
   EXPECT_EQ(*got.value, msg);
@@ -163,15 +168,16 @@ TEST(CodecTest, EncodingIsDeterministic) {
   // protobuf's Map iterates in a seeded hash order; the codec sorts.
   m::Labels labels;
   for (int i = 0; i < 64; ++i) labels["k" + std::to_string(i)] = std::to_string(i);
-  const m::Message msg = m::Gossip{"g:1", 1, {m::Change{"a:1", {}, 1, labels, "b:2", 2}}};
+  const m::Message msg =
+      m::Gossip{"10.0.0.7:1", 1, {m::Change{"10.0.0.1:1", {}, 1, labels, "10.0.0.2:2", 2}}};
   const std::string first = encode_datagram(kCluster, msg);
   for (int i = 0; i < 20; ++i) EXPECT_EQ(encode_datagram(kCluster, msg), first);
-  const FrameBody join = m::JoinRequest{"a:1", 3, labels};
+  const FrameBody join = m::JoinRequest{"10.0.0.1:1", 3, labels};
   EXPECT_EQ(encode_frame(kCluster, 1, join), encode_frame(kCluster, 1, join));
 }
 
 TEST(CodecTest, UnknownFieldsFromNewerPeersAreIgnored) {
-  const m::Message msg = m::Ack{5, "a:1", 6, many_changes(2)};
+  const m::Message msg = m::Ack{5, "10.0.0.1:1", 6, many_changes(2)};
   std::string bytes = encode_datagram(kCluster, msg);
   // Field 99, varint 1: a field some later version might add.
   bytes += std::string("\x98\x06\x01", 3);
@@ -266,10 +272,28 @@ m::Labels random_labels(std::mt19937_64& rng) {
   return labels;
 }
 
+// A member address: almost always a valid IP literal (v4, v6, mapped),
+// sometimes random text (which the decoder must reject, never mangle).
+std::string random_address(std::mt19937_64& rng) {
+  const uint64_t port = 1 + below(rng, 65535);
+  switch (below(rng, 50)) {
+    case 0:
+      return random_string(rng);
+    case 1:
+      return "[::ffff:10.0.0." + std::to_string(below(rng, 256)) + "]:" + std::to_string(port);
+    case 2:
+    case 3:
+      return "[2001:db8::" + std::to_string(1 + below(rng, 9999)) + "]:" + std::to_string(port);
+    default:
+      return "10." + std::to_string(below(rng, 256)) + "." + std::to_string(below(rng, 256)) + "." +
+             std::to_string(below(rng, 256)) + ":" + std::to_string(port);
+  }
+}
+
 m::Change random_change(std::mt19937_64& rng) {
-  return m::Change{random_string(rng), static_cast<m::Status>(below(rng, m::kStatusCount)),
-                   random_u64(rng),    random_labels(rng),
-                   random_string(rng), random_u64(rng)};
+  return m::Change{random_address(rng), static_cast<m::Status>(below(rng, m::kStatusCount)),
+                   random_u64(rng),     random_labels(rng),
+                   random_address(rng), random_u64(rng)};
 }
 
 m::Message random_message(std::mt19937_64& rng) {
@@ -279,17 +303,17 @@ m::Message random_message(std::mt19937_64& rng) {
   }
   switch (below(rng, 5)) {
     case 0:
-      return m::Ping{random_u64(rng), random_string(rng), random_string(rng), random_u64(rng),
+      return m::Ping{random_u64(rng), random_address(rng), random_address(rng), random_u64(rng),
                      std::move(changes)};
     case 1:
-      return m::PingReq{random_u64(rng), random_string(rng), random_string(rng),
-                        random_u64(rng), below(rng, 2) == 1, std::move(changes)};
+      return m::PingReq{random_u64(rng), random_address(rng), random_address(rng),
+                        random_u64(rng), below(rng, 2) == 1,  std::move(changes)};
     case 2:
-      return m::Ack{random_u64(rng), random_string(rng), random_u64(rng), std::move(changes)};
+      return m::Ack{random_u64(rng), random_address(rng), random_u64(rng), std::move(changes)};
     case 3:
-      return m::Nack{random_u64(rng), random_string(rng), std::move(changes)};
+      return m::Nack{random_u64(rng), random_address(rng), std::move(changes)};
     default:
-      return m::Gossip{random_string(rng), random_u64(rng), std::move(changes)};
+      return m::Gossip{random_address(rng), random_u64(rng), std::move(changes)};
   }
 }
 
@@ -341,7 +365,7 @@ TEST(EncodedSizeTest, EdgeValues) {
        {uint64_t{0}, uint64_t{1}, uint64_t{127}, uint64_t{128}, uint64_t{1} << 63, UINT64_MAX}) {
     SCOPED_TRACE(testing::Message() << "value " << v);
     for (bool want_nack : {false, true}) {
-      m::Change c{"a:1", m::Status::kFaulty, v, {}, "b:2", v};
+      m::Change c{"10.0.0.1:1", m::Status::kFaulty, v, {}, "10.0.0.2:2", v};
       expect_sizes_match(m::PingReq{v, "s", "t", v, want_nack, {c, c}}, kCluster);
     }
     expect_sizes_match(m::Ping{v, "", "", 0, {}}, "");               // empty checksum, strings
@@ -419,7 +443,8 @@ TEST(DecodeDatagramTest, EmptyDatagramHasNoVersion) {
 }
 
 TEST(DecodeDatagramTest, EveryTruncationIsRejected) {
-  const std::string bytes = encode_datagram(kCluster, m::Ping{7, "a:1", "b:2", 9, many_changes(3)});
+  const std::string bytes =
+      encode_datagram(kCluster, m::Ping{7, "10.0.0.1:1", "10.0.0.2:2", 9, many_changes(3)});
   for (size_t n = 0; n < bytes.size(); ++n) {
     const Decoded<m::Message> got = decode_datagram(bytes.substr(0, n), kCluster, kBudget);
     EXPECT_FALSE(got.ok()) << "prefix of " << n << " bytes decoded";
@@ -431,7 +456,8 @@ TEST(DecodeDatagramTest, EveryTruncationIsRejected) {
 }
 
 TEST(DecodeDatagramTest, OversizedIsRejectedBeforeParsing) {
-  const std::string valid = encode_datagram(kCluster, m::Gossip{"g:1", 1, many_changes(100)});
+  const std::string valid =
+      encode_datagram(kCluster, m::Gossip{"10.0.0.7:1", 1, many_changes(100)});
   ASSERT_GT(valid.size(), kBudget);
   expect_rejected(decode_datagram(valid, kCluster, kBudget), DecodeError::kTooLarge,
                   "envelope: " + std::to_string(valid.size()) + " bytes, over the limit of 1400");
@@ -444,14 +470,14 @@ TEST(DecodeDatagramTest, OversizedIsRejectedBeforeParsing) {
 
 TEST(DecodeDatagramTest, WrongVersion) {
   v1::Envelope env = envelope(2);
-  env.mutable_gossip()->set_source("g:1");
+  env.mutable_gossip()->set_source("10.0.0.7:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadVersion,
                   "envelope.version: 2 is not 1");
 }
 
 TEST(DecodeDatagramTest, WrongCluster) {
   v1::Envelope env = envelope(1, "other");
-  env.mutable_gossip()->set_source("g:1");
+  env.mutable_gossip()->set_source("10.0.0.7:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kWrongCluster,
                   "envelope.cluster: 'other' is not 'prod'");
   // Peer text in details is escaped and cut, so details are safe to log.
@@ -472,31 +498,31 @@ TEST(DecodeDatagramTest, MissingBody) {
 TEST(DecodeDatagramTest, UnknownStatusNamesTheChange) {
   v1::Envelope env = envelope();
   v1::Ping& ping = *env.mutable_ping();
-  ping.set_source("a:1");
-  ping.set_target("b:2");
-  for (int i = 0; i < 3; ++i) add_change(*ping.mutable_changes(), "c:3", i, "a:1");
-  add_change(*ping.mutable_changes(), "c:3", 9, "a:1");
+  ping.set_source("10.0.0.1:1");
+  ping.set_target("10.0.0.2:2");
+  for (int i = 0; i < 3; ++i) add_change(*ping.mutable_changes(), "10.0.0.3:3", i, "10.0.0.1:1");
+  add_change(*ping.mutable_changes(), "10.0.0.3:3", 9, "10.0.0.1:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
                   "ping.changes[3].status: unknown value 9");
 
   v1::Envelope neg = envelope();
-  neg.mutable_gossip()->set_source("g:1");
-  add_change(*neg.mutable_gossip()->mutable_changes(), "c:3", -1, "a:1");
+  neg.mutable_gossip()->set_source("10.0.0.7:1");
+  add_change(*neg.mutable_gossip()->mutable_changes(), "10.0.0.3:3", -1, "10.0.0.1:1");
   expect_rejected(decode_datagram(serialized(neg), kCluster, kBudget), DecodeError::kBadField,
                   "gossip.changes[0].status: unknown value -1");
 }
 
 TEST(DecodeDatagramTest, EmptyAddressesAndSources) {
   v1::Envelope env = envelope();
-  env.mutable_gossip()->set_source("g:1");
-  add_change(*env.mutable_gossip()->mutable_changes(), "", 0, "a:1");
+  env.mutable_gossip()->set_source("10.0.0.7:1");
+  add_change(*env.mutable_gossip()->mutable_changes(), "", 0, "10.0.0.1:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
                   "gossip.changes[0].address: empty");
 
   env = envelope();
-  env.mutable_ack()->set_source("a:1");
-  add_change(*env.mutable_ack()->mutable_changes(), "c:3", 1, "a:1");
-  add_change(*env.mutable_ack()->mutable_changes(), "c:3", 1, "");
+  env.mutable_ack()->set_source("10.0.0.1:1");
+  add_change(*env.mutable_ack()->mutable_changes(), "10.0.0.3:3", 1, "10.0.0.1:1");
+  add_change(*env.mutable_ack()->mutable_changes(), "10.0.0.3:3", 1, "");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
                   "ack.changes[1].source: empty");
 
@@ -506,12 +532,12 @@ TEST(DecodeDatagramTest, EmptyAddressesAndSources) {
                   "nack.source: empty");
 
   env = envelope();
-  env.mutable_ping_req()->set_source("a:1");
+  env.mutable_ping_req()->set_source("10.0.0.1:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
                   "ping_req.target: empty");
 
   env = envelope();
-  env.mutable_ping()->set_target("b:2");
+  env.mutable_ping()->set_target("10.0.0.2:2");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
                   "ping.source: empty");
 }
@@ -537,12 +563,12 @@ TEST(DecodeFrameTest, Rejections) {
                   "frame: 101 bytes, over the limit of 100");
 
   v1::Frame f = frame(7);
-  f.mutable_join_request()->set_source("a:1");
+  f.mutable_join_request()->set_source("10.0.0.1:1");
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadVersion, "frame.version: 7 is not 1");
 
   f = frame(1, "dev");
-  f.mutable_join_request()->set_source("a:1");
+  f.mutable_join_request()->set_source("10.0.0.1:1");
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kWrongCluster, "frame.cluster: 'dev' is not 'prod'");
 
@@ -552,7 +578,7 @@ TEST(DecodeFrameTest, Rejections) {
   f = frame();
   f.mutable_forward_request()->set_key("k");  // no source
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
-                  DecodeError::kBadField, "forward_request.source: must not be empty");
+                  DecodeError::kBadField, "forward_request.source: empty");
   f = frame();
   f.mutable_forward_response()->set_error(static_cast<v1::ErrorCode>(99));
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
@@ -565,6 +591,35 @@ TEST(DecodeFrameTest, Rejections) {
                       " bytes are not a valid shoal.v1.Frame (truncated, corrupt or not UTF-8)");
 }
 
+// Members are IP literals in canonical text (membership/address.h): a DNS
+// name in gossip, join or sync would make the receiver resolve it, and a
+// second spelling of an address would be a second member.
+TEST(DecodeDatagramTest, NamesAndNonCanonicalAddressesAreRejected) {
+  auto gossip_about = [](const std::string& address) {
+    return encode_datagram(
+        kCluster, m::Gossip{"10.0.0.7:1", 0, {m::Change{address, {}, 1, {}, "10.0.0.7:1", 0}}});
+  };
+  expect_rejected(decode_datagram(gossip_about("db-1.internal:7000"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].address: not an IP address (names are for seeds only) "
+                  "'db-1.internal:7000'");
+  expect_rejected(decode_datagram(gossip_about("[0::1]:7000"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].address: not canonical ([::1]:7000) '[0::1]:7000'");
+  expect_rejected(decode_datagram(gossip_about("10.0.0.1:0"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].address: port must be 1..65535 '10.0.0.1:0'");
+  EXPECT_TRUE(decode_datagram(gossip_about("[::1]:7000"), kCluster, kNoLimit).ok());
+  const std::string ping =
+      encode_datagram(kCluster, m::Ping{1, "10.0.0.1:1", "localhost:7000", 0, {}});
+  expect_rejected(decode_datagram(ping, kCluster, kNoLimit), DecodeError::kBadField,
+                  "ping.target: not an IP address (names are for seeds only) 'localhost:7000'");
+  const std::string join = encode_frame(kCluster, 1, m::JoinRequest{"evil.example:7000", 1, {}});
+  expect_rejected(decode_frame(join, kCluster, kNoLimit), DecodeError::kBadField,
+                  "join_request.source: not an IP address (names are for seeds only) "
+                  "'evil.example:7000'");
+}
+
 TEST(DecodeFrameTest, BadFieldsNameTheMember) {
   v1::Frame f = frame();
   f.mutable_join_request()->set_incarnation(1);
@@ -573,22 +628,22 @@ TEST(DecodeFrameTest, BadFieldsNameTheMember) {
 
   f = frame();
   v1::JoinResponse& join = *f.mutable_join_response();
-  join.set_responder("seed:1");
+  join.set_responder("10.0.0.10:1");
   for (int status : {0, 4, 5}) {
     v1::Member& mem = *join.add_members();
-    mem.set_address("a:1");
+    mem.set_address("10.0.0.1:1");
     mem.set_status(static_cast<v1::Status>(status));
   }
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadField, "join_response.members[2].status: unknown value 5");
 
   f = frame();
-  f.mutable_join_response()->add_members()->set_address("a:1");
+  f.mutable_join_response()->add_members()->set_address("10.0.0.1:1");
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadField, "join_response.responder: empty");
 
   f = frame();
-  f.mutable_sync_request()->set_source("a:1");
+  f.mutable_sync_request()->set_source("10.0.0.1:1");
   f.mutable_sync_request()->add_members();
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadField, "sync_request.members[0].address: empty");
@@ -641,7 +696,8 @@ TEST(FrameHeaderTest, ShortInputHasNoLength) {
 }
 
 TEST(FrameHeaderTest, HeaderPlusFrameDecodes) {
-  const FrameBody body = m::SyncRequest{"a:1", 2, {member("b:2", m::Status::kSuspect)}};
+  const FrameBody body =
+      m::SyncRequest{"10.0.0.1:1", 2, {member("10.0.0.2:2", m::Status::kSuspect)}};
   const std::string frame_bytes = encode_frame(kCluster, 77, body);
   std::string stream;
   append_frame_header(stream, static_cast<uint32_t>(frame_bytes.size()));
