@@ -95,8 +95,8 @@ std::optional<std::array<uint16_t, 8>> parse_ipv6(std::string_view s) {
 // RFC 5952 text.
 std::string format_ipv6(const std::array<uint16_t, 8>& g) {
   static constexpr char kHex[] = "0123456789abcdef";
-  const bool mapped = g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0 && g[4] == 0 &&
-                      g[5] == 0xffff;
+  const bool mapped =
+      g[0] == 0 && g[1] == 0 && g[2] == 0 && g[3] == 0 && g[4] == 0 && g[5] == 0xffff;
   const size_t groups = mapped ? 6 : 8;
   // The longest run of two or more zero groups, the first if tied.
   size_t best = groups, best_len = 1;

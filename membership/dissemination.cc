@@ -12,13 +12,15 @@ namespace {
 constexpr int kSkipsMax = 16;
 }  // namespace
 
-void Disseminator::enqueue(Change c) {
-  remove(c.address);
+bool Disseminator::enqueue(Change c) {
   const size_t bytes = encoded_change_size(c);
+  if (bytes > change_bytes_max_) return false;
+  remove(c.address);
   std::string address = c.address;
   auto [it, inserted] =
       entries_.emplace(std::move(address), Entry{std::move(c), bytes, 0, next_id_++});
   order_.insert(key_of(it->second));
+  return true;
 }
 
 void Disseminator::remove(std::string_view address) {

@@ -26,8 +26,14 @@ namespace shoal::membership {
 
 class Disseminator {
  public:
-  // Queues `c`, replacing any pending change about the same member.
-  void enqueue(Change c);
+  // Changes whose encoded size exceeds `change_bytes_max` (what the
+  // fullest datagram leaves for one change) are never queued: they could
+  // never be sent, and would sit at the head of the queue forever.
+  explicit Disseminator(size_t change_bytes_max = SIZE_MAX) : change_bytes_max_(change_bytes_max) {}
+
+  // Queues `c`, replacing any pending change about the same member; false
+  // (and nothing queued or replaced) if it is too big to ever be sent.
+  [[nodiscard]] bool enqueue(Change c);
   // Drops the pending change about `address`, if any.
   void remove(std::string_view address);
   // The pending change about `address`, or nullptr.
@@ -55,6 +61,7 @@ class Disseminator {
   using Key = std::pair<std::pair<int, uint64_t>, Entry*>;
   static Key key_of(Entry& e) { return {{e.sends, ~e.id}, &e}; }
 
+  size_t change_bytes_max_;
   std::map<std::string, Entry, std::less<>> entries_;
   std::set<Key> order_;
   uint64_t next_id_ = 0;

@@ -7,6 +7,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "membership/address.h"
 #include "membership/assert.h"
 
 namespace shoal::membership {
@@ -79,6 +80,15 @@ std::string Config::validate() const {
   if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
   if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
+  if (labels_bytes(labels) > kLabelsBytesMax) {
+    return "labels: " + std::to_string(labels_bytes(labels)) + " bytes, over the " +
+           std::to_string(kLabelsBytesMax) + "-byte limit";
+  }
+  const Change self{address, Status::kAlive, UINT64_MAX, labels, address, UINT64_MAX};
+  if (encoded_change_size(self) > Membership::change_bytes_max(*this)) {
+    return "labels: this member's claim (" + std::to_string(encoded_change_size(self)) +
+           " bytes) does not fit datagram_budget with room for a ping";
+  }
   if (incarnation_ahead_max < Duration::zero() ||
       incarnation_ahead_max > std::chrono::hours(24 * 3650)) {
     return "incarnation_ahead_max: must be 0..10 years";
@@ -102,6 +112,7 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
     : config_(std::move(config)),
       rng_(seed),
       awareness_(config_.awareness_max),
+      queue_(change_bytes_max(config_)),
       next_period_(now),
       last_sync_(now - config_.sync_interval_min),
       join_backoff_(config_.join_backoff_min),
@@ -113,7 +124,7 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
   auto [it, inserted] = members_.emplace(config_.address, std::move(self));
   checksum_ += member_hash(it->second.state);
   pingable_count_ = 1;
-  queue_.enqueue(self_change());
+  enqueue(self_change());
 }
 
 Incarnation Membership::incarnation() const {
@@ -141,7 +152,7 @@ void Membership::leave(Instant now) {
   Member& self = members_.find(config_.address)->second;
   set_state(self, Status::kLeave, self.state.incarnation, nullptr, config_.address, now, false);
   set_deadline(self, kNever);  // we do not reap ourselves
-  queue_.enqueue(self_change());
+  enqueue(self_change());
   probe_.active = false;
   next_join_ = kNever;
 }
@@ -263,7 +274,7 @@ void Membership::confirm_suspicion(Member& m, const std::string& source, Instant
   // A confirmation only ever brings the verdict closer.
   set_deadline(m, std::min(m.deadline, std::max(deadline, now)));
   // Re-gossip the confirmation so that others count it too.
-  queue_.enqueue(change_of(m, source));
+  enqueue(change_of(m, source));
 }
 
 Incarnation Membership::incarnation_horizon(Instant now, bool own_claim) const {
@@ -294,7 +305,7 @@ void Membership::apply_self_claim(const Change& c, Instant now) {
   ++stats_.refutations;
   awareness_.apply(1);  // being suspected hints that we are the slow one
   set_state(self, Status::kAlive, inc, nullptr, config_.address, now, false);
-  queue_.enqueue(self_change());
+  enqueue(self_change());
   // Do not wait for the next period: the accuser's timer is running. Tell
   // it first, then a few others; the refutation leads every piggyback.
   if (auto accuser = members_.find(c.source); accuser != members_.end() &&
@@ -337,7 +348,7 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
     it = members_.emplace(c.address, std::move(m)).first;
     set_state(it->second, c.status, c.incarnation, nullptr, c.source, now, true);
     ++stats_.changes_applied;
-    if (regossip) queue_.enqueue(c);
+    if (regossip) enqueue(c);
     return true;
   }
   Member& m = it->second;
@@ -345,7 +356,7 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
     const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
     set_state(m, c.status, c.incarnation, labels, c.source, now, false);
     ++stats_.changes_applied;
-    if (regossip) queue_.enqueue(c);
+    if (regossip) enqueue(c);
     return true;
   }
   if (c.status == Status::kSuspect && m.state.status == Status::kSuspect &&
@@ -381,7 +392,7 @@ void Membership::merge_members(const std::vector<MemberState>& states, const std
         Member& m = it->second;
         ++stats_.reincarnations;
         set_state(m, Status::kSuspect, m.state.incarnation, nullptr, config_.address, now, false);
-        queue_.enqueue(change_of(m, config_.address));
+        enqueue(change_of(m, config_.address));
         continue;
       }
     }
@@ -591,6 +602,19 @@ void Membership::send(const std::string& to, M msg) {
   piggyback(msg.changes, base);
   ++stats_.messages_out;
   datagrams_.push_back(OutDatagram{to, Message(std::move(msg))});
+}
+
+void Membership::enqueue(Change c) {
+  if (!queue_.enqueue(std::move(c))) ++stats_.changes_dropped;
+}
+
+size_t Membership::change_bytes_max(const Config& config) {
+  // A ping-req with every field at its largest: the fullest message a
+  // change may have to ride in (2 bytes of slack as in piggyback()).
+  const Message largest = PingReq{UINT64_MAX, config.address, std::string(kMemberAddressMax, 'x'),
+                                  UINT64_MAX, true,           {}};
+  const size_t base = encoded_envelope_size(largest, config.cluster.size()) + 2;
+  return config.datagram_budget > base ? config.datagram_budget - base : 0;
 }
 
 void Membership::apply_changes(const std::vector<Change>& changes, Instant now) {

@@ -82,6 +82,10 @@ class Membership {
   static constexpr size_t kRelaysMax = 256;
   static constexpr size_t kSeedsMax = 1024;
 
+  // The most bytes one change may take: what the largest message without
+  // changes leaves of the datagram budget. Bigger changes are never queued.
+  static size_t change_bytes_max(const Config& config);
+
   // `config` must be valid (Config::validate() == ""). `seed` drives every
   // random choice. The node starts alone and alive at `now`.
   Membership(Config config, uint64_t seed, Instant now);
@@ -208,6 +212,9 @@ class Membership {
   void piggyback(std::vector<Change>& changes, size_t base_size, std::string_view first = {});
   template <class M>
   void send(const std::string& to, M msg);
+  // Queues a change for dissemination; counts it dropped if it could never
+  // fit a datagram.
+  void enqueue(Change c);
   int retransmit_limit() const;
 
   // ---- join, heal, sync ----

@@ -21,7 +21,7 @@
   X(acks_unexpected, "Acks for an unknown or finished probe.")                                     \
   X(changes_applied, "Claims about members that changed this node's view.")                       \
   X(changes_stale, "Claims older than this node's view: ignored.")                                \
-  X(changes_dropped, "Claims dropped: over the per-message or member-table bound.")               \
+  X(changes_dropped, "Claims dropped: over the per-message or member-table bound, or too big for any datagram.")               \
   X(changes_rejected, "Claims that would raise an incarnation past this node's clock plus incarnation_ahead_max: rejected.") \
   X(probes, "Probes started (one per protocol period).")                                          \
   X(probes_failed, "Probe periods that ended without an ack.")                                    \

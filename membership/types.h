@@ -9,6 +9,7 @@
 #define SHOAL_MEMBERSHIP_TYPES_H_
 
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -50,6 +51,17 @@ inline bool is_pingable(Status s) { return s == Status::kAlive || s == Status::k
 
 // Small string map, sorted so that iteration order is deterministic.
 using Labels = std::map<std::string, std::string, std::less<>>;
+
+// A member's labels ride in every alive claim about it, and in every join
+// and sync answer: at most this many bytes of keys and values in all
+// (memberlist's MetaMaxSize). Enforced when set (Config::validate) and on
+// receipt (the codec rejects a claim that carries more).
+inline constexpr size_t kLabelsBytesMax = 512;
+inline size_t labels_bytes(const Labels& labels) {
+  size_t n = 0;
+  for (const auto& [k, v] : labels) n += k.size() + v.size();
+  return n;
+}
 
 // True if claim (inc_a, status_a) overrides (inc_b, status_b) about the same
 // member: a higher incarnation wins; at equal incarnation the higher status.

@@ -119,6 +119,7 @@ std::string NodeOptions::validate() const {
   membership::Config c = protocol;
   c.address = advertise.empty() ? listen : advertise;  // only checked for non-empty
   c.cluster = cluster;
+  c.labels = labels;
   if (auto e = c.validate(); !e.empty()) return e;
   return "";
 }

@@ -93,6 +93,20 @@ TEST(Lifeguard, AwarenessIsClampedAndScales) {
   EXPECT_EQ(a.scale(milliseconds(200)), milliseconds(1600));
 }
 
+// Labels ride in every alive claim: at most 512 bytes (memberlist's
+// MetaMaxSize), and this member's claim must fit a datagram.
+TEST(ConfigTest, LabelsAreBounded) {
+  Config c;
+  c.address = "10.0.0.1:7000";
+  c.labels = {{"zone", std::string(508, 'z')}};  // 4 + 508 = 512 bytes
+  EXPECT_EQ(c.validate(), "");
+  c.labels["a"] = "";
+  EXPECT_EQ(c.validate(), "labels: 513 bytes, over the 512-byte limit");
+  c.labels = {{"zone", std::string(508, 'z')}};
+  c.datagram_budget = 512;  // the claim no longer fits with a ping around it
+  EXPECT_NE(c.validate().find("does not fit datagram_budget"), std::string::npos) << c.validate();
+}
+
 TEST(ConfigTest, ValidateNamesTheBadField) {
   Config c;
   EXPECT_EQ(c.validate(), "address: must not be empty");
@@ -125,12 +139,12 @@ std::vector<std::string> addresses(const std::vector<Change>& cs) {
 
 TEST(DisseminatorTest, FewestSendsFirstThenNewest) {
   Disseminator d;
-  d.enqueue(change("a:1"));
-  d.enqueue(change("b:1"));
+  EXPECT_TRUE(d.enqueue(change("a:1")));
+  EXPECT_TRUE(d.enqueue(change("b:1")));
   std::vector<Change> out;
   d.fill(out, 10000, 1, 10);  // sends b (newest), once
   EXPECT_EQ(addresses(out), std::vector<std::string>{"b:1"});
-  d.enqueue(change("c:1"));
+  EXPECT_TRUE(d.enqueue(change("c:1")));
   out.clear();
   d.fill(out, 10000, 10, 10);
   // a and c have 0 sends (c newer), b has 1.
@@ -139,8 +153,8 @@ TEST(DisseminatorTest, FewestSendsFirstThenNewest) {
 
 TEST(DisseminatorTest, DropsAfterLimitAndReplacesByAddress) {
   Disseminator d;
-  d.enqueue(change("a:1", 1));
-  d.enqueue(change("a:1", 2));  // replaces
+  EXPECT_TRUE(d.enqueue(change("a:1", 1)));
+  EXPECT_TRUE(d.enqueue(change("a:1", 2)));  // replaces
   EXPECT_EQ(d.size(), 1u);
   EXPECT_EQ(d.find("a:1")->incarnation, 2u);
   for (int i = 0; i < 3; ++i) {
@@ -151,9 +165,27 @@ TEST(DisseminatorTest, DropsAfterLimitAndReplacesByAddress) {
   EXPECT_TRUE(d.empty());
 }
 
+// A change that can never fit a datagram is refused, not queued to block
+// the head of the queue forever (17 of them used to starve dissemination).
+TEST(DisseminatorTest, ChangesTooBigForAnyDatagramAreNeverQueued) {
+  Disseminator d(200);
+  Change big = change("a:1");
+  big.labels["k"] = std::string(300, 'v');
+  EXPECT_FALSE(d.enqueue(big));
+  EXPECT_TRUE(d.empty());
+  EXPECT_TRUE(d.enqueue(change("b:1")));
+  std::vector<Change> out;
+  d.fill(out, 1000, 64, 10);
+  ASSERT_EQ(out.size(), 1u);
+  // A big claim does not replace the pending one either.
+  big.address = "b:1";
+  EXPECT_FALSE(d.enqueue(big));
+  EXPECT_NE(d.find("b:1"), nullptr);
+}
+
 TEST(DisseminatorTest, PacksByEncodedSizeAndPutsFirstFirst) {
   Disseminator d;
-  for (int i = 0; i < 100; ++i) d.enqueue(change(numbered("member-", i, ":7000")));
+  for (int i = 0; i < 100; ++i) EXPECT_TRUE(d.enqueue(change(numbered("member-", i, ":7000"))));
   std::vector<Change> out;
   const size_t budget = 300;
   const size_t used = d.fill(out, budget, 1000, 10, "member-7:7000");

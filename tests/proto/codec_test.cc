@@ -620,6 +620,27 @@ TEST(DecodeDatagramTest, NamesAndNonCanonicalAddressesAreRejected) {
                   "'evil.example:7000'");
 }
 
+// Labels over 512 bytes are refused wherever they arrive: in a claim, in a
+// join request, in a sync table (one joiner's 16 MiB of labels used to be
+// stored and served in every join and sync answer).
+TEST(DecodeFrameTest, OversizedLabelsAreRejected) {
+  const m::Labels big{{"k", std::string(512, 'v')}};  // 513 bytes
+  const std::string gossip = encode_datagram(
+      kCluster, m::Gossip{"10.0.0.7:1", 0, {m::Change{"10.0.0.1:1", {}, 1, big, "10.0.0.7:1", 0}}});
+  expect_rejected(decode_datagram(gossip, kCluster, kNoLimit), DecodeError::kBadField,
+                  "gossip.changes[0].labels: 513 bytes, over the 512-byte limit");
+  expect_rejected(decode_frame(encode_frame(kCluster, 1, m::JoinRequest{"10.0.0.1:1", 1, big}),
+                               kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "join_request.labels: 513 bytes, over the 512-byte limit");
+  const FrameBody sync = m::SyncRequest{"10.0.0.1:1", 0, {member("10.0.0.2:2", m::Status::kAlive)}};
+  EXPECT_TRUE(decode_frame(encode_frame(kCluster, 1, sync), kCluster, kNoLimit).ok());
+  m::SyncRequest with_big{"10.0.0.1:1", 0, {m::MemberState{"10.0.0.2:2", {}, 1, big}}};
+  expect_rejected(decode_frame(encode_frame(kCluster, 1, with_big), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "sync_request.members[0].labels: 513 bytes, over the 512-byte limit");
+}
+
 TEST(DecodeFrameTest, BadFieldsNameTheMember) {
   v1::Frame f = frame();
   f.mutable_join_request()->set_incarnation(1);
