@@ -41,7 +41,9 @@
   X(tcp_oversized, "TCP frames announced above frame_bytes_max: closed before allocating.")      \
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \
   X(tcp_bad_frames, "TCP frames that did not decode, or answers sent as requests: closed.")      \
-  X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")
+  X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")             \
+  X(callback_errors, "Member and ring change callbacks that threw: caught, the node carries on.") \
+  X(io_exceptions, "Exceptions (e.g. bad_alloc) that escaped a handler of the io thread: caught, the loop resumed.")
 
 // Request forwarding (node/forwarder).
 #define SHOAL_FORWARD_COUNTERS(X)                                                                 \
@@ -51,7 +53,9 @@
   X(forwards_ring_mismatch, "Forwarded requests whose sender's ring checksum differs from this node's: the rings disagree.") \
   X(forwards_retried, "Forward attempts retried (the key looked up again first).")               \
   X(forward_errors, "handle_or_forward calls that ended in an error.")                            \
-  X(breaker_opens, "Per-peer circuit breakers opened.")
+  X(handler_exceptions, "Request handlers that threw: the request ended in handler_failed.")      \
+  X(breaker_opens, "Per-peer circuit breakers opened.")                                          \
+  X(forward_callback_errors, "handle_or_forward completion callbacks that threw: caught.")
 
 // Gauges: values now, not totals.
 #define SHOAL_NODE_GAUGES(X)                                                                      \

@@ -123,9 +123,13 @@ void Forwarder::finish(uint64_t id, ForwardError code, std::string message, std:
   if (c.wake != membership::kNever) deadlines_.erase({c.wake, id});
   end_attempt(c);
   if (code != ForwardError::kOk) ++stats_.forward_errors;
-  if (c.done) {
+  if (!c.done) return;
+  // The caller's code: whatever it throws stays with it, counted.
+  try {
     c.done(ForwardResult{code, std::move(message), std::move(payload), std::move(handled_by),
                          c.attempts});
+  } catch (...) {
+    ++stats_.forward_callback_errors;
   }
 }
 
@@ -254,7 +258,16 @@ proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bo
 
 HandlerResult Forwarder::run_handler(std::string_view key, std::string_view payload) {
   if (!handler_) return {false, "no handler registered on " + self_};
-  return handler_(key, payload);
+  // A handler that throws fails its request (handler_failed), not the node.
+  try {
+    return handler_(key, payload);
+  } catch (const std::exception& e) {
+    ++stats_.handler_exceptions;
+    return {false, std::string("handler threw: ") + e.what()};
+  } catch (...) {
+    ++stats_.handler_exceptions;
+    return {false, "handler threw"};
+  }
 }
 
 std::string_view to_string(ForwardError e) {

@@ -223,7 +223,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     for (auto& change : engine->take_ring_changes()) {
       spdlog::debug("ring: {} members, checksum {:016x}", change.after->member_count(),
                     change.after->checksum());
-      for (auto& cb : ring_callbacks) cb(change);
+      for (auto& cb : ring_callbacks) guarded(cb, change);
     }
     arm_timer();
   }
@@ -238,7 +238,22 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       spdlog::info("member {} {} -> {} inc {} (from {})", e.address, to_string(*e.old_status),
                    to_string(e.status), e.incarnation, e.source);
     }
-    for (auto& cb : member_callbacks) cb(e);
+    for (auto& cb : member_callbacks) guarded(cb, e);
+  }
+
+  // Runs an application callback: whatever it throws is caught and
+  // counted, and the node carries on.
+  template <class F, class Arg>
+  void guarded(F& callback, const Arg& arg) {
+    try {
+      callback(arg);
+    } catch (const std::exception& e) {
+      ++counters.callback_errors;
+      spdlog::error("a callback threw: {}", e.what());
+    } catch (...) {
+      ++counters.callback_errors;
+      spdlog::error("a callback threw");
+    }
   }
 
   // One timer for the whole engine, armed at its next deadline whenever
@@ -367,6 +382,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::string bind();
   void make_engine();
   void start_thread();
+  void run_io();
 
   void begin_leave(std::chrono::milliseconds timeout) {
     if (engine->core().leaving()) return;
@@ -457,6 +473,24 @@ void Node::Impl::make_engine() {
                             [this] { return stats_now(); }});
 }
 
+// The io loop. An exception that escapes one handler (bad_alloc while
+// decoding one message, say) ends that handler, not the node: it is
+// counted and logged, and the loop resumes (Asio allows run() again).
+void Node::Impl::run_io() {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      ++counters.io_exceptions;
+      spdlog::error("io thread: a handler threw: {}; carrying on", e.what());
+    } catch (...) {
+      ++counters.io_exceptions;
+      spdlog::error("io thread: a handler threw; carrying on");
+    }
+  }
+}
+
 void Node::Impl::start_thread() {
   {
     std::lock_guard lock(state_mu);
@@ -467,7 +501,7 @@ void Node::Impl::start_thread() {
   thread = std::thread([this, &started] {
     io_thread_id = std::this_thread::get_id();
     started.set_value();
-    io.run();
+    run_io();
     std::lock_guard lock(state_mu);
     running = false;
     stopped = true;

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -206,6 +207,28 @@ TEST(Forwarder, ShutdownEndsEveryCallOnce) {
   for (const auto& r : h.results) EXPECT_EQ(r.error, ForwardError::kShuttingDown);
   h.run_until(at_ms(10000));
   EXPECT_EQ(h.results.size(), 6u);
+}
+
+// Application code that throws fails its own request, never the node.
+TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
+  Harness h;
+  h.fw.set_handler([](std::string_view, std::string_view) -> HandlerResult {
+    throw std::runtime_error("boom");
+  });
+  h.forward(h.local_key, at_ms(0));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_EQ(h.results[0].error, ForwardError::kHandlerFailed);
+  EXPECT_EQ(h.results[0].message, "handler threw: boom");
+  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", 0, "b:1", 1000}, false);
+  EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kHandlerFailed));
+  EXPECT_EQ(h.fw.stats().handler_exceptions, 2u);
+  // A completion callback that throws is counted; the next call is fine.
+  h.fw.forward(
+      h.local_key, "p", {}, [](ForwardResult) { throw 42; }, at_ms(1));
+  EXPECT_EQ(h.fw.stats().forward_callback_errors, 1u);
+  h.forward(h.local_key, at_ms(2));
+  EXPECT_EQ(h.results.size(), 2u);
+  EXPECT_EQ(h.fw.calls_in_progress(), 0u);
 }
 
 // ---- the counters table ----

@@ -15,6 +15,7 @@
 #include <future>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -367,6 +368,34 @@ TEST(NodeTest, LateTimersSeeTheAcksQueuedMeanwhile) {
   // owned, and corrupted datagrams under exactly this load).
   for (const auto& [reason, count] : a.stats().drops) EXPECT_EQ(count, 0u) << reason;
   EXPECT_GE(a.stats().datagrams_in, 81u);
+}
+
+// Callbacks and handlers are application code: what they throw is caught
+// and counted, and the node keeps working.
+TEST(NodeTest, ThrowingCallbacksAndHandlersDoNotStopTheNode) {
+  NodeOptions o = options();
+  Node a(o);
+  a.on_member_change([](const membership::MemberEvent&) { throw std::runtime_error("cb"); });
+  a.on_ring_change([](const RingChange&) { throw 7; });
+  a.set_handler([](std::string_view, std::string_view) -> HandlerResult {
+    throw std::runtime_error("handler");
+  });
+  ASSERT_EQ(a.start(), "");
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  EXPECT_GE(a.stats().callback_errors, 2u);  // member and ring callbacks
+  std::string key;
+  for (int i = 0; key.empty() && i < 1000; ++i) {
+    if (a.ring()->lookup("k" + std::to_string(i)) == a.address()) key = "k" + std::to_string(i);
+  }
+  auto r = a.handle_or_forward(key, "x").get();
+  EXPECT_EQ(r.error, ForwardError::kHandlerFailed);
+  EXPECT_EQ(r.message, "handler threw: handler");
+  EXPECT_EQ(a.stats().handler_exceptions, 1u);
+  EXPECT_EQ(status_of(b, a.address()), Status::kAlive);
 }
 
 TEST(NodeTest, GracefulLeaveIsNotAFailure) {
