@@ -648,7 +648,9 @@ void Membership::note_checksum(const std::string& source, uint64_t checksum, Ins
 }
 
 void Membership::on_message(std::string_view from, const Message& msg, Instant now) {
-  (void)from;  // identity is the claimed source; `from` is the transport's
+  // Identity is the claimed source; answers go back where the datagram came
+  // from (the transport's address; a driver without one passes "", and the
+  // source is used).
   ++stats_.messages_in;
   const std::string& source =
       std::visit([](const auto& m) -> const std::string& { return m.source; }, msg);
@@ -656,10 +658,11 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
     ++stats_.messages_from_self;
     return;
   }
-  std::visit([&](const auto& m) { handle(m, now); }, msg);
+  const std::string reply_to = from.empty() ? source : std::string(from);
+  std::visit([&](const auto& m) { handle(m, reply_to, now); }, msg);
 }
 
-void Membership::handle(const Ping& m, Instant now) {
+void Membership::handle(const Ping& m, const std::string& reply_to, Instant now) {
   apply_changes(m.changes, now);
   if (m.target != config_.address) {
     // Meant for a former occupant of this address (or misrouted): an ack
@@ -667,15 +670,23 @@ void Membership::handle(const Ping& m, Instant now) {
     ++stats_.pings_misdirected;
     return;
   }
-  send(m.source, Ack{m.seq, config_.address, checksum_, {}});
+  send(reply_to, Ack{m.seq, config_.address, checksum_, {}});
   note_checksum(m.source, m.checksum, now);
 }
 
-void Membership::handle(const PingReq& m, Instant now) {
+void Membership::handle(const PingReq& m, const std::string& reply_to, Instant now) {
   apply_changes(m.changes, now);
   if (m.target == config_.address) {
     // Asked to probe ourselves: we are evidently alive, say so directly.
-    send(m.source, Ack{m.seq, config_.address, checksum_, {}});
+    send(reply_to, Ack{m.seq, config_.address, checksum_, {}});
+    return;
+  }
+  // Only members this node probes itself may be probed on request: a
+  // ping-req naming any other address would make this node send pings
+  // wherever a stranger asks (reflection).
+  if (auto t = members_.find(m.target);
+      t == members_.end() || !is_pingable(t->second.state.status)) {
+    ++stats_.ping_reqs_ignored;
     return;
   }
   if (relays_.size() >= kRelaysMax) return;  // bounded; the requester times out
@@ -684,17 +695,18 @@ void Membership::handle(const PingReq& m, Instant now) {
   // sent the ping-req at its own ping timeout and decides at its period's
   // end, one ping timeout later; a nack must land before that to count.
   const Duration timeout = config_.ping_timeout * 4 / 5;
-  relays_.emplace(seq, Relay{m.source, m.seq, m.want_nack, false, now + timeout,
+  relays_.emplace(seq, Relay{reply_to, m.target, m.seq, m.want_nack, false, now + timeout,
                              now + awareness_.scale(config_.protocol_period)});
   send(m.target, Ping{seq, config_.address, m.target, checksum_, {}});
   note_checksum(m.source, m.checksum, now);
 }
 
-void Membership::handle(const Ack& m, Instant now) {
+void Membership::handle(const Ack& m, const std::string& reply_to, Instant now) {
+  (void)reply_to;
   apply_changes(m.changes, now);
   if (probe_.active && m.seq == probe_.seq && m.source == probe_.target) {
     probe_.acked = true;
-  } else if (auto it = relays_.find(m.seq); it != relays_.end()) {
+  } else if (auto it = relays_.find(m.seq); it != relays_.end() && it->second.target == m.source) {
     // An ack for a ping we sent on someone's behalf: relay it.
     send(it->second.requester, Ack{it->second.requester_seq, m.source, checksum_, {}});
     relays_.erase(it);
@@ -704,12 +716,14 @@ void Membership::handle(const Ack& m, Instant now) {
   note_checksum(m.source, m.checksum, now);
 }
 
-void Membership::handle(const Nack& m, Instant now) {
+void Membership::handle(const Nack& m, const std::string& reply_to, Instant now) {
+  (void)reply_to;
   apply_changes(m.changes, now);
   if (probe_.active && m.seq == probe_.seq) ++probe_.nacks;
 }
 
-void Membership::handle(const Gossip& m, Instant now) {
+void Membership::handle(const Gossip& m, const std::string& reply_to, Instant now) {
+  (void)reply_to;
   apply_changes(m.changes, now);
   note_checksum(m.source, m.checksum, now);
 }

@@ -155,7 +155,8 @@ class Membership {
     int nacks = 0;
   };
   struct Relay {
-    std::string requester;
+    std::string requester;  // the transport address the ping-req came from
+    std::string target;     // only its ack is relayed
     uint64_t requester_seq = 0;
     bool want_nack = false;
     bool nack_sent = false;
@@ -201,11 +202,13 @@ class Membership {
   std::vector<std::string> random_pingable(size_t count, std::string_view exclude);
 
   // ---- messages ----
-  void handle(const Ping& m, Instant now);
-  void handle(const PingReq& m, Instant now);
-  void handle(const Ack& m, Instant now);
-  void handle(const Nack& m, Instant now);
-  void handle(const Gossip& m, Instant now);
+  // `reply_to`: the transport address the message came from (answers go
+  // there, not to the claimed source: no reflection to a third party).
+  void handle(const Ping& m, const std::string& reply_to, Instant now);
+  void handle(const PingReq& m, const std::string& reply_to, Instant now);
+  void handle(const Ack& m, const std::string& reply_to, Instant now);
+  void handle(const Nack& m, const std::string& reply_to, Instant now);
+  void handle(const Gossip& m, const std::string& reply_to, Instant now);
   void apply_changes(const std::vector<Change>& changes, Instant now);
   void note_checksum(const std::string& source, uint64_t checksum, Instant now);
   // Fills `changes` for a datagram of `base_size` bytes without changes.

@@ -27,6 +27,7 @@
   X(probes_failed, "Probe periods that ended without an ack.")                                    \
   X(late_ticks, "Protocol timers that fired over lag_tolerance late: the process was starved.")   \
   X(ping_reqs_sent, "Indirect probes (ping-req) sent to helpers.")                                \
+  X(ping_reqs_ignored, "Ping-reqs for a target this node does not probe itself: not relayed (no reflection).") \
   X(nacks_sent, "Nacks sent as a ping-req helper whose target stayed silent.")                    \
   X(suspicions, "Members this node started suspecting.")                                          \
   X(confirmations, "New independent confirmations of a suspicion heard.")                         \

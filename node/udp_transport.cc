@@ -54,7 +54,10 @@ bool UdpTransport::drain(int bound) {
       ++counters_.receive_errors;  // e.g. ENOMEM; what is queued stays readable
       continue;
     }
-    const std::string from = rx_from_.address().to_string() + ":" + std::to_string(rx_from_.port());
+    // The sender as a member address: "ip:port", IPv6 in brackets.
+    const asio::ip::address ip = rx_from_.address();
+    const std::string from = (ip.is_v6() ? "[" + ip.to_string() + "]" : ip.to_string()) + ":" +
+                             std::to_string(rx_from_.port());
     receive_(from, std::string_view(rx_.data(), n));
   }
   return false;

@@ -256,8 +256,9 @@ struct Harness {
     drain();
   }
   void advance(Duration d) { advance_to(now + d); }
-  void receive(const Message& msg) {
-    m.on_message("peer", msg, now);
+  // `from`: the transport address ("": none, answers go to the source).
+  void receive(const Message& msg, const std::string& from = "") {
+    m.on_message(from, msg, now);
     drain();
   }
   // Makes `address` a known alive member through a gossip claim.
@@ -743,6 +744,36 @@ TEST(MembershipTest, PingReqForOurselvesIsAnsweredDirectly) {
   EXPECT_TRUE(h.sent_of<Ping>().empty());
 }
 
+// Answers go where the datagram came from, not to whatever it claims as
+// its source: a forged source cannot point acks at a third party.
+TEST(MembershipTest, AnswersGoToTheTransportAddress) {
+  Harness h;
+  h.receive(Ping{3, "victim:1", "self:1", 0, {}}, "attacker:9");
+  auto acks = h.sent_of<Ack>();
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].first, "attacker:9");
+  h.sent.clear();
+  h.receive(PingReq{4, "victim:1", "self:1", 0, true, {}}, "attacker:9");
+  ASSERT_EQ(h.sent_of<Ack>().size(), 1u);
+  EXPECT_EQ(h.sent_of<Ack>()[0].first, "attacker:9");
+}
+
+// A ping-req for an address this node does not probe itself is ignored:
+// strangers cannot make it ping whatever they name.
+TEST(MembershipTest, PingReqOnlyForKnownMembers) {
+  Harness h;
+  h.receive(PingReq{5, "a:1", "elsewhere:1", 0, true, {}}, "a:1");
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+  EXPECT_EQ(h.m.stats().ping_reqs_ignored, 1u);
+  h.learn("gone:1", 1, Status::kFaulty);
+  h.receive(PingReq{6, "a:1", "gone:1", 0, true, {}}, "a:1");
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+  EXPECT_EQ(h.m.stats().ping_reqs_ignored, 2u);
+  h.learn("b:1");
+  h.receive(PingReq{7, "a:1", "b:1", 0, true, {}}, "a:1");
+  EXPECT_EQ(h.sent_of<Ping>().size(), 1u);
+}
+
 TEST(MembershipTest, MisdirectedPingIsNotAcked) {
   Harness h;
   h.receive(Ping{3, "a:1", "someone-else:1", 0, {}});
@@ -762,11 +793,17 @@ TEST(MembershipTest, UnexpectedAckFromUnknownMemberIsCounted) {
 
 TEST(MembershipTest, RelaysAckOrNacksForPingReq) {
   Harness h;
+  h.learn("target:1");
+  h.learn("silent:1");
+  h.sent.clear();
   h.receive(PingReq{77, "req:1", "target:1", 0, true, {}});
   auto pings = h.sent_of<Ping>();
   ASSERT_EQ(pings.size(), 1u);
   EXPECT_EQ(pings[0].first, "target:1");
   h.sent.clear();
+  // Only the target's own ack is relayed.
+  h.receive(Ack{pings[0].second.seq, "forger:1", 0, {}});
+  EXPECT_TRUE(h.sent_of<Ack>().empty());
   h.receive(Ack{pings[0].second.seq, "target:1", 0, {}});
   auto acks = h.sent_of<Ack>();
   ASSERT_EQ(acks.size(), 1u);
