@@ -52,6 +52,7 @@
   X(forwards_received, "Requests other nodes forwarded to this node.")                           \
   X(forwards_ring_mismatch, "Forwarded requests whose sender's ring checksum differs from this node's: the rings disagree.") \
   X(forwards_retried, "Forward attempts retried (the key looked up again first).")               \
+  X(forwards_deduplicated, "Retried requests this owner had already run: answered again from memory, the handler not run twice.") \
   X(forward_errors, "handle_or_forward calls that ended in an error.")                            \
   X(handler_exceptions, "Request handlers that threw: the request ended in handler_failed.")      \
   X(breaker_opens, "Per-peer circuit breakers opened.")                                          \

@@ -8,11 +8,22 @@ namespace shoal::node {
 
 using membership::Instant;
 
+namespace {
+// Request ids start from this start's incarnation (wall-clock ms) << 20,
+// so a restarted node never reuses its former self's ids (1M requests per
+// ms of difference).
+ForwarderOptions with_request_ids(const EngineOptions& o) {
+  ForwarderOptions f = o.forward;
+  if (f.first_request_id <= 1) f.first_request_id = (o.protocol.incarnation << 20) | 1;
+  return f;
+}
+}  // namespace
+
 Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
     : options_(std::move(options)),
       core_(options_.protocol, seed, now),
       ring_(options_.replica_points, options_.protocol.address),
-      forwarder_(options_.protocol.address, options_.forward, ring_.publisher()) {}
+      forwarder_(options_.protocol.address, with_request_ids(options_), ring_.publisher()) {}
 
 void Engine::join(const std::vector<std::string>& seeds, Instant now) {
   core_.join(seeds, now);
@@ -44,7 +55,7 @@ proto::Decoded<proto::Frame> Engine::decode_frame(std::string_view bytes) {
 std::optional<proto::FrameBody> Engine::on_request(std::string_view from, proto::FrameBody& body,
                                                    Instant now) {
   if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
-    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving());
+    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving(), now);
     collect(now);
     return r;
   }

@@ -18,7 +18,10 @@ constexpr Duration kAttemptMin = milliseconds(20);
 }  // namespace
 
 Forwarder::Forwarder(std::string self, ForwarderOptions options, const ring::RingPublisher& ring)
-    : self_(std::move(self)), options_(options), ring_(ring) {}
+    : self_(std::move(self)),
+      options_(options),
+      ring_(ring),
+      next_id_(std::max<uint64_t>(1, options.first_request_id)) {}
 
 void Forwarder::forward(std::string key, std::string payload, ForwardOptions options, Done done,
                         Instant now) {
@@ -78,7 +81,7 @@ void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ri
   sends_.push_back(OutForward{
       owner, id,
       proto::ForwardRequest{c.key, c.payload, ring.checksum(), self_,
-                            static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1))}});
+                            static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1)), id}});
   ++p.inflight;
   ++stats_.forwards_sent;
   c.peer = owner;
@@ -228,8 +231,20 @@ void Forwarder::shutdown() {
   }
 }
 
-proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bool leaving) {
+proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bool leaving,
+                                        Instant now) {
   ++stats_.forwards_received;
+  // Forget the answers whose requests' budgets have run out.
+  while (!served_expiry_.empty() && served_expiry_.begin()->first <= now) {
+    served_.erase(served_expiry_.begin()->second);
+    served_expiry_.erase(served_expiry_.begin());
+  }
+  if (request.request_id != 0) {
+    if (auto it = served_.find({request.source, request.request_id}); it != served_.end()) {
+      ++stats_.forwards_deduplicated;
+      return it->second.response;
+    }
+  }
   proto::ForwardResponse r;
   r.handled_by = self_;
   const ring::Ring& ring = ring_.get();
@@ -252,8 +267,23 @@ proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bo
           static_cast<uint32_t>(handler_ ? ForwardError::kHandlerFailed : ForwardError::kNoHandler);
       r.error_message = std::move(h.payload);
     }
+    remember(request, r, now);
   }
   return r;
+}
+
+void Forwarder::remember(const proto::ForwardRequest& request,
+                         const proto::ForwardResponse& response, Instant now) {
+  if (request.request_id == 0) return;  // a sender without ids: nothing to match
+  if (served_.size() >= kServedMax) {   // bounded: the soonest to expire goes first
+    served_.erase(served_expiry_.begin()->second);
+    served_expiry_.erase(served_expiry_.begin());
+  }
+  // The sender gives up after its budget (at most 10 min is believed).
+  const Instant expires = now + milliseconds(std::min<uint32_t>(request.timeout_ms, 600000));
+  ServedKey key{request.source, request.request_id};
+  auto [it, fresh] = served_.emplace(key, Served{response, expires});
+  if (fresh) served_expiry_.emplace(expires, std::move(key));
 }
 
 HandlerResult Forwarder::run_handler(std::string_view key, std::string_view payload) {

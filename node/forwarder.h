@@ -29,7 +29,11 @@
 // Receiver: serve() checks that this node owns the key in its own ring
 // (key-level consistency: equal ring checksums are not required, they
 // differ during every rolling deploy) and runs the handler; otherwise it
-// answers not_owner and the sender retries. A request never travels
+// answers not_owner and the sender retries. Every request carries an id
+// that its retries keep; the owner remembers the answers of the requests
+// it ran for their time budget (at most kServedMax), so a handler runs at
+// most once per request even when an answer is lost and the request is
+// retried. A request never travels
 // further than its owner, so it cannot loop. A request whose sender's ring
 // checksum differs from ours is counted (forwards_ring_mismatch).
 //
@@ -117,6 +121,11 @@ struct ForwarderOptions {
   // stays open before one trial request (half-open).
   uint32_t breaker_failures = 5;
   Duration breaker_open = std::chrono::seconds(1);
+  // The first request id this forwarder hands out. Ids name a request at
+  // its owner together with the sender's address, so a restarted sender
+  // must not reuse its former self's: the engine starts them from its
+  // start incarnation (wall-clock ms) << 20.
+  uint64_t first_request_id = 1;
 };
 
 // A request for the link layer: send `request` to `peer`, tagged `id`; the
@@ -164,7 +173,10 @@ class Forwarder {
   // ---- receiver ----
   // The answer to a forwarded request. `leaving`: this node is leaving the
   // cluster (answers shutting_down, so the sender retries elsewhere).
-  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving);
+  // A request this node already ran (same source and request id, within
+  // the request's time budget) gets the same answer again without running
+  // the handler: a retry after a lost answer runs nothing twice.
+  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant now);
 
   const ForwardStats& stats() const { return stats_; }
   size_t calls_in_progress() const { return calls_.size(); }
@@ -203,6 +215,15 @@ class Forwarder {
   void peer_result(const std::string& address, bool success, bool trial, Instant now);
   HandlerResult run_handler(std::string_view key, std::string_view payload);
   void wake_at(uint64_t id, Call& c, Instant at);
+  // Answers of requests whose handler ran, kept for their time budget.
+  using ServedKey = std::pair<std::string, uint64_t>;  // (source, request id)
+  struct Served {
+    proto::ForwardResponse response;
+    Instant expires;
+  };
+  void remember(const proto::ForwardRequest& request, const proto::ForwardResponse& response,
+                Instant now);
+  static constexpr size_t kServedMax = 65536;
 
   std::string self_;
   ForwarderOptions options_;
@@ -214,6 +235,8 @@ class Forwarder {
   std::map<uint64_t, Call> calls_;
   std::map<std::string, Peer, std::less<>> peers_;
   std::set<std::pair<Instant, uint64_t>> deadlines_;
+  std::map<ServedKey, Served> served_;
+  std::set<std::pair<Instant, ServedKey>> served_expiry_;
   std::vector<OutForward> sends_;
   ForwardStats stats_;
 };

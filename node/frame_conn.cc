@@ -87,6 +87,7 @@ void FrameConn::watch() {
   watchdog_.async_wait([self = shared_from_this()](const asio::error_code& ec) {
     if (ec || !self->socket_.is_open()) return;
     if (Clock::now() < self->deadline_) return self->watch();
+    self->armed_at_ = Clock::time_point::max();  // stopped: the next deadline re-arms
     self->expired();
   });
 }

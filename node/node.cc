@@ -172,6 +172,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     c.exchange_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(opts.protocol.tcp_timeout);
     c.connect_timeout = opts.tcp_read_timeout;
+    c.read_timeout = opts.tcp_read_timeout;
     return c;
   }
 

@@ -79,12 +79,21 @@ class PeerLinks::Link final : public FrameConn {
       if (ec) return fail("connect: " + ec.message());
       if (closed_) return;
       connected_ = true;
-      watchdog_.cancel();  // calls carry their own timeouts from here
+      // From here the watchdog watches answers: armed while requests are
+      // outstanding (send_request), moved by every answer.
+      set_deadline(outstanding_ > 0 ? Clock::now() + links_->options_.read_timeout
+                                    : Clock::time_point::max());
       asio::error_code ignored;
       socket_.set_option(tcp::no_delay(true), ignored);
       flush();
       read_frames();
     });
+  }
+  // Queues a request; the first outstanding one arms the read watchdog.
+  void send_request(uint64_t id, const proto::FrameBody& body) {
+    if (outstanding_++ == 0 && connected_)
+      set_deadline(Clock::now() + links_->options_.read_timeout);
+    send(id, body);
   }
   // Closes without reporting (the pool is shutting down).
   void close() {
@@ -95,7 +104,11 @@ class PeerLinks::Link final : public FrameConn {
 
  private:
   void expired() override {
-    if (!connected_) fail("connect timed out");
+    if (!connected_) return fail("connect timed out");
+    // Requests outstanding and nothing read for read_timeout: the peer is
+    // stuck; fail the link so the forwarder retries and reconnects.
+    if (outstanding_ > 0)
+      fail("no answer for " + std::to_string(links_->options_.read_timeout.count()) + " ms");
   }
   void read_failed(const std::string& why) override { fail(why); }
   void write_failed(const std::string& why) override { fail(why); }
@@ -103,6 +116,9 @@ class PeerLinks::Link final : public FrameConn {
   void oversized(uint32_t) override { fail("oversized answer"); }
   bool on_frame(std::string_view bytes) override {
     if (closed_) return false;
+    if (outstanding_ > 0) --outstanding_;
+    set_deadline(outstanding_ > 0 ? Clock::now() + links_->options_.read_timeout
+                                  : Clock::time_point::max());
     if (!links_->delegate_.on_answer(peer_, bytes)) {
       fail("bad answer");
       return false;
@@ -121,6 +137,7 @@ class PeerLinks::Link final : public FrameConn {
   std::string peer_;
   bool connected_ = false;
   bool closed_ = false;
+  uint64_t outstanding_ = 0;  // requests sent and not answered yet
 };
 
 PeerLinks::PeerLinks(asio::io_context& io, TcpClientOptions options, EndpointCache& endpoints,
@@ -141,7 +158,7 @@ void PeerLinks::send(const std::string& peer, uint64_t id, const proto::FrameBod
     link->start(tcp::endpoint(ep->address(), ep->port()));
     it = links_.emplace(peer, std::move(link)).first;
   }
-  it->second->send(id, body);
+  it->second->send_request(id, body);
 }
 
 void PeerLinks::failed(const std::string& peer, Link* link, const std::string& why) {

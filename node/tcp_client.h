@@ -10,7 +10,8 @@
 // send() queues a request on the peer's connection, connecting first if
 // there is none; answers go to Delegate::on_answer(peer, bytes). When a
 // connection fails (connect error or timeout, read or write error, an
-// oversized answer), Delegate::on_failed(peer, why) runs once and the next
+// oversized or bad answer, or read_timeout without a byte while requests
+// are outstanding), Delegate::on_failed(peer, why) runs once and the next
 // send() connects again.
 //
 // Thread safety: the io thread only.
@@ -38,6 +39,9 @@ struct TcpClientOptions {
   // Bound on an exchange, and on connecting a forwarding link.
   std::chrono::milliseconds exchange_timeout{1000};
   std::chrono::milliseconds connect_timeout{5000};
+  // A forwarding link with requests outstanding that reads nothing for
+  // this long has failed (its requests are retried on a new connection).
+  std::chrono::milliseconds read_timeout{5000};
 };
 
 // `done(true, answer bytes)` or `done(false, {})`, exactly once.

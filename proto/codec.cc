@@ -213,6 +213,7 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   out.set_ring_checksum(in.ring_checksum);
   out.set_source(in.source);
   out.set_timeout_ms(in.timeout_ms);
+  out.set_request_id(in.request_id);
 }
 
 void put(const ForwardResponse& in, v1::Frame& frame) {
@@ -580,9 +581,12 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
     case v1::Frame::kForwardRequest: {
       auto& in = *frame.mutable_forward_request();
       if (problem = require(in.source(), "forward_request", "source"); !problem.empty()) break;
-      out.body =
-          ForwardRequest{std::move(*in.mutable_key()), std::move(*in.mutable_payload()),
-                         in.ring_checksum(), std::move(*in.mutable_source()), in.timeout_ms()};
+      out.body = ForwardRequest{std::move(*in.mutable_key()),
+                                std::move(*in.mutable_payload()),
+                                in.ring_checksum(),
+                                std::move(*in.mutable_source()),
+                                in.timeout_ms(),
+                                in.request_id()};
       break;
     }
     case v1::Frame::kForwardResponse: {

@@ -151,6 +151,9 @@ struct ForwardRequest {
   uint64_t ring_checksum = 0;  // the sender's ring (receivers count mismatches)
   std::string source;
   uint32_t timeout_ms = 0;
+  // The same on every retry of one request; with `source`, it names the
+  // request, so an owner runs its handler at most once for it.
+  uint64_t request_id = 0;
   bool operator==(const ForwardRequest&) const = default;
 };
 struct ForwardResponse {

@@ -186,16 +186,61 @@ TEST(Forwarder, NotOwnerAnswersAreRetriedWithAFreshLookup) {
 TEST(Forwarder, ServeChecksOwnershipAndCountsRingMismatches) {
   Harness h;
   const uint64_t checksum = h.ring.current()->checksum();
-  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, false);
+  auto r =
+      h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, false, at_ms(0));
   EXPECT_EQ(r.error, 0u);
   EXPECT_EQ(r.payload, h.local_key + "=x");
   EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 0u);
-  r = h.fw.serve(proto::ForwardRequest{h.remote_key, "x", checksum + 1, "b:1", 1000}, false);
+  r = h.fw.serve(proto::ForwardRequest{h.remote_key, "x", checksum + 1, "b:1", 1000}, false,
+                 at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kNotOwner));
   EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 1u);
-  r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, true);
+  r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, true, at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kShuttingDown));
   EXPECT_EQ(h.fw.stats().forwards_received, 3u);
+}
+
+// A retry of a request the owner already ran (its answer was lost) gets
+// the same answer again; the handler does not run twice. After the
+// request's budget the owner forgets it.
+TEST(Forwarder, RetriedRequestRunsTheHandlerOnce) {
+  Harness h;
+  int runs = 0;
+  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+    ++runs;
+    return HandlerResult{true, "run " + std::to_string(runs)};
+  });
+  const proto::ForwardRequest req{h.local_key, "x", 0, "b:1", 500, 77};
+  EXPECT_EQ(h.fw.serve(req, false, at_ms(0)).payload, "run 1");
+  EXPECT_EQ(h.fw.serve(req, false, at_ms(499)).payload, "run 1");
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(h.fw.stats().forwards_deduplicated, 1u);
+  // Another sender's request 77 is another request.
+  proto::ForwardRequest other = req;
+  other.source = "c:1";
+  EXPECT_EQ(h.fw.serve(other, false, at_ms(1)).payload, "run 2");
+  // Past the budget: forgotten (a sender that gave up does not retry).
+  EXPECT_EQ(h.fw.serve(req, false, at_ms(500)).payload, "run 3");
+  // A request not run (not the owner) is not remembered.
+  proto::ForwardRequest remote{h.remote_key, "x", 0, "b:1", 500, 78};
+  EXPECT_EQ(h.fw.serve(remote, false, at_ms(600)).error,
+            static_cast<uint32_t>(ForwardError::kNotOwner));
+  h.ring.publish(Harness::make_ring({"a:1"}));
+  EXPECT_EQ(h.fw.serve(remote, false, at_ms(601)).payload, "run 4");
+}
+
+// Sender side: every attempt of one call carries the same request id.
+TEST(Forwarder, RetriesKeepTheRequestId) {
+  Harness h(ForwarderOptions{4096, 5, milliseconds(1000), 1000});
+  h.forward(h.remote_key, at_ms(0));
+  auto first = h.fw.take_sends();
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].request.request_id, 1000u);
+  h.fw.on_link_failed("b:1", "reset", at_ms(1));
+  h.run_until(at_ms(20));
+  auto second = h.fw.take_sends();
+  ASSERT_EQ(second.size(), 1u);
+  EXPECT_EQ(second[0].request.request_id, 1000u);
 }
 
 TEST(Forwarder, ShutdownEndsEveryCallOnce) {
@@ -219,7 +264,7 @@ TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
   ASSERT_EQ(h.results.size(), 1u);
   EXPECT_EQ(h.results[0].error, ForwardError::kHandlerFailed);
   EXPECT_EQ(h.results[0].message, "handler threw: boom");
-  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", 0, "b:1", 1000}, false);
+  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", 0, "b:1", 1000}, false, at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kHandlerFailed));
   EXPECT_EQ(h.fw.stats().handler_exceptions, 2u);
   // A completion callback that throws is counted; the next call is fine.

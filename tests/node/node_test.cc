@@ -398,6 +398,43 @@ TEST(NodeTest, ThrowingCallbacksAndHandlersDoNotStopTheNode) {
   EXPECT_EQ(status_of(b, a.address()), Status::kAlive);
 }
 
+// An owner that stops reading (its io thread stuck in a handler) while
+// requests are outstanding: the forwarding link's read watchdog fails the
+// link after tcp_read_timeout, long before the request's own budget.
+TEST(NodeTest, StuckOwnerFailsTheForwardingLinkAfterTheReadTimeout) {
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> held{false};
+  NodeOptions oa = options();
+  oa.tcp_read_timeout = milliseconds(300);
+  Node a(oa);
+  ASSERT_EQ(a.start(), "");
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  b.set_handler([&](std::string_view, std::string_view) {
+    held = true;
+    released.wait();
+    return HandlerResult{true, "late"};
+  });
+  struct Release {
+    std::promise<void>& p;
+    ~Release() { p.set_value(); }  // b's io thread is freed before b stops
+  } guard{release};
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  std::string key;
+  for (int i = 0; key.empty() && i < 1000; ++i) {
+    if (a.ring()->lookup("k" + std::to_string(i)) == b.address()) key = "k" + std::to_string(i);
+  }
+  ASSERT_FALSE(key.empty());
+  auto result = a.handle_or_forward(key, "x", ForwardOptions{milliseconds(3000), 0});
+  ASSERT_TRUE(eventually([&] { return held.load(); }));
+  const ForwardResult r = result.get();  // bounded by the 3 s budget
+  EXPECT_EQ(r.error, ForwardError::kOwnerUnreachable) << r.message;
+  EXPECT_NE(r.message.find("no answer for 300 ms"), std::string::npos) << r.message;
+}
+
 TEST(NodeTest, GracefulLeaveIsNotAFailure) {
   Node a(options());
   ASSERT_EQ(a.start(), "");

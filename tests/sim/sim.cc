@@ -303,6 +303,13 @@ void Simulator::deliver_request(Event& e) {
   }
   Node& client = nodes_[static_cast<size_t>(e.from)];
   if (!client.engine || blocked(e.node, e.from)) return;
+  if (e.forward && forward_answer_loss_ > 0 && rng_.unit() < forward_answer_loss_) {
+    Event f =
+        make_event(now_ + latency(e.node, e.from), Kind::kLinkFailure, e.from, client.generation);
+    f.bytes = nodes_[static_cast<size_t>(e.node)].address;
+    push(std::move(f));
+    return;
+  }
   Event r =
       make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from, client.generation);
   r.from = e.node;

@@ -103,6 +103,10 @@ class Simulator {
   // Extra one-way delay on every datagram to or from node i.
   void set_node_delay(int i, Duration d) { nodes_[static_cast<size_t>(i)].extra_delay = d; }
   void set_loss(double p) { net_.loss = p; }
+  // Probability that a forwarding connection breaks after the owner ran the
+  // handler and before its answer arrives: the sender sees the link fail
+  // and retries (the owner must not run the handler again).
+  void set_forward_answer_loss(double p) { forward_answer_loss_ = p; }
   // Loss on the link between a and b (both directions), on top of the
   // global loss: 1.0 cuts the link.
   void set_link_loss(int a, int b, double p);
@@ -210,6 +214,7 @@ class Simulator {
   std::vector<Node> nodes_;
   std::map<std::string, int, std::less<>> by_address_;
   std::map<std::pair<int, int>, double> link_loss_;
+  double forward_answer_loss_ = 0;
   SimStats stats_;
 };
 

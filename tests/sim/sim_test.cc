@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -260,6 +261,40 @@ TEST(SimHostile, ForgedSuspicionAtTheHorizonIsRefuted) {
   EXPECT_GT(sim.node(x).incarnation(), edge);
   EXPECT_EQ(sim.alive_count(x, edge + 1), 19u);
   EXPECT_TRUE(sim.converged());
+}
+
+// Connections that break after the owner ran the handler: the sender
+// retries the same request, and the owner answers from memory instead of
+// running the handler again. Every request ends once; no key's handler
+// runs twice.
+TEST(Sim, LostAnswersDoNotRunHandlersTwice) {
+  Simulator sim(27, NetworkOptions{}, default_config());
+  std::map<std::string, int> runs;
+  sim.handler = [&runs](int, std::string_view key, std::string_view) {
+    ++runs[std::string(key)];
+    return node::HandlerResult{true, "ok"};
+  };
+  start_cluster(sim, 10);
+  ASSERT_TRUE(
+      sim.run_until([&] { return sim.rings_agree(); }, sim.now() + std::chrono::seconds(10)));
+  sim.set_forward_answer_loss(0.3);
+  std::vector<int> ends(2000, 0);
+  int ok = 0;
+  for (int i = 0; i < 2000; ++i) {
+    sim.forward(i % 10, "key-" + std::to_string(i), "p", node::ForwardOptions{},
+                [&ends, &ok, i](node::ForwardResult r) {
+                  ++ends[static_cast<size_t>(i)];
+                  ok += r.ok();
+                });
+    sim.run_for(std::chrono::milliseconds(1));
+  }
+  sim.run_for(std::chrono::seconds(5));
+  uint64_t deduplicated = 0;
+  for (int n = 0; n < 10; ++n) deduplicated += sim.engine(n).stats({}).forwards_deduplicated;
+  for (int i = 0; i < 2000; ++i) EXPECT_EQ(ends[static_cast<size_t>(i)], 1) << "request " << i;
+  for (const auto& [key, count] : runs) EXPECT_EQ(count, 1) << key;
+  EXPECT_GT(deduplicated, 100u);  // about 30% of the ~1800 forwarded
+  EXPECT_GT(ok, 1900);
 }
 
 // A pause shorter than a probe period goes unnoticed.
