@@ -175,7 +175,37 @@ std::optional<std::string> canonical_member_address(std::string_view text, std::
   return canonical + ":" + std::to_string(*p);
 }
 
+namespace {
+// Canonical decimal: 1..digits digits, no leading zero, at most max.
+bool canonical_decimal(std::string_view s, size_t digits, unsigned max) {
+  if (s.empty() || s.size() > digits || (s.size() > 1 && s[0] == '0')) return false;
+  auto v = parse_decimal(s, digits, max);
+  return v.has_value();
+}
+
+// The common case without allocating: a canonical "a.b.c.d:port".
+bool is_canonical_ipv4_address(std::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return false;
+  std::string_view host = text.substr(0, colon);
+  const std::string_view port = text.substr(colon + 1);
+  if (!canonical_decimal(port, 5, 65535) || port == "0") return false;
+  for (int i = 0; i < 4; ++i) {
+    const size_t dot = i < 3 ? host.find('.') : host.size();
+    if (dot == std::string_view::npos || !canonical_decimal(host.substr(0, dot), 3, 255)) {
+      return false;
+    }
+    host = i < 3 ? host.substr(dot + 1) : std::string_view();
+  }
+  return true;
+}
+}  // namespace
+
 std::string check_member_address(std::string_view text) {
+  if (!text.empty() && text.front() != '[' && text.size() <= kMemberAddressMax &&
+      is_canonical_ipv4_address(text)) {
+    return "";
+  }
   std::string why;
   auto canonical = canonical_member_address(text, &why);
   if (!canonical) return why;

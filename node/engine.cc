@@ -110,7 +110,11 @@ void Engine::tick(Instant now) {
 }
 
 Instant Engine::next_deadline() const {
-  return std::min({core_.next_deadline(), ring_.next_deadline(), forwarder_.next_deadline()});
+  return std::min(next_protocol_deadline(), next_forward_deadline());
+}
+
+Instant Engine::next_protocol_deadline() const {
+  return std::min(core_.next_deadline(), ring_.next_deadline());
 }
 
 void Engine::shutdown() { forwarder_.shutdown(); }

@@ -111,6 +111,11 @@ class Engine {
                membership::Instant now);
   void tick(membership::Instant now);
   membership::Instant next_deadline() const;
+  // The same split in two, for a driver with two timers: the protocol's
+  // (membership core and ring feed: few deadlines, each one due) and the
+  // forwarder's (a deadline per request in flight, most never due).
+  membership::Instant next_protocol_deadline() const;
+  membership::Instant next_forward_deadline() const { return forwarder_.next_deadline(); }
   // Ends every forward in progress (kShuttingDown) and refuses new ones.
   void shutdown();
 

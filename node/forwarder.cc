@@ -81,7 +81,8 @@ void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ri
   sends_.push_back(OutForward{
       owner, id,
       proto::ForwardRequest{c.key, c.payload, ring.checksum(), self_,
-                            static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1)), id}});
+                            static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1)), id,
+                            calls_.begin()->first}});
   ++p.inflight;
   ++stats_.forwards_sent;
   c.peer = owner;
@@ -234,13 +235,13 @@ void Forwarder::shutdown() {
 proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bool leaving,
                                         Instant now) {
   ++stats_.forwards_received;
-  // Forget the answers whose requests' budgets have run out.
-  while (!served_expiry_.empty() && served_expiry_.begin()->first <= now) {
-    served_.erase(served_expiry_.begin()->second);
-    served_expiry_.erase(served_expiry_.begin());
-  }
+  SourceMemory* memory = nullptr;
   if (request.request_id != 0) {
-    if (auto it = served_.find({request.source, request.request_id}); it != served_.end()) {
+    auto mit = served_.find(request.source);
+    if (mit == served_.end()) mit = served_.emplace(request.source, SourceMemory{}).first;
+    memory = &mit->second;
+    forget_served(*memory, request.acked_below, now);
+    if (auto it = memory->find(request.request_id); it != memory->end()) {
       ++stats_.forwards_deduplicated;
       return it->second.response;
     }
@@ -267,23 +268,36 @@ proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bo
           static_cast<uint32_t>(handler_ ? ForwardError::kHandlerFailed : ForwardError::kNoHandler);
       r.error_message = std::move(h.payload);
     }
-    remember(request, r, now);
+    if (memory != nullptr) remember(*memory, request, r, now);
   }
   return r;
 }
 
-void Forwarder::remember(const proto::ForwardRequest& request,
-                         const proto::ForwardResponse& response, Instant now) {
-  if (request.request_id == 0) return;  // a sender without ids: nothing to match
-  if (served_.size() >= kServedMax) {   // bounded: the soonest to expire goes first
-    served_.erase(served_expiry_.begin()->second);
-    served_expiry_.erase(served_expiry_.begin());
+void Forwarder::forget_served(SourceMemory& memory, uint64_t acked_below, Instant now) {
+  // Ids grow with time, so the expired ones are mostly at the front too.
+  auto it = memory.begin();
+  while (it != memory.end() && (it->first < acked_below || it->second.expires <= now)) {
+    it = memory.erase(it);
+    --served_count_;
   }
+}
+
+void Forwarder::remember(SourceMemory& memory, const proto::ForwardRequest& request,
+                         const proto::ForwardResponse& response, Instant now) {
   // The sender gives up after its budget (at most 10 min is believed).
   const Instant expires = now + milliseconds(std::min<uint32_t>(request.timeout_ms, 600000));
-  ServedKey key{request.source, request.request_id};
-  auto [it, fresh] = served_.emplace(key, Served{response, expires});
-  if (fresh) served_expiry_.emplace(expires, std::move(key));
+  if (memory.emplace(request.request_id, Served{response, expires}).second) ++served_count_;
+  if (served_count_ <= kServedMax) return;
+  // Over the bound: sweep every source's expired answers, then the oldest
+  // of this source.
+  for (auto it = served_.begin(); it != served_.end();) {
+    forget_served(it->second, 0, now);
+    it = it->second.empty() && &it->second != &memory ? served_.erase(it) : std::next(it);
+  }
+  while (served_count_ > kServedMax && !memory.empty()) {
+    memory.erase(memory.begin());
+    --served_count_;
+  }
 }
 
 HandlerResult Forwarder::run_handler(std::string_view key, std::string_view payload) {

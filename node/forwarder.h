@@ -215,14 +215,20 @@ class Forwarder {
   void peer_result(const std::string& address, bool success, bool trial, Instant now);
   HandlerResult run_handler(std::string_view key, std::string_view payload);
   void wake_at(uint64_t id, Call& c, Instant at);
-  // Answers of requests whose handler ran, kept for their time budget.
-  using ServedKey = std::pair<std::string, uint64_t>;  // (source, request id)
+  // Answers of requests whose handler ran, per source by request id.
+  // Each request says below which id its source has seen every request
+  // end (acked_below): those answers are forgotten then, so the memory
+  // holds about the source's requests in flight, not a budget's worth of
+  // every request. Entries past their budget go too, and the total is
+  // bounded (the oldest of the source at hand go first).
   struct Served {
     proto::ForwardResponse response;
     Instant expires;
   };
-  void remember(const proto::ForwardRequest& request, const proto::ForwardResponse& response,
-                Instant now);
+  using SourceMemory = std::map<uint64_t, Served>;
+  void forget_served(SourceMemory& memory, uint64_t acked_below, Instant now);
+  void remember(SourceMemory& memory, const proto::ForwardRequest& request,
+                const proto::ForwardResponse& response, Instant now);
   static constexpr size_t kServedMax = 65536;
 
   std::string self_;
@@ -235,8 +241,8 @@ class Forwarder {
   std::map<uint64_t, Call> calls_;
   std::map<std::string, Peer, std::less<>> peers_;
   std::set<std::pair<Instant, uint64_t>> deadlines_;
-  std::map<ServedKey, Served> served_;
-  std::set<std::pair<Instant, ServedKey>> served_expiry_;
+  std::map<std::string, SourceMemory, std::less<>> served_;  // by source
+  size_t served_count_ = 0;
   std::vector<OutForward> sends_;
   ForwardStats stats_;
 };

@@ -145,8 +145,10 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   MetricsServer metrics;
   std::unique_ptr<Engine> engine;  // from start()
   std::unique_ptr<Admin> admin;
-  asio::steady_timer timer{io};
-  Instant timer_at = membership::kNever;
+  asio::steady_timer protocol_timer{io};
+  Instant protocol_timer_at = membership::kNever;
+  asio::steady_timer forward_timer{io};
+  Instant forward_timer_at = membership::kNever;
   asio::steady_timer leave_timer{io};
   std::string advertised;
   bool listen_v6 = false;
@@ -257,23 +259,31 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     }
   }
 
-  // One timer for the whole engine, armed at its next deadline whenever
-  // that moves. (Re-arming lazily, only for earlier deadlines, costs an
-  // idle node a wasted wake-up per probe period, when an ack moves the
-  // deadline from the ping timeout to the period's end: 35% more CPU for an
-  // idle 100-node cluster in scripts/bench_cluster.py.)
+  // Two timers. The protocol's (membership core, ring feed) is re-armed
+  // whenever its deadline moves: re-arming lazily, only for earlier
+  // deadlines, cost an idle node a wasted wake-up per probe period (an ack
+  // moves the deadline from the ping timeout to the period's end: 35% more
+  // CPU for an idle 100-node cluster in scripts/bench_cluster.py). The
+  // forwarder's is re-armed only for an earlier deadline: each request in
+  // flight moves its deadline, and a re-arm per request cost a fifth of the
+  // forwarding throughput; when it fires early, nothing is due and it is
+  // armed again for the real next deadline.
   void arm_timer() {
-    const Instant next = engine->next_deadline();
-    if (next == timer_at) return;
-    timer_at = next;
+    arm(protocol_timer, protocol_timer_at, engine->next_protocol_deadline(), /*lazy=*/false);
+    arm(forward_timer, forward_timer_at, engine->next_forward_deadline(), /*lazy=*/true);
+  }
+
+  void arm(asio::steady_timer& t, Instant& armed_at, Instant next, bool lazy) {
+    if (next == armed_at || (lazy && next > armed_at)) return;
+    armed_at = next;
     if (next == membership::kNever) {
-      timer.cancel();
+      t.cancel();
       return;
     }
-    timer.expires_at(to_steady(next));
-    timer.async_wait([this, next](const asio::error_code& ec) {
-      if (ec || timer_at != next) return;  // cancelled or superseded
-      timer_at = membership::kNever;
+    t.expires_at(to_steady(next));
+    t.async_wait([this, &armed_at, next](const asio::error_code& ec) {
+      if (ec || armed_at != next) return;  // cancelled or superseded
+      armed_at = membership::kNever;
       // The driver contract: every input that arrived by now first (the
       // ack being waited for may be last in the queue).
       udp.drain(65536);
@@ -413,7 +423,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     udp.close();
     tcp.close();
     metrics.close();
-    timer.cancel();
+    protocol_timer.cancel();
+    forward_timer.cancel();
     leave_timer.cancel();
     io.stop();
   }

@@ -80,7 +80,7 @@ class PeerLinks::Link final : public FrameConn {
       if (closed_) return;
       connected_ = true;
       // From here the watchdog watches answers: armed while requests are
-      // outstanding (send_request), moved by every answer.
+      // outstanding (send_request).
       set_deadline(outstanding_ > 0 ? Clock::now() + links_->options_.read_timeout
                                     : Clock::time_point::max());
       asio::error_code ignored;
@@ -91,8 +91,10 @@ class PeerLinks::Link final : public FrameConn {
   }
   // Queues a request; the first outstanding one arms the read watchdog.
   void send_request(uint64_t id, const proto::FrameBody& body) {
-    if (outstanding_++ == 0 && connected_)
+    if (outstanding_++ == 0 && connected_) {
+      answers_seen_ = answers_;
       set_deadline(Clock::now() + links_->options_.read_timeout);
+    }
     send(id, body);
   }
   // Closes without reporting (the pool is shutting down).
@@ -103,12 +105,19 @@ class PeerLinks::Link final : public FrameConn {
   }
 
  private:
+  // Every read_timeout while requests are outstanding: if no answer came
+  // since the last look, the peer is stuck; fail the link so the forwarder
+  // retries and reconnects. (Counting answers, not reading the clock per
+  // answer, keeps the busy path cheap; a stuck peer is found within one
+  // to two read_timeouts.)
   void expired() override {
     if (!connected_) return fail("connect timed out");
-    // Requests outstanding and nothing read for read_timeout: the peer is
-    // stuck; fail the link so the forwarder retries and reconnects.
-    if (outstanding_ > 0)
-      fail("no answer for " + std::to_string(links_->options_.read_timeout.count()) + " ms");
+    if (outstanding_ == 0) return;  // idle: the next request re-arms
+    if (answers_ != answers_seen_) {
+      answers_seen_ = answers_;
+      return set_deadline(Clock::now() + links_->options_.read_timeout);
+    }
+    fail("no answer for " + std::to_string(links_->options_.read_timeout.count()) + " ms");
   }
   void read_failed(const std::string& why) override { fail(why); }
   void write_failed(const std::string& why) override { fail(why); }
@@ -117,8 +126,7 @@ class PeerLinks::Link final : public FrameConn {
   bool on_frame(std::string_view bytes) override {
     if (closed_) return false;
     if (outstanding_ > 0) --outstanding_;
-    set_deadline(outstanding_ > 0 ? Clock::now() + links_->options_.read_timeout
-                                  : Clock::time_point::max());
+    ++answers_;
     if (!links_->delegate_.on_answer(peer_, bytes)) {
       fail("bad answer");
       return false;
@@ -138,6 +146,8 @@ class PeerLinks::Link final : public FrameConn {
   bool connected_ = false;
   bool closed_ = false;
   uint64_t outstanding_ = 0;  // requests sent and not answered yet
+  uint64_t answers_ = 0;
+  uint64_t answers_seen_ = 0;  // answers_ when the watchdog last looked
 };
 
 PeerLinks::PeerLinks(asio::io_context& io, TcpClientOptions options, EndpointCache& endpoints,

@@ -214,6 +214,7 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   out.set_source(in.source);
   out.set_timeout_ms(in.timeout_ms);
   out.set_request_id(in.request_id);
+  out.set_acked_below(in.acked_below);
 }
 
 void put(const ForwardResponse& in, v1::Frame& frame) {
@@ -586,7 +587,8 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
                                 in.ring_checksum(),
                                 std::move(*in.mutable_source()),
                                 in.timeout_ms(),
-                                in.request_id()};
+                                in.request_id(),
+                                in.acked_below()};
       break;
     }
     case v1::Frame::kForwardResponse: {

@@ -154,6 +154,9 @@ struct ForwardRequest {
   // The same on every retry of one request; with `source`, it names the
   // request, so an owner runs its handler at most once for it.
   uint64_t request_id = 0;
+  // Every request of `source` with a smaller id has ended at the sender:
+  // the owner may forget their answers.
+  uint64_t acked_below = 0;
   bool operator==(const ForwardRequest&) const = default;
 };
 struct ForwardResponse {

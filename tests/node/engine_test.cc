@@ -229,6 +229,36 @@ TEST(Forwarder, RetriedRequestRunsTheHandlerOnce) {
   EXPECT_EQ(h.fw.serve(remote, false, at_ms(601)).payload, "run 4");
 }
 
+// The owner's memory holds about the sender's requests in flight: each
+// request says below which id every request of its sender has ended, and
+// those answers are forgotten.
+TEST(Forwarder, AnswersTheSenderHasSeenEndAreForgotten) {
+  Harness h;
+  int runs = 0;
+  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+    ++runs;
+    return HandlerResult{true, "ok"};
+  });
+  proto::ForwardRequest first{h.local_key, "x", 0, "b:1", 60000, 10, 10};
+  (void)h.fw.serve(first, false, at_ms(0));
+  proto::ForwardRequest second{h.local_key, "x", 0, "b:1", 60000, 11, 10};
+  (void)h.fw.serve(second, false, at_ms(1));
+  (void)h.fw.serve(first, false, at_ms(2));  // 10 still in flight: remembered
+  EXPECT_EQ(runs, 2);
+  second.acked_below = 11;  // 10 has ended at the sender
+  (void)h.fw.serve(second, false, at_ms(3));
+  EXPECT_EQ(runs, 2);
+  (void)h.fw.serve(first, false, at_ms(4));  // a stray copy of 10 runs anew
+  EXPECT_EQ(runs, 3);
+  // A sender's first request acknowledges nothing before itself.
+  h.forward(h.remote_key, at_ms(5));
+  h.forward(h.remote_key, at_ms(6));
+  auto sends = h.fw.take_sends();
+  ASSERT_EQ(sends.size(), 2u);
+  EXPECT_EQ(sends[0].request.acked_below, sends[0].request.request_id);
+  EXPECT_EQ(sends[1].request.acked_below, sends[0].request.request_id);
+}
+
 // Sender side: every attempt of one call carries the same request id.
 TEST(Forwarder, RetriesKeepTheRequestId) {
   Harness h(ForwarderOptions{4096, 5, milliseconds(1000), 1000});
