@@ -30,7 +30,6 @@
 #include <random>
 #include <thread>
 
-#include "membership/address.h"
 #include "node/address.h"
 #include "node/admin.h"
 #include "node/endpoints.h"
@@ -76,53 +75,6 @@ std::optional<asio::ip::address> bind_address(asio::io_context& io, const std::s
 }
 
 }  // namespace
-
-std::string NodeOptions::validate() const {
-  std::string err;
-  if (!parse_host_port(listen, &err, /*allow_port_zero=*/true)) return "listen: " + err;
-  if (!advertise.empty() && !parse_host_port(advertise, &err)) return "advertise: " + err;
-  // This member's identity on the wire: a canonical IP literal and port
-  // (membership/address.h), as every peer's codec requires.
-  if (!advertise.empty()) {
-    if (auto why = membership::check_member_address(advertise); !why.empty()) {
-      return "advertise: '" + advertise + "' " + why;
-    }
-  } else {
-    HostPort id = *parse_host_port(listen, nullptr, /*allow_port_zero=*/true);
-    if (id.port == 0) id.port = 1;  // the real port is known once bound
-    if (auto why = membership::check_member_address(id.to_string()); !why.empty()) {
-      return "listen: '" + listen + "' is not usable as this member's address (" + why +
-             "): give --advertise IP:PORT";
-    }
-  }
-  for (const std::string& s : seeds) {
-    if (!parse_host_port(s, &err)) return "seeds: " + err;
-  }
-  if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
-  if (replica_points < 1 || replica_points > ring::kMaxPointsPerMember) {
-    return "replica_points: must be 1.." + std::to_string(ring::kMaxPointsPerMember);
-  }
-  if (frame_bytes_max < 1024) return "frame_bytes_max: must be >= 1024";
-  if (!metrics_listen.empty()) {
-    auto hp = parse_host_port(metrics_listen, &err, /*allow_port_zero=*/true);
-    if (!hp) return "metrics: " + err;
-    asio::error_code ec;
-    auto ip = asio::ip::make_address(hp->host, ec);
-    if (hp->host != "localhost" && (ec || !ip.is_loopback())) {
-      return "metrics: '" + metrics_listen + "' is not a loopback address";
-    }
-  }
-  if (tcp_idle_timeout.count() <= 0 || tcp_read_timeout.count() <= 0) {
-    return "tcp timeouts: must be > 0";
-  }
-  if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
-  membership::Config c = protocol;
-  c.address = advertise.empty() ? listen : advertise;  // only checked for non-empty
-  c.cluster = cluster;
-  c.labels = labels;
-  if (auto e = c.validate(); !e.empty()) return e;
-  return "";
-}
 
 // ------------------------------------------------------------------ Impl
 
@@ -292,46 +244,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     });
   }
 
+  // A join or sync exchange, to a member or to a seed given by name.
   void exchange(Engine::Exchange x) {
-    if (auto ep = endpoints.resolve(x.to)) {
-      return start_exchange_to(tcp::endpoint(ep->address(), ep->port()), std::move(x));
-    }
-    auto hp = parse_host_port(x.to);
-    if (!hp) return exchange_failed(x.id);
-    // A seed given by DNS name (members are IP literals, checked by the
-    // codec). Asio resolves on its own thread: the io thread never blocks
-    // on DNS. Every attempt asks anew, so a seed's record may change.
-    auto resolver = std::make_shared<tcp::resolver>(io);
-    resolver->async_resolve(
-        hp->host, std::to_string(hp->port),
-        [this, resolver, x = std::move(x)](const asio::error_code& ec,
-                                           const tcp::resolver::results_type& results) mutable {
-          if (ec || results.empty()) {
-            spdlog::debug("seed {}: cannot resolve: {}", x.to, ec.message());
-            return exchange_failed(x.id);
-          }
-          // The first address of our own family (a node listening on IPv4
-          // reaches seeds on IPv4), else the first.
-          tcp::endpoint to = results.begin()->endpoint();
-          for (const auto& r : results) {
-            if (r.endpoint().address().is_v6() == listen_v6) {
-              to = r.endpoint();
-              break;
-            }
-          }
-          start_exchange_to(to, std::move(x));
-        });
-  }
-
-  void exchange_failed(uint64_t id) {
-    ++counters.exchanges_failed;
-    asio::post(io, [this, id] {
-      engine->on_exchange_failed(id, mono_now());
-      pump();
-    });
-  }
-
-  void start_exchange_to(const tcp::endpoint& to, Engine::Exchange x) {
     auto done = [this, id = x.id](bool ok, std::string_view answer) {
       bool answered = false;
       if (ok) {
@@ -345,7 +259,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       }
       pump();
     };
-    start_exchange(io, client_options(), to, x.id, x.request, std::move(done));
+    start_exchange_to(io, client_options(), endpoints, x.to, listen_v6, x.id, x.request,
+                      std::move(done));
   }
 
   // ---- TcpServer::Delegate ----

@@ -4,6 +4,7 @@
 
 #include <asio/post.hpp>
 
+#include "node/address.h"
 #include "node/frame_conn.h"
 
 namespace shoal::node {
@@ -61,6 +62,35 @@ void start_exchange(asio::io_context& io, const TcpClientOptions& options, const
                     uint64_t id, const proto::FrameBody& request, ExchangeDone done) {
   std::make_shared<ExchangeConn>(io, options, std::move(done))
       ->start(to, id, request, options.exchange_timeout);
+}
+
+void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
+                       EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
+                       const proto::FrameBody& request, ExchangeDone done) {
+  if (auto ep = endpoints.resolve(to)) {
+    return start_exchange(io, options, tcp::endpoint(ep->address(), ep->port()), id, request,
+                          std::move(done));
+  }
+  auto hp = parse_host_port(to);
+  if (!hp) {
+    asio::post(io, [done = std::move(done)] { done(false, {}); });
+    return;
+  }
+  auto resolver = std::make_shared<tcp::resolver>(io);
+  resolver->async_resolve(
+      hp->host, std::to_string(hp->port),
+      [&io, options, resolver, id, request, prefer_v6, done = std::move(done)](
+          const asio::error_code& ec, const tcp::resolver::results_type& results) mutable {
+        if (ec || results.empty()) return done(false, {});
+        tcp::endpoint ep = results.begin()->endpoint();
+        for (const auto& r : results) {
+          if (r.endpoint().address().is_v6() == prefer_v6) {
+            ep = r.endpoint();
+            break;
+          }
+        }
+        start_exchange(io, options, ep, id, request, std::move(done));
+      });
 }
 
 // A pooled connection to one peer: requests are queued as they come and

@@ -49,6 +49,15 @@ using ExchangeDone = std::function<void(bool ok, std::string_view answer)>;
 void start_exchange(asio::io_context& io, const TcpClientOptions& options,
                     const asio::ip::tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
                     ExchangeDone done);
+// The same to an address: a member's IP literal connects at once; a seed
+// given by name ("db-1.internal:7000") is resolved first by Asio's
+// resolver thread, never blocking the io thread, anew on every attempt
+// (its record may change), taking the first address of the family
+// `prefer_v6` says (a node on IPv4 reaches seeds on IPv4), else the first.
+// An address that does not parse or resolve fails (posted).
+void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
+                       EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
+                       const proto::FrameBody& request, ExchangeDone done);
 
 class PeerLinks {
  public:

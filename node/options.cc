@@ -1,0 +1,59 @@
+// Copyright shoal authors. NodeOptions::validate (node.h): every option
+// checked before a node binds anything, each error naming the option.
+
+#include <asio/ip/address.hpp>
+
+#include "membership/address.h"
+#include "node/address.h"
+#include "node/node.h"
+
+namespace shoal::node {
+
+std::string NodeOptions::validate() const {
+  std::string err;
+  if (!parse_host_port(listen, &err, /*allow_port_zero=*/true)) return "listen: " + err;
+  if (!advertise.empty() && !parse_host_port(advertise, &err)) return "advertise: " + err;
+  // This member's identity on the wire: a canonical IP literal and port
+  // (membership/address.h), as every peer's codec requires.
+  if (!advertise.empty()) {
+    if (auto why = membership::check_member_address(advertise); !why.empty()) {
+      return "advertise: '" + advertise + "' " + why;
+    }
+  } else {
+    HostPort id = *parse_host_port(listen, nullptr, /*allow_port_zero=*/true);
+    if (id.port == 0) id.port = 1;  // the real port is known once bound
+    if (auto why = membership::check_member_address(id.to_string()); !why.empty()) {
+      return "listen: '" + listen + "' is not usable as this member's address (" + why +
+             "): give --advertise IP:PORT";
+    }
+  }
+  for (const std::string& s : seeds) {
+    if (!parse_host_port(s, &err)) return "seeds: " + err;
+  }
+  if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
+  if (replica_points < 1 || replica_points > ring::kMaxPointsPerMember) {
+    return "replica_points: must be 1.." + std::to_string(ring::kMaxPointsPerMember);
+  }
+  if (frame_bytes_max < 1024) return "frame_bytes_max: must be >= 1024";
+  if (!metrics_listen.empty()) {
+    auto hp = parse_host_port(metrics_listen, &err, /*allow_port_zero=*/true);
+    if (!hp) return "metrics: " + err;
+    asio::error_code ec;
+    auto ip = asio::ip::make_address(hp->host, ec);
+    if (hp->host != "localhost" && (ec || !ip.is_loopback())) {
+      return "metrics: '" + metrics_listen + "' is not a loopback address";
+    }
+  }
+  if (tcp_idle_timeout.count() <= 0 || tcp_read_timeout.count() <= 0) {
+    return "tcp timeouts: must be > 0";
+  }
+  if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
+  membership::Config c = protocol;
+  c.address = advertise.empty() ? listen : advertise;  // only checked for non-empty
+  c.cluster = cluster;
+  c.labels = labels;
+  if (auto e = c.validate(); !e.empty()) return e;
+  return "";
+}
+
+}  // namespace shoal::node
