@@ -88,6 +88,9 @@ struct Flags {
         ->check(CLI::Range(1u, shoal::ring::kMaxPointsPerMember));
     app.add_option("--frame-bytes-max", o.frame_bytes_max, "TCP frame size limit")
         ->check(CLI::Range(1024u, 1u << 30));
+    app.add_option("--tcp-connections-max", o.tcp_connections_max,
+                   "accepted TCP connections open at once (more are closed)")
+        ->check(CLI::Range(1u, 1u << 20));
     app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
     app.add_option(
         "--metrics", o.metrics_listen,

@@ -37,6 +37,8 @@
   X(send_errors, "Datagrams not sent: the kernel refused them (full buffer, unroutable) or the address did not parse.") \
   X(receive_errors, "UDP reads that failed other than 'nothing to read' (e.g. out of memory).")  \
   X(tcp_accepted, "TCP connections accepted.")                                                    \
+  X(tcp_refused, "TCP connections closed at once: connections_max were open already.")            \
+  X(accept_errors, "Failed accepts (e.g. out of descriptors): the next one waits 100 ms.")       \
   X(tcp_frames_in, "TCP frames received on accepted connections.")                                \
   X(tcp_oversized, "TCP frames announced above frame_bytes_max: closed before allocating.")      \
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \

@@ -24,7 +24,11 @@ std::span<char> FrameBuffer::write_area() {
   if (held >= proto::kFrameHeaderBytes) {
     const uint32_t len = *proto::parse_frame_header(std::string_view(buf_.get() + begin_, held));
     if (len <= max_frame_ && held < proto::kFrameHeaderBytes + len) {
-      need = std::max(need, proto::kFrameHeaderBytes + len - held);
+      // Room grows with what has arrived (at most doubling), not to the
+      // announced length: a peer that announces 16 MiB and sends 4 bytes
+      // makes us hold 16 KiB, not 16 MiB.
+      const size_t rest = proto::kFrameHeaderBytes + len - held;
+      need = std::max(need, std::min(rest, held));
     }
   }
   if (capacity_ > 4 * read_chunk_ && held + need <= 2 * read_chunk_) {

@@ -21,8 +21,10 @@ class FrameBuffer {
   // memory is reserved for them; reads ask for at least read_chunk bytes.
   explicit FrameBuffer(uint32_t max_frame, size_t read_chunk = 16 * 1024);
 
-  // Room for the next read: at least read_chunk bytes, and enough for the
-  // whole of a frame whose header has arrived. Invalidates frame views.
+  // Room for the next read: at least read_chunk bytes, and for a frame
+  // whose header has arrived, up to as much again as has arrived of it (a
+  // big frame's buffer grows with its bytes, never to an announced length
+  // ahead of them). Invalidates frame views.
   // Meant to be called once next() has returned kNeedMore.
   std::span<char> write_area();
   void commit(size_t n);

@@ -82,7 +82,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
  public:
   explicit Impl(NodeOptions o)
       : opts(std::move(o)),
-        tcp(io, {opts.cluster, opts.frame_bytes_max, opts.tcp_idle_timeout, opts.tcp_read_timeout},
+        tcp(io,
+            {opts.cluster, opts.frame_bytes_max, opts.tcp_idle_timeout, opts.tcp_read_timeout,
+             opts.tcp_connections_max},
             counters, *this),
         links(io, client_options(), endpoints, *this),
         metrics(io, [this] { return render_prometheus(stats_now()); }) {}
@@ -115,6 +117,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::condition_variable stopped_cv;
   bool running = false;  // guarded by state_mu
   bool stopped = false;  // guarded by state_mu
+
+  // Admin frames carry small JSON arguments.
+  static constexpr size_t kAdminFrameMax = 64 * 1024;
 
   // Rate limit for "dropped" log lines: one per reason per second.
   std::map<std::string, steady_clock::time_point> drop_logged;
@@ -273,6 +278,14 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     }
     const uint64_t id = decoded.value->id;
     if (auto* a = std::get_if<proto::AdminRequest>(&decoded.value->body)) {
+      // Admin arguments are small JSON: a big one is refused before it is
+      // parsed on the io thread.
+      if (bytes.size() > kAdminFrameMax) {
+        responder->reply(
+            id, proto::AdminResponse{"", "admin request of " + std::to_string(bytes.size()) +
+                                             " bytes, over the 65536-byte limit"});
+        return true;
+      }
       admin->handle(*a, [responder, id](proto::AdminResponse r) { responder->reply(id, r); });
       pump();
       return true;

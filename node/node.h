@@ -64,8 +64,12 @@ struct NodeOptions {
   uint32_t frame_bytes_max = 16u << 20;
   // A TCP connection that sends nothing for this long is closed.
   std::chrono::milliseconds tcp_idle_timeout{10000};
-  // A frame that started must arrive completely within this.
+  // A frame that started must arrive completely within this; a forwarding
+  // connection with requests outstanding that reads nothing for this long
+  // has failed.
   std::chrono::milliseconds tcp_read_timeout{5000};
+  // Accepted TCP connections open at once; more are closed at once.
+  uint32_t tcp_connections_max = 1024;
   // Prometheus text at http://<metrics_listen>/metrics; empty: off. Must be
   // a loopback address (the counters are not for the network).
   std::string metrics_listen;

@@ -48,6 +48,7 @@ std::string NodeOptions::validate() const {
     return "tcp timeouts: must be > 0";
   }
   if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
+  if (tcp_connections_max < 1) return "tcp_connections_max: must be >= 1";
   membership::Config c = protocol;
   c.address = advertise.empty() ? listen : advertise;  // only checked for non-empty
   c.cluster = cluster;

@@ -14,11 +14,13 @@ class TcpServer::Conn final : public FrameConn, public Responder {
       : FrameConn(server.io_, std::move(s), server.options_.cluster,
                   server.options_.frame_bytes_max),
         server_(server) {
+    ++server_.connections_;
     asio::error_code ec;
     auto ep = socket_.remote_endpoint(ec);
     peer_ = ec ? "?" : ep.address().to_string() + ":" + std::to_string(ep.port());
     socket_.set_option(tcp::no_delay(true), ec);
   }
+  ~Conn() override { --server_.connections_; }
   void start() { read_frames(); }
 
   void reply(uint64_t id, const proto::FrameBody& body) override {
@@ -76,7 +78,8 @@ TcpServer::TcpServer(asio::io_context& io, Options options, NodeCounters& counte
       options_(std::move(options)),
       counters_(counters),
       delegate_(delegate),
-      acceptor_(io) {}
+      acceptor_(io),
+      backoff_(io) {}
 
 std::string TcpServer::open(const tcp::endpoint& at) {
   asio::error_code ec;
@@ -97,16 +100,32 @@ void TcpServer::start() { accept(); }
 void TcpServer::accept() {
   acceptor_.async_accept([this](const asio::error_code& ec, tcp::socket socket) {
     if (ec == asio::error::operation_aborted || !acceptor_.is_open()) return;
-    if (!ec) {
-      ++counters_.tcp_accepted;
+    if (ec) return on_accept_error();
+    ++counters_.tcp_accepted;
+    if (connections_ >= options_.connections_max) {
+      ++counters_.tcp_refused;
+      asio::error_code ignored;
+      socket.close(ignored);
+    } else {
       std::make_shared<Conn>(*this, std::move(socket))->start();
     }
     accept();
   });
 }
 
+// Out of descriptors (or another accept error): retrying at once would
+// spin on the same error. Wait, then accept again.
+void TcpServer::on_accept_error() {
+  ++counters_.accept_errors;
+  backoff_.expires_after(std::chrono::milliseconds(100));
+  backoff_.async_wait([this](const asio::error_code& ec) {
+    if (!ec && acceptor_.is_open()) accept();
+  });
+}
+
 void TcpServer::close() {
   asio::error_code ignored;
+  backoff_.cancel();
   acceptor_.close(ignored);
 }
 

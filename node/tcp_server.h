@@ -12,6 +12,10 @@
 // (tcp_oversized, drops.too_large) or one the delegate refuses closes the
 // connection.
 //
+// Bounds: at most connections_max connections at once (more are closed at
+// once, tcp_refused). When accepting fails (out of descriptors), the next
+// accept waits 100 ms (accept_errors) instead of spinning.
+//
 // Thread safety: the io thread only.
 
 #ifndef SHOAL_NODE_TCP_SERVER_H_
@@ -19,6 +23,7 @@
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <asio/steady_timer.hpp>
 #include <chrono>
 #include <memory>
 #include <string>
@@ -57,6 +62,9 @@ class TcpServer {
     uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
     std::chrono::milliseconds idle_timeout{10000};
     std::chrono::milliseconds read_timeout{5000};
+    // Connections open at once; one more is accepted and closed at once
+    // (tcp_refused), so a flood of connections cannot use up descriptors.
+    size_t connections_max = 1024;
   };
 
   TcpServer(asio::io_context& io, Options options, NodeCounters& counters, Delegate& delegate);
@@ -70,12 +78,15 @@ class TcpServer {
  private:
   class Conn;
   void accept();
+  void on_accept_error();
 
   asio::io_context& io_;
   Options options_;
   NodeCounters& counters_;
   Delegate& delegate_;
   asio::ip::tcp::acceptor acceptor_;
+  asio::steady_timer backoff_;
+  size_t connections_ = 0;
 };
 
 }  // namespace shoal::node

@@ -188,6 +188,32 @@ TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
   EXPECT_LT(fb.write_area().size(), 1000u);  // nothing reserved for it
 }
 
+// Room grows with the bytes that arrive, not to the length a header
+// announces: a header for 8 MiB followed by a trickle costs kilobytes.
+TEST(FrameBufferTest, GrowsWithArrivingBytesNotTheAnnouncedLength) {
+  FrameBuffer fb(16u << 20, 16 * 1024);
+  std::string header;
+  proto::append_frame_header(header, 8u << 20);
+  auto area = fb.write_area();
+  std::copy(header.begin(), header.end(), area.data());
+  fb.commit(header.size());
+  std::string_view body;
+  ASSERT_EQ(fb.next(body), FrameBuffer::Status::kNeedMore);
+  EXPECT_LE(fb.write_area().size(), 2u * 16 * 1024);
+  // Fed in full, the frame still arrives whole.
+  size_t fed = 0;
+  const std::string payload(8u << 20, 'p');
+  for (int guard = 0; guard < 100000 && fed < payload.size(); ++guard) {
+    auto a = fb.write_area();
+    const size_t n = std::min(a.size(), payload.size() - fed);
+    std::copy_n(payload.data() + fed, n, a.data());
+    fb.commit(n);
+    fed += n;
+  }
+  ASSERT_EQ(fb.next(body), FrameBuffer::Status::kFrame);
+  EXPECT_EQ(body.size(), payload.size());
+}
+
 TEST(FrameBufferTest, PartialCountsAnIncompleteFrame) {
   FrameBuffer fb(1000, 64);
   const std::string f = framed("hello");
@@ -727,6 +753,45 @@ TEST_F(HostileInput, MemberNamedByDnsNameIsDroppedUnresolved) {
   ASSERT_TRUE(eventually([&] { return drops("bad_field") >= 2; }));
   expect_unharmed();
   EXPECT_EQ(status_of(*node, name), std::nullopt);
+}
+
+// Connections beyond tcp_connections_max are closed at once (counted);
+// the node keeps serving once others go.
+TEST(NodeTest, ConnectionsBeyondTheCapAreRefused) {
+  NodeOptions o = options();
+  o.tcp_connections_max = 4;
+  Node n(o);
+  ASSERT_EQ(n.start(), "");
+  const auto hp = *parse_host_port(n.address());
+  const asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host), hp.port);
+  asio::io_context io;
+  std::vector<std::unique_ptr<asio::ip::tcp::socket>> held;
+  for (int i = 0; i < 4; ++i) {
+    held.push_back(std::make_unique<asio::ip::tcp::socket>(io));
+    held.back()->connect(ep);
+  }
+  ASSERT_TRUE(eventually([&] { return n.stats().tcp_accepted == 4; }));
+  asio::ip::tcp::socket extra(io);
+  extra.connect(ep);
+  std::array<char, 8> buf{};
+  asio::error_code ec;
+  extra.read_some(asio::buffer(buf), ec);  // closed by the node at once
+  EXPECT_EQ(ec, asio::error::eof);
+  EXPECT_EQ(n.stats().tcp_refused, 1u);
+  held.clear();  // four go away: admin works again
+  EXPECT_TRUE(eventually([&] { return admin_call(n.address(), "test", "status").ok; }));
+}
+
+// Admin arguments are small JSON; a big request is answered with an error
+// and never parsed.
+TEST(NodeTest, OversizedAdminRequestIsRefusedWithAReason) {
+  Node n(options());
+  ASSERT_EQ(n.start(), "");
+  const std::string big = "[" + std::string(100 * 1024, ' ') + "]";
+  auto r = admin_call(n.address(), "test", "status", big);
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("over the 65536-byte limit"), std::string::npos) << r.error;
+  EXPECT_TRUE(admin_call(n.address(), "test", "status").ok);
 }
 
 TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {
