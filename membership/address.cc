@@ -18,10 +18,12 @@ int hex_value(char c) {
   return -1;
 }
 
-// Decimal 0..max, 1..digits characters, no sign; leading zeros allowed
-// here (the canonical text drops them).
-std::optional<unsigned> parse_decimal(std::string_view s, size_t digits, unsigned max) {
+// Decimal 0..max, 1..digits characters, no sign. Leading zeros are
+// allowed unless `canonical` (the canonical text has none).
+std::optional<unsigned> parse_decimal(std::string_view s, size_t digits, unsigned max,
+                                      bool canonical = false) {
   if (s.empty() || s.size() > digits) return std::nullopt;
+  if (canonical && s.size() > 1 && s[0] == '0') return std::nullopt;
   unsigned v = 0;
   for (char c : s) {
     if (!is_digit(c)) return std::nullopt;
@@ -31,12 +33,12 @@ std::optional<unsigned> parse_decimal(std::string_view s, size_t digits, unsigne
   return v;
 }
 
-std::optional<std::array<uint8_t, 4>> parse_ipv4(std::string_view s) {
+std::optional<std::array<uint8_t, 4>> parse_ipv4(std::string_view s, bool canonical = false) {
   std::array<uint8_t, 4> out{};
   for (size_t i = 0; i < 4; ++i) {
     const size_t dot = i < 3 ? s.find('.') : s.size();
     if (dot == std::string_view::npos) return std::nullopt;
-    auto v = parse_decimal(s.substr(0, dot), 3, 255);
+    auto v = parse_decimal(s.substr(0, dot), 3, 255, canonical);
     if (!v) return std::nullopt;
     out[i] = static_cast<uint8_t>(*v);
     s = i < 3 ? s.substr(dot + 1) : std::string_view();
@@ -176,28 +178,12 @@ std::optional<std::string> canonical_member_address(std::string_view text, std::
 }
 
 namespace {
-// Canonical decimal: 1..digits digits, no leading zero, at most max.
-bool canonical_decimal(std::string_view s, size_t digits, unsigned max) {
-  if (s.empty() || s.size() > digits || (s.size() > 1 && s[0] == '0')) return false;
-  auto v = parse_decimal(s, digits, max);
-  return v.has_value();
-}
-
 // The common case without allocating: a canonical "a.b.c.d:port".
 bool is_canonical_ipv4_address(std::string_view text) {
   const size_t colon = text.rfind(':');
   if (colon == std::string_view::npos) return false;
-  std::string_view host = text.substr(0, colon);
-  const std::string_view port = text.substr(colon + 1);
-  if (!canonical_decimal(port, 5, 65535) || port == "0") return false;
-  for (int i = 0; i < 4; ++i) {
-    const size_t dot = i < 3 ? host.find('.') : host.size();
-    if (dot == std::string_view::npos || !canonical_decimal(host.substr(0, dot), 3, 255)) {
-      return false;
-    }
-    host = i < 3 ? host.substr(dot + 1) : std::string_view();
-  }
-  return true;
+  const auto port = parse_decimal(text.substr(colon + 1), 5, 65535, /*canonical=*/true);
+  return port && *port != 0 && parse_ipv4(text.substr(0, colon), /*canonical=*/true);
 }
 }  // namespace
 

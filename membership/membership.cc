@@ -80,10 +80,7 @@ std::string Config::validate() const {
   if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
   if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
-  if (labels_bytes(labels) > kLabelsBytesMax) {
-    return "labels: " + std::to_string(labels_bytes(labels)) + " bytes, over the " +
-           std::to_string(kLabelsBytesMax) + "-byte limit";
-  }
+  if (std::string problem = check_labels(labels); !problem.empty()) return problem;
   const Change self{address, Status::kAlive, UINT64_MAX, labels, address, UINT64_MAX};
   if (encoded_change_size(self) > Membership::change_bytes_max(*this)) {
     return "labels: this member's claim (" + std::to_string(encoded_change_size(self)) +

@@ -103,6 +103,13 @@ size_t body_size(const Gossip& m) {
 
 }  // namespace
 
+std::string check_labels(const Labels& labels) {
+  const size_t n = labels_bytes(labels);
+  if (n <= kLabelsBytesMax) return {};
+  return "labels: " + std::to_string(n) + " bytes, over the " + std::to_string(kLabelsBytesMax) +
+         "-byte limit";
+}
+
 std::string_view to_string(Status s) {
   switch (s) {
     case Status::kAlive:

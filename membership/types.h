@@ -62,6 +62,9 @@ inline size_t labels_bytes(const Labels& labels) {
   for (const auto& [k, v] : labels) n += k.size() + v.size();
   return n;
 }
+// "" if `labels` are within kLabelsBytesMax, else "labels: N bytes, over
+// the 512-byte limit".
+std::string check_labels(const Labels& labels);
 
 // True if claim (inc_a, status_a) overrides (inc_b, status_b) about the same
 // member: a higher incarnation wins; at equal incarnation the higher status.

@@ -185,8 +185,7 @@ void Forwarder::on_link_failed(std::string_view peer, const std::string& why, In
 }
 
 void Forwarder::peer_result(const std::string& address, bool success, bool trial, Instant now) {
-  Peer& p = peers_[address];
-  if (trial) p.trial_in_flight = false;
+  Peer& p = peers_[address];  // the trial flag was cleared by end_attempt()
   if (success) {
     p.failures = 0;
     return;

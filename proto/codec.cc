@@ -247,14 +247,6 @@ m::Labels take_labels(ProtoMap& in) {
   return out;
 }
 
-// "labels: N bytes, over the 512-byte limit" if they are (types.h).
-std::string check_labels(const m::Labels& labels) {
-  const size_t n = m::labels_bytes(labels);
-  if (n <= m::kLabelsBytesMax) return {};
-  return "labels: " + std::to_string(n) + " bytes, over the " + std::to_string(m::kLabelsBytesMax) +
-         "-byte limit";
-}
-
 // Open proto3 enums keep unknown numbers; the core's Status must not.
 std::string take_status(int wire, m::Status& out) {
   if (wire < 0 || wire >= m::kStatusCount) {
@@ -280,7 +272,7 @@ std::string take(v1::Change& in, m::Change& out) {
   out.address = std::move(*in.mutable_address());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
-  if (std::string p = check_labels(out.labels); !p.empty()) return p;
+  if (std::string p = m::check_labels(out.labels); !p.empty()) return p;
   out.source = std::move(*in.mutable_source());
   out.source_incarnation = in.source_incarnation();
   return {};
@@ -292,7 +284,7 @@ std::string take(v1::Member& in, m::MemberState& out) {
   out.address = std::move(*in.mutable_address());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
-  return check_labels(out.labels);
+  return m::check_labels(out.labels);
 }
 
 // Takes every element of a repeated field; the problem names the element:
@@ -362,7 +354,7 @@ std::string take(v1::JoinRequest& in, m::JoinRequest& out) {
   out.source = std::move(*in.mutable_source());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
-  if (std::string p = check_labels(out.labels); !p.empty()) return "join_request." + p;
+  if (std::string p = m::check_labels(out.labels); !p.empty()) return "join_request." + p;
   return {};
 }
 

@@ -175,13 +175,18 @@ TEST(FrameBufferTest, ShrinksAfterABigFrameEvenWhilePipelined) {
   EXPECT_EQ(rest[0], "next");
 }
 
-TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
-  FrameBuffer fb(1000, 64);
+// Feeds `fb` a frame header announcing `length` bytes, and nothing else.
+void feed_header(FrameBuffer& fb, uint32_t length) {
   std::string header;
-  proto::append_frame_header(header, 1u << 30);
+  proto::append_frame_header(header, length);
   auto area = fb.write_area();
   std::copy(header.begin(), header.end(), area.data());
   fb.commit(header.size());
+}
+
+TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
+  FrameBuffer fb(1000, 64);
+  feed_header(fb, 1u << 30);
   std::string_view body;
   EXPECT_EQ(fb.next(body), FrameBuffer::Status::kOversized);
   EXPECT_EQ(fb.announced(), 1u << 30);
@@ -192,11 +197,7 @@ TEST(FrameBufferTest, OversizedHeaderIsRefusedBeforeAllocating) {
 // announces: a header for 8 MiB followed by a trickle costs kilobytes.
 TEST(FrameBufferTest, GrowsWithArrivingBytesNotTheAnnouncedLength) {
   FrameBuffer fb(16u << 20, 16 * 1024);
-  std::string header;
-  proto::append_frame_header(header, 8u << 20);
-  auto area = fb.write_area();
-  std::copy(header.begin(), header.end(), area.data());
-  fb.commit(header.size());
+  feed_header(fb, 8u << 20);
   std::string_view body;
   ASSERT_EQ(fb.next(body), FrameBuffer::Status::kNeedMore);
   EXPECT_LE(fb.write_area().size(), 2u * 16 * 1024);

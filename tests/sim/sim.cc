@@ -184,10 +184,9 @@ void Simulator::send_frames(int i) {
     const int to = index_of(address);
     if (to >= 0 && blocked(i, to)) return;
     if (to < 0 || !running(to)) {
-      Event e = make_event(now_ + kRefusedAfter, forward ? Kind::kLinkFailure : Kind::kTcpFailure,
-                           i, generation);
+      if (forward) return fail_link(i, address, now_ + kRefusedAfter);
+      Event e = make_event(now_ + kRefusedAfter, Kind::kTcpFailure, i, generation);
       e.id = id;
-      e.bytes = address;  // the peer whose link failed
       push(std::move(e));
       return;
     }
@@ -230,6 +229,14 @@ void Simulator::check_events(int i) {
   }
 }
 
+// Node `client`'s forwarding link to `peer` fails at `at` (refused, reset).
+void Simulator::fail_link(int client, const std::string& peer, Instant at) {
+  Event f =
+      make_event(at, Kind::kLinkFailure, client, nodes_[static_cast<size_t>(client)].generation);
+  f.bytes = peer;
+  push(std::move(f));
+}
+
 // A stopped process runs nothing: the event waits until it resumes (the
 // rank and sequence keep inputs before the timer, and each in order).
 bool Simulator::defer_if_paused(Event& e) {
@@ -250,10 +257,7 @@ void Simulator::run_event(Event& e) {
     // For a process that is gone. A forwarded request's connection is
     // refused (reset) instead of answered.
     if (e.kind == Kind::kTcpRequest && e.forward && running(e.from)) {
-      Event f = make_event(now_ + kRefusedAfter, Kind::kLinkFailure, e.from,
-                           nodes_[static_cast<size_t>(e.from)].generation);
-      f.bytes = n.address;
-      push(std::move(f));
+      fail_link(e.from, n.address, now_ + kRefusedAfter);
     }
     return;
   }
@@ -304,11 +308,7 @@ void Simulator::deliver_request(Event& e) {
   Node& client = nodes_[static_cast<size_t>(e.from)];
   if (!client.engine || blocked(e.node, e.from)) return;
   if (e.forward && forward_answer_loss_ > 0 && rng_.unit() < forward_answer_loss_) {
-    Event f =
-        make_event(now_ + latency(e.node, e.from), Kind::kLinkFailure, e.from, client.generation);
-    f.bytes = nodes_[static_cast<size_t>(e.node)].address;
-    push(std::move(f));
-    return;
+    return fail_link(e.from, address(e.node), now_ + latency(e.node, e.from));
   }
   Event r =
       make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from, client.generation);

@@ -194,6 +194,7 @@ class Simulator {
   void push(Event e);
   void run_event(Event& e);
   bool defer_if_paused(Event& e);
+  void fail_link(int client, const std::string& peer, Instant at);
   void deliver_request(Event& e);
   void deliver_response(Event& e);
   void after_call(int i);
