@@ -11,6 +11,14 @@
 //     counters             what each counter means (a Markdown table; no node
 //                          is asked)
 //     leave                make the node leave the cluster gracefully
+//     keys generate        print a new random key (base64)
+//     keys list|install KEY|use KEY|remove KEY [--all]
+//                          the node's keyring (with --all: every alive
+//                          member's, reported per member)
+//
+// A node with a keyring takes admin requests sealed with one of its keys:
+// give the CLI a keyring file with --keyring-file or SHOAL_KEYRING_FILE
+// (its primary key seals the requests).
 //
 // Exit status: 0 ok; 1 the node is unreachable or answered an error (or,
 // for status, the cluster has not converged); 2 bad arguments.
@@ -22,6 +30,7 @@
 
 #include "node/admin_client.h"
 #include "node/counters.h"
+#include "node/keyring.h"
 
 namespace {
 
@@ -32,7 +41,36 @@ struct Ctx {
   std::string cluster = "shoal";
   bool json_out = false;
   int timeout_ms = 3000;
+  std::string keyring_file;
+  std::optional<shoal::node::Keyring> keyring;  // loaded from keyring_file
 };
+
+// Text from a peer, safe to print: control characters (terminal escapes
+// included) are shown as \xNN.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char ch : s) {
+    if (ch < 0x20 || ch == 0x7f) {
+      char buf[5];
+      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
+      out += buf;
+    } else {
+      out += static_cast<char>(ch);
+    }
+  }
+  return out;
+}
+
+// A field of a node's answer; throws (caught in main: "malformed answer")
+// if it is missing or of another type.
+template <class T>
+T get(const json& j, const char* key) {
+  if (!j.is_object() || !j.contains(key)) {
+    throw std::runtime_error(std::string("no '") + key + "' in the answer");
+  }
+  return j.at(key).get<T>();
+}
+std::string str(const json& j, const char* key) { return printable(get<std::string>(j, key)); }
 
 int fail(const std::string& msg) {
   std::fprintf(stderr, "shoal: %s\n", msg.c_str());
@@ -42,14 +80,15 @@ int fail(const std::string& msg) {
 std::optional<json> call(const Ctx& c, const std::string& node, const std::string& command,
                          const json& args, std::string* error) {
   auto r = shoal::node::admin_call(node, c.cluster, command, args.dump(),
-                                   std::chrono::milliseconds(c.timeout_ms));
+                                   std::chrono::milliseconds(c.timeout_ms),
+                                   c.keyring ? &*c.keyring : nullptr);
   if (!r.ok) {
-    *error = node + ": " + r.error;
+    *error = printable(node + ": " + r.error);
     return std::nullopt;
   }
   auto j = json::parse(r.json, nullptr, false);
   if (j.is_discarded()) {
-    *error = node + ": answer is not JSON";
+    *error = printable(node) + ": answer is not JSON";
     return std::nullopt;
   }
   return j;
@@ -57,9 +96,10 @@ std::optional<json> call(const Ctx& c, const std::string& node, const std::strin
 
 std::string labels_text(const json& labels) {
   std::string out;
+  if (!labels.is_object()) throw std::runtime_error("labels are not an object");
   for (auto it = labels.begin(); it != labels.end(); ++it) {
     if (!out.empty()) out += ",";
-    out += it.key() + "=" + it.value().get<std::string>();
+    out += printable(it.key()) + "=" + printable(it.value().get<std::string>());
   }
   return out.empty() ? "-" : out;
 }
@@ -73,11 +113,11 @@ int cmd_members(const Ctx& c) {
     return 0;
   }
   std::printf("%-28s %-10s %-16s %s\n", "ADDRESS", "STATUS", "INCARNATION", "LABELS");
+  if (!j->is_array()) throw std::runtime_error("members: not a list");
   for (const auto& m : *j) {
-    std::printf("%-28s %-10s %-16llu %s\n", m["address"].get<std::string>().c_str(),
-                m["status"].get<std::string>().c_str(),
-                static_cast<unsigned long long>(m["incarnation"].get<uint64_t>()),
-                labels_text(m["labels"]).c_str());
+    std::printf("%-28s %-10s %-16llu %s\n", str(m, "address").c_str(), str(m, "status").c_str(),
+                static_cast<unsigned long long>(get<uint64_t>(m, "incarnation")),
+                labels_text(get<json>(m, "labels")).c_str());
   }
   return 0;
 }
@@ -89,10 +129,11 @@ int cmd_status(const Ctx& c) {
   json nodes = json::array();
   std::map<uint64_t, std::vector<std::string>> by_checksum;
   size_t unreachable = 0;
+  if (!members->is_array()) throw std::runtime_error("members: not a list");
   for (const auto& m : *members) {
-    const std::string status = m["status"].get<std::string>();
+    const std::string status = get<std::string>(m, "status");
     if (status != "alive" && status != "suspect") continue;
-    const std::string address = m["address"].get<std::string>();
+    const std::string address = get<std::string>(m, "address");
     std::string e;
     auto s = call(c, address, "status", json::object(), &e);
     if (!s) {
@@ -100,14 +141,15 @@ int cmd_status(const Ctx& c) {
       nodes.push_back({{"address", address}, {"reachable", false}, {"error", e}});
       continue;
     }
-    const uint64_t checksum = (*s)["ring"]["checksum"].get<uint64_t>();
+    const json ring = get<json>(*s, "ring");
+    const uint64_t checksum = get<uint64_t>(ring, "checksum");
     by_checksum[checksum].push_back(address);
     nodes.push_back({{"address", address},
                      {"reachable", true},
                      {"ring_checksum", checksum},
-                     {"ring_members", (*s)["ring"]["members"]},
-                     {"incarnation", (*s)["incarnation"]},
-                     {"health_score", (*s)["health_score"]}});
+                     {"ring_members", get<uint64_t>(ring, "members")},
+                     {"incarnation", get<uint64_t>(*s, "incarnation")},
+                     {"health_score", get<json>(*s, "health_score")}});
   }
   const bool converged = by_checksum.size() == 1 && unreachable == 0;
   // The majority checksum; the others disagree.
@@ -136,14 +178,13 @@ int cmd_status(const Ctx& c) {
   } else {
     std::printf("%-28s %-10s %-18s %s\n", "ADDRESS", "REACHABLE", "RING CHECKSUM", "RING MEMBERS");
     for (const auto& n : nodes) {
-      if (!n["reachable"].get<bool>()) {
-        std::printf("%-28s %-10s %s\n", n["address"].get<std::string>().c_str(), "no",
-                    n["error"].get<std::string>().c_str());
+      if (!get<bool>(n, "reachable")) {
+        std::printf("%-28s %-10s %s\n", str(n, "address").c_str(), "no", str(n, "error").c_str());
         continue;
       }
-      std::printf("%-28s %-10s %016llx   %zu\n", n["address"].get<std::string>().c_str(), "yes",
-                  static_cast<unsigned long long>(n["ring_checksum"].get<uint64_t>()),
-                  n["ring_members"].get<size_t>());
+      std::printf("%-28s %-10s %016llx   %llu\n", str(n, "address").c_str(), "yes",
+                  static_cast<unsigned long long>(get<uint64_t>(n, "ring_checksum")),
+                  static_cast<unsigned long long>(get<uint64_t>(n, "ring_members")));
     }
     if (converged) {
       std::printf("converged: %zu members agree on ring checksum %016llx\n", nodes.size(),
@@ -165,8 +206,11 @@ int cmd_lookup(const Ctx& c, const std::string& key, size_t n) {
     return 0;
   }
   std::string owners;
-  for (const auto& o : (*j)["owners"]) owners += (owners.empty() ? "" : " ") + o.get<std::string>();
-  std::printf("%s -> %s\n", key.c_str(), owners.empty() ? "(no members)" : owners.c_str());
+  for (const auto& o : get<json>(*j, "owners")) {
+    owners += (owners.empty() ? "" : " ") + printable(o.get<std::string>());
+  }
+  std::printf("%s -> %s\n", printable(key).c_str(),
+              owners.empty() ? "(no members)" : owners.c_str());
   return 0;
 }
 
@@ -174,16 +218,14 @@ int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload
   std::string err;
   auto j = call(c, c.node, "forward", json{{"key", key}, {"payload", payload}}, &err);
   if (!j) return fail(err);
-  const bool ok = (*j)["ok"].get<bool>();
+  const bool ok = get<bool>(*j, "ok");
   if (c.json_out) {
     std::printf("%s\n", j->dump().c_str());
   } else if (ok) {
-    std::printf("handled by %s: %s\n", (*j)["handled_by"].get<std::string>().c_str(),
-                (*j)["payload"].get<std::string>().c_str());
+    std::printf("handled by %s: %s\n", str(*j, "handled_by").c_str(), str(*j, "payload").c_str());
   } else {
-    std::fprintf(stderr, "shoal: forward failed: %s (%s)\n",
-                 (*j)["error"].get<std::string>().c_str(),
-                 (*j)["message"].get<std::string>().c_str());
+    std::fprintf(stderr, "shoal: forward failed: %s (%s)\n", str(*j, "error").c_str(),
+                 str(*j, "message").c_str());
   }
   return ok ? 0 : 1;
 }
@@ -194,6 +236,87 @@ int cmd_simple(const Ctx& c, const std::string& command) {
   if (!j) return fail(err);
   std::printf("%s\n", j->dump(c.json_out ? -1 : 2).c_str());
   return 0;
+}
+
+// The alive members `c.node` knows (itself included).
+std::vector<std::string> alive_members(const Ctx& c, std::string* err) {
+  auto members = call(c, c.node, "members", json::object(), err);
+  if (!members) return {};
+  if (!members->is_array()) throw std::runtime_error("members: not a list");
+  std::vector<std::string> out;
+  for (const auto& m : *members) {
+    if (get<std::string>(m, "status") == "alive") out.push_back(get<std::string>(m, "address"));
+  }
+  return out;
+}
+
+std::string keys_text(const json& j) {
+  std::string ids;
+  for (const auto& k : get<json>(j, "keys"))
+    ids += (ids.empty() ? "" : ",") + printable(k.get<std::string>());
+  return "primary " + str(j, "primary") + ", keys " + ids;
+}
+
+// keys list|install|use|remove on the node, or (--all) on every alive
+// member, one line per member.
+int cmd_keys(const Ctx& c, const std::string& op, const std::string& key, bool all) {
+  json args = json::object();
+  if (op != "list") {
+    std::string why;
+    if (!shoal::node::decode_key(key, &why)) return fail("keys " + op + ": " + why);
+    args["key"] = key;
+  }
+  std::vector<std::string> targets{c.node};
+  std::string err;
+  if (all) {
+    targets = alive_members(c, &err);
+    if (!err.empty()) return fail(err);
+  }
+  size_t failed = 0;
+  json report = json::array();
+  for (const std::string& node : targets) {
+    auto j = call(c, node, "keys." + op, args, &err);
+    if (!j) {
+      ++failed;
+      report.push_back({{"address", node}, {"ok", false}, {"error", err}});
+      if (!c.json_out) std::printf("%-28s FAILED  %s\n", printable(node).c_str(), err.c_str());
+      continue;
+    }
+    report.push_back({{"address", node}, {"ok", true}, {"keyring", *j}});
+    if (!c.json_out) {
+      std::printf("%-28s ok      %s\n", printable(node).c_str(), keys_text(*j).c_str());
+    }
+  }
+  if (c.json_out) std::printf("%s\n", report.dump(2).c_str());
+  if (all && !c.json_out) {
+    std::printf("keys %s: %zu of %zu members ok\n", op.c_str(), targets.size() - failed,
+                targets.size());
+  }
+  return failed == 0 ? 0 : 1;
+}
+
+// `shoal keys ...`: generate, and the four that ask nodes.
+struct KeyCommands {
+  CLI::App* generate = nullptr;
+  std::vector<CLI::App*> ops;  // list, install, use, remove
+  std::string key;
+  bool all = false;
+};
+
+// `kc` must outlive parsing: the options write into it.
+void add_key_commands(CLI::App& app, KeyCommands& kc) {
+  auto* keys = app.add_subcommand("keys", "the cluster keyring");
+  keys->require_subcommand(1);
+  keys->fallthrough();
+  kc.generate = keys->add_subcommand("generate", "print a new random key (no node asked)");
+  for (const std::string op : {"list", "install", "use", "remove"}) {
+    auto* k = keys->add_subcommand(
+        op, op == "list" ? "the key ids and the primary" : op + " KEY (base64) on the node");
+    if (op != "list") k->add_option("KEY", kc.key, "the key, base64")->required();
+    k->add_flag("--all", kc.all, "on every alive member, reported per member");
+    k->fallthrough();
+    kc.ops.push_back(k);
+  }
 }
 
 }  // namespace
@@ -208,6 +331,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(1, 600000))
       ->capture_default_str();
   app.add_flag("--json", c.json_out, "machine-readable output");
+  if (const char* env = std::getenv("SHOAL_KEYRING_FILE")) c.keyring_file = env;
+  app.add_option("--keyring-file", c.keyring_file,
+                 "keyring whose primary key seals admin requests (default: $SHOAL_KEYRING_FILE)");
   auto* members = app.add_subcommand("members", "every member and its state");
   auto* status = app.add_subcommand("status", "has the cluster converged?");
   std::string key;
@@ -223,6 +349,8 @@ int main(int argc, char** argv) {
   auto* stats = app.add_subcommand("stats", "the node's counters");
   auto* counters = app.add_subcommand("counters", "what each counter means (no node asked)");
   auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
+  KeyCommands keys;
+  add_key_commands(app, keys);
   // Global flags are accepted after the subcommand too.
   for (auto* sub : {members, status, lookup, forward, stats, leave}) sub->fallthrough();
   try {
@@ -230,15 +358,36 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (members->parsed()) return cmd_members(c);
-  if (status->parsed()) return cmd_status(c);
-  if (lookup->parsed()) return cmd_lookup(c, key, n);
-  if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
-  if (stats->parsed()) return cmd_simple(c, "stats");
+  if (keys.generate->parsed()) {
+    std::printf("%s\n", shoal::node::encode_key(shoal::node::generate_key()).c_str());
+    return 0;
+  }
   if (counters->parsed()) {
     std::printf("%s", shoal::node::render_counters_markdown().c_str());
     return 0;
   }
-  if (leave->parsed()) return cmd_simple(c, "leave");
+  if (!c.keyring_file.empty()) {
+    std::string why;
+    c.keyring = shoal::node::load_keyring_file(c.keyring_file, &why);
+    if (!c.keyring) {
+      std::fprintf(stderr, "shoal: %s\n", why.c_str());
+      return 2;
+    }
+  }
+  // A node's answer is input like any other: a missing field or a wrong
+  // type is reported, never undefined behaviour.
+  try {
+    if (members->parsed()) return cmd_members(c);
+    if (status->parsed()) return cmd_status(c);
+    if (lookup->parsed()) return cmd_lookup(c, key, n);
+    if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
+    if (stats->parsed()) return cmd_simple(c, "stats");
+    if (leave->parsed()) return cmd_simple(c, "leave");
+    for (auto* k : keys.ops) {
+      if (k->parsed()) return cmd_keys(c, k->get_name(), keys.key, keys.all);
+    }
+  } catch (const std::exception& e) {
+    return fail(printable(c.node) + ": malformed answer: " + e.what());
+  }
   return 2;
 }

@@ -67,6 +67,7 @@ struct Flags {
   std::string log_level = "info";
   std::vector<std::string> labels;
   int64_t leave_timeout_ms = 2000;
+  std::string encryption;
   std::vector<MsFlag> ms;
 
   void add_node_flags(CLI::App& app) {
@@ -92,6 +93,12 @@ struct Flags {
                    "accepted TCP connections open at once (more are closed)")
         ->check(CLI::Range(1u, 1u << 20));
     app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
+    app.add_option("--keyring-file", o.keyring_file,
+                   "cluster keys, base64, one per line, primary first (mode 0600); seals every "
+                   "datagram and frame; `shoal keys` changes are saved to it");
+    app.add_option("--encryption", encryption,
+                   "off | accept-plaintext | required (default: required with a keyring, else "
+                   "off)");
     app.add_option(
         "--metrics", o.metrics_listen,
         "serve Prometheus text at http://HOST:PORT/metrics (loopback only; default off)");
@@ -143,6 +150,31 @@ struct Flags {
     app.add_option("--heal-fanout", p.heal_fanout, "heal attempts per interval, cluster-wide");
   }
 
+  // --keyring-file and --encryption: "" or what is wrong.
+  std::string finish_encryption() {
+    using shoal::node::Encryption;
+    if (!o.keyring_file.empty()) {
+      std::string why;
+      auto ring = shoal::node::load_keyring_file(o.keyring_file, &why);
+      if (!ring) return why;
+      o.keyring = std::move(*ring);
+    }
+    if (encryption.empty()) {
+      o.encryption = o.keyring.empty() ? Encryption::kOff : Encryption::kRequired;
+      return "";
+    }
+    auto e = shoal::node::parse_encryption(encryption);
+    if (!e) return "--encryption: '" + encryption + "' is not off, accept-plaintext or required";
+    o.encryption = *e;
+    if (*e != Encryption::kOff && o.keyring.empty()) {
+      return "--encryption " + encryption + " needs --keyring-file";
+    }
+    if (*e == Encryption::kOff && !o.keyring.empty()) {
+      return "--encryption off with --keyring-file: the keys would not be used; drop one of them";
+    }
+    return "";
+  }
+
   // After parsing: applies what CLI11 cannot check. "" or what is wrong.
   std::string finish() {
     for (const auto& f : ms) *f.field = milliseconds(f.value);
@@ -153,6 +185,7 @@ struct Flags {
       if (eq == std::string::npos || eq == 0) return "--label: expected KEY=VALUE, got '" + l + "'";
       o.labels[l.substr(0, eq)] = l.substr(eq + 1);
     }
+    if (auto err = finish_encryption(); !err.empty()) return err;
     if (!seeds_file.empty()) {
       std::string err;
       auto more = read_seeds_file(seeds_file, &err);

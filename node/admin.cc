@@ -36,11 +36,14 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c == "stats") return reply({render_stats_json(hooks_.stats()), ""});
   if (c == "lookup") return reply(lookup(*args));
   if (c == "forward") return forward(*args, std::move(reply));
+  if (c.starts_with("keys.")) return reply(keys(c, *args));
   if (c == "leave") {
     hooks_.leave();
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
-  reply({"", "unknown command '" + c + "' (members, status, lookup, forward, stats, leave)"});
+  reply({"", "unknown command '" + c +
+                 "' (members, status, lookup, forward, stats, leave, keys.list, keys.install, "
+                 "keys.use, keys.remove)"});
 }
 
 proto::AdminResponse Admin::members() const {
@@ -112,6 +115,45 @@ void Admin::forward(const json& args, Reply reply) {
     reply({dump(j), ""});
   };
   engine_.forward(key, std::move(payload), fo, std::move(done), hooks_.now());
+}
+
+// keys.list | keys.install | keys.use | keys.remove {key}. A change is
+// made on a copy, saved, and only then applied: the file and the running
+// ring never disagree.
+proto::AdminResponse Admin::keys(const std::string& command, const json& args) {
+  Seal& seal = engine_.seal();
+  if (seal.mode() == Encryption::kOff) {
+    return {"", command + ": this node has no keyring (start it with --keyring-file)"};
+  }
+  auto listing = [&seal] {
+    json ids = json::array();
+    for (const Key& k : seal.keyring().keys()) ids.push_back(key_id_hex(key_id(k)));
+    return dump({{"primary", key_id_hex(seal.keyring().primary_id())},
+                 {"keys", ids},
+                 {"encryption", std::string(to_string(seal.mode()))}});
+  };
+  if (command == "keys.list") return {listing(), ""};
+  if (!has_string(args, "key")) return {"", command + ": needs a string 'key' (base64)"};
+  std::string why;
+  const std::optional<Key> key = decode_key(args["key"].get<std::string>(), &why);
+  if (!key) return {"", command + ": " + why};
+  Keyring next = seal.keyring();
+  if (command == "keys.install") {
+    why = next.install(*key);
+  } else if (command == "keys.use") {
+    why = next.use(*key);
+  } else if (command == "keys.remove") {
+    why = next.remove(*key);
+  } else {
+    return {"",
+            "unknown command '" + command + "' (keys.list, keys.install, keys.use, keys.remove)"};
+  }
+  if (!why.empty()) return {"", command + ": " + why};
+  if (hooks_.save_keyring) {
+    if (why = hooks_.save_keyring(next); !why.empty()) return {"", command + ": " + why};
+  }
+  seal.keyring() = std::move(next);
+  return {listing(), ""};
 }
 
 }  // namespace shoal::node

@@ -9,7 +9,13 @@
 //   forward {key, payload?, timeout_ms?}
 //                         handle_or_forward from this node; says who handled it
 //   leave                 graceful leave (bounded by the node's leave timeout)
+//   keys.list             the keyring: key ids, the primary first (never the keys)
+//   keys.install {key}    add a key (base64)            } each saved to the
+//   keys.use {key}        make an installed key primary } keyring file before
+//   keys.remove {key}     remove a key, not the primary } it is answered
 //
+// Who may ask is the node's business (node.cc): loopback peers without a
+// keyring, sealed requests with one.
 // Errors are answers, never a closed connection: a bad argument or an
 // unknown command gets AdminResponse.error saying what is wrong.
 // Thread safety: the io thread only.
@@ -31,6 +37,9 @@ class Admin {
     std::function<membership::Instant()> now;
     std::function<void()> leave;       // begins a graceful leave
     std::function<NodeStats()> stats;  // every counter, transports' included
+    // Persists a changed keyring: "" once saved, else why not (the change
+    // is then not made).
+    std::function<std::string(const Keyring&)> save_keyring;
   };
   using Reply = std::function<void(proto::AdminResponse)>;
 
@@ -45,6 +54,7 @@ class Admin {
   proto::AdminResponse status() const;
   proto::AdminResponse lookup(const nlohmann::json& args) const;
   void forward(const nlohmann::json& args, Reply reply);
+  proto::AdminResponse keys(const std::string& command, const nlohmann::json& args);
 
   Engine& engine_;
   Hooks hooks_;

@@ -6,13 +6,49 @@
 #include <asio.hpp>
 
 #include "node/address.h"
+#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
 
-AdminResult admin_call(const std::string& address, const std::string& cluster,
-                       const std::string& command, const std::string& args_json,
-                       std::chrono::milliseconds timeout) {
+namespace {
+
+// The node's answer frame (its body): opened, decoded, and its error or
+// JSON as an AdminResult.
+AdminResult read_answer(Seal& seal, std::string_view body) {
+  AdminResult result;
+  Seal::Opened opened = seal.open(Seal::Channel::kFrame, body);
+  if (!opened.ok()) {
+    result.error = "its answer did not open: " + opened.detail;
+    return result;
+  }
+  auto decoded = proto::decode_frame(opened.plain, seal.cluster(), proto::kDefaultMaxFrameBytes);
+  if (decoded.error == proto::DecodeError::kWrongCluster) {
+    result.error =
+        "a node of another cluster (" + decoded.detail + "); pass its name with --cluster";
+    return result;
+  }
+  if (!decoded.ok()) {
+    result.error = "bad answer: " + decoded.detail;
+    return result;
+  }
+  auto* resp = std::get_if<proto::AdminResponse>(&decoded.value->body);
+  if (resp == nullptr) {
+    result.error = "bad answer: not an admin response";
+    return result;
+  }
+  if (!resp->error.empty()) {
+    result.error = resp->error;
+    return result;
+  }
+  result.ok = true;
+  result.json = std::move(resp->json);
+  return result;
+}
+
+AdminResult call_once(const std::string& address, const std::string& cluster,
+                      const std::string& command, const std::string& args_json,
+                      std::chrono::milliseconds timeout, const Keyring* keyring) {
   AdminResult result;
   std::string perr;
   auto hp = parse_host_port(address, &perr);
@@ -23,8 +59,14 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
   asio::io_context io;
   asio::ip::tcp::resolver resolver(io);
   asio::ip::tcp::socket socket(io);
+  // Answers are opened in accept-plaintext mode: a node that refuses us
+  // says why in plaintext.
+  const bool sealed = keyring != nullptr && !keyring->empty();
+  Seal seal(cluster, sealed ? Encryption::kAcceptPlaintext : Encryption::kOff,
+            sealed ? *keyring : Keyring());
   std::string out;
-  proto::append_frame(out, cluster, 1, proto::AdminRequest{command, args_json});
+  seal.append_frame(out, 1, proto::AdminRequest{command, args_json},
+                    sealed ? SealWith(keyring->primary_id()) : std::nullopt);
   std::array<char, 4> header{};
   std::string body;
   std::string failure;
@@ -43,6 +85,12 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
             if (ec3) return fail("send", ec3);
             asio::async_read(
                 socket, asio::buffer(header), [&](const asio::error_code& ec4, size_t) {
+                  if (ec4 == asio::error::eof) {
+                    failure =
+                        "closed the connection without an answer (not a shoal node, or one "
+                        "that refused the request)";
+                    return;
+                  }
                   if (ec4) return fail("read", ec4);
                   const uint32_t len =
                       *proto::parse_frame_header(std::string_view(header.data(), 4));
@@ -69,23 +117,22 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
     result.error = failure;
     return result;
   }
-  auto decoded = proto::decode_frame(body, cluster, proto::kDefaultMaxFrameBytes);
-  if (!decoded.ok()) {
-    result.error = "bad answer: " + decoded.detail;
-    return result;
+  return read_answer(seal, body);
+}
+
+}  // namespace
+
+AdminResult admin_call(const std::string& address, const std::string& cluster,
+                       const std::string& command, const std::string& args_json,
+                       std::chrono::milliseconds timeout, const Keyring* keyring) {
+  AdminResult r = call_once(address, cluster, command, args_json, timeout, keyring);
+  // A node without a keyring (a cluster halfway through its conversion)
+  // cannot open a sealed request and says so: ask it in plaintext.
+  if (keyring != nullptr && !r.ok &&
+      r.error.ends_with(std::string(": ") + std::string(kNoKeyringDetail))) {
+    r = call_once(address, cluster, command, args_json, timeout, nullptr);
   }
-  auto* resp = std::get_if<proto::AdminResponse>(&decoded.value->body);
-  if (resp == nullptr) {
-    result.error = "bad answer: not an admin response";
-    return result;
-  }
-  if (!resp->error.empty()) {
-    result.error = resp->error;
-    return result;
-  }
-  result.ok = true;
-  result.json = std::move(resp->json);
-  return result;
+  return r;
 }
 
 }  // namespace shoal::node

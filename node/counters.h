@@ -44,6 +44,7 @@
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \
   X(tcp_bad_frames, "TCP frames that did not decode, or answers sent as requests: closed.")      \
   X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")             \
+  X(admin_refused, "Admin requests refused: not sealed with a key of the ring (with a keyring) or not from loopback (without).") \
   X(callback_errors, "Member and ring change callbacks that threw: caught, the node carries on.") \
   X(io_exceptions, "Exceptions (e.g. bad_alloc) that escaped a handler of the io thread: caught, the loop resumed.")
 

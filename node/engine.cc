@@ -17,11 +17,25 @@ ForwarderOptions with_request_ids(const EngineOptions& o) {
   if (f.first_request_id <= 1) f.first_request_id = (o.protocol.incarnation << 20) | 1;
   return f;
 }
+
+std::shared_ptr<Seal> seal_of(const EngineOptions& o) {
+  if (o.seal) return o.seal;
+  return std::make_shared<Seal>(o.protocol.cluster, Encryption::kOff);
+}
+
+// The core packs datagrams smaller by the seal's overhead, so a sealed
+// datagram still fits the budget.
+membership::Config core_config(const EngineOptions& o, const Seal& seal) {
+  membership::Config c = o.protocol;
+  c.datagram_budget -= seal.overhead();
+  return c;
+}
 }  // namespace
 
 Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
     : options_(std::move(options)),
-      core_(options_.protocol, seed, now),
+      seal_(seal_of(options_)),
+      core_(core_config(options_, *seal_), seed, now),
       ring_(options_.replica_points, options_.protocol.address),
       forwarder_(options_.protocol.address, with_request_ids(options_), ring_.publisher()) {}
 
@@ -36,19 +50,37 @@ void Engine::leave(Instant now) {
 }
 
 Engine::Drop Engine::on_datagram(std::string_view from, std::string_view bytes, Instant now) {
-  auto decoded = proto::decode_datagram(bytes, cluster(), core_.config().datagram_budget);
+  Seal::Opened opened = seal_->open(Seal::Channel::kDatagram, bytes);
+  if (!opened.ok()) {
+    count_drop(opened.error);
+    return {opened.error, std::move(opened.detail)};
+  }
+  // A plaintext peer may use the whole budget; a sealed datagram's content
+  // is smaller by the seal.
+  auto decoded = proto::decode_datagram(opened.plain, cluster(), options_.protocol.datagram_budget);
   if (!decoded.ok()) {
     count_drop(decoded.error);
     return {decoded.error, std::move(decoded.detail)};
   }
+  seal_->heard(from, opened.sealed, decoded.opens_sealed);
   core_.on_message(from, *decoded.value, now);
   collect(now);
   return {};
 }
 
 proto::Decoded<proto::Frame> Engine::decode_frame(std::string_view bytes) {
-  auto decoded = proto::decode_frame(bytes, cluster(), options_.frame_bytes_max);
+  Seal::Opened opened = seal_->open(Seal::Channel::kFrame, bytes);
+  if (!opened.ok()) {
+    count_drop(opened.error);
+    proto::Decoded<proto::Frame> failed;
+    failed.error = opened.error;
+    failed.detail = std::move(opened.detail);
+    return failed;
+  }
+  auto decoded = proto::decode_frame(opened.plain, cluster(), options_.frame_bytes_max);
   if (!decoded.ok()) count_drop(decoded.error);
+  decoded.sealed = opened.sealed;
+  decoded.key_id = opened.key_id;
   return decoded;
 }
 
@@ -121,7 +153,8 @@ void Engine::shutdown() { forwarder_.shutdown(); }
 
 void Engine::collect(Instant now) {
   for (auto& d : core_.take_datagrams()) {
-    datagrams_.push_back({std::move(d.to), proto::encode_datagram(cluster(), d.message)});
+    std::string bytes = seal_->datagram(d.to, d.message);
+    datagrams_.push_back({std::move(d.to), std::move(bytes)});
   }
   for (auto& x : core_.take_exchanges()) {
     exchanges_.push_back({x.id, std::move(x.to), proto::to_frame_body(std::move(x.request))});

@@ -40,6 +40,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -50,6 +51,7 @@
 #include "node/counters.h"
 #include "node/forwarder.h"
 #include "node/ring_feed.h"
+#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
@@ -62,6 +64,9 @@ struct EngineOptions {
   // Frames above this are refused.
   uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
   ForwarderOptions forward;
+  // Seals and opens every datagram and frame (seal.h); null: plaintext
+  // (Encryption::kOff). The driver shares it with its TCP connections.
+  std::shared_ptr<Seal> seal;
 };
 
 class Engine {
@@ -119,7 +124,8 @@ class Engine {
   // Ends every forward in progress (kShuttingDown) and refuses new ones.
   void shutdown();
 
-  // Decodes a frame with this engine's cluster and limit; counts a drop.
+  // Opens (seal.h) and decodes a frame with this engine's cluster and
+  // limit; counts a drop. `sealed` in the result says how it came.
   proto::Decoded<proto::Frame> decode_frame(std::string_view bytes);
   void count_drop(proto::DecodeError e) { ++drops_[static_cast<size_t>(e)]; }
 
@@ -135,6 +141,7 @@ class Engine {
   const std::string& cluster() const { return core_.config().cluster; }
   const membership::Membership& core() const { return core_; }
   const RingFeed& ring() const { return ring_; }
+  Seal& seal() { return *seal_; }
   Forwarder& forwarder() { return forwarder_; }
   uint64_t drops(proto::DecodeError e) const { return drops_[static_cast<size_t>(e)]; }
   // Every counter and gauge (node/counters.h), with the transport counters
@@ -147,6 +154,7 @@ class Engine {
   void collect(membership::Instant now);
 
   EngineOptions options_;
+  std::shared_ptr<Seal> seal_;
   membership::Membership core_;
   RingFeed ring_;
   Forwarder forwarder_;

@@ -104,17 +104,19 @@ void Forwarder::attempt_timed_out(uint64_t id, Instant now) {
   retry_later(id, now);
 }
 
-void Forwarder::retry_later(uint64_t id, Instant now) {
+void Forwarder::retry_later(uint64_t id, Instant now, bool owner_leaving) {
   Call& c = calls_.at(id);
-  if (c.retries_left <= 0 || shutting_down_) {
+  if ((c.retries_left <= 0 && !owner_leaving) || shutting_down_) {
     return finish(id,
                   c.last_code == ForwardError::kOk ? ForwardError::kOwnerUnreachable : c.last_code,
                   c.last_error);
   }
-  --c.retries_left;
+  if (!owner_leaving) --c.retries_left;
   ++stats_.forwards_retried;
-  // Give the ring a moment to catch up with whatever failed: 10, 40, 160 ms.
-  const auto delay = milliseconds(10 << (2 * std::min(c.attempts - 1, 4)));
+  // Give the ring a moment to catch up with whatever failed: 10, 40, 160 ms
+  // (the deadline check in attempt() bounds the whole).
+  const auto delay =
+      owner_leaving ? milliseconds(50) : milliseconds(10 << (2 * std::min(c.attempts - 1, 4)));
   c.phase = Phase::kBackoff;
   wake_at(id, c, now + delay);
 }
@@ -156,10 +158,20 @@ void Forwarder::on_response(std::string_view peer, uint64_t id, proto::ForwardRe
   end_attempt(c);
   const std::string from(peer);
   const auto code = static_cast<ForwardError>(response.error);
-  peer_result(from, code != ForwardError::kShuttingDown, trial, now);
-  if (code == ForwardError::kNotOwner || code == ForwardError::kShuttingDown) {
-    // The rings disagree (or the owner is leaving): look again and retry.
-    c.last_code = code == ForwardError::kNotOwner ? ForwardError::kTooManyRingChanges : code;
+  if (code == ForwardError::kShuttingDown) {
+    // The owner is leaving gracefully: it answers, so its circuit is
+    // healthy, and every ring drops it once its leave spreads (a gossip
+    // round or two). Look again every 50 ms until then, within the time
+    // budget and without using a retry: a rolling restart costs no request.
+    c.last_code = code;
+    c.last_error = std::move(response.error_message);
+    if (trial) peers_[from].failures = 0;  // the trial got an orderly answer
+    return retry_later(id, now, /*owner_leaving=*/true);
+  }
+  peer_result(from, true, trial, now);
+  if (code == ForwardError::kNotOwner) {
+    // The rings disagree: look again and retry.
+    c.last_code = ForwardError::kTooManyRingChanges;
     c.last_error = std::move(response.error_message);
     return retry_later(id, now);
   }

@@ -19,6 +19,10 @@
 //                   |                        done     retry_later: 10, 40, 160 ms
 //                   `-------------------------------------'  (retries left, budget left)
 //
+// An owner that answers shutting_down is leaving gracefully: that is no
+// breaker failure and uses no retry; the key is looked up again every
+// 50 ms until the rings drop the owner, within the time budget.
+//
 // Retries look the key up again, so a request follows its key to a new
 // owner, and runs locally if the key became local. Per-peer circuit
 // breaker: breaker_failures consecutive failures open the circuit for
@@ -208,7 +212,9 @@ class Forwarder {
   // Sends call `c` (id) to `owner` if its breaker and in-flight bound allow.
   void send_to(uint64_t id, Call& c, const std::string& owner, const ring::Ring& ring, Instant now);
   void attempt_timed_out(uint64_t id, Instant now);
-  void retry_later(uint64_t id, Instant now);
+  // Schedules the next attempt; `owner_leaving`: the owner answered that
+  // it is leaving, which uses no retry (the time budget still bounds it).
+  void retry_later(uint64_t id, Instant now, bool owner_leaving = false);
   void finish(uint64_t id, ForwardError code, std::string message, std::string payload = {},
               std::string handled_by = {});
   void end_attempt(Call& c);  // the attempt in flight is over: release its peer slot

@@ -7,16 +7,16 @@
 
 namespace shoal::node {
 
-FrameConn::FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::string cluster,
+FrameConn::FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::shared_ptr<Seal> seal,
                      uint32_t frame_bytes_max)
     : socket_(std::move(socket)),
       watchdog_(io),
       frames_(frame_bytes_max),
       io_(io),
-      cluster_(std::move(cluster)) {}
+      seal_(std::move(seal)) {}
 
-void FrameConn::send(uint64_t id, const proto::FrameBody& body) {
-  proto::append_frame(pending_, cluster_, id, body);
+void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with) {
+  seal_->append_frame(pending_, id, body, with);
   if (flush_posted_ || !writing_.empty()) return;
   flush_posted_ = true;
   asio::post(io_, [self = shared_from_this()] {
@@ -50,13 +50,19 @@ void FrameConn::on_read(const asio::error_code& ec, size_t n) {
       case FrameBuffer::Status::kOversized:
         return oversized(frames_.announced());
       case FrameBuffer::Status::kFrame:
-        if (!on_frame(body)) return;
+        if (!on_frame(body) || ending_) return;
         break;
     }
   }
 }
 
+void FrameConn::end_after_flush() {
+  ending_ = true;
+  if (writing_.empty() && pending_.empty()) close_socket();
+}
+
 void FrameConn::flush() {
+  if (ending_ && writing_.empty() && pending_.empty()) return close_socket();
   if (!writing_.empty() || pending_.empty() || !can_write()) return;
   writing_.swap(pending_);
   asio::async_write(

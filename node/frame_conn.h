@@ -38,6 +38,7 @@
 #include <string_view>
 
 #include "node/frame_buffer.h"
+#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
@@ -46,15 +47,17 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
  public:
   using Clock = std::chrono::steady_clock;
 
-  FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::string cluster,
+  // `seal` seals what is sent (when asked) and is shared with the engine.
+  FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::shared_ptr<Seal> seal,
             uint32_t frame_bytes_max);
   virtual ~FrameConn() = default;
 
   FrameConn(const FrameConn&) = delete;
   FrameConn& operator=(const FrameConn&) = delete;
 
-  // Queues a frame; it is sent with whatever else is queued meanwhile.
-  void send(uint64_t id, const proto::FrameBody& body);
+  // Queues a frame, sealed as `with` says; it is sent with whatever else
+  // is queued meanwhile.
+  void send(uint64_t id, const proto::FrameBody& body, SealWith with);
   bool is_open() const { return socket_.is_open(); }
 
  protected:
@@ -69,11 +72,15 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
 
   void read_frames();
   void flush();
+  // Reads nothing more, sends what is queued, then closes (an answer that
+  // refuses the peer, then the end).
+  void end_after_flush();
   // The connection expires at `t`. A later deadline is picked up lazily
   // when the timer fires; an earlier one re-arms the timer now.
   void set_deadline(Clock::time_point t);
   void close_socket();
   asio::io_context& io() { return io_; }
+  Seal& seal() { return *seal_; }
 
   asio::ip::tcp::socket socket_;
   asio::steady_timer watchdog_;
@@ -87,13 +94,14 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
   static constexpr size_t kQueueHigh = 4u << 20;  // bytes of unsent answers
 
   asio::io_context& io_;
-  std::string cluster_;
+  std::shared_ptr<Seal> seal_;
   Clock::time_point deadline_{};
   Clock::time_point armed_at_ = Clock::time_point::max();
   std::string pending_;
   std::string writing_;
   bool flush_posted_ = false;
   bool read_paused_ = false;
+  bool ending_ = false;
 };
 
 }  // namespace shoal::node

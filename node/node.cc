@@ -74,6 +74,28 @@ std::optional<asio::ip::address> bind_address(asio::io_context& io, const std::s
   return results.begin()->endpoint().address();
 }
 
+// The node's seal; plaintext if the options are inconsistent (start()
+// refuses those before anything is sent).
+std::shared_ptr<Seal> make_seal(const NodeOptions& o) {
+  if (o.encryption == Encryption::kOff || o.keyring.empty()) {
+    return std::make_shared<Seal>(o.cluster, Encryption::kOff);
+  }
+  return std::make_shared<Seal>(o.cluster, o.encryption, o.keyring);
+}
+
+// "ip" of a TCP peer "ip:port" (IPv6 without brackets).
+std::string peer_ip(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
+
+bool is_loopback_peer(const std::string& peer) {
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(peer_ip(peer), ec);
+  if (ec) return false;
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).is_loopback();
+  }
+  return ip.is_loopback();
+}
+
 }  // namespace
 
 // ------------------------------------------------------------------ Impl
@@ -82,14 +104,16 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
  public:
   explicit Impl(NodeOptions o)
       : opts(std::move(o)),
+        seal(make_seal(opts)),
         tcp(io,
-            {opts.cluster, opts.frame_bytes_max, opts.tcp_idle_timeout, opts.tcp_read_timeout,
+            {seal, opts.frame_bytes_max, opts.tcp_idle_timeout, opts.tcp_read_timeout,
              opts.tcp_connections_max},
             counters, *this),
         links(io, client_options(), endpoints, *this),
         metrics(io, [this] { return render_prometheus(stats_now()); }) {}
 
   NodeOptions opts;
+  std::shared_ptr<Seal> seal;  // the engine's, shared with every TCP connection
   asio::io_context io;
   NodeCounters counters;  // transports' (the engine keeps the rest)
   EndpointCache endpoints;
@@ -126,7 +150,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
   TcpClientOptions client_options() const {
     TcpClientOptions c;
-    c.cluster = opts.cluster;
+    c.seal = seal;
     c.frame_bytes_max = opts.frame_bytes_max;
     c.exchange_timeout =
         std::chrono::duration_cast<std::chrono::milliseconds>(opts.protocol.tcp_timeout);
@@ -163,12 +187,18 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     return fut.get();
   }
 
-  void log_drop(proto::DecodeError error, const std::string& detail, const std::string& from) {
-    const std::string reason(proto::to_string(error));
+  // At most one line per reason per second.
+  bool log_due(const std::string& reason) {
     const auto now = steady_clock::now();
     auto& last = drop_logged[reason];
-    if (now - last < std::chrono::seconds(1)) return;
+    if (now - last < std::chrono::seconds(1)) return false;
     last = now;
+    return true;
+  }
+
+  void log_drop(proto::DecodeError error, const std::string& detail, const std::string& from) {
+    const std::string reason(proto::to_string(error));
+    if (!log_due(reason)) return;
     spdlog::warn("dropped from {}: {} ({}); {} dropped for this reason so far", from, reason,
                  detail, engine->drops(error));
   }
@@ -274,27 +304,91 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     auto decoded = engine->decode_frame(bytes);
     if (!decoded.ok()) {
       log_drop(decoded.error, decoded.detail, peer);
-      return false;
+      return answer_unopened(decoded, bytes, responder);
     }
     const uint64_t id = decoded.value->id;
+    const SealWith sealed = decoded.sealed ? SealWith(decoded.key_id) : std::nullopt;
     if (auto* a = std::get_if<proto::AdminRequest>(&decoded.value->body)) {
+      if (std::string why = admin_refusal(peer, sealed.has_value()); !why.empty()) {
+        ++counters.admin_refused;
+        if (log_due("admin_refused")) {
+          spdlog::warn("{}; {} admin requests refused so far", why, counters.admin_refused);
+        }
+        return refuse(responder, id, why, sealed);
+      }
       // Admin arguments are small JSON: a big one is refused before it is
       // parsed on the io thread.
       if (bytes.size() > kAdminFrameMax) {
         responder->reply(
-            id, proto::AdminResponse{"", "admin request of " + std::to_string(bytes.size()) +
-                                             " bytes, over the 65536-byte limit"});
+            id,
+            proto::AdminResponse{"", "admin request of " + std::to_string(bytes.size()) +
+                                         " bytes, over the 65536-byte limit"},
+            sealed);
         return true;
       }
-      admin->handle(*a, [responder, id](proto::AdminResponse r) { responder->reply(id, r); });
+      admin->handle(
+          *a, [responder, id, sealed](proto::AdminResponse r) { responder->reply(id, r, sealed); });
       pump();
       return true;
     }
     auto reply = engine->on_request(peer, decoded.value->body, mono_now());
     pump();
     if (!reply) return false;  // a response type sent as a request
-    responder->reply(id, *reply);
+    responder->reply(id, *reply, sealed);
     return true;
+  }
+
+  // Admin is for the owner: with a keyring, whoever holds a key of it
+  // (the request is sealed); without one, whoever is on this host.
+  std::string admin_refusal(const std::string& peer, bool sealed) const {
+    if (seal->mode() != Encryption::kOff) {
+      if (sealed) return "";
+      return "admin from " + peer_ip(peer) +
+             " needs the cluster key: this node takes admin requests sealed with a key of its "
+             "keyring (shoal --keyring-file)";
+    }
+    if (is_loopback_peer(peer)) return "";
+    return "admin from " + peer_ip(peer) +
+           " refused: a node without a keyring takes admin requests from loopback only";
+  }
+
+  // A refusal the peer can read (in the form it asked), then the end.
+  bool refuse(const std::shared_ptr<Responder>& responder, uint64_t id, const std::string& why,
+              SealWith sealed) {
+    responder->reply(id, proto::AdminResponse{"", why}, sealed);
+    responder->close_after_replies();
+    return true;
+  }
+
+  // A frame that did not open or decode closes the connection. A CLI
+  // without the key, or with another one, is told why first: a plaintext
+  // admin request to a node that requires sealing, and any sealed frame
+  // that did not open, get a plaintext AdminResponse saying so (it holds
+  // nothing a peer could not know: the node requires a key).
+  bool answer_unopened(const proto::Decoded<proto::Frame>& decoded, std::string_view bytes,
+                       const std::shared_ptr<Responder>& responder) {
+    if (decoded.error == proto::DecodeError::kPlaintextRefused) {
+      auto plain = proto::decode_frame(bytes, opts.cluster, kAdminFrameMax);
+      if (plain.ok() && std::holds_alternative<proto::AdminRequest>(plain.value->body)) {
+        ++counters.admin_refused;
+        return refuse(responder, plain.value->id,
+                      "admin needs the cluster key: this node takes only sealed messages "
+                      "(shoal --keyring-file)",
+                      std::nullopt);
+      }
+    }
+    if (decoded.error == proto::DecodeError::kDecryptFailed) {
+      return refuse(responder, 0, "the request did not open: " + decoded.detail, std::nullopt);
+    }
+    return false;
+  }
+
+  // Saves a changed keyring to the node's file (admin keys.*), if it has one.
+  std::string save_keyring(const Keyring& ring) const {
+    if (opts.keyring_file.empty()) return "";
+    std::string why = save_keyring_file(opts.keyring_file, ring);
+    if (why.empty()) spdlog::info("keyring saved to {} ({} keys)", opts.keyring_file, ring.size());
+    return why;
   }
   void on_oversized(const std::string& peer, uint32_t length) override {
     engine->count_drop(proto::DecodeError::kTooLarge);
@@ -401,8 +495,12 @@ void Node::Impl::make_engine() {
   eo.replica_points = opts.replica_points;
   eo.frame_bytes_max = opts.frame_bytes_max;
   eo.forward = {opts.forward_inflight_max, opts.breaker_failures, opts.breaker_open};
-  spdlog::info("shoal node {} (cluster '{}', incarnation {}, rng seed {})", advertised,
-               opts.cluster, eo.protocol.incarnation, seed);
+  eo.seal = seal;
+  spdlog::info("shoal node {} (cluster '{}', incarnation {}, rng seed {}, encryption {}{})",
+               advertised, opts.cluster, eo.protocol.incarnation, seed, to_string(seal->mode()),
+               seal->mode() == Encryption::kOff
+                   ? ""
+                   : ", primary key " + key_id_hex(seal->keyring().primary_id()));
   engine = std::make_unique<Engine>(std::move(eo), seed, mono_now());
   engine->forwarder().set_handler(handler);
   engine->forwarder().on_breaker_open([](std::string_view peer, uint32_t failures) {
@@ -410,7 +508,8 @@ void Node::Impl::make_engine() {
   });
   admin = std::make_unique<Admin>(
       *engine, Admin::Hooks{mono_now, [this] { begin_leave(opts.leave_timeout); },
-                            [this] { return stats_now(); }});
+                            [this] { return stats_now(); },
+                            [this](const Keyring& ring) { return save_keyring(ring); }});
 }
 
 // The io loop. An exception that escapes one handler (bad_alloc while

@@ -39,6 +39,7 @@
 #include "node/counters.h"
 #include "node/forwarder.h"
 #include "node/ring_feed.h"
+#include "node/seal.h"
 #include "ring/publisher.h"
 #include "ring/ring.h"
 
@@ -86,6 +87,17 @@ struct NodeOptions {
   // shoald, the admin `leave` command): gossip `leave`, wait until it has
   // spread or this long, then stop.
   std::chrono::milliseconds leave_timeout{2000};
+
+  // ---- the trust boundary (docs/SECURITY.md) ----
+  // kOff: plaintext, admin from loopback peers only. Otherwise every
+  // datagram and frame is sealed with `keyring` (non-empty), admin
+  // requests must be sealed, and kRequired drops plaintext
+  // (node/seal.h has the modes).
+  Encryption encryption = Encryption::kOff;
+  Keyring keyring;
+  // Where admin `keys install|use|remove` save the ring (atomically);
+  // empty: key changes last until the process ends.
+  std::string keyring_file;
 
   // Seed for the protocol's random choices; 0 draws one from the OS (and
   // logs it, so a run can be replayed in the simulator).

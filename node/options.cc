@@ -49,6 +49,16 @@ std::string NodeOptions::validate() const {
   }
   if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
   if (tcp_connections_max < 1) return "tcp_connections_max: must be >= 1";
+  if (encryption != Encryption::kOff && keyring.empty()) {
+    return "encryption '" + std::string(to_string(encryption)) + "' needs a keyring";
+  }
+  if (encryption == Encryption::kOff && !keyring.empty()) {
+    return "encryption 'off' with a keyring: say accept-plaintext or required";
+  }
+  if (encryption != Encryption::kOff && protocol.datagram_budget < 512 + kSealOverhead) {
+    return "datagram_budget: must be >= " + std::to_string(512 + kSealOverhead) +
+           " with encryption (the seal takes " + std::to_string(kSealOverhead) + " bytes)";
+  }
   membership::Config c = protocol;
   c.address = advertise.empty() ? listen : advertise;  // only checked for non-empty
   c.cluster = cluster;

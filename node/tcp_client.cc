@@ -17,12 +17,12 @@ namespace {
 class ExchangeConn final : public FrameConn {
  public:
   ExchangeConn(asio::io_context& io, const TcpClientOptions& o, ExchangeDone done)
-      : FrameConn(io, tcp::socket(io), o.cluster, o.frame_bytes_max), done_(std::move(done)) {}
+      : FrameConn(io, tcp::socket(io), o.seal, o.frame_bytes_max), done_(std::move(done)) {}
 
-  void start(const tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
+  void start(const tcp::endpoint& to, uint64_t id, const proto::FrameBody& request, bool sealed,
              std::chrono::milliseconds timeout) {
     set_deadline(Clock::now() + timeout);
-    send(id, request);
+    send(id, request, sealed ? SealWith(seal().keyring().primary_id()) : std::nullopt);
     socket_.async_connect(to, [self = shared_from_this(), this](const asio::error_code& ec) {
       if (ec) return fail();
       connected_ = true;
@@ -59,17 +59,18 @@ class ExchangeConn final : public FrameConn {
 }  // namespace
 
 void start_exchange(asio::io_context& io, const TcpClientOptions& options, const tcp::endpoint& to,
-                    uint64_t id, const proto::FrameBody& request, ExchangeDone done) {
+                    uint64_t id, const proto::FrameBody& request, bool sealed, ExchangeDone done) {
   std::make_shared<ExchangeConn>(io, options, std::move(done))
-      ->start(to, id, request, options.exchange_timeout);
+      ->start(to, id, request, sealed, options.exchange_timeout);
 }
 
 void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
                        EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
                        const proto::FrameBody& request, ExchangeDone done) {
+  const bool sealed = options.seal->seals_to(to);
   if (auto ep = endpoints.resolve(to)) {
     return start_exchange(io, options, tcp::endpoint(ep->address(), ep->port()), id, request,
-                          std::move(done));
+                          sealed, std::move(done));
   }
   auto hp = parse_host_port(to);
   if (!hp) {
@@ -79,7 +80,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
   auto resolver = std::make_shared<tcp::resolver>(io);
   resolver->async_resolve(
       hp->host, std::to_string(hp->port),
-      [&io, options, resolver, id, request, prefer_v6, done = std::move(done)](
+      [&io, options, resolver, id, request, prefer_v6, sealed, done = std::move(done)](
           const asio::error_code& ec, const tcp::resolver::results_type& results) mutable {
         if (ec || results.empty()) return done(false, {});
         tcp::endpoint ep = results.begin()->endpoint();
@@ -89,7 +90,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
             break;
           }
         }
-        start_exchange(io, options, ep, id, request, std::move(done));
+        start_exchange(io, options, ep, id, request, sealed, std::move(done));
       });
 }
 
@@ -98,7 +99,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
 class PeerLinks::Link final : public FrameConn {
  public:
   Link(PeerLinks& links, std::string peer)
-      : FrameConn(links.io_, tcp::socket(links.io_), links.options_.cluster,
+      : FrameConn(links.io_, tcp::socket(links.io_), links.options_.seal,
                   links.options_.frame_bytes_max),
         links_(&links),
         peer_(std::move(peer)) {}
@@ -125,7 +126,7 @@ class PeerLinks::Link final : public FrameConn {
       answers_seen_ = answers_;
       set_deadline(Clock::now() + links_->options_.read_timeout);
     }
-    send(id, body);
+    send(id, body, links_->options_.seal->seal_to(peer_));
   }
   // Closes without reporting (the pool is shutting down).
   void close() {

@@ -29,12 +29,13 @@
 #include <string_view>
 
 #include "node/endpoints.h"
+#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
 
 struct TcpClientOptions {
-  std::string cluster;
+  std::shared_ptr<Seal> seal;  // the engine's: sealed to peers seals_to() names
   uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
   // Bound on an exchange, and on connecting a forwarding link.
   std::chrono::milliseconds exchange_timeout{1000};
@@ -48,7 +49,7 @@ struct TcpClientOptions {
 using ExchangeDone = std::function<void(bool ok, std::string_view answer)>;
 void start_exchange(asio::io_context& io, const TcpClientOptions& options,
                     const asio::ip::tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
-                    ExchangeDone done);
+                    bool sealed, ExchangeDone done);
 // The same to an address: a member's IP literal connects at once; a seed
 // given by name ("db-1.internal:7000") is resolved first by Asio's
 // resolver thread, never blocking the io thread, anew on every attempt

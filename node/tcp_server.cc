@@ -11,8 +11,7 @@ using asio::ip::tcp;
 class TcpServer::Conn final : public FrameConn, public Responder {
  public:
   Conn(TcpServer& server, tcp::socket s)
-      : FrameConn(server.io_, std::move(s), server.options_.cluster,
-                  server.options_.frame_bytes_max),
+      : FrameConn(server.io_, std::move(s), server.options_.seal, server.options_.frame_bytes_max),
         server_(server) {
     ++server_.connections_;
     asio::error_code ec;
@@ -23,9 +22,10 @@ class TcpServer::Conn final : public FrameConn, public Responder {
   ~Conn() override { --server_.connections_; }
   void start() { read_frames(); }
 
-  void reply(uint64_t id, const proto::FrameBody& body) override {
-    if (socket_.is_open()) send(id, body);
+  void reply(uint64_t id, const proto::FrameBody& body, SealWith with) override {
+    if (socket_.is_open()) send(id, body, with);
   }
+  void close_after_replies() override { end_after_flush(); }
 
  private:
   void before_read() override {

@@ -30,6 +30,7 @@
 #include <string_view>
 
 #include "node/counters.h"
+#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
@@ -38,8 +39,11 @@ namespace shoal::node {
 class Responder {
  public:
   virtual ~Responder() = default;
-  // Queues the answer to request `id`; dropped if the connection closed.
-  virtual void reply(uint64_t id, const proto::FrameBody& body) = 0;
+  // Queues the answer to request `id`, sealed as `with` says (answers go
+  // in the form the request came in); dropped if the connection closed.
+  virtual void reply(uint64_t id, const proto::FrameBody& body, SealWith with) = 0;
+  // Reads no more requests; closes once what is queued has been sent.
+  virtual void close_after_replies() = 0;
 };
 
 class TcpServer {
@@ -58,7 +62,7 @@ class TcpServer {
   };
 
   struct Options {
-    std::string cluster;
+    std::shared_ptr<Seal> seal;  // the engine's
     uint32_t frame_bytes_max = proto::kDefaultMaxFrameBytes;
     std::chrono::milliseconds idle_timeout{10000};
     std::chrono::milliseconds read_timeout{5000};

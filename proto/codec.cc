@@ -426,6 +426,10 @@ std::string_view to_string(DecodeError e) {
       return "no_body";
     case DecodeError::kBadField:
       return "bad_field";
+    case DecodeError::kDecryptFailed:
+      return "decrypt_failed";
+    case DecodeError::kPlaintextRefused:
+      return "plaintext_refused";
   }
   return "unknown";
 }
@@ -446,10 +450,12 @@ std::optional<uint32_t> parse_frame_header(std::string_view bytes) {
   return length;
 }
 
-std::string encode_datagram(std::string_view cluster, const m::Message& message) {
+std::string encode_datagram(std::string_view cluster, const m::Message& message,
+                            bool opens_sealed) {
   v1::Envelope env;
   env.set_version(m::kProtocolVersion);
   env.set_cluster(cluster.data(), cluster.size());
+  env.set_opens_sealed(opens_sealed);
   std::visit([&env](const auto& body) { put(body, env); }, message);
   return serialize(env);
 }
@@ -486,7 +492,7 @@ Decoded<m::Message> decode_datagram(std::string_view bytes, std::string_view clu
       return fail<m::Message>(DecodeError::kNoBody, "envelope.body: missing or unknown");
   }
   if (!problem.empty()) return fail<m::Message>(DecodeError::kBadField, std::move(problem));
-  return Decoded<m::Message>{std::move(message), DecodeError::kOk, {}};
+  return Decoded<m::Message>{std::move(message), DecodeError::kOk, {}, env.opens_sealed()};
 }
 
 namespace {

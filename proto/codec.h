@@ -50,11 +50,14 @@ enum class DecodeError : uint8_t {
   kWrongCluster,  // cluster name is not the receiver's
   kNoBody,        // no body, or one this codec does not handle
   kBadField,      // a field breaks the invariants above (detail names it)
+  // Set by node/seal.h, not the codec:
+  kDecryptFailed,     // sealed, and did not open with any key of the ring
+  kPlaintextRefused,  // not sealed, and this node requires sealed messages
 };
-inline constexpr int kDecodeErrorCount = 7;
+inline constexpr int kDecodeErrorCount = 9;
 
 // "ok", "malformed", "too_large", "bad_version", "wrong_cluster", "no_body",
-// "bad_field".
+// "bad_field", "decrypt_failed", "plaintext_refused".
 std::string_view to_string(DecodeError e);
 
 // The result of a decode: a value, or why there is none.
@@ -63,6 +66,12 @@ struct Decoded {
   std::optional<T> value;  // engaged iff error == kOk
   DecodeError error = DecodeError::kOk;
   std::string detail;  // empty iff error == kOk; names the failing field
+  // Datagrams: the sender says it opens sealed datagrams (Envelope field 3).
+  bool opens_sealed = false;
+  // Set by node/seal.h, not the codec: the bytes arrived sealed with a key
+  // of the receiver's ring, the one with id `key_id`.
+  bool sealed = false;
+  uint32_t key_id = 0;
 
   bool ok() const { return error == DecodeError::kOk; }
 };
@@ -90,7 +99,9 @@ struct Decoded {
 // Decoding checks, in order (the first failure is reported): size, parse,
 // version, cluster, body present, then the body's fields.
 
-std::string encode_datagram(std::string_view cluster, const membership::Message& message);
+// `opens_sealed`: set Envelope.opens_sealed (2 more bytes).
+std::string encode_datagram(std::string_view cluster, const membership::Message& message,
+                            bool opens_sealed = false);
 Decoded<membership::Message> decode_datagram(std::string_view bytes, std::string_view cluster,
                                              size_t max_bytes);
 

@@ -11,6 +11,7 @@ PACKAGES=(
   libxxhash-dev
   libfmt-dev libspdlog-dev
   libcli11-dev nlohmann-json3-dev
+  libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-xxhash
   iproute2 nftables

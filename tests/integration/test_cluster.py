@@ -74,7 +74,8 @@ class Cluster:
         log = open(os.path.join(self.dir, f"node-{i}.log"), "ab")
         seeds = seeds if seeds is not None else self.seeds()
         args = [os.path.join(BIN, "shoald"), "--listen", self.addr(i),
-                "--cluster", cluster or self.cluster, "--log-level", "info"] + self.extra
+                "--cluster", cluster or self.cluster, "--log-level",
+                os.environ.get("SHOAL_ITEST_LOG_LEVEL", "info")] + self.extra
         if seeds:
             args += ["--seeds", seeds]
         self.procs[i] = subprocess.Popen(args, stdout=log, stderr=subprocess.STDOUT)

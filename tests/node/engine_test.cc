@@ -183,6 +183,31 @@ TEST(Forwarder, NotOwnerAnswersAreRetriedWithAFreshLookup) {
   EXPECT_EQ(h.results[0].attempts, 2);
 }
 
+// A rolling restart: the owner answers shutting_down until our ring drops
+// it. Many such answers neither open its circuit nor use up the retries.
+TEST(Forwarder, OwnerLeavingIsRetriedUntilTheRingDropsItWithoutOpeningTheCircuit) {
+  Harness h;
+  h.forward(h.remote_key, at_ms(0));
+  const proto::ForwardResponse leaving{static_cast<uint32_t>(ForwardError::kShuttingDown),
+                                       "node is leaving", "", "b:1"};
+  int answered = 0;
+  for (int t = 1; t < 400; ++t) {
+    h.fw.tick(at_ms(t));
+    for (auto& s : h.fw.take_sends()) {
+      h.fw.on_response("b:1", s.id, leaving, at_ms(t));
+      ++answered;
+    }
+  }
+  EXPECT_GE(answered, 6);  // more than breaker_failures (5) and retries (2)
+  EXPECT_TRUE(h.results.empty());
+  h.ring.publish(Harness::make_ring({"a:1"}));  // the leave has spread
+  h.run_until(at_ms(500));
+  ASSERT_EQ(h.results.size(), 1u);
+  EXPECT_TRUE(h.results[0].ok()) << h.results[0].message;
+  EXPECT_EQ(h.results[0].handled_by, "a:1");
+  EXPECT_EQ(h.fw.stats().breaker_opens, 0u);
+}
+
 TEST(Forwarder, ServeChecksOwnershipAndCountsRingMismatches) {
   Harness h;
   const uint64_t checksum = h.ring.current()->checksum();
