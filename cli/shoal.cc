@@ -13,8 +13,8 @@
 //     leave                make the node leave the cluster gracefully
 //     keys generate        print a new random key (base64)
 //     keys list|install KEY|use KEY|remove KEY [--all]
-//                          the node's keyring (with --all: every alive
-//                          member's, reported per member)
+//                          the node's keyring (with --all: every alive or
+//                          suspect member's, reported per member)
 //
 // A node with a keyring takes admin requests sealed with one of its keys:
 // give the CLI a keyring file with --keyring-file or SHOAL_KEYRING_FILE
@@ -238,14 +238,16 @@ int cmd_simple(const Ctx& c, const std::string& command) {
   return 0;
 }
 
-// The alive members `c.node` knows (itself included).
+// The alive and suspect members `c.node` knows (itself included): a key
+// change must reach every member that may still be running.
 std::vector<std::string> alive_members(const Ctx& c, std::string* err) {
   auto members = call(c, c.node, "members", json::object(), err);
   if (!members) return {};
   if (!members->is_array()) throw std::runtime_error("members: not a list");
   std::vector<std::string> out;
   for (const auto& m : *members) {
-    if (get<std::string>(m, "status") == "alive") out.push_back(get<std::string>(m, "address"));
+    const std::string status = get<std::string>(m, "status");
+    if (status == "alive" || status == "suspect") out.push_back(get<std::string>(m, "address"));
   }
   return out;
 }
@@ -313,7 +315,7 @@ void add_key_commands(CLI::App& app, KeyCommands& kc) {
     auto* k = keys->add_subcommand(
         op, op == "list" ? "the key ids and the primary" : op + " KEY (base64) on the node");
     if (op != "list") k->add_option("KEY", kc.key, "the key, base64")->required();
-    k->add_flag("--all", kc.all, "on every alive member, reported per member");
+    k->add_flag("--all", kc.all, "on every alive or suspect member, reported per member");
     k->fallthrough();
     kc.ops.push_back(k);
   }

@@ -22,7 +22,16 @@ AdminResult read_answer(Seal& seal, std::string_view body) {
     result.error = "its answer did not open: " + opened.detail;
     return result;
   }
-  auto decoded = proto::decode_frame(opened.plain, seal.cluster(), proto::kDefaultMaxFrameBytes);
+  std::string_view frame = opened.plain;
+  if (opened.sealed) {  // a record: the answer is its first frame
+    const auto n = proto::parse_frame_header(frame);
+    if (!n || *n > frame.size() - proto::kFrameHeaderBytes) {
+      result.error = "bad answer: a sealed record whose frames do not add up";
+      return result;
+    }
+    frame = frame.substr(proto::kFrameHeaderBytes, *n);
+  }
+  auto decoded = proto::decode_frame(frame, seal.cluster(), proto::kDefaultMaxFrameBytes);
   if (decoded.error == proto::DecodeError::kWrongCluster) {
     result.error =
         "a node of another cluster (" + decoded.detail + "); pass its name with --cluster";
@@ -127,8 +136,14 @@ AdminResult admin_call(const std::string& address, const std::string& cluster,
                        std::chrono::milliseconds timeout, const Keyring* keyring) {
   AdminResult r = call_once(address, cluster, command, args_json, timeout, keyring);
   // A node without a keyring (a cluster halfway through its conversion)
-  // cannot open a sealed request and says so: ask it in plaintext.
-  if (keyring != nullptr && !r.ok &&
+  // cannot open a sealed request and says so: ask it again in plaintext,
+  // but only on this host (such a node takes admin from loopback only, and
+  // the unsealed answer could be forged on a network) and never with a key
+  // in the arguments.
+  auto hp = parse_host_port(address);
+  asio::error_code ec;
+  const bool loopback = hp && asio::ip::make_address(hp->host, ec).is_loopback() && !ec;
+  if (keyring != nullptr && !r.ok && loopback && !command.starts_with("keys.") &&
       r.error.ends_with(std::string(": ") + std::string(kNoKeyringDetail))) {
     r = call_once(address, cluster, command, args_json, timeout, nullptr);
   }

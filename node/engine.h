@@ -126,7 +126,9 @@ class Engine {
 
   // Opens (seal.h) and decodes a frame with this engine's cluster and
   // limit; counts a drop. `sealed` in the result says how it came.
-  proto::Decoded<proto::Frame> decode_frame(std::string_view bytes);
+  // `opened`: the TCP connection already opened the sealed record the frame
+  // came in, with that key (frame_conn.h); nullopt: as it arrived.
+  proto::Decoded<proto::Frame> decode_frame(std::string_view bytes, SealWith opened = std::nullopt);
   void count_drop(proto::DecodeError e) { ++drops_[static_cast<size_t>(e)]; }
 
   // ---- outputs ----

@@ -11,14 +11,25 @@ FrameConn::FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::sh
                      uint32_t frame_bytes_max)
     : socket_(std::move(socket)),
       watchdog_(io),
-      frames_(frame_bytes_max),
+      // A sealed record holds a frame of up to the limit, plus the seal
+      // and the frame's own length header.
+      frames_(frame_bytes_max + static_cast<uint32_t>(kSealOverhead + proto::kFrameHeaderBytes)),
       io_(io),
-      seal_(std::move(seal)) {}
+      seal_(std::move(seal)),
+      frame_bytes_max_(frame_bytes_max) {}
 
 void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with) {
-  seal_->append_frame(pending_, id, body, with);
+  if (!with || seal_->mode() == Encryption::kOff) {
+    close_segment();  // keeps the order
+    proto::append_frame(pending_, seal_->cluster(), id, body);
+  } else {
+    if (!segment_.empty() && segment_with_ != with) close_segment();
+    segment_with_ = with;
+    proto::append_frame(segment_, seal_->cluster(), id, body);
+    if (segment_.size() >= kSegmentMax) close_segment();
+  }
   if (flush_posted_ || !writing_.empty()) return;
-  flush_posted_ = true;
+  flush_posted_ = true;  // one flush (and one seal) for all that is sent meanwhile
   asio::post(io_, [self = shared_from_this()] {
     self->flush_posted_ = false;
     self->flush();
@@ -50,18 +61,51 @@ void FrameConn::on_read(const asio::error_code& ec, size_t n) {
       case FrameBuffer::Status::kOversized:
         return oversized(frames_.announced());
       case FrameBuffer::Status::kFrame:
-        if (!on_frame(body) || ending_) return;
+        if (!deliver(body) || ending_) return;
         break;
     }
   }
 }
 
+bool FrameConn::deliver(std::string_view record) {
+  if (record.empty() || static_cast<unsigned char>(record[0]) != kSealedMarker) {
+    return on_frame(record, std::nullopt);
+  }
+  Seal::Opened o = seal_->open(Seal::Channel::kFrame, record);
+  if (!o.ok()) return unopened(o);
+  // Copied: a handler below may open other records before we are done.
+  opened_.assign(o.plain);
+  std::string_view rest = opened_;
+  while (!rest.empty()) {
+    const std::optional<uint32_t> n = proto::parse_frame_header(rest);
+    if (!n || *n > rest.size() - proto::kFrameHeaderBytes || *n > frame_bytes_max_) {
+      Seal::Opened bad;
+      bad.error = proto::DecodeError::kMalformed;
+      bad.detail = "a sealed record whose frames do not add up";
+      return unopened(bad);
+    }
+    const std::string_view frame = rest.substr(proto::kFrameHeaderBytes, *n);
+    rest.remove_prefix(proto::kFrameHeaderBytes + *n);
+    if (!on_frame(frame, SealWith(o.key_id)) || ending_) return false;
+  }
+  return true;
+}
+
+void FrameConn::close_segment() {
+  if (segment_.empty()) return;
+  proto::append_frame_header(pending_, static_cast<uint32_t>(segment_.size() + kSealOverhead));
+  seal_->seal(Seal::Channel::kFrame, segment_, pending_, segment_with_);
+  segment_.clear();
+  if (segment_.capacity() > kSegmentMax * 2) std::string().swap(segment_);
+}
+
 void FrameConn::end_after_flush() {
   ending_ = true;
-  if (writing_.empty() && pending_.empty()) close_socket();
+  if (writing_.empty() && pending_.empty() && segment_.empty()) close_socket();
 }
 
 void FrameConn::flush() {
+  if (writing_.empty()) close_segment();
   if (ending_ && writing_.empty() && pending_.empty()) return close_socket();
   if (!writing_.empty() || pending_.empty() || !can_write()) return;
   writing_.swap(pending_);

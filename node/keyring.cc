@@ -188,9 +188,11 @@ std::optional<Keyring> load_keyring_file(const std::string& path, std::string* w
 }
 
 std::string save_keyring_file(const std::string& path, const Keyring& ring) {
-  const std::string tmp = path + ".tmp";
+  // A fresh temporary file (O_EXCL, mode 0600): nothing planted beside
+  // the keyring can receive the keys.
+  std::string tmp = path + ".XXXXXX";
   const std::string text = format_keyring(ring);
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const int fd = ::mkostemp(tmp.data(), O_CLOEXEC);
   if (fd < 0) return "keyring file " + tmp + ": " + errno_text();
   size_t done = 0;
   while (done < text.size()) {

@@ -80,7 +80,7 @@ std::optional<Keyring> parse_keyring(std::string_view text, std::string* why);
 // Reads a keyring file; nullopt and `why` if it cannot be read, group or
 // others may access it, or it holds no key or a bad line.
 std::optional<Keyring> load_keyring_file(const std::string& path, std::string* why);
-// Replaces the file atomically (temp file with mode 0600, fsync, rename,
+// Replaces the file atomically (a new temp file, mode 0600, fsync, rename,
 // fsync of the directory); "" on success, else why it failed.
 std::string save_keyring_file(const std::string& path, const Keyring& ring);
 

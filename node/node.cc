@@ -281,10 +281,10 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
   // A join or sync exchange, to a member or to a seed given by name.
   void exchange(Engine::Exchange x) {
-    auto done = [this, id = x.id](bool ok, std::string_view answer) {
+    auto done = [this, id = x.id](bool ok, std::string_view answer, SealWith opened) {
       bool answered = false;
       if (ok) {
-        auto decoded = engine->decode_frame(answer);
+        auto decoded = engine->decode_frame(answer, opened);
         answered =
             decoded.ok() && engine->on_exchange_response(id, decoded.value->body, mono_now());
       }
@@ -299,9 +299,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   }
 
   // ---- TcpServer::Delegate ----
-  bool on_frame(const std::string& peer, std::string_view bytes,
+  bool on_frame(const std::string& peer, std::string_view bytes, SealWith opened,
                 const std::shared_ptr<Responder>& responder) override {
-    auto decoded = engine->decode_frame(bytes);
+    auto decoded = engine->decode_frame(bytes, opened);
     if (!decoded.ok()) {
       log_drop(decoded.error, decoded.detail, peer);
       return answer_unopened(decoded, bytes, responder);
@@ -360,11 +360,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     return true;
   }
 
-  // A frame that did not open or decode closes the connection. A CLI
-  // without the key, or with another one, is told why first: a plaintext
-  // admin request to a node that requires sealing, and any sealed frame
-  // that did not open, get a plaintext AdminResponse saying so (it holds
-  // nothing a peer could not know: the node requires a key).
+  // A frame that did not decode closes the connection. A CLI without the
+  // key is told why first: a plaintext admin request to a node that
+  // requires sealing gets a plaintext AdminResponse saying so.
   bool answer_unopened(const proto::Decoded<proto::Frame>& decoded, std::string_view bytes,
                        const std::shared_ptr<Responder>& responder) {
     if (decoded.error == proto::DecodeError::kPlaintextRefused) {
@@ -377,10 +375,17 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
                       std::nullopt);
       }
     }
-    if (decoded.error == proto::DecodeError::kDecryptFailed) {
-      return refuse(responder, 0, "the request did not open: " + decoded.detail, std::nullopt);
-    }
     return false;
+  }
+
+  // A sealed record that did not open: counted, and a CLI is told why
+  // (the answer holds nothing a peer could not know: a key is needed).
+  bool on_unopened(const std::string& peer, const Seal::Opened& why,
+                   const std::shared_ptr<Responder>& responder) override {
+    engine->count_drop(why.error);
+    log_drop(why.error, why.detail, peer);
+    if (why.error != proto::DecodeError::kDecryptFailed) return false;
+    return refuse(responder, 0, "the request did not open: " + why.detail, std::nullopt);
   }
 
   // Saves a changed keyring to the node's file (admin keys.*), if it has one.
@@ -396,8 +401,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   }
 
   // ---- PeerLinks::Delegate ----
-  bool on_answer(const std::string& peer, std::string_view bytes) override {
-    auto decoded = engine->decode_frame(bytes);
+  bool on_answer(const std::string& peer, std::string_view bytes, SealWith opened) override {
+    auto decoded = engine->decode_frame(bytes, opened);
     if (!decoded.ok()) return false;
     auto* resp = std::get_if<proto::ForwardResponse>(&decoded.value->body);
     if (resp == nullptr) return false;

@@ -89,10 +89,11 @@ struct NodeOptions {
   std::chrono::milliseconds leave_timeout{2000};
 
   // ---- the trust boundary (docs/SECURITY.md) ----
-  // kOff: plaintext, admin from loopback peers only. Otherwise every
-  // datagram and frame is sealed with `keyring` (non-empty), admin
-  // requests must be sealed, and kRequired drops plaintext
-  // (node/seal.h has the modes).
+  // kOff: plaintext, admin from loopback peers only. Otherwise datagrams
+  // and frames are sealed with `keyring` (non-empty; in
+  // kAcceptPlaintext, to the peers that open sealed messages), admin
+  // requests must be sealed, and kRequired drops plaintext (node/seal.h
+  // has the modes).
   Encryption encryption = Encryption::kOff;
   Keyring keyring;
   // Where admin `keys install|use|remove` save the ring (atomically);

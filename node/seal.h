@@ -1,8 +1,9 @@
 // Copyright shoal authors. The seal: authenticated encryption of every
 // datagram and frame with the cluster's keyring (docs/SECURITY.md).
 //
-// A sealed message, datagram or frame body (a frame's 4-byte length
-// header stays in the clear and counts the sealed bytes):
+// A sealed message, a datagram or a TCP record (one or more length-prefixed
+// frames sealed together; the record's 4-byte length header stays in the
+// clear and counts the sealed bytes; frame_conn.h):
 //
 //   +------+-----------+------------------+------------------------+-------+
 //   | 0x00 | key id    | nonce            | ciphertext of the      | tag   |
@@ -116,7 +117,8 @@ class Seal {
 
   // A datagram for `to`: encoded, and sealed if seals_to(to).
   std::string datagram(std::string_view to, const membership::Message& message);
-  // Appends frame `id` (length header and Frame), as `with` says.
+  // Appends frame `id` as `with` says: plaintext, a length header and the
+  // Frame; sealed, a record of that one frame (frame_conn.h has records).
   void append_frame(std::string& out, uint64_t id, const proto::FrameBody& body, SealWith with);
 
  private:

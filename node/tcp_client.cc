@@ -37,18 +37,22 @@ class ExchangeConn final : public FrameConn {
   void write_failed(const std::string&) override { fail(); }
   bool can_write() const override { return connected_ && !ended_; }
   void oversized(uint32_t) override { fail(); }
-  bool on_frame(std::string_view bytes) override {
+  bool on_frame(std::string_view bytes, SealWith opened) override {
     if (ended_) return false;
     ended_ = true;
     close_socket();
-    done_(true, bytes);
+    done_(true, bytes, opened);
+    return false;
+  }
+  bool unopened(const Seal::Opened&) override {
+    fail();
     return false;
   }
   void fail() {
     if (ended_) return;
     ended_ = true;
     close_socket();
-    done_(false, {});
+    done_(false, {}, std::nullopt);
   }
 
   ExchangeDone done_;
@@ -74,7 +78,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
   }
   auto hp = parse_host_port(to);
   if (!hp) {
-    asio::post(io, [done = std::move(done)] { done(false, {}); });
+    asio::post(io, [done = std::move(done)] { done(false, {}, std::nullopt); });
     return;
   }
   auto resolver = std::make_shared<tcp::resolver>(io);
@@ -82,7 +86,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
       hp->host, std::to_string(hp->port),
       [&io, options, resolver, id, request, prefer_v6, sealed, done = std::move(done)](
           const asio::error_code& ec, const tcp::resolver::results_type& results) mutable {
-        if (ec || results.empty()) return done(false, {});
+        if (ec || results.empty()) return done(false, {}, std::nullopt);
         tcp::endpoint ep = results.begin()->endpoint();
         for (const auto& r : results) {
           if (r.endpoint().address().is_v6() == prefer_v6) {
@@ -154,11 +158,15 @@ class PeerLinks::Link final : public FrameConn {
   void write_failed(const std::string& why) override { fail(why); }
   bool can_write() const override { return connected_ && !closed_; }
   void oversized(uint32_t) override { fail("oversized answer"); }
-  bool on_frame(std::string_view bytes) override {
+  bool unopened(const Seal::Opened& why) override {
+    fail("answer did not open: " + why.detail);
+    return false;
+  }
+  bool on_frame(std::string_view bytes, SealWith opened) override {
     if (closed_) return false;
     if (outstanding_ > 0) --outstanding_;
     ++answers_;
-    if (!links_->delegate_.on_answer(peer_, bytes)) {
+    if (!links_->delegate_.on_answer(peer_, bytes, opened)) {
       fail("bad answer");
       return false;
     }

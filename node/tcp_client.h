@@ -46,7 +46,8 @@ struct TcpClientOptions {
 };
 
 // `done(true, answer bytes)` or `done(false, {})`, exactly once.
-using ExchangeDone = std::function<void(bool ok, std::string_view answer)>;
+// ok: `answer` is the answer frame, sealed with `opened` or plaintext.
+using ExchangeDone = std::function<void(bool ok, std::string_view answer, SealWith opened)>;
 void start_exchange(asio::io_context& io, const TcpClientOptions& options,
                     const asio::ip::tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
                     bool sealed, ExchangeDone done);
@@ -67,7 +68,7 @@ class PeerLinks {
     virtual ~Delegate() = default;
     // An answer frame from `peer`; false if it is not a valid answer (the
     // link then fails with "bad answer").
-    virtual bool on_answer(const std::string& peer, std::string_view bytes) = 0;
+    virtual bool on_answer(const std::string& peer, std::string_view bytes, SealWith opened) = 0;
     virtual void on_failed(const std::string& peer, const std::string& why) = 0;
   };
 

@@ -53,11 +53,21 @@ class TcpServer::Conn final : public FrameConn, public Responder {
     server_.delegate_.on_oversized(peer_, length);
     close_socket();
   }
-  bool on_frame(std::string_view bytes) override {
+  bool unopened(const Seal::Opened& why) override {
+    ++frames_seen_;
+    const std::shared_ptr<Responder> self = std::static_pointer_cast<Conn>(shared_from_this());
+    if (!server_.delegate_.on_unopened(peer_, why, self)) {
+      ++server_.counters_.tcp_bad_frames;
+      close_socket();
+      return false;
+    }
+    return socket_.is_open();
+  }
+  bool on_frame(std::string_view bytes, SealWith opened) override {
     ++frames_seen_;
     ++server_.counters_.tcp_frames_in;
     const std::shared_ptr<Responder> self = std::static_pointer_cast<Conn>(shared_from_this());
-    if (!server_.delegate_.on_frame(peer_, bytes, self)) {
+    if (!server_.delegate_.on_frame(peer_, bytes, opened, self)) {
       ++server_.counters_.tcp_bad_frames;
       close_socket();
       return false;

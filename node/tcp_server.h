@@ -55,8 +55,13 @@ class TcpServer {
     // A complete frame from `peer` ("ip:port"). Answer through `responder`,
     // now or later (keep the shared_ptr). Return false to close the
     // connection (the frame did not decode, or is not a request).
-    virtual bool on_frame(const std::string& peer, std::string_view bytes,
+    // `opened`: the key it came sealed with, or nullopt (plaintext).
+    virtual bool on_frame(const std::string& peer, std::string_view bytes, SealWith opened,
                           const std::shared_ptr<Responder>& responder) = 0;
+    // A sealed record that did not open: count it, and answer (the
+    // responder) or not; false closes the connection.
+    virtual bool on_unopened(const std::string& peer, const Seal::Opened& why,
+                             const std::shared_ptr<Responder>& responder) = 0;
     // A frame announced `length` bytes, over the limit: closing.
     virtual void on_oversized(const std::string& peer, uint32_t length) = 0;
   };

@@ -4,6 +4,9 @@
 # REPS times (default 3) and prints each run's JSON line; quote the median.
 #
 #   scripts/bench-forward.sh [REPS] [SECONDS] [CALLERS]
+#
+# SHOAL_BENCH_KEYRING=1 seals every frame (--encryption required); the JSON
+# line then says "keyring":1.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 reps=${1:-3}
@@ -14,5 +17,8 @@ for v in "$reps" "$secs" "$callers"; do
 done
 dir=$("$root/scripts/build.sh" --release shoal-forward-bench | tail -n 1)
 for ((r = 0; r < reps; r++)); do
-  "$dir/tests/bench/shoal-forward-bench" --callers "$callers" --seconds "$secs" 2>/dev/null | grep "^{"
+  keyring=()
+  [[ ${SHOAL_BENCH_KEYRING:-0} == 1 ]] && keyring=(--keyring 1)
+  "$dir/tests/bench/shoal-forward-bench" --callers "$callers" --seconds "$secs" \
+    "${keyring[@]}" 2>/dev/null | grep "^{"
 done

@@ -97,6 +97,8 @@ def main():
                     help="processes started per second (0: as fast as possible)")
     ap.add_argument("--shoald-arg", action="append", default=[],
                     help="extra shoald flag (repeatable), e.g. --shoald-arg=--protocol-period-ms=1000")
+    ap.add_argument("--keyring", action="store_true",
+                    help="seal everything: one generated key, --keyring-file on every node")
     args = ap.parse_args()
     n = args.nodes
     if n < 3:
@@ -105,8 +107,16 @@ def main():
     addr = lambda i: f"127.0.0.1:{base + i}"
     seeds = ",".join(addr(i) for i in range(3))
     logdir = tempfile.mkdtemp(prefix="shoal-bench-")
+    if args.keyring:  # every node and every CLI call below use it
+        key = subprocess.run([os.path.join(args.bin, "shoal"), "keys", "generate"],
+                             capture_output=True, text=True, check=True).stdout
+        keyfile = os.path.join(logdir, "keyring")
+        with open(os.open(keyfile, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+            f.write(key)
+        os.environ["SHOAL_KEYRING_FILE"] = keyfile
+        args.shoald_arg.append("--keyring-file=" + keyfile)
     procs = []
-    result = {"nodes": n}
+    result = {"nodes": n, "keyring": args.keyring}
     try:
         t_first = time.time()
         for i in range(n):

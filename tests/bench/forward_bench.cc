@@ -63,12 +63,20 @@ int main(int argc, char** argv) {
   const int callers_n = arg_int(argc, argv, "--callers", 64);
   const int seconds = arg_int(argc, argv, "--seconds", 10);
   const int payload_bytes = arg_int(argc, argv, "--payload-bytes", 64);
+  // --keyring 1: every frame sealed (--encryption required, one key).
+  const bool sealed = arg_int(argc, argv, "--keyring", 0) != 0;
+  Keyring keyring;
+  keyring.install(generate_key());
 
   std::vector<std::unique_ptr<Node>> nodes;
   for (int i = 0; i < 3; ++i) {
     NodeOptions o;
     o.listen = "127.0.0.1:0";
     o.cluster = "bench";
+    if (sealed) {
+      o.encryption = Encryption::kRequired;
+      o.keyring = keyring;
+    }
     if (i > 0) o.seeds = {nodes[0]->address()};
     nodes.push_back(std::make_unique<Node>(o));
     nodes.back()->set_handler([](std::string_view, std::string_view payload) {
@@ -140,13 +148,15 @@ int main(int argc, char** argv) {
   }
   const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99);
   std::printf(
-      "{\"callers\": %d, \"seconds\": %.2f, \"payload_bytes\": %d, \"requests_per_s\": %.0f, "
+      "{\"keyring\": %d, \"callers\": %d, \"seconds\": %.2f, \"payload_bytes\": %d, "
+      "\"requests_per_s\": %.0f, "
       "\"forwarded_per_s\": %.0f, \"forwarded_per_s_per_node\": %.0f, \"local\": %llu, "
       "\"forwarded\": %llu, \"errors\": %llu, \"forwarded_p50_us\": %.1f, "
       "\"forwarded_p99_us\": %.1f}\n",
-      callers_n, elapsed, payload_bytes, static_cast<double>(local + forwarded) / elapsed,
-      static_cast<double>(forwarded) / elapsed, static_cast<double>(forwarded) / elapsed / 3.0,
-      static_cast<unsigned long long>(local), static_cast<unsigned long long>(forwarded),
-      static_cast<unsigned long long>(errors), p50, p99);
+      sealed ? 1 : 0, callers_n, elapsed, payload_bytes,
+      static_cast<double>(local + forwarded) / elapsed, static_cast<double>(forwarded) / elapsed,
+      static_cast<double>(forwarded) / elapsed / 3.0, static_cast<unsigned long long>(local),
+      static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(errors), p50,
+      p99);
   return errors == 0 ? 0 : 1;
 }
