@@ -93,6 +93,8 @@ struct Flags {
                    "accepted TCP connections open at once (more are closed)")
         ->check(CLI::Range(1u, 1u << 20));
     app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
+    app.add_option("--member-log-per-second", o.member_log_per_second,
+                   "member-change log lines per second at most, the rest counted (0: all)");
     app.add_option("--keyring-file", o.keyring_file,
                    "cluster keys, base64, one per line, primary first (mode 0600); seals every "
                    "datagram and frame; `shoal keys` changes are saved to it");

@@ -192,6 +192,10 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
                            const std::string& source, Instant now, bool is_new) {
   const Status old = m.state.status;
   const bool was_pingable = !is_new && is_pingable(old);
+  if (m.hearsay && status == Status::kAlive) {
+    m.hearsay = false;
+    --hearsay_;
+  }
   if (!is_new) checksum_ -= member_hash(m.state);
   m.state.status = status;
   m.state.incarnation = inc;
@@ -336,12 +340,19 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
   if (it == members_.end()) {
     // Nothing to forget about a member we never knew.
     if (c.status == Status::kTombstone) return false;
-    if (members_.size() >= kMembersMax) {
+    const bool hearsay = c.status != Status::kAlive;
+    if (hearsay && hearsay_ >= kHearsayMax) {
+      ++stats_.hearsay_dropped;
+      return false;
+    }
+    if (members_.size() >= kMembersMax && !(own_claim && evict_one(now))) {
       ++stats_.changes_dropped;
       return false;
     }
     Member m;
     m.state = {c.address, c.status, c.incarnation, c.labels};
+    m.hearsay = hearsay;
+    hearsay_ += hearsay ? 1 : 0;
     it = members_.emplace(c.address, std::move(m)).first;
     set_state(it->second, c.status, c.incarnation, nullptr, c.source, now, true);
     ++stats_.changes_applied;
@@ -363,6 +374,38 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
   }
   ++stats_.changes_stale;
   return false;
+}
+
+// Removes a member that is not pingable (faulty, left, tombstone): its
+// forgotten event, the checksum, the queue.
+void Membership::forget(const std::string& address) {
+  auto it = members_.find(address);
+  if (it == members_.end()) return;
+  Member& m = it->second;
+  SHOAL_ASSERT(!is_pingable(m.state.status) && m.state.address != config_.address);
+  set_deadline(m, kNever);  // its timer goes with it
+  emit(m, m.state.status, config_.address, true);
+  checksum_ -= member_hash(m.state);
+  if (m.hearsay) --hearsay_;
+  queue_.remove(address);
+  members_.erase(it);
+}
+
+// The table is full and a member claims itself alive: forget one
+// non-pingable member (hearsay first) to make room. O(members), only when
+// the table is full.
+bool Membership::evict_one(Instant now) {
+  (void)now;
+  const std::string* victim = nullptr;
+  for (const auto& [address, m] : members_) {
+    if (is_pingable(m.state.status) || address == config_.address) continue;
+    victim = &address;
+    if (m.hearsay) break;
+  }
+  if (victim == nullptr) return false;
+  ++stats_.members_evicted;
+  forget(std::string(*victim));
+  return true;
 }
 
 void Membership::merge_members(const std::vector<MemberState>& states, const std::string& source,
@@ -883,13 +926,9 @@ void Membership::tick(Instant now) {
       case Status::kLeave:
         set_state(m, Status::kTombstone, m.state.incarnation, nullptr, config_.address, now, false);
         break;
-      case Status::kTombstone: {
-        emit(m, m.state.status, config_.address, true);
-        checksum_ -= member_hash(m.state);
-        queue_.remove(address);
-        members_.erase(address);
+      case Status::kTombstone:
+        forget(address);
         break;
-      }
       case Status::kAlive:
         break;
     }

@@ -79,6 +79,12 @@ class Membership {
  public:
   // Hard bounds on state sizes (operating errors beyond them are counted).
   static constexpr size_t kMembersMax = 1 << 16;
+  // Entries created by a suspect, faulty or leave claim about a member this
+  // node never knew (hearsay: nobody here saw it alive) are bounded apart
+  // from the rest, so forged claims about strangers cannot crowd out real
+  // members. When the table is full, a member's own alive claim (a joiner)
+  // evicts a non-alive entry: a real joiner always gets in.
+  static constexpr size_t kHearsayMax = 4096;
   static constexpr size_t kRelaysMax = 256;
   static constexpr size_t kSeedsMax = 1024;
 
@@ -141,6 +147,7 @@ class Membership {
     Instant suspect_start;
     std::vector<std::string> suspecters;  // first accuser, then confirmers
     size_t peer_index = kNoPeer;          // position in peers_, if pingable
+    bool hearsay = false;                 // created non-alive; never seen alive here
   };
   static constexpr size_t kNoPeer = SIZE_MAX;
   struct Probe {
@@ -178,6 +185,8 @@ class Membership {
   // The largest incarnation a claim may raise a member to now (config.h,
   // incarnation_ahead_max); `own_claim`: a member's alive claim about itself.
   Incarnation incarnation_horizon(Instant now, bool own_claim) const;
+  void forget(const std::string& address);
+  bool evict_one(Instant now);
   void set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
                  const std::string& source, Instant now, bool is_new);
   void set_deadline(Member& m, Instant deadline);
@@ -242,6 +251,7 @@ class Membership {
   std::set<std::pair<Instant, std::string>> timers_;
   uint64_t checksum_ = 0;
   size_t pingable_count_ = 0;
+  size_t hearsay_ = 0;  // members with hearsay set
 
   // Pingable members other than this node (pointers into members_, whose
   // nodes never move): O(1) random choice of helpers and gossip targets.

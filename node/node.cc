@@ -147,6 +147,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
   // Rate limit for "dropped" log lines: one per reason per second.
   std::map<std::string, steady_clock::time_point> drop_logged;
+  steady_clock::time_point member_log_window{};
+  uint32_t member_log_lines = 0;
+  uint64_t member_log_skipped = 0;
 
   TcpClientOptions client_options() const {
     TcpClientOptions c;
@@ -218,8 +221,31 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     arm_timer();
   }
 
+  // At most opts.member_log_per_second member-change lines per second;
+  // what is left out is reported with the next line after the second.
+  bool member_log_due() {
+    if (opts.member_log_per_second == 0) return true;
+    const auto now = steady_clock::now();
+    if (now - member_log_window >= std::chrono::seconds(1)) {
+      if (member_log_skipped > 0) {
+        spdlog::warn("{} member changes not logged (over {} lines a second)", member_log_skipped,
+                     opts.member_log_per_second);
+      }
+      member_log_window = now;
+      member_log_lines = 0;
+      member_log_skipped = 0;
+    }
+    if (member_log_lines < opts.member_log_per_second) {
+      ++member_log_lines;
+      return true;
+    }
+    ++member_log_skipped;
+    return false;
+  }
+
   void report(const MemberEvent& e) {
-    if (e.forgotten) {
+    if (!member_log_due()) {
+    } else if (e.forgotten) {
       spdlog::info("member {} forgotten", e.address);
     } else if (!e.old_status) {
       spdlog::info("member {} new -> {} inc {} (from {})", e.address, to_string(e.status),

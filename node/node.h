@@ -100,6 +100,11 @@ struct NodeOptions {
   // empty: key changes last until the process ends.
   std::string keyring_file;
 
+  // Member-change log lines per second at most (a flood of forged members
+  // must not flood the log); the rest are counted and reported in one
+  // line. 0: no limit (benchmarks read every line).
+  uint32_t member_log_per_second = 200;
+
   // Seed for the protocol's random choices; 0 draws one from the OS (and
   // logs it, so a run can be replayed in the simulator).
   uint64_t rng_seed = 0;

@@ -125,7 +125,8 @@ def main():
             log = open(os.path.join(logdir, f"{i}.log"), "wb")
             procs.append(subprocess.Popen(
                 [os.path.join(args.bin, "shoald"), "--listen", addr(i), "--seeds", seeds,
-                 "--log-level", "info", *args.shoald_arg], stdout=log, stderr=subprocess.STDOUT))
+                 "--log-level", "info", "--member-log-per-second", "0", *args.shoald_arg],
+                stdout=log, stderr=subprocess.STDOUT))
             log.close()
         t_last = time.time()
         result["start_spread_s"] = round(t_last - t_first, 3)

@@ -734,6 +734,56 @@ TEST(MembershipTest, OversizedChangeListIsCutAtTheBound) {
   EXPECT_EQ(h.m.stats().changes_dropped, 36u);
 }
 
+// Forged claims about strangers: faulty/suspect/leave claims about members
+// never seen alive create at most kHearsayMax entries; alive members are
+// still learned, and a stranger later seen alive stops being hearsay.
+TEST(MembershipTest, ClaimsAboutStrangersAreBoundedApart) {
+  Harness h;
+  const int n = static_cast<int>(Membership::kHearsayMax) + 1000;
+  for (int i = 0; i < n; i += 50) {
+    Gossip g{"a:1", 0, {}};
+    for (int j = i; j < std::min(n, i + 50); ++j) {
+      g.changes.push_back(Change{
+          numbered("ghost", j, ":1"), j % 2 ? Status::kFaulty : Status::kSuspect, 1, {}, "a:1", 0});
+    }
+    h.receive(g);
+  }
+  EXPECT_EQ(h.m.members().size(), 1u + Membership::kHearsayMax);
+  EXPECT_EQ(h.m.stats().hearsay_dropped, 1000u);
+  h.learn("real:1", 1);  // alive claims still get in
+  EXPECT_EQ(h.status_of("real:1"), Status::kAlive);
+  h.learn(numbered("ghost", 0, ":1"), 2);  // seen alive: no longer hearsay
+  h.receive(Gossip{"a:1", 0, {Change{"late:1", Status::kFaulty, 1, {}, "a:1", 0}}});
+  EXPECT_EQ(h.m.member("late:1")->status, Status::kFaulty);
+  EXPECT_EQ(h.m.stats().hearsay_dropped, 1000u);
+}
+
+// A full table (forged alive members, some since found faulty): a joiner's
+// own claim evicts a non-alive entry and gets in.
+TEST(MembershipTest, ARealJoinerGetsIntoAFullTable) {
+  Harness h;
+  const int n = static_cast<int>(Membership::kMembersMax);
+  for (int i = 0; i < n; i += 64) {
+    Gossip g{"a:1", 0, {}};
+    for (int j = i; j < std::min(n, i + 64); ++j) {
+      g.changes.push_back(Change{numbered("fake", j, ":1"), Status::kAlive, 1, {}, "a:1", 0});
+    }
+    h.receive(g);
+  }
+  ASSERT_EQ(h.m.members().size(), Membership::kMembersMax);
+  h.learn("newbie:1", 1);  // third-party claims about newcomers wait
+  EXPECT_FALSE(h.m.member("newbie:1").has_value());
+  // Nothing can be evicted while everyone is alive: the joiner waits too.
+  h.m.on_tcp_request("x", JoinRequest{"joiner:1", 7, {}}, h.now);
+  EXPECT_FALSE(h.m.member("joiner:1").has_value());
+  h.learn(numbered("fake", 5, ":1"), 1, Status::kFaulty);
+  h.m.on_tcp_request("x", JoinRequest{"joiner:1", 7, {}}, h.now);
+  EXPECT_EQ(h.status_of("joiner:1"), Status::kAlive);
+  EXPECT_FALSE(h.m.member(numbered("fake", 5, ":1")).has_value());
+  EXPECT_EQ(h.m.stats().members_evicted, 1u);
+  EXPECT_EQ(h.m.members().size(), Membership::kMembersMax);
+}
+
 TEST(MembershipTest, PingReqForOurselvesIsAnsweredDirectly) {
   Harness h;
   h.receive(PingReq{9, "a:1", "self:1", 0, true, {}});

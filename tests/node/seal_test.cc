@@ -2,19 +2,20 @@
 // node/keyring.h): every way a sealed message can be wrong is refused, and
 // counted under the right reason.
 
+#include "node/seal.h"
+
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstdio>
 #include <filesystem>
-#include <iterator>
 #include <fstream>
+#include <iterator>
 #include <set>
 
 #include "node/engine.h"
 #include "node/keyring.h"
-#include "node/seal.h"
 #include "proto/codec.h"
 
 namespace shoal::node {
