@@ -157,6 +157,62 @@ TEST(Seal, EncryptedDatagramsStayWithinTheBudget) {
   EXPECT_EQ(e.core().config().datagram_budget, o.protocol.datagram_budget - kSealOverhead);
 }
 
+// A busy sealed node: every datagram it sends, seal included, fits the
+// 1400-byte budget, and opens at a peer holding the key.
+TEST(Seal, EverySealedDatagramFitsTheBudget) {
+  const Key k = generate_key();
+  EngineOptions o;
+  o.protocol.address = "127.0.0.1:1";
+  o.protocol.cluster = "c";
+  o.protocol.incarnation = 1;
+  o.seal = std::make_shared<Seal>("c", Encryption::kAcceptPlaintext, ring_of({k}));
+  Engine e(o, 7, membership::Instant{});
+  Seal peer("c", Encryption::kRequired, ring_of({k}));
+  // 300 members with big labels, learned from a sealed peer's gossip.
+  for (int i = 0; i < 300; i += 5) {
+    membership::Gossip g{"127.0.0.2:1", 0, {}};
+    if (i == 0) {
+      g.changes.push_back(
+          membership::Change{"127.0.0.2:1", membership::Status::kAlive, 1, {}, "127.0.0.2:1", 0});
+    }
+    for (int j = i; j < i + 5; ++j) {
+      g.changes.push_back(
+          membership::Change{"127.0.1." + std::to_string(j % 250) + ":" + std::to_string(1000 + j),
+                             membership::Status::kAlive,
+                             1,
+                             {{"zone", std::string(200, 'z')}},
+                             "127.0.0.2:1",
+                             0});
+    }
+    const std::string bytes = peer.datagram("127.0.0.1:1", g);
+    ASSERT_FALSE(e.on_datagram("127.0.0.2:1", bytes, membership::Instant{}).dropped());
+  }
+  size_t sent = 0, sealed_n = 0, biggest = 0;
+  for (int t = 0; t < 20000; t += 50) {
+    const membership::Instant now{std::chrono::milliseconds(t)};
+    if (t % 1000 == 0) {  // the sealed peer pings: the acks go back sealed
+      const membership::Ping ping{
+          static_cast<uint64_t>(t + 1), "127.0.0.2:1", "127.0.0.1:1", 0, {}};
+      ASSERT_FALSE(e.on_datagram("127.0.0.2:1", peer.datagram("127.0.0.1:1", ping), now).dropped());
+    }
+    e.tick(now);
+    for (const auto& d : e.take_datagrams()) {
+      ++sent;
+      biggest = std::max(biggest, d.bytes.size());
+      EXPECT_LE(d.bytes.size(), o.protocol.datagram_budget);
+      if (static_cast<unsigned char>(d.bytes[0]) == kSealedMarker) {
+        ++sealed_n;
+        EXPECT_TRUE(peer.open(Seal::Channel::kDatagram, d.bytes).ok());
+      }
+    }
+  }
+  EXPECT_GT(sent, 100u);
+  EXPECT_GT(biggest, 1300u);  // the budget was really used
+  // Only the peer that showed it opens sealed datagrams gets them sealed.
+  EXPECT_GT(sealed_n, 0u);
+  EXPECT_LT(sealed_n, sent);
+}
+
 TEST(Keyring, InstallUseRemove) {
   const Key a = generate_key(), b = generate_key();
   Keyring r;
