@@ -345,6 +345,11 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
       ++stats_.hearsay_dropped;
       return false;
     }
+    // A member speaking for itself is no introduction.
+    if (!sender_.empty() && !(own_claim && c.address == sender_) && !may_introduce(now)) {
+      ++stats_.introductions_throttled;
+      return false;
+    }
     if (members_.size() >= kMembersMax && !(own_claim && evict_one(now))) {
       ++stats_.changes_dropped;
       return false;
@@ -374,6 +379,20 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
   }
   ++stats_.changes_stale;
   return false;
+}
+
+// One more member introduced by sender_ this second, if within its budget.
+bool Membership::may_introduce(Instant now) {
+  auto it = introduced_.find(sender_);
+  if (it == introduced_.end()) {
+    if (introduced_.size() >= kSendersTracked) introduced_.clear();
+    it = introduced_.emplace(sender_, Introduced{now, 0}).first;
+  }
+  Introduced& in = it->second;
+  if (now - in.window >= std::chrono::seconds(1)) in = {now, 0};
+  if (in.count >= kNewPerSenderPerSecond) return false;
+  ++in.count;
+  return true;
 }
 
 // Removes a member that is not pingable (faulty, left, tombstone): its
@@ -699,7 +718,9 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
     return;
   }
   const std::string reply_to = from.empty() ? source : std::string(from);
+  sender_ = reply_to;
   std::visit([&](const auto& m) { handle(m, reply_to, now); }, msg);
+  sender_.clear();
 }
 
 void Membership::handle(const Ping& m, const std::string& reply_to, Instant now) {

@@ -41,6 +41,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <unordered_map>
 #include <vector>
 
 #include "membership/config.h"
@@ -85,6 +86,13 @@ class Membership {
   // members. When the table is full, a member's own alive claim (a joiner)
   // evicts a non-alive entry: a real joiner always gets in.
   static constexpr size_t kHearsayMax = 4096;
+  // Members one datagram sender (transport address) may introduce per
+  // second: a forged flood of strangers fills the table this slowly at
+  // most, while a real cluster never comes near it (a sender can only
+  // introduce members this node does not know yet, fewer than the cluster
+  // size; joins and full syncs this node asked for are not counted).
+  static constexpr uint32_t kNewPerSenderPerSecond = 1024;
+  static constexpr size_t kSendersTracked = 4096;
   static constexpr size_t kRelaysMax = 256;
   static constexpr size_t kSeedsMax = 1024;
 
@@ -252,6 +260,15 @@ class Membership {
   uint64_t checksum_ = 0;
   size_t pingable_count_ = 0;
   size_t hearsay_ = 0;  // members with hearsay set
+  // The transport address of the datagram being handled ("" otherwise),
+  // and how many members each sender introduced in its current second.
+  std::string sender_;
+  struct Introduced {
+    Instant window;
+    uint32_t count = 0;
+  };
+  std::unordered_map<std::string, Introduced> introduced_;
+  bool may_introduce(Instant now);
 
   // Pingable members other than this node (pointers into members_, whose
   // nodes never move): O(1) random choice of helpers and gossip targets.

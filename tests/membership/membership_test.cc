@@ -741,6 +741,7 @@ TEST(MembershipTest, ClaimsAboutStrangersAreBoundedApart) {
   Harness h;
   const int n = static_cast<int>(Membership::kHearsayMax) + 1000;
   for (int i = 0; i < n; i += 50) {
+    if (i % 1000 == 0) h.now += std::chrono::seconds(1);  // within a:1's introductions
     Gossip g{"a:1", 0, {}};
     for (int j = i; j < std::min(n, i + 50); ++j) {
       g.changes.push_back(Change{
@@ -764,6 +765,7 @@ TEST(MembershipTest, ARealJoinerGetsIntoAFullTable) {
   Harness h;
   const int n = static_cast<int>(Membership::kMembersMax);
   for (int i = 0; i < n; i += 64) {
+    if (i % 1024 == 0) h.now += std::chrono::seconds(1);  // within a:1's introductions
     Gossip g{"a:1", 0, {}};
     for (int j = i; j < std::min(n, i + 64); ++j) {
       g.changes.push_back(Change{numbered("fake", j, ":1"), Status::kAlive, 1, {}, "a:1", 0});
@@ -782,6 +784,34 @@ TEST(MembershipTest, ARealJoinerGetsIntoAFullTable) {
   EXPECT_FALSE(h.m.member(numbered("fake", 5, ":1")).has_value());
   EXPECT_EQ(h.m.stats().members_evicted, 1u);
   EXPECT_EQ(h.m.members().size(), Membership::kMembersMax);
+}
+
+// One datagram sender introduces at most kNewPerSenderPerSecond strangers
+// a second; another sender, a later second, or a member speaking for
+// itself are not held back.
+TEST(MembershipTest, IntroductionsPerSenderAreBounded) {
+  Harness h;
+  const int n = static_cast<int>(Membership::kNewPerSenderPerSecond) + 100;
+  for (int i = 0; i < n; i += 50) {
+    Gossip g{"a:1", 0, {}};
+    for (int j = i; j < std::min(n, i + 50); ++j) {
+      g.changes.push_back(Change{numbered("new", j, ":1"), Status::kAlive, 1, {}, "a:1", 0});
+    }
+    h.receive(g, "10.0.0.9:1");
+  }
+  EXPECT_EQ(h.m.members().size(), 1u + Membership::kNewPerSenderPerSecond);
+  EXPECT_EQ(h.m.stats().introductions_throttled, 100u);
+  // A member's own claim, from its own address, is no introduction.
+  h.receive(Gossip{"10.0.0.9:1", 0, {Change{"10.0.0.9:1", Status::kAlive, 1, {}, "10.0.0.9:1", 0}}},
+            "10.0.0.9:1");
+  EXPECT_EQ(h.status_of("10.0.0.9:1"), Status::kAlive);
+  // Another sender is not held back; nor is the first one a second later.
+  h.receive(Gossip{"b:1", 0, {Change{"x:1", Status::kAlive, 1, {}, "b:1", 0}}}, "10.0.0.8:1");
+  EXPECT_EQ(h.status_of("x:1"), Status::kAlive);
+  h.now += std::chrono::seconds(1);
+  h.receive(Gossip{"a:1", 0, {Change{"y:1", Status::kAlive, 1, {}, "a:1", 0}}}, "10.0.0.9:1");
+  EXPECT_EQ(h.status_of("y:1"), Status::kAlive);
+  EXPECT_EQ(h.m.stats().introductions_throttled, 100u);
 }
 
 TEST(MembershipTest, PingReqForOurselvesIsAnsweredDirectly) {
