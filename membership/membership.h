@@ -40,8 +40,8 @@
 #include <set>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "membership/config.h"
