@@ -28,6 +28,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "cli/answers.h"
 #include "node/admin_client.h"
 #include "node/counters.h"
 #include "node/keyring.h"
@@ -35,6 +36,14 @@
 namespace {
 
 using nlohmann::json;
+using shoal::cli::forward_text;
+using shoal::cli::keys_text;
+using shoal::cli::lookup_text;
+using shoal::cli::members_text;
+using shoal::cli::printable;
+using shoal::cli::Printed;
+using shoal::cli::simple_text;
+using shoal::cli::StatusReport;
 
 struct Ctx {
   std::string node = "127.0.0.1:7000";
@@ -44,33 +53,6 @@ struct Ctx {
   std::string keyring_file;
   std::optional<shoal::node::Keyring> keyring;  // loaded from keyring_file
 };
-
-// Text from a peer, safe to print: control characters (terminal escapes
-// included) are shown as \xNN.
-std::string printable(const std::string& s) {
-  std::string out;
-  for (unsigned char ch : s) {
-    if (ch < 0x20 || ch == 0x7f) {
-      char buf[5];
-      std::snprintf(buf, sizeof buf, "\\x%02x", ch);
-      out += buf;
-    } else {
-      out += static_cast<char>(ch);
-    }
-  }
-  return out;
-}
-
-// A field of a node's answer; throws (caught in main: "malformed answer")
-// if it is missing or of another type.
-template <class T>
-T get(const json& j, const char* key) {
-  if (!j.is_object() || !j.contains(key)) {
-    throw std::runtime_error(std::string("no '") + key + "' in the answer");
-  }
-  return j.at(key).get<T>();
-}
-std::string str(const json& j, const char* key) { return printable(get<std::string>(j, key)); }
 
 int fail(const std::string& msg) {
   std::fprintf(stderr, "shoal: %s\n", msg.c_str());
@@ -94,148 +76,56 @@ std::optional<json> call(const Ctx& c, const std::string& node, const std::strin
   return j;
 }
 
-std::string labels_text(const json& labels) {
-  std::string out;
-  if (!labels.is_object()) throw std::runtime_error("labels are not an object");
-  for (auto it = labels.begin(); it != labels.end(); ++it) {
-    if (!out.empty()) out += ",";
-    out += printable(it.key()) + "=" + printable(it.value().get<std::string>());
-  }
-  return out.empty() ? "-" : out;
+// Prints what a command's answer formats to; its exit status.
+int print(const Printed& p) {
+  std::fputs(p.out.c_str(), stdout);
+  std::fputs(p.err.c_str(), stderr);
+  return p.status;
 }
 
 int cmd_members(const Ctx& c) {
   std::string err;
   auto j = call(c, c.node, "members", json::object(), &err);
   if (!j) return fail(err);
-  if (c.json_out) {
-    std::printf("%s\n", j->dump(2).c_str());
-    return 0;
-  }
-  std::printf("%-28s %-10s %-16s %s\n", "ADDRESS", "STATUS", "INCARNATION", "LABELS");
-  if (!j->is_array()) throw std::runtime_error("members: not a list");
-  for (const auto& m : *j) {
-    std::printf("%-28s %-10s %-16llu %s\n", str(m, "address").c_str(), str(m, "status").c_str(),
-                static_cast<unsigned long long>(get<uint64_t>(m, "incarnation")),
-                labels_text(get<json>(m, "labels")).c_str());
-  }
-  return 0;
+  return print(members_text(*j, c.json_out));
 }
 
 int cmd_status(const Ctx& c) {
   std::string err;
   auto members = call(c, c.node, "members", json::object(), &err);
   if (!members) return fail(err);
-  json nodes = json::array();
-  std::map<uint64_t, std::vector<std::string>> by_checksum;
-  size_t unreachable = 0;
-  if (!members->is_array()) throw std::runtime_error("members: not a list");
-  for (const auto& m : *members) {
-    const std::string status = get<std::string>(m, "status");
-    if (status != "alive" && status != "suspect") continue;
-    const std::string address = get<std::string>(m, "address");
+  StatusReport report;
+  for (const std::string& address : shoal::cli::alive_members(*members)) {
     std::string e;
     auto s = call(c, address, "status", json::object(), &e);
-    if (!s) {
-      ++unreachable;
-      nodes.push_back({{"address", address}, {"reachable", false}, {"error", e}});
-      continue;
-    }
-    const json ring = get<json>(*s, "ring");
-    const uint64_t checksum = get<uint64_t>(ring, "checksum");
-    by_checksum[checksum].push_back(address);
-    nodes.push_back({{"address", address},
-                     {"reachable", true},
-                     {"ring_checksum", checksum},
-                     {"ring_members", get<uint64_t>(ring, "members")},
-                     {"incarnation", get<uint64_t>(*s, "incarnation")},
-                     {"health_score", get<json>(*s, "health_score")}});
-  }
-  const bool converged = by_checksum.size() == 1 && unreachable == 0;
-  // The majority checksum; the others disagree.
-  uint64_t majority = 0;
-  size_t best = 0;
-  for (const auto& [sum, addrs] : by_checksum) {
-    if (addrs.size() > best) {
-      best = addrs.size();
-      majority = sum;
-    }
-  }
-  json disagree = json::array();
-  for (const auto& [sum, addrs] : by_checksum) {
-    if (sum != majority) {
-      for (const auto& a : addrs) disagree.push_back(a);
-    }
-  }
-  if (c.json_out) {
-    std::printf("%s\n", json({{"converged", converged},
-                              {"checksum", majority},
-                              {"nodes", nodes},
-                              {"disagree", disagree},
-                              {"unreachable", unreachable}})
-                            .dump(2)
-                            .c_str());
-  } else {
-    std::printf("%-28s %-10s %-18s %s\n", "ADDRESS", "REACHABLE", "RING CHECKSUM", "RING MEMBERS");
-    for (const auto& n : nodes) {
-      if (!get<bool>(n, "reachable")) {
-        std::printf("%-28s %-10s %s\n", str(n, "address").c_str(), "no", str(n, "error").c_str());
-        continue;
-      }
-      std::printf("%-28s %-10s %016llx   %llu\n", str(n, "address").c_str(), "yes",
-                  static_cast<unsigned long long>(get<uint64_t>(n, "ring_checksum")),
-                  static_cast<unsigned long long>(get<uint64_t>(n, "ring_members")));
-    }
-    if (converged) {
-      std::printf("converged: %zu members agree on ring checksum %016llx\n", nodes.size(),
-                  static_cast<unsigned long long>(majority));
+    if (s) {
+      report.add(address, *s);
     } else {
-      std::printf("NOT converged: %zu checksums, %zu disagree with the majority, %zu unreachable\n",
-                  by_checksum.size(), disagree.size(), unreachable);
+      report.unreachable(address, e);
     }
   }
-  return converged ? 0 : 1;
+  return print(report.printed(c.json_out));
 }
 
 int cmd_lookup(const Ctx& c, const std::string& key, size_t n) {
   std::string err;
   auto j = call(c, c.node, "lookup", json{{"key", key}, {"n", n}}, &err);
   if (!j) return fail(err);
-  if (c.json_out) {
-    std::printf("%s\n", j->dump().c_str());
-    return 0;
-  }
-  std::string owners;
-  for (const auto& o : get<json>(*j, "owners")) {
-    owners += (owners.empty() ? "" : " ") + printable(o.get<std::string>());
-  }
-  std::printf("%s -> %s\n", printable(key).c_str(),
-              owners.empty() ? "(no members)" : owners.c_str());
-  return 0;
+  return print(lookup_text(key, *j, c.json_out));
 }
 
 int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload) {
   std::string err;
   auto j = call(c, c.node, "forward", json{{"key", key}, {"payload", payload}}, &err);
   if (!j) return fail(err);
-  const bool ok = get<bool>(*j, "ok");
-  if (c.json_out) {
-    std::printf("%s\n", j->dump().c_str());
-  } else if (ok) {
-    std::printf("handled by %s: %s\n", str(*j, "handled_by").c_str(), str(*j, "payload").c_str());
-  } else {
-    std::fprintf(stderr, "shoal: forward failed: %s (%s)\n", str(*j, "error").c_str(),
-                 str(*j, "message").c_str());
-  }
-  return ok ? 0 : 1;
+  return print(forward_text(*j, c.json_out));
 }
 
 int cmd_simple(const Ctx& c, const std::string& command) {
   std::string err;
   auto j = call(c, c.node, command, json::object(), &err);
   if (!j) return fail(err);
-  std::printf("%s\n", j->dump(c.json_out ? -1 : 2).c_str());
-  return 0;
+  return print(simple_text(*j, c.json_out));
 }
 
 // The alive and suspect members `c.node` knows (itself included): a key
@@ -243,20 +133,7 @@ int cmd_simple(const Ctx& c, const std::string& command) {
 std::vector<std::string> alive_members(const Ctx& c, std::string* err) {
   auto members = call(c, c.node, "members", json::object(), err);
   if (!members) return {};
-  if (!members->is_array()) throw std::runtime_error("members: not a list");
-  std::vector<std::string> out;
-  for (const auto& m : *members) {
-    const std::string status = get<std::string>(m, "status");
-    if (status == "alive" || status == "suspect") out.push_back(get<std::string>(m, "address"));
-  }
-  return out;
-}
-
-std::string keys_text(const json& j) {
-  std::string ids;
-  for (const auto& k : get<json>(j, "keys"))
-    ids += (ids.empty() ? "" : ",") + printable(k.get<std::string>());
-  return "primary " + str(j, "primary") + ", keys " + ids;
+  return shoal::cli::alive_members(*members);
 }
 
 // keys list|install|use|remove on the node, or (--all) on every alive

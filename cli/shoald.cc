@@ -19,11 +19,12 @@
 #include <chrono>
 #include <cstdio>
 #include <fstream>
-#include <nlohmann/json.hpp>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "cli/seeds_file.h"
 #include "node/node.h"
 
 namespace {
@@ -39,25 +40,19 @@ struct MsFlag {
 };
 
 std::vector<std::string> read_seeds_file(const std::string& path, std::string* error) {
-  std::ifstream in(path);
+  std::ifstream in(path, std::ios::binary);
   if (!in) {
     *error = "--seeds-file: cannot open '" + path + "'";
     return {};
   }
-  auto j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_array()) {
-    *error = "--seeds-file: '" + path + "' is not a JSON array of \"host:port\" strings";
+  const std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string why;
+  auto seeds = shoal::cli::parse_seeds_json(text, &why);
+  if (!seeds) {
+    *error = "--seeds-file: '" + path + "' " + why;
     return {};
   }
-  std::vector<std::string> seeds;
-  for (const auto& e : j) {
-    if (!e.is_string()) {
-      *error = "--seeds-file: '" + path + "' has a non-string entry";
-      return {};
-    }
-    seeds.push_back(e.get<std::string>());
-  }
-  return seeds;
+  return std::move(*seeds);
 }
 
 // Every flag of shoald, bound to the options it sets.

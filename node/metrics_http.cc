@@ -13,6 +13,17 @@ namespace shoal::node {
 
 using asio::ip::tcp;
 
+MetricsRequest parse_metrics_request(std::string_view received) {
+  if (received.find("\r\n\r\n") == std::string_view::npos &&
+      received.find("\n\n") == std::string_view::npos) {
+    return received.size() > kMetricsHeadMax ? MetricsRequest::kTooLarge
+                                             : MetricsRequest::kIncomplete;
+  }
+  const bool get_metrics =
+      received.starts_with("GET /metrics ") || received.starts_with("GET /metrics?");
+  return get_metrics ? MetricsRequest::kMetrics : MetricsRequest::kNotFound;
+}
+
 class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
  public:
   Conn(MetricsServer& server, tcp::socket s)
@@ -38,14 +49,16 @@ class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
   }
   void on_read(size_t n) {
     request_.append(buf_.data(), n);
-    if (request_.find("\r\n\r\n") == std::string::npos &&
-        request_.find("\n\n") == std::string::npos) {
-      if (request_.size() > 8192) return reply("431 Too Large", "");
-      return read();
+    switch (parse_metrics_request(request_)) {
+      case MetricsRequest::kIncomplete:
+        return read();
+      case MetricsRequest::kTooLarge:
+        return reply("431 Too Large", "");
+      case MetricsRequest::kMetrics:
+        return reply("200 OK", server_.render_());
+      case MetricsRequest::kNotFound:
+        break;
     }
-    const bool get_metrics =
-        request_.rfind("GET /metrics ", 0) == 0 || request_.rfind("GET /metrics?", 0) == 0;
-    if (get_metrics) return reply("200 OK", server_.render_());
     reply("404 Not Found", "try GET /metrics\n");
   }
   void reply(const std::string& status, const std::string& body) {

@@ -6,17 +6,29 @@
 // Every connection is bounded: the request head may be at most 8 KiB
 // (431 otherwise) and the whole exchange 5 s, after which the connection
 // is closed. Anything but GET /metrics gets 404.
-// Thread safety: the io thread only.
+// Thread safety: the io thread only (parse_metrics_request: any thread).
 
 #ifndef SHOAL_NODE_METRICS_HTTP_H_
 #define SHOAL_NODE_METRICS_HTTP_H_
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
+#include <cstddef>
 #include <functional>
 #include <string>
+#include <string_view>
 
 namespace shoal::node {
+
+// What the bytes received so far on a metrics connection ask for. Pure:
+// the connection calls it after every read (tests/fuzz fuzzes it).
+//   kIncomplete  no end of the head ("\r\n\r\n" or "\n\n") yet: read on
+//   kTooLarge    no end yet, and over kMetricsHeadMax bytes: 431
+//   kMetrics     a complete head of GET /metrics (or /metrics?...): 200
+//   kNotFound    any other complete head: 404
+enum class MetricsRequest { kIncomplete, kTooLarge, kMetrics, kNotFound };
+inline constexpr size_t kMetricsHeadMax = 8192;
+MetricsRequest parse_metrics_request(std::string_view received);
 
 class MetricsServer {
  public:

@@ -4,12 +4,13 @@
 // target's checks run in every ctest (label "fuzz"), not only in fuzzing
 // sessions.
 //
-//   shoal_codec_fuzz_replay CORPUS_DIR [MUTATIONS [SEED]]
+//   shoal_<target>_fuzz_replay CORPUS_DIR [MUTATIONS [SEED]]
 //
+// One main for every target (tests/fuzz/CMakeLists.txt links it with each).
 // A failing input traps (the target's checks) or trips a sanitizer; the
 // runner then names it (corpus file, or mutation number and seed) and saves
 // it as replay-crash.bin in the working directory, ready for
-// `shoal_codec_fuzzer replay-crash.bin` or a debugger. Exits 2 on a usage
+// `shoal_<target>_fuzzer replay-crash.bin` or a debugger. Exits 2 on a usage
 // or I/O problem (an empty corpus is one: the test would prove nothing).
 
 #include <fcntl.h>
@@ -102,12 +103,40 @@ uint64_t below(std::mt19937_64& rng, uint64_t n) { return n == 0 ? 0 : rng() % n
 
 // One mutation of the kinds that break protobuf decoders: bit flips, bytes
 // that are varint or tag edges, cuts, insertions, duplicated slices, splices
-// with another input, and overlong varints.
+// with another input, and overlong varints; and of the kinds that break
+// text parsers (JSON, addresses, HTTP heads): a token inserted or replacing
+// a byte.
 void mutate(std::string& s, const std::vector<std::string>& corpus, std::mt19937_64& rng) {
   static constexpr unsigned char kInteresting[] = {0x00, 0x01, 0x02, 0x08, 0x0a, 0x10, 0x12,
                                                    0x1a, 0x52, 0x7f, 0x80, 0x81, 0xff};
+  static constexpr std::string_view kTokens[] = {"\"",
+                                                 "{",
+                                                 "}",
+                                                 "[",
+                                                 "]",
+                                                 ":",
+                                                 ",",
+                                                 "\\",
+                                                 "\\u0000",
+                                                 "\\ud800",
+                                                 "\n",
+                                                 "\r\n\r\n",
+                                                 "::",
+                                                 ".",
+                                                 "0",
+                                                 "-1",
+                                                 "1e309",
+                                                 "-0.5",
+                                                 "18446744073709551616",
+                                                 "null",
+                                                 "true",
+                                                 "{}",
+                                                 "[]",
+                                                 "\x1b[2J",
+                                                 "\xc3\xa9",
+                                                 "\xff\xfe"};
   const size_t pos = below(rng, s.size() + 1);
-  switch (below(rng, 8)) {
+  switch (below(rng, 9)) {
     case 0:
       if (!s.empty()) s[pos % s.size()] ^= static_cast<char>(1u << below(rng, 8));
       break;
@@ -138,9 +167,15 @@ void mutate(std::string& s, const std::vector<std::string>& corpus, std::mt19937
       s = s.substr(0, pos) + other.substr(below(rng, other.size() + 1));
       break;
     }
-    default:
+    case 7:
       s.insert(pos, std::string(below(rng, 10) + 1, '\xff') + '\x01');
       break;
+    default: {
+      const std::string_view token = kTokens[below(rng, std::size(kTokens))];
+      if (!s.empty() && below(rng, 2) == 0) s.erase(pos % s.size(), 1);
+      s.insert(std::min(pos, s.size()), token);
+      break;
+    }
   }
   if (s.size() > kMutantMax) s.resize(kMutantMax);
 }
