@@ -22,8 +22,8 @@ import unittest
 BIN = None  # set from argv
 
 
-def free_base_port(count):
-    """A base port such that base..base+count-1 are free for TCP and UDP."""
+def free_base_port(count, host="127.0.0.1"):
+    """A base port such that base..base+count-1 are free on host, TCP and UDP."""
     for _ in range(200):
         base = random.randint(10000, 32000 - count)  # below the ephemeral range
         ok = True
@@ -31,7 +31,7 @@ def free_base_port(count):
             for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
                 s = socket.socket(socket.AF_INET, kind)
                 try:
-                    s.bind(("127.0.0.1", port))
+                    s.bind((host, port))
                 except OSError:
                     ok = False
                 finally:

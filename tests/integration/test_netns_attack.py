@@ -253,27 +253,6 @@ def run(*cmd, check=False):
     return subprocess.run(list(cmd), capture_output=True, text=True, timeout=30, check=check)
 
 
-def free_port_base(host, count):
-    """A base port such that base..base+count-1 are free on host, TCP and UDP."""
-    for _ in range(200):
-        base = random.randint(10000, 32000 - count)
-        ok = True
-        for port in range(base, base + count):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-            if not ok:
-                break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
 class NetCluster(Cluster):
     """n shoald nodes on host (not loopback), all with one key or none."""
 
@@ -285,7 +264,7 @@ class NetCluster(Cluster):
         # it listens on every address, so the CLI can ask it on 127.0.0.1,
         # and advertises host.
         self.keyless = key is None
-        self.base = free_port_base("0.0.0.0" if self.keyless else host, n)
+        self.base = test_cluster.free_base_port(n, "0.0.0.0" if self.keyless else host)
         self.cluster = CLUSTER
         self.extra = []
         self.dir = tempfile.mkdtemp(prefix="shoal-netns-")
