@@ -15,8 +15,6 @@
 
 namespace shoal::node {
 
-namespace {
-
 void ensure_sodium() {
   static const int ready = sodium_init();  // thread-safe, idempotent; -1: unusable
   if (ready < 0) {
@@ -24,6 +22,8 @@ void ensure_sodium() {
     std::abort();
   }
 }
+
+namespace {
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t' || s.front() == '\r')) {

@@ -37,6 +37,8 @@ inline constexpr size_t kKeyBytes = 32;
 using Key = std::array<unsigned char, kKeyBytes>;
 using KeyId = uint32_t;
 
+// Initializes libsodium once (thread-safe); aborts if it cannot be used.
+void ensure_sodium();
 // A new random key (libsodium's CSPRNG).
 Key generate_key();
 KeyId key_id(const Key& key);

@@ -45,7 +45,7 @@ std::optional<Encryption> parse_encryption(std::string_view text) {
 Seal::Seal(std::string cluster, Encryption mode, Keyring keyring)
     : cluster_(std::move(cluster)), mode_(mode), keyring_(std::move(keyring)) {
   SHOAL_ASSERT(mode_ == Encryption::kOff || !keyring_.empty());
-  if (sodium_init() < 0) SHOAL_ASSERT(false && "libsodium failed to initialize");
+  ensure_sodium();
 }
 
 bool Seal::seals_to(std::string_view peer) const {
