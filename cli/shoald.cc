@@ -87,6 +87,9 @@ struct Flags {
     app.add_option("--tcp-connections-max", o.tcp_connections_max,
                    "accepted TCP connections open at once (more are closed)")
         ->check(CLI::Range(1u, 1u << 20));
+    app.add_option("--full-syncs-max", o.full_syncs_max,
+                   "join/sync answers waiting to be sent at once (more are refused)")
+        ->check(CLI::Range(1u, 1u << 20));
     app.add_option("--rng-seed", o.rng_seed, "protocol RNG seed (0: random, logged)");
     app.add_option("--member-log-per-second", o.member_log_per_second,
                    "member-change log lines per second at most, the rest counted (0: all)");

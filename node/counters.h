@@ -44,6 +44,7 @@
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \
   X(tcp_bad_frames, "TCP frames that did not decode, or answers sent as requests: closed.")      \
   X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")             \
+  X(full_syncs_refused, "Join and sync requests refused (connection closed, the asker retries later): full_syncs_max full-state answers were waiting to be sent.") \
   X(admin_refused, "Admin requests refused: not sealed with a key of the ring (with a keyring) or not from loopback (without).") \
   X(callback_errors, "Member and ring change callbacks that threw: caught, the node carries on.") \
   X(io_exceptions, "Exceptions (e.g. bad_alloc) that escaped a handler of the io thread: caught, the loop resumed.")
@@ -56,6 +57,7 @@
   X(forwards_ring_mismatch, "Forwarded requests whose sender's ring checksum differs from this node's: the rings disagree.") \
   X(forwards_retried, "Forward attempts retried (the key looked up again first).")               \
   X(forwards_deduplicated, "Retried requests this owner had already run: answered again from memory, the handler not run twice.") \
+  X(forwards_expired, "Forwarded requests whose time budget ran out before their turn came: answered timeout, not run.") \
   X(forward_errors, "handle_or_forward calls that ended in an error.")                            \
   X(handler_exceptions, "Request handlers that threw: the request ended in handler_failed.")      \
   X(breaker_opens, "Per-peer circuit breakers opened.")                                          \

@@ -92,9 +92,9 @@ proto::Decoded<proto::Frame> Engine::decode_frame(std::string_view bytes, SealWi
 }
 
 std::optional<proto::FrameBody> Engine::on_request(std::string_view from, proto::FrameBody& body,
-                                                   Instant now) {
+                                                   Instant received, Instant now) {
   if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
-    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving(), now);
+    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving(), received, now);
     collect(now);
     return r;
   }

@@ -102,9 +102,10 @@ class Engine {
   Drop on_datagram(std::string_view from, std::string_view bytes, membership::Instant now);
   // A request frame from a peer (join, sync, forward) and its answer;
   // nullopt if `body` is not such a request (a response sent as a request,
-  // or an admin request, which the driver answers itself).
+  // or an admin request, which the driver answers itself). `received`:
+  // when its bytes arrived (a forwarded request's budget counts from then).
   std::optional<proto::FrameBody> on_request(std::string_view from, proto::FrameBody& body,
-                                             membership::Instant now);
+                                             membership::Instant received, membership::Instant now);
   // The answer to exchange `id`; false (and the exchange failed) if `body`
   // is not a join or sync response.
   bool on_exchange_response(uint64_t id, proto::FrameBody& body, membership::Instant now);

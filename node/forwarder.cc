@@ -244,7 +244,7 @@ void Forwarder::shutdown() {
 }
 
 proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bool leaving,
-                                        Instant now) {
+                                        Instant received, Instant now) {
   ++stats_.forwards_received;
   SourceMemory* memory = nullptr;
   if (request.request_id != 0) {
@@ -270,6 +270,13 @@ proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bo
     // checksums are not required (they differ during every rolling deploy).
     r.error = static_cast<uint32_t>(ForwardError::kNotOwner);
     r.error_message = "owner is " + std::string(owner) + " in " + self_ + "'s ring";
+  } else if (now - received >= milliseconds(request.timeout_ms)) {
+    // Its sender has given up on it: running it now would only do work no
+    // one waits for, behind which the next requests wait longer still.
+    ++stats_.forwards_expired;
+    r.error = static_cast<uint32_t>(ForwardError::kTimeout);
+    r.error_message = "its " + std::to_string(request.timeout_ms) + " ms budget ran out on " +
+                      self_ + " before the handler ran";
   } else {
     HandlerResult h = run_handler(request.key, request.payload);
     if (h.ok) {

@@ -37,7 +37,9 @@
 // that its retries keep; the owner remembers the answers of the requests
 // it ran for their time budget (at most kServedMax), so a handler runs at
 // most once per request even when an answer is lost and the request is
-// retried. A request never travels
+// retried. A request that waited past its time budget before its turn
+// came (behind slow handlers) is answered timeout, not run. A request
+// never travels
 // further than its owner, so it cannot loop. A request whose sender's ring
 // checksum differs from ours is counted (forwards_ring_mismatch).
 //
@@ -180,7 +182,14 @@ class Forwarder {
   // A request this node already ran (same source and request id, within
   // the request's time budget) gets the same answer again without running
   // the handler: a retry after a lost answer runs nothing twice.
-  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant now);
+  // `received`: when the request's bytes arrived. A request whose time
+  // budget (timeout_ms) has passed since then is not run: it is answered
+  // timeout (forwards_expired), as its sender has given up on it.
+  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant received,
+                               Instant now);
+  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant now) {
+    return serve(request, leaving, now, now);
+  }
 
   const ForwardStats& stats() const { return stats_; }
   size_t calls_in_progress() const { return calls_.size(); }

@@ -46,6 +46,7 @@ void FrameConn::read_frames() {
 
 void FrameConn::on_read(const asio::error_code& ec, size_t n) {
   if (ec) return read_failed("read: " + ec.message());
+  read_at_ = Clock::now();
   frames_.commit(n);
   std::string_view body;
   for (;;) {
@@ -120,6 +121,7 @@ void FrameConn::on_written(const asio::error_code& ec) {
   // One big answer must not pin its memory for the connection's lifetime.
   if (writing_.capacity() > kQueueHigh) std::string().swap(writing_);
   flush();
+  if (writing_.empty() && pending_.empty() && segment_.empty()) drained();
   if (read_paused_ && pending_.size() + writing_.size() <= kQueueHigh / 2) {
     read_paused_ = false;
     read_frames();

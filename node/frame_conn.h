@@ -85,6 +85,8 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
   virtual void expired() = 0;
   virtual bool can_write() const = 0;
   virtual void before_read() {}
+  // Everything queued has been written.
+  virtual void drained() {}
 
   void read_frames();
   void flush();
@@ -101,6 +103,9 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
   asio::ip::tcp::socket socket_;
   asio::steady_timer watchdog_;
   FrameBuffer frames_;
+  // When the read that completed the frames being delivered now finished:
+  // a frame's arrival, however long the handlers before it took.
+  Clock::time_point read_at_{};
 
  private:
   void on_read(const asio::error_code& ec, size_t n);

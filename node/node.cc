@@ -119,6 +119,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   EndpointCache endpoints;
   UdpTransport udp{io, counters, endpoints};
   TcpServer tcp;
+  AnswerSlots full_state_answers{opts.full_syncs_max};
   PeerLinks links;
   MetricsServer metrics;
   std::unique_ptr<Engine> engine;  // from start()
@@ -357,10 +358,33 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       pump();
       return true;
     }
-    auto reply = engine->on_request(peer, decoded.value->body, mono_now());
+    // A join or sync answer holds the whole table: a bounded number wait
+    // in send queues at once; past that the asker's exchange fails and it
+    // tries again later (as for an unreachable peer).
+    std::shared_ptr<void> slot;
+    if (std::holds_alternative<membership::JoinRequest>(decoded.value->body) ||
+        std::holds_alternative<membership::SyncRequest>(decoded.value->body)) {
+      slot = full_state_answers.take();
+      if (!slot) return refuse_full_state(peer, responder);
+    }
+    const Instant received(responder->received_at().time_since_epoch());
+    auto reply = engine->on_request(peer, decoded.value->body, received, mono_now());
     pump();
     if (!reply) return false;  // a response type sent as a request
     responder->reply(id, *reply, sealed);
+    if (slot) responder->hold_until_sent(std::move(slot));
+    return true;
+  }
+
+  bool refuse_full_state(const std::string& peer, const std::shared_ptr<Responder>& responder) {
+    ++counters.full_syncs_refused;
+    if (log_due("full_syncs_refused")) {
+      spdlog::warn(
+          "join/sync from {} refused: {} full-state answers are waiting to be sent; {} "
+          "refused so far",
+          peer, full_state_answers.in_use(), counters.full_syncs_refused);
+    }
+    responder->close_after_replies();
     return true;
   }
 

@@ -71,6 +71,10 @@ struct NodeOptions {
   std::chrono::milliseconds tcp_read_timeout{5000};
   // Accepted TCP connections open at once; more are closed at once.
   uint32_t tcp_connections_max = 1024;
+  // Join and sync answers (the whole member table each) waiting to be sent
+  // at once; past that, join and sync requests are refused (the asker
+  // retries later). memberlist's bound on pending push/pulls is 128.
+  uint32_t full_syncs_max = 64;
   // Prometheus text at http://<metrics_listen>/metrics; empty: off. Must be
   // a loopback address (the counters are not for the network).
   std::string metrics_listen;

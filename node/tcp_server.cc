@@ -2,6 +2,8 @@
 
 #include "node/tcp_server.h"
 
+#include <vector>
+
 #include "node/frame_conn.h"
 
 namespace shoal::node {
@@ -26,6 +28,10 @@ class TcpServer::Conn final : public FrameConn, public Responder {
     if (socket_.is_open()) send(id, body, with);
   }
   void close_after_replies() override { end_after_flush(); }
+  Clock::time_point received_at() const override { return read_at_; }
+  void hold_until_sent(std::shared_ptr<void> slot) override {
+    if (socket_.is_open()) held_.push_back(std::move(slot));
+  }
 
  private:
   void before_read() override {
@@ -44,6 +50,7 @@ class TcpServer::Conn final : public FrameConn, public Responder {
     ++server_.counters_.tcp_timeouts;
     close_socket();
   }
+  void drained() override { held_.clear(); }
   void read_failed(const std::string&) override { close_socket(); }
   void write_failed(const std::string&) override { close_socket(); }
   bool can_write() const override { return socket_.is_open(); }
@@ -76,11 +83,19 @@ class TcpServer::Conn final : public FrameConn, public Responder {
   }
 
   TcpServer& server_;
+  std::vector<std::shared_ptr<void>> held_;  // slots until the queue drains
   std::string peer_;
   uint64_t frames_seen_ = 0;
   uint64_t frame_mark_ = 0;  // frames_seen_ at the last read
   bool in_frame_ = false;
 };
+
+std::shared_ptr<void> AnswerSlots::take() {
+  if (*used_ >= max_) return nullptr;
+  ++*used_;
+  // Non-null (a null shared_ptr tests false, like no slot).
+  return std::shared_ptr<void>(used_.get(), [used = used_](void*) { --*used; });
+}
 
 TcpServer::TcpServer(asio::io_context& io, Options options, NodeCounters& counters,
                      Delegate& delegate)

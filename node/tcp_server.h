@@ -44,6 +44,30 @@ class Responder {
   virtual void reply(uint64_t id, const proto::FrameBody& body, SealWith with) = 0;
   // Reads no more requests; closes once what is queued has been sent.
   virtual void close_after_replies() = 0;
+  // When the frame being delivered now arrived (meaningful only inside
+  // Delegate::on_frame): a request's time budget counts from there.
+  virtual std::chrono::steady_clock::time_point received_at() const = 0;
+  // Keeps `slot` (AnswerSlots::take) until everything queued on this
+  // connection so far has been written, or the connection is gone.
+  virtual void hold_until_sent(std::shared_ptr<void> slot) = 0;
+};
+
+// A bound on big answers waiting in send queues at once: full-state
+// answers (join, sync) are megabytes with a full table, and a peer that
+// asks for many and reads slowly must not make the node hold them all
+// (memberlist caps pending push/pulls at 128 the same way). take() gives a
+// slot, or nullptr when `max` are out; a slot comes back when its holder
+// lets go of it (Responder::hold_until_sent). Io thread only.
+class AnswerSlots {
+ public:
+  explicit AnswerSlots(size_t max) : max_(max) {}
+  std::shared_ptr<void> take();
+  size_t in_use() const { return *used_; }
+
+ private:
+  size_t max_;
+  // Shared with the slots, which may outlive this.
+  std::shared_ptr<size_t> used_ = std::make_shared<size_t>(0);
 };
 
 class TcpServer {

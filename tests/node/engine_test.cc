@@ -254,6 +254,34 @@ TEST(Forwarder, RetriedRequestRunsTheHandlerOnce) {
   EXPECT_EQ(h.fw.serve(remote, false, at_ms(601)).payload, "run 4");
 }
 
+// A request that waited out its budget at the owner (behind slow handlers,
+// in one read with them) is answered timeout and not run: its sender has
+// given up. Once run or not, the next one with budget left runs.
+TEST(Forwarder, ExpiredRequestIsNotRun) {
+  Harness h;
+  int runs = 0;
+  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+    ++runs;
+    return HandlerResult{true, "ran"};
+  });
+  const proto::ForwardRequest req{h.local_key, "x", 0, "b:1", 300, 5};
+  auto r = h.fw.serve(req, false, at_ms(100), at_ms(400));  // 300 ms since it came
+  EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kTimeout));
+  EXPECT_NE(r.error_message.find("300 ms budget ran out"), std::string::npos) << r.error_message;
+  EXPECT_EQ(runs, 0);
+  EXPECT_EQ(h.fw.stats().forwards_expired, 1u);
+  // Not remembered as run: a copy with budget left (a stray retry) runs.
+  r = h.fw.serve(req, false, at_ms(500), at_ms(799));
+  EXPECT_EQ(r.payload, "ran");
+  EXPECT_EQ(runs, 1);
+  // No budget at all (timeout_ms 0, which no shoal sender sends) is expired.
+  proto::ForwardRequest none{h.local_key, "x", 0, "b:1", 0, 6};
+  EXPECT_EQ(h.fw.serve(none, false, at_ms(900)).error,
+            static_cast<uint32_t>(ForwardError::kTimeout));
+  EXPECT_EQ(runs, 1);
+  EXPECT_EQ(h.fw.stats().forwards_expired, 2u);
+}
+
 // The owner's memory holds about the sender's requests in flight: each
 // request says below which id every request of its sender has ended, and
 // those answers are forgotten.

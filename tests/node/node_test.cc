@@ -23,6 +23,7 @@
 #include "node/address.h"
 #include "node/admin_client.h"
 #include "node/frame_buffer.h"
+#include "node/tcp_server.h"
 #include "proto/codec.h"
 #include "ring/publisher.h"
 
@@ -793,6 +794,93 @@ TEST(NodeTest, OversizedAdminRequestIsRefusedWithAReason) {
   EXPECT_FALSE(r.ok);
   EXPECT_NE(r.error.find("over the 65536-byte limit"), std::string::npos) << r.error;
   EXPECT_TRUE(admin_call(n.address(), "test", "status").ok);
+}
+
+// A TcpServer whose every answer is 12 MB and holds a slot of `slots`
+// until it has been written; a request that finds no slot free closes its
+// connection (as the node does for join and sync).
+class BigAnswers final : public TcpServer::Delegate {
+ public:
+  explicit BigAnswers(size_t max) : slots(max) {}
+  bool on_frame(const std::string&, std::string_view bytes, SealWith,
+                const std::shared_ptr<Responder>& responder) override {
+    auto f = proto::decode_frame(bytes, "test", 1 << 20);
+    if (!f.ok()) return false;
+    std::shared_ptr<void> slot = slots.take();
+    if (!slot) {
+      ++refused;
+      responder->close_after_replies();
+      return true;
+    }
+    responder->reply(f.value->id, proto::AdminResponse{std::string(12u << 20, 'x'), ""},
+                     std::nullopt);
+    responder->hold_until_sent(std::move(slot));
+    return true;
+  }
+  bool on_unopened(const std::string&, const Seal::Opened&,
+                   const std::shared_ptr<Responder>&) override {
+    return false;
+  }
+  void on_oversized(const std::string&, uint32_t) override {}
+  AnswerSlots slots;
+  int refused = 0;
+};
+
+// A peer that asks for a big answer and does not read it keeps its slot;
+// the next asker is refused; once the first reads everything, the slot is
+// back and a new asker is answered.
+TEST(TcpServerTest, BigAnswersWaitingToBeSentAreBounded) {
+  asio::io_context io;
+  NodeCounters counters;
+  BigAnswers delegate(1);
+  TcpServer server(io, {std::make_shared<Seal>("test", Encryption::kOff, Keyring())}, counters,
+                   delegate);
+  ASSERT_EQ(server.open({asio::ip::make_address("127.0.0.1"), 0}), "");
+  server.start();
+  const asio::ip::tcp::endpoint at(asio::ip::make_address("127.0.0.1"), server.port());
+  std::string request;
+  proto::append_frame(request, "test", 1, proto::AdminRequest{"status", "{}"});
+  auto run_until = [&io](const std::function<bool()>& pred) {
+    for (int i = 0; i < 1000 && !pred(); ++i) io.run_for(milliseconds(10));  // 10 s at most
+    return pred();
+  };
+  // A fixed small receive buffer (no autotuning): 12 MB do not fit in the
+  // socket buffers, so the answer waits, and the slot with it.
+  asio::ip::tcp::socket slow(io, asio::ip::tcp::v4());
+  slow.set_option(asio::socket_base::receive_buffer_size(64 << 10));
+  slow.connect(at);
+  asio::write(slow, asio::buffer(request));
+  ASSERT_TRUE(run_until([&] { return delegate.slots.in_use() == 1; }));
+  for (int i = 0; i < 20; ++i) io.run_for(milliseconds(10));  // whatever fits is written
+  EXPECT_EQ(delegate.slots.in_use(), 1u);
+  asio::ip::tcp::socket second(io);
+  second.connect(at);
+  asio::write(second, asio::buffer(request));
+  ASSERT_TRUE(run_until([&] { return delegate.refused == 1; }));
+  EXPECT_EQ(delegate.slots.in_use(), 1u);
+  // The slow peer reads its answer: the slot comes back.
+  slow.non_blocking(true);
+  size_t got = 0;
+  std::vector<char> buf(1 << 20);
+  auto read_some = [&] {
+    asio::error_code ec;
+    for (size_t n; (n = slow.read_some(asio::buffer(buf), ec)) > 0;) got += n;
+  };
+  // Back once the last byte has been handed to the kernel.
+  ASSERT_TRUE(run_until([&] {
+    read_some();
+    return delegate.slots.in_use() == 0;
+  }));
+  EXPECT_TRUE(run_until([&] {
+    read_some();
+    return got > 12u << 20;  // the whole answer, its frame header too
+  })) << got;
+  asio::ip::tcp::socket third(io);
+  third.connect(at);
+  asio::write(third, asio::buffer(request));
+  ASSERT_TRUE(run_until([&] { return delegate.slots.in_use() == 1; }));
+  EXPECT_EQ(delegate.refused, 1);
+  server.close();
 }
 
 TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {

@@ -300,7 +300,7 @@ void Simulator::deliver_request(Event& e) {
     ++stats_.decode_errors;
     return;
   }
-  auto reply = server.on_request(address(e.from), decoded.value->body, now_);
+  auto reply = server.on_request(address(e.from), decoded.value->body, now_, now_);
   if (!reply) {
     ++stats_.decode_errors;
     return;
