@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # Runs every libFuzzer target for a bounded time (clang, ASan + UBSan).
 #
-#   scripts/fuzz.sh [SECONDS] [TARGET...]
+#   scripts/fuzz.sh [--tests] [SECONDS] [TARGET...]
 #
 # Configures build-fuzz/ (clang++, -DSHOAL_FUZZ=ON, SHOAL_SANITIZE=
 # address,undefined), builds the shoal_<target>_fuzzer binaries, and runs
-# each for SECONDS (default 30) over a scratch copy of its seed corpus in
-# build-fuzz/fuzz-runs/<target>/: tests/fuzz/corpus/ is never written. Prints
-# one line per target with its executions, and exits 1 if any target found
-# a crash, a leak, a timeout or a sanitizer report (the input is saved in
-# its fuzz-runs/<target>/ directory; the line says how to replay it).
-# TARGET: codec, frame_buffer, ... (default: every target). SHOAL_JOBS:
-# parallel compile jobs (default 2).
+# each for SECONDS (default 30; 0: none) over a scratch copy of its seed
+# corpus in build-fuzz/fuzz-runs/<target>/: tests/fuzz/corpus/ is never
+# written. Prints one line per target with its executions, and exits 1 if
+# any target found a crash, a leak, a timeout or a sanitizer report (the
+# input is saved in its fuzz-runs/<target>/ directory; the line says how to
+# replay it). TARGET: codec, frame_buffer, ... (default: every target).
+# --tests: then builds the unit, node and simulator tests in the same
+# sanitized build and runs them (ctest -L 'unit|node|sim', the simulator's
+# small clusters), failing on any sanitizer report. SHOAL_JOBS: parallel
+# compile jobs (default 2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,16p' "$0"; exit 0; fi
+if [[ ${1:-} == -h || ${1:-} == --help ]]; then sed -n '2,18p' "$0"; exit 0; fi
+tests=0
+if [[ ${1:-} == --tests ]]; then tests=1; shift; fi
 seconds=${1:-30}
 [[ $seconds =~ ^[0-9]+$ ]] || { echo "fuzz.sh: SECONDS must be a number (see --help)" >&2; exit 2; }
 shift $(($# > 0 ? 1 : 0))
@@ -35,12 +40,18 @@ if [[ ! -f $dir/build.ninja ]]; then
     -DSHOAL_WERROR=OFF -DSHOAL_BUILD_BENCH=OFF >&2
 fi
 binaries=()
-for t in "${targets[@]}"; do binaries+=("shoal_${t}_fuzzer"); done
-ninja -C "$dir" -j "${SHOAL_JOBS:-2}" "${binaries[@]}" >&2
+if ((seconds > 0)); then
+  for t in "${targets[@]}"; do binaries+=("shoal_${t}_fuzzer"); done
+fi
+test_binaries=(shoal_ring_tests shoal_membership_tests shoal_proto_tests shoal_engine_tests
+  shoal_node_tests shoal_sim_tests)
+((tests)) && binaries+=("${test_binaries[@]}")
+((${#binaries[@]})) && ninja -C "$dir" -j "${SHOAL_JOBS:-2}" "${binaries[@]}" >&2
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 failed=0
+((seconds > 0)) || targets=()
 for t in "${targets[@]}"; do
   bin=$dir/tests/fuzz/shoal_${t}_fuzzer
   work=$dir/fuzz-runs/$t
@@ -63,4 +74,13 @@ for t in "${targets[@]}"; do
     [[ -n $artifact ]] && echo "    replay: $bin $artifact"
   fi
 done
+
+if ((tests)); then
+  echo "unit, node and simulator tests under ASan + UBSan ($dir):"
+  # Sanitizers run the simulator 10-30x slower: its small clusters.
+  if ! (cd "$dir" && SHOAL_SIM_SMALL=1 ASAN_OPTIONS=$ASAN_OPTIONS:abort_on_error=1 \
+    ctest --output-on-failure -j "${SHOAL_JOBS:-2}" --timeout 600 -L 'unit|node|sim'); then
+    failed=1
+  fi
+fi
 exit "$failed"

@@ -880,7 +880,14 @@ TEST(TcpServerTest, BigAnswersWaitingToBeSentAreBounded) {
   asio::write(third, asio::buffer(request));
   ASSERT_TRUE(run_until([&] { return delegate.slots.in_use() == 1; }));
   EXPECT_EQ(delegate.refused, 1);
+  // Every connection ends before the io_context goes (its handlers hold
+  // connections that refer to the server).
+  slow.close();
+  second.close();
+  third.close();
   server.close();
+  io.run_for(std::chrono::seconds(10));  // returns once no work is left
+  EXPECT_TRUE(io.stopped());
 }
 
 TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {
