@@ -60,6 +60,10 @@ uint64_t point_hash(std::string_view address, uint32_t index);
 // finite, <= 0, or above kMaxPointsPerMember points).
 uint32_t points_for_weight(uint32_t replica_points, double weight);
 
+struct RingDiff;
+class Ring;
+RingDiff diff(const Ring& before, const Ring& after);  // ring/diff.h
+
 class Ring {
  public:
   // An empty ring: every lookup finds no owner.
@@ -98,6 +102,7 @@ class Ring {
 
  private:
   friend class RingBuilder;
+  friend RingDiff diff(const Ring& before, const Ring& after);
 
   // 12 bytes, unaligned: the memory target is <= 16 bytes per point
   // including the bucket table. x86-64 and arm64 load unaligned words at

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "ring/diff.h"
 #include "ring/publisher.h"
 #include "ring/ring.h"
 
@@ -163,6 +164,24 @@ void BM_BuildFromScratch(benchmark::State& state) {
   }
 }
 BENCHMARK(BM_BuildFromScratch)->Arg(1000)->Unit(benchmark::kMillisecond);
+
+// The diff of two N-member rings (100 points each) that differ by one
+// member: what a ring-change callback computes to hand keys off. Target:
+// at most 1 ms at 1000 members.
+void BM_DiffOneMember(benchmark::State& state) {
+  auto before = ring_of(static_cast<size_t>(state.range(0)));
+  RingBuilder b(before);
+  if (!b.add("192.168.0.1:7000")) state.SkipWithError("add failed");
+  auto after = b.build();
+  size_t moves = 0;
+  for (auto _ : state) {
+    auto d = shoal::ring::diff(*before, *after);
+    moves = d.moves.size();
+    benchmark::DoNotOptimize(d);
+  }
+  state.counters["moves"] = static_cast<double>(moves);
+}
+BENCHMARK(BM_DiffOneMember)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
 }  // namespace
 

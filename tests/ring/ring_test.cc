@@ -19,6 +19,7 @@
 #include <thread>
 #include <vector>
 
+#include "ring/diff.h"
 #include "ring/publisher.h"
 
 namespace shoal::ring {
@@ -453,6 +454,124 @@ TEST(RingPublisher, ReadersSeeMonotonicConsistentSnapshots) {
   EXPECT_EQ(reader_failures.load(), 0u);
   EXPECT_EQ(publisher.version(), kSnapshots);
   EXPECT_EQ(publisher.current()->member_count(), kSnapshots);
+}
+
+// ---- diffs ----
+
+// Checks diff(a, b) against lookups: a key moved iff its owner differs,
+// and then exactly one move holds it, naming both owners. Keys tried: the
+// edges of every point of both rings (hash - 1, hash, hash + 1), the ends
+// of the circle, and random ones.
+void expect_diff_matches_lookups(const Ring& a, const Ring& b, std::mt19937_64& rng) {
+  const RingDiff d = diff(a, b);
+  std::vector<uint64_t> probes = {0, 1, std::numeric_limits<uint64_t>::max()};
+  for (const Ring* r : {&a, &b}) {
+    for (const std::string& m : r->members()) {
+      const uint32_t n = points_for_weight(r->replica_points(), r->weight(m));
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint64_t h = point_hash(m, i);
+        probes.insert(probes.end(), {h - 1, h, h + 1});
+      }
+    }
+  }
+  for (int i = 0; i < 2000; ++i) probes.push_back(rng());
+  for (uint64_t h : probes) {
+    const std::string before(a.lookup_hash(h)), after(b.lookup_hash(h));
+    int holders = 0;
+    for (const KeyMove& m : d.moves) {
+      if (!m.range.contains(h)) continue;
+      ++holders;
+      EXPECT_EQ(m.from, before) << h;
+      EXPECT_EQ(m.to, after) << h;
+    }
+    EXPECT_EQ(holders, before == after ? 0 : 1)
+        << "hash " << h << ": " << before << " -> " << after;
+  }
+}
+
+TEST(RingDiff, AddingAMemberMovesKeysOnlyToIt) {
+  const auto members = local_members(10);
+  auto a = make_ring(members);
+  RingBuilder builder(a);
+  ASSERT_TRUE(builder.add("10.9.9.9:7000"));
+  auto b = builder.build();
+  const RingDiff d = diff(*a, *b);
+  EXPECT_EQ(d.added, std::vector<std::string>{"10.9.9.9:7000"});
+  EXPECT_TRUE(d.removed.empty());
+  ASSERT_FALSE(d.moves.empty());
+  for (const KeyMove& m : d.moves) EXPECT_EQ(m.to, "10.9.9.9:7000");
+  EXPECT_EQ(d.gained("10.9.9.9:7000").size(), d.moves.size());
+  EXPECT_TRUE(d.lost("10.9.9.9:7000").empty());
+  // Removing it again moves the same ranges back.
+  const RingDiff back = diff(*b, *a);
+  EXPECT_EQ(back.removed, d.added);
+  ASSERT_EQ(back.moves.size(), d.moves.size());
+  for (size_t i = 0; i < d.moves.size(); ++i) {
+    EXPECT_EQ(back.moves[i].range, d.moves[i].range);
+    EXPECT_EQ(back.moves[i].from, d.moves[i].to);
+    EXPECT_EQ(back.moves[i].to, d.moves[i].from);
+  }
+  std::mt19937_64 rng(1);
+  expect_diff_matches_lookups(*a, *b, rng);
+  expect_diff_matches_lookups(*b, *a, rng);
+}
+
+TEST(RingDiff, SameRingsDifferInNothing) {
+  auto a = make_ring(local_members(20));
+  auto b = make_ring(local_members(20));
+  EXPECT_TRUE(diff(*a, *b).empty());
+  Ring empty;
+  EXPECT_TRUE(diff(empty, empty).empty());
+}
+
+TEST(RingDiff, FromAndToAnEmptyRing) {
+  Ring empty;
+  auto one = make_ring({"10.0.0.1:1"});
+  RingDiff d = diff(empty, *one);
+  ASSERT_EQ(d.moves.size(), 1u);
+  EXPECT_EQ(d.moves[0].range.after, d.moves[0].range.last);  // the whole circle
+  EXPECT_EQ(d.moves[0].from, "");
+  EXPECT_EQ(d.moves[0].to, "10.0.0.1:1");
+  d = diff(*one, empty);
+  ASSERT_EQ(d.moves.size(), 1u);
+  EXPECT_EQ(d.moves[0].to, "");
+  EXPECT_EQ(d.removed, std::vector<std::string>{"10.0.0.1:1"});
+  std::mt19937_64 rng(2);
+  auto three = make_ring(local_members(3));
+  expect_diff_matches_lookups(empty, *three, rng);
+  expect_diff_matches_lookups(*three, empty, rng);
+  expect_diff_matches_lookups(*one, *three, rng);
+}
+
+// Random batches of adds, removes and weight changes on small rings (few
+// points, so wraps and adjacent moves are common).
+TEST(RingDiff, RandomChangesMatchLookups) {
+  std::mt19937_64 rng(3);
+  for (int round = 0; round < 200; ++round) {
+    const uint32_t points = 1 + static_cast<uint32_t>(rng() % 4);
+    RingBuilder builder(points);
+    const auto pool = local_members(8);
+    for (const std::string& m : pool) {
+      if (rng() % 2) {
+        ASSERT_TRUE(builder.add(m, 1.0 + static_cast<double>(rng() % 3)));
+      }
+    }
+    auto a = builder.build();
+    for (const std::string& m : pool) {
+      switch (rng() % 4) {
+        case 0:
+          builder.remove(m);
+          break;
+        case 1:
+          ASSERT_TRUE(builder.add(m, 1.0 + static_cast<double>(rng() % 3)));
+          break;
+        default:
+          break;
+      }
+    }
+    auto b = builder.build();
+    expect_diff_matches_lookups(*a, *b, rng);
+  }
 }
 
 }  // namespace
