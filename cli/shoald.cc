@@ -87,6 +87,9 @@ struct Flags {
     app.add_option("--tcp-connections-max", o.tcp_connections_max,
                    "accepted TCP connections open at once (more are closed)")
         ->check(CLI::Range(1u, 1u << 20));
+    app.add_option("--handler-threads", o.handler_threads,
+                   "threads that run the request handler (0: the io thread)")
+        ->check(CLI::Range(0u, 1024u));
     app.add_option("--full-syncs-max", o.full_syncs_max,
                    "join/sync answers waiting to be sent at once (more are refused)")
         ->check(CLI::Range(1u, 1u << 20));

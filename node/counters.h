@@ -60,6 +60,8 @@
   X(forwards_expired, "Forwarded requests whose time budget ran out before their turn came: answered timeout, not run.") \
   X(forward_errors, "handle_or_forward calls that ended in an error.")                            \
   X(handler_exceptions, "Request handlers that threw: the request ended in handler_failed.")      \
+  X(handler_dropped, "Handler replies let go of without an answer: the request ended in handler_dropped.") \
+  X(handler_replies_ignored, "Second and later answers to one handler reply: ignored.")         \
   X(breaker_opens, "Per-peer circuit breakers opened.")                                          \
   X(forward_callback_errors, "handle_or_forward completion callbacks that threw: caught.")
 

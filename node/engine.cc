@@ -92,12 +92,7 @@ proto::Decoded<proto::Frame> Engine::decode_frame(std::string_view bytes, SealWi
 }
 
 std::optional<proto::FrameBody> Engine::on_request(std::string_view from, proto::FrameBody& body,
-                                                   Instant received, Instant now) {
-  if (auto* f = std::get_if<proto::ForwardRequest>(&body)) {
-    proto::ForwardResponse r = forwarder_.serve(*f, core_.leaving(), received, now);
-    collect(now);
-    return r;
-  }
+                                                   Instant now) {
   auto req = proto::take_tcp_request(body);
   if (!req) return std::nullopt;
   membership::TcpResponse r = core_.on_tcp_request(from, *req, now);
@@ -129,6 +124,24 @@ void Engine::on_forward_response(std::string_view peer, uint64_t id,
 
 void Engine::on_link_failed(std::string_view peer, const std::string& why, Instant now) {
   forwarder_.on_link_failed(peer, why, now);
+  collect(now);
+}
+
+void Engine::on_forward_request(proto::ForwardRequest request, Instant received, Instant now,
+                                Forwarder::Answer answer) {
+  forwarder_.serve(std::move(request), core_.leaving(), received, now, std::move(answer));
+  collect(now);
+}
+
+void Engine::on_job_done(uint64_t job, HandlerOutcome outcome, Instant now) {
+  forwarder_.on_job_done(job, std::move(outcome), now);
+  collect(now);
+}
+
+void Engine::forward_all(std::vector<std::string> keys, std::string payload, ForwardOptions options,
+                         Forwarder::DoneAll done, Instant now) {
+  forwarder_.forward_all(std::move(keys), std::move(payload), std::move(options), std::move(done),
+                         now);
   collect(now);
 }
 

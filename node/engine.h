@@ -100,12 +100,18 @@ class Engine {
   void join(const std::vector<std::string>& seeds, membership::Instant now);
   void leave(membership::Instant now);
   Drop on_datagram(std::string_view from, std::string_view bytes, membership::Instant now);
-  // A request frame from a peer (join, sync, forward) and its answer;
-  // nullopt if `body` is not such a request (a response sent as a request,
-  // or an admin request, which the driver answers itself). `received`:
-  // when its bytes arrived (a forwarded request's budget counts from then).
+  // A join or sync request from a peer and its answer; nullopt if `body`
+  // is not such a request (a response sent as a request, a forwarded or an
+  // admin request, which go elsewhere).
   std::optional<proto::FrameBody> on_request(std::string_view from, proto::FrameBody& body,
-                                             membership::Instant received, membership::Instant now);
+                                             membership::Instant now);
+  // A forwarded request; `answer` gets its answer, at once or once the
+  // handler has run (take_jobs). `received`: when its bytes arrived (its
+  // budget counts from then).
+  void on_forward_request(proto::ForwardRequest request, membership::Instant received,
+                          membership::Instant now, Forwarder::Answer answer);
+  // A handler run's outcome (HandlerJob::id).
+  void on_job_done(uint64_t job, HandlerOutcome outcome, membership::Instant now);
   // The answer to exchange `id`; false (and the exchange failed) if `body`
   // is not a join or sync response.
   bool on_exchange_response(uint64_t id, proto::FrameBody& body, membership::Instant now);
@@ -115,6 +121,8 @@ class Engine {
   void on_link_failed(std::string_view peer, const std::string& why, membership::Instant now);
   void forward(std::string key, std::string payload, ForwardOptions options, Forwarder::Done done,
                membership::Instant now);
+  void forward_all(std::vector<std::string> keys, std::string payload, ForwardOptions options,
+                   Forwarder::DoneAll done, membership::Instant now);
   void tick(membership::Instant now);
   membership::Instant next_deadline() const;
   // The same split in two, for a driver with two timers: the protocol's
@@ -136,6 +144,8 @@ class Engine {
   std::vector<Datagram> take_datagrams() { return std::exchange(datagrams_, {}); }
   std::vector<Exchange> take_exchanges() { return std::exchange(exchanges_, {}); }
   std::vector<OutForward> take_forwards() { return forwarder_.take_sends(); }
+  // For the handler executor: run each, report with on_job_done().
+  std::vector<HandlerJob> take_jobs() { return forwarder_.take_jobs(); }
   std::vector<membership::MemberEvent> take_events() { return std::exchange(events_, {}); }
   std::vector<RingChange> take_ring_changes() { return std::exchange(ring_changes_, {}); }
 

@@ -25,14 +25,82 @@ Forwarder::Forwarder(std::string self, ForwarderOptions options, const ring::Rin
 
 void Forwarder::forward(std::string key, std::string payload, ForwardOptions options, Done done,
                         Instant now) {
+  std::vector<std::string> keys;
+  keys.push_back(std::move(key));
+  start_call(std::move(keys), std::move(payload), std::move(options), std::move(done), now);
+}
+
+void Forwarder::forward_all(std::vector<std::string> keys, std::string payload,
+                            ForwardOptions options, DoneAll done, Instant now) {
+  struct All {
+    std::vector<KeyResult> results;
+    size_t groups_left = 0;
+    DoneAll done;
+  };
+  auto all = std::make_shared<All>();
+  all->done = std::move(done);
+  all->results.resize(keys.size());
+  // Owners as strings: the ring may be replaced while the calls start.
+  std::map<std::string, std::vector<size_t>> groups;
+  {
+    const ring::Ring& ring = ring_.get();
+    for (size_t i = 0; i < keys.size(); ++i) groups[std::string(ring.lookup(keys[i]))].push_back(i);
+  }
+  all->groups_left = groups.size();
+  if (groups.empty()) return all->done({});
+  for (auto& [owner, indices] : groups) {
+    std::vector<std::string> group;
+    for (size_t i : indices) {
+      all->results[i].key = keys[i];
+      group.push_back(keys[i]);
+    }
+    start_call(
+        std::move(group), payload, options,
+        [all, indices = std::move(indices)](ForwardResult r) {
+          for (size_t i : indices) all->results[i].result = r;
+          if (--all->groups_left == 0) all->done(std::move(all->results));
+        },
+        now);
+  }
+}
+
+void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
+                           ForwardOptions options, Done done, Instant now) {
   const uint64_t id = next_id_++;
   Call& c = calls_[id];
-  c.key = std::move(key);
+  c.keys = std::move(keys);
   c.payload = std::move(payload);
+  c.headers = std::move(options.headers);
   c.done = std::move(done);
   c.deadline = now + options.timeout;
   c.retries_left = std::max(0, options.retries);
+  std::string why = check_headers(c.headers);
+  if (why.empty() && c.keys.size() > kKeysMax) {
+    why = std::to_string(c.keys.size()) + " keys in one request, over the limit of " +
+          std::to_string(kKeysMax);
+  }
+  if (!why.empty()) return finish(id, ForwardError::kBadRequest, std::move(why));
   attempt(id, now);
+}
+
+bool Forwarder::owns_all(const ring::Ring& ring, const std::vector<std::string>& keys,
+                         std::string_view owner) {
+  return std::all_of(keys.begin(), keys.end(),
+                     [&](const std::string& k) { return ring.lookup(k) == owner; });
+}
+
+namespace {
+std::chrono::steady_clock::time_point steady(Instant t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
+}
+}  // namespace
+
+uint64_t Forwarder::start_job(Job job, Request request) {
+  const uint64_t id = next_job_++;
+  jobs_.emplace(id, std::move(job));
+  jobs_out_.push_back(HandlerJob{id, std::move(request)});
+  return id;
 }
 
 void Forwarder::attempt(uint64_t id, Instant now) {
@@ -46,14 +114,21 @@ void Forwarder::attempt(uint64_t id, Instant now) {
   }
   ++c.attempts;
   const ring::Ring& ring = ring_.get();
-  const std::string owner(ring.lookup(c.key));
+  const std::string owner(ring.lookup(c.keys[0]));
   if (owner.empty()) return finish(id, ForwardError::kOwnerUnreachable, "the ring is empty");
   if (owner == self_) {
+    if (!owns_all(ring, c.keys, self_)) {
+      // A group whose keys no longer share an owner: the ring moved.
+      c.last_code = ForwardError::kTooManyRingChanges;
+      c.last_error = "the keys of this request no longer share an owner";
+      return retry_later(id, now);
+    }
     ++stats_.forwards_local;
-    HandlerResult h = run_handler(c.key, c.payload);
-    if (h.ok) return finish(id, ForwardError::kOk, "", std::move(h.payload), self_);
-    return finish(id, handler_ ? ForwardError::kHandlerFailed : ForwardError::kNoHandler,
-                  std::move(h.payload), "", self_);
+    Request r{c.keys[0], c.keys, c.payload, c.headers, c.attempts, steady(c.deadline), self_};
+    c.phase = Phase::kHandling;
+    c.job = start_job(Job{id, {}, {}, 0, 0}, std::move(r));
+    // The call ends at its deadline, answered or not.
+    return wake_at(id, c, c.deadline);
   }
   send_to(id, c, owner, ring, now);
 }
@@ -78,14 +153,21 @@ void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ri
                   std::to_string(p.inflight) + " requests in flight to " + owner);
   }
   const auto remaining = std::chrono::duration_cast<milliseconds>(c.deadline - now);
-  sends_.push_back(OutForward{
-      owner, id,
-      proto::ForwardRequest{c.key, c.payload, ring.checksum(), self_,
-                            static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1)), id,
-                            calls_.begin()->first}});
+  proto::ForwardRequest request{c.keys[0],
+                                c.payload,
+                                ring.checksum(),
+                                self_,
+                                static_cast<uint32_t>(std::max<int64_t>(remaining.count(), 1)),
+                                id,
+                                calls_.begin()->first};
+  request.headers = c.headers;
+  request.more_keys.assign(c.keys.begin() + 1, c.keys.end());
+  request.attempt = static_cast<uint32_t>(c.attempts);
+  sends_.push_back(OutForward{owner, id, std::move(request)});
   ++p.inflight;
   ++stats_.forwards_sent;
   c.peer = owner;
+  c.sent_at = now;
   c.phase = Phase::kInFlight;
   // This attempt may use its share of the remaining budget; a silent owner
   // then leaves time for a retry elsewhere.
@@ -98,7 +180,14 @@ void Forwarder::attempt_timed_out(uint64_t id, Instant now) {
   const std::string peer = c.peer;
   const bool trial = c.trial;
   end_attempt(c);
-  peer_result(peer, false, trial, now);
+  // A peer that answered other requests since this one left is up: this
+  // request's handler is slow, which is no reason to open its circuit.
+  Peer& p = peers_[peer];
+  if (p.last_answer <= c.sent_at) {
+    peer_result(peer, false, trial, now);
+  } else if (trial) {
+    p.failures = 0;  // a healthy peer: the trial is over
+  }
   c.last_code = ForwardError::kTimeout;
   c.last_error = "no answer from " + peer + " in time";
   retry_later(id, now);
@@ -157,6 +246,7 @@ void Forwarder::on_response(std::string_view peer, uint64_t id, proto::ForwardRe
   const bool trial = c.trial;
   end_attempt(c);
   const std::string from(peer);
+  peers_[from].last_answer = now;
   const auto code = static_cast<ForwardError>(response.error);
   if (code == ForwardError::kShuttingDown) {
     // The owner is leaving gracefully: it answers, so its circuit is
@@ -224,10 +314,17 @@ void Forwarder::tick(Instant now) {
     deadlines_.erase(deadlines_.begin());
     Call& c = calls_.at(id);
     c.wake = membership::kNever;
-    if (c.phase == Phase::kInFlight) {
-      attempt_timed_out(id, now);
-    } else {
-      attempt(id, now);
+    switch (c.phase) {
+      case Phase::kInFlight:
+        attempt_timed_out(id, now);
+        break;
+      case Phase::kBackoff:
+        attempt(id, now);
+        break;
+      case Phase::kHandling:
+        finish(id, ForwardError::kTimeout,
+               "the handler on " + self_ + " did not answer within the time budget");
+        break;
     }
   }
 }
@@ -241,54 +338,145 @@ void Forwarder::shutdown() {
   while (!calls_.empty()) {
     finish(calls_.begin()->first, ForwardError::kShuttingDown, "node is stopping");
   }
+  // Served requests whose handler still runs: their senders hear it now.
+  proto::ForwardResponse r{static_cast<uint32_t>(ForwardError::kShuttingDown), "node is stopping",
+                           "", self_};
+  for (auto& [id, job] : std::exchange(jobs_, {})) {
+    for (const Answer& a : job.answers) a(r);
+  }
+  running_.clear();
 }
 
-proto::ForwardResponse Forwarder::serve(const proto::ForwardRequest& request, bool leaving,
-                                        Instant received, Instant now) {
+std::string Forwarder::bad_request(const proto::ForwardRequest& request) {
+  if (request.more_keys.size() + 1 > kKeysMax) {
+    return std::to_string(request.more_keys.size() + 1) +
+           " keys in one request, over the limit of " + std::to_string(kKeysMax);
+  }
+  return check_headers(request.headers);
+}
+
+void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant received, Instant now,
+                      Answer answer) {
   ++stats_.forwards_received;
-  SourceMemory* memory = nullptr;
   if (request.request_id != 0) {
     auto mit = served_.find(request.source);
-    if (mit == served_.end()) mit = served_.emplace(request.source, SourceMemory{}).first;
-    memory = &mit->second;
-    forget_served(*memory, request.acked_below, now);
-    if (auto it = memory->find(request.request_id); it != memory->end()) {
+    if (mit != served_.end()) {
+      forget_served(mit->second, request.acked_below, now);
+      if (auto it = mit->second.find(request.request_id); it != mit->second.end()) {
+        ++stats_.forwards_deduplicated;
+        return answer(it->second.response);
+      }
+    }
+    // A retry while the first run goes on waits for the same answer.
+    if (auto it = running_.find({request.source, request.request_id}); it != running_.end()) {
       ++stats_.forwards_deduplicated;
-      return it->second.response;
+      jobs_.at(it->second).answers.push_back(std::move(answer));
+      return;
     }
   }
   proto::ForwardResponse r;
   r.handled_by = self_;
   const ring::Ring& ring = ring_.get();
   if (request.ring_checksum != ring.checksum()) ++stats_.forwards_ring_mismatch;
-  const std::string_view owner = ring.lookup(request.key);
-  if (shutting_down_ || leaving) {
-    r.error = static_cast<uint32_t>(ForwardError::kShuttingDown);
-    r.error_message = "node is leaving";
-  } else if (owner != self_) {
+  std::vector<std::string> keys;
+  keys.reserve(request.more_keys.size() + 1);
+  keys.push_back(std::move(request.key));
+  for (std::string& k : request.more_keys) keys.push_back(std::move(k));
+  auto fail = [&](ForwardError code, std::string why) {
+    r.error = static_cast<uint32_t>(code);
+    r.error_message = std::move(why);
+    answer(r);
+  };
+  if (shutting_down_ || leaving) return fail(ForwardError::kShuttingDown, "node is leaving");
+  if (std::string why = bad_request(request); !why.empty()) {
+    return fail(ForwardError::kBadRequest, std::move(why));
+  }
+  if (!owns_all(ring, keys, self_)) {
     // Key-level consistency: the receiver must own the key; equal ring
     // checksums are not required (they differ during every rolling deploy).
-    r.error = static_cast<uint32_t>(ForwardError::kNotOwner);
-    r.error_message = "owner is " + std::string(owner) + " in " + self_ + "'s ring";
-  } else if (now - received >= milliseconds(request.timeout_ms)) {
+    return fail(ForwardError::kNotOwner,
+                "owner is " + std::string(ring.lookup(keys[0])) + " in " + self_ + "'s ring");
+  }
+  const Instant deadline = received + milliseconds(request.timeout_ms);
+  if (now >= deadline) {
     // Its sender has given up on it: running it now would only do work no
     // one waits for, behind which the next requests wait longer still.
     ++stats_.forwards_expired;
-    r.error = static_cast<uint32_t>(ForwardError::kTimeout);
-    r.error_message = "its " + std::to_string(request.timeout_ms) + " ms budget ran out on " +
-                      self_ + " before the handler ran";
-  } else {
-    HandlerResult h = run_handler(request.key, request.payload);
-    if (h.ok) {
-      r.payload = std::move(h.payload);
-    } else {
-      r.error =
-          static_cast<uint32_t>(handler_ ? ForwardError::kHandlerFailed : ForwardError::kNoHandler);
-      r.error_message = std::move(h.payload);
-    }
-    if (memory != nullptr) remember(*memory, request, r, now);
+    return fail(ForwardError::kTimeout, "its " + std::to_string(request.timeout_ms) +
+                                            " ms budget ran out on " + self_ +
+                                            " before the handler ran");
   }
-  return r;
+  Job job{0, {}, request.source, request.request_id, request.timeout_ms};
+  job.answers.push_back(std::move(answer));
+  Request q{keys[0],
+            std::move(keys),
+            std::move(request.payload),
+            std::move(request.headers),
+            static_cast<int>(std::max<uint32_t>(request.attempt, 1)),
+            steady(deadline),
+            request.source};
+  const uint64_t id = start_job(std::move(job), std::move(q));
+  if (request.request_id != 0)
+    running_.emplace(std::make_pair(request.source, request.request_id), id);
+}
+
+void Forwarder::on_job_done(uint64_t id, HandlerOutcome outcome, Instant now) {
+  using Kind = HandlerOutcome::Kind;
+  if (outcome.kind == Kind::kIgnored) {
+    ++stats_.handler_replies_ignored;
+    return;
+  }
+  auto node = jobs_.extract(id);
+  if (node.empty()) return;  // ended meanwhile (shutdown)
+  Job& job = node.mapped();
+  ForwardError code = ForwardError::kOk;
+  std::string message;
+  switch (outcome.kind) {
+    case Kind::kOk:
+    case Kind::kIgnored:
+      break;
+    case Kind::kThrew:
+      ++stats_.handler_exceptions;
+      [[fallthrough]];
+    case Kind::kFailed:
+      code = ForwardError::kHandlerFailed;
+      message = std::move(outcome.payload);
+      break;
+    case Kind::kDropped:
+      ++stats_.handler_dropped;
+      code = ForwardError::kHandlerDropped;
+      message = "the handler on " + self_ + " let go of its reply without answering";
+      break;
+    case Kind::kExpired:
+      ++stats_.forwards_expired;
+      code = ForwardError::kTimeout;
+      message = "the time budget ran out on " + self_ + " before the handler ran";
+      break;
+    case Kind::kNoHandler:
+      code = ForwardError::kNoHandler;
+      message = "no handler registered on " + self_;
+      break;
+    case Kind::kOverloaded:
+      code = ForwardError::kOverloaded;
+      message = std::move(outcome.payload);
+      break;
+  }
+  std::string payload = code == ForwardError::kOk ? std::move(outcome.payload) : std::string();
+  if (job.call != 0) {
+    auto it = calls_.find(job.call);
+    if (it != calls_.end() && it->second.phase == Phase::kHandling && it->second.job == id) {
+      finish(job.call, code, std::move(message), std::move(payload), self_);
+    }
+    return;
+  }
+  if (job.request_id != 0) running_.erase({job.source, job.request_id});
+  const proto::ForwardResponse r{static_cast<uint32_t>(code), std::move(message),
+                                 std::move(payload), self_};
+  // What ran is remembered, so a retry does not run it again.
+  const bool ran = outcome.kind != Kind::kExpired && outcome.kind != Kind::kNoHandler &&
+                   outcome.kind != Kind::kOverloaded;
+  if (ran && job.request_id != 0) remember(job.source, job.request_id, job.timeout_ms, r, now);
+  for (const Answer& a : job.answers) a(r);
 }
 
 void Forwarder::forget_served(SourceMemory& memory, uint64_t acked_below, Instant now) {
@@ -300,11 +488,12 @@ void Forwarder::forget_served(SourceMemory& memory, uint64_t acked_below, Instan
   }
 }
 
-void Forwarder::remember(SourceMemory& memory, const proto::ForwardRequest& request,
+void Forwarder::remember(const std::string& source, uint64_t request_id, uint32_t timeout_ms,
                          const proto::ForwardResponse& response, Instant now) {
+  SourceMemory& memory = served_[source];
   // The sender gives up after its budget (at most 10 min is believed).
-  const Instant expires = now + milliseconds(std::min<uint32_t>(request.timeout_ms, 600000));
-  if (memory.emplace(request.request_id, Served{response, expires}).second) ++served_count_;
+  const Instant expires = now + milliseconds(std::min<uint32_t>(timeout_ms, 600000));
+  if (memory.emplace(request_id, Served{response, expires}).second) ++served_count_;
   if (served_count_ <= kServedMax) return;
   // Over the bound: sweep every source's expired answers, then the oldest
   // of this source.
@@ -315,20 +504,6 @@ void Forwarder::remember(SourceMemory& memory, const proto::ForwardRequest& requ
   while (served_count_ > kServedMax && !memory.empty()) {
     memory.erase(memory.begin());
     --served_count_;
-  }
-}
-
-HandlerResult Forwarder::run_handler(std::string_view key, std::string_view payload) {
-  if (!handler_) return {false, "no handler registered on " + self_};
-  // A handler that throws fails its request (handler_failed), not the node.
-  try {
-    return handler_(key, payload);
-  } catch (const std::exception& e) {
-    ++stats_.handler_exceptions;
-    return {false, std::string("handler threw: ") + e.what()};
-  } catch (...) {
-    ++stats_.handler_exceptions;
-    return {false, "handler threw"};
   }
 }
 
@@ -356,6 +531,8 @@ std::string_view to_string(ForwardError e) {
       return "bad_request";
     case ForwardError::kShuttingDown:
       return "shutting_down";
+    case ForwardError::kHandlerDropped:
+      return "handler_dropped";
   }
   return "unknown";
 }

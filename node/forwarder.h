@@ -25,8 +25,11 @@
 //
 // Retries look the key up again, so a request follows its key to a new
 // owner, and runs locally if the key became local. Per-peer circuit
-// breaker: breaker_failures consecutive failures open the circuit for
-// breaker_open; then one trial request (half-open) decides. At most
+// breaker: breaker_failures consecutive failures (a failed link, or an
+// attempt unanswered in time while the peer answered nothing else: a peer
+// that answers other requests meanwhile is up, and only this request's
+// handler is slow) open the circuit for breaker_open; then one trial
+// request (half-open) decides. At most
 // inflight_max requests in flight per peer; more fail with kOverloaded
 // instead of queueing without bound.
 //
@@ -64,6 +67,7 @@
 
 #include "membership/types.h"
 #include "node/counters.h"
+#include "node/handler.h"
 #include "proto/codec.h"
 #include "ring/publisher.h"
 
@@ -86,15 +90,16 @@ enum class ForwardError : uint8_t {
   kNoHandler = 8,           // the owner has no handler registered
   kHandlerFailed = 9,       // the owner's handler reported an error
   kBadRequest = 10,
-  kShuttingDown = 11,  // this node or the owner is stopping
+  kShuttingDown = 11,    // this node or the owner is stopping
+  kHandlerDropped = 12,  // the owner's handler let go of its reply unanswered
 };
 std::string_view to_string(ForwardError e);
 // Every value, in wire order (for counting outcomes by name).
 inline constexpr ForwardError kForwardErrors[] = {
-    ForwardError::kOk,         ForwardError::kTimeout,     ForwardError::kOwnerUnreachable,
-    ForwardError::kOverloaded, ForwardError::kCircuitOpen, ForwardError::kTooManyRingChanges,
-    ForwardError::kNotOwner,   ForwardError::kNoHandler,   ForwardError::kHandlerFailed,
-    ForwardError::kBadRequest, ForwardError::kShuttingDown};
+    ForwardError::kOk,         ForwardError::kTimeout,      ForwardError::kOwnerUnreachable,
+    ForwardError::kOverloaded, ForwardError::kCircuitOpen,  ForwardError::kTooManyRingChanges,
+    ForwardError::kNotOwner,   ForwardError::kNoHandler,    ForwardError::kHandlerFailed,
+    ForwardError::kBadRequest, ForwardError::kShuttingDown, ForwardError::kHandlerDropped};
 
 struct ForwardResult {
   ForwardError error = ForwardError::kOk;
@@ -110,15 +115,22 @@ struct ForwardOptions {
   std::chrono::milliseconds timeout{1000};
   // Retries after a failed attempt; each looks the key up again first.
   int retries = 3;
+  // Go with the request to its handler (bounded: node/handler.h).
+  Headers headers{};
 };
 
-// What a handler returns: a response payload, or an error message.
-struct HandlerResult {
-  bool ok = true;
-  std::string payload;  // response if ok, error message if not
+// handle_or_forward_all: the result of each key, in the order given.
+struct KeyResult {
+  std::string key;
+  ForwardResult result;
 };
-// Runs on the owner's io thread for keys it owns: keep it short.
-using RequestHandler = std::function<HandlerResult(std::string_view key, std::string_view payload)>;
+
+// A request for the handler executor: run the application's handler on
+// `request`, then report with on_job_done(id, ...).
+struct HandlerJob {
+  uint64_t id = 0;
+  Request request;
+};
 
 struct ForwarderOptions {
   // Requests in flight to one peer before new ones fail with kOverloaded.
@@ -145,6 +157,9 @@ struct OutForward {
 class Forwarder {
  public:
   using Done = std::function<void(ForwardResult)>;
+  using DoneAll = std::function<void(std::vector<KeyResult>)>;
+  // Where a served request's answer goes (called once, on the io thread).
+  using Answer = std::function<void(const proto::ForwardResponse&)>;
 
   // `self` is this node's address as it appears on the ring; `ring` must
   // outlive the forwarder.
@@ -153,7 +168,6 @@ class Forwarder {
   Forwarder(const Forwarder&) = delete;
   Forwarder& operator=(const Forwarder&) = delete;
 
-  void set_handler(RequestHandler handler) { handler_ = std::move(handler); }
   // Called when a peer's circuit opens (for a log line).
   void on_breaker_open(std::function<void(std::string_view peer, uint32_t failures)> f) {
     breaker_open_hook_ = std::move(f);
@@ -162,6 +176,11 @@ class Forwarder {
   // ---- sender ----
   void forward(std::string key, std::string payload, ForwardOptions options, Done done,
                Instant now);
+  // Ringpop's handleOrProxyAll: groups `keys` by owner, sends one request
+  // per owner (its handler sees the group in Request::keys), and ends with
+  // a result per key, in the order given, once every group has ended.
+  void forward_all(std::vector<std::string> keys, std::string payload, ForwardOptions options,
+                   DoneAll done, Instant now);
   // The owner's answer to request `id`. Ignored unless that request's
   // attempt in flight went to `peer`.
   void on_response(std::string_view peer, uint64_t id, proto::ForwardResponse response,
@@ -172,6 +191,15 @@ class Forwarder {
   void tick(Instant now);
   Instant next_deadline() const;
   std::vector<OutForward> take_sends() { return std::exchange(sends_, {}); }
+
+  // ---- the handler executor ----
+  // Requests for the application's handler, local and served ones; each
+  // ends with on_job_done(). A local call whose budget runs out first ends
+  // in timeout; its handler's later answer is dropped.
+  std::vector<HandlerJob> take_jobs() { return std::exchange(jobs_out_, {}); }
+  void on_job_done(uint64_t job, HandlerOutcome outcome, Instant now);
+  // Handler runs started and not yet answered.
+  size_t jobs_in_flight() const { return jobs_.size(); }
   // Ends every call in progress with kShuttingDown, as it does any later
   // forward(); serve() answers shutting_down.
   void shutdown();
@@ -182,42 +210,63 @@ class Forwarder {
   // A request this node already ran (same source and request id, within
   // the request's time budget) gets the same answer again without running
   // the handler: a retry after a lost answer runs nothing twice.
-  // `received`: when the request's bytes arrived. A request whose time
-  // budget (timeout_ms) has passed since then is not run: it is answered
-  // timeout (forwards_expired), as its sender has given up on it.
-  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant received,
-                               Instant now);
-  proto::ForwardResponse serve(const proto::ForwardRequest& request, bool leaving, Instant now) {
-    return serve(request, leaving, now, now);
-  }
+  // A retry that comes while the first run is still going waits for its
+  // answer. `received`: when the request's bytes arrived. A request whose
+  // time budget (timeout_ms) has passed since then is not run: it is
+  // answered timeout (forwards_expired), as its sender has given up on it.
+  // The answer goes to `answer`: at once, or once the handler has run.
+  void serve(proto::ForwardRequest request, bool leaving, Instant received, Instant now,
+             Answer answer);
 
   const ForwardStats& stats() const { return stats_; }
   size_t calls_in_progress() const { return calls_.size(); }
 
  private:
-  enum class Phase { kInFlight, kBackoff };
+  // kHandling: the key is local and the handler has it (job).
+  enum class Phase { kInFlight, kBackoff, kHandling };
   struct Call {
-    std::string key;
+    std::vector<std::string> keys;  // [0] is the key that picks the owner
     std::string payload;
+    Headers headers;
     Done done;
     Instant deadline;
     int retries_left = 0;
     int attempts = 0;
     std::string peer;    // of the attempt in flight ("" if none)
+    Instant sent_at{};   // of the attempt in flight
     bool trial = false;  // this attempt is its peer's half-open trial
     std::string last_error;
     ForwardError last_code = ForwardError::kOk;
     Phase phase = Phase::kInFlight;
+    uint64_t job = 0;                   // in kHandling
     Instant wake = membership::kNever;  // in deadlines_ unless kNever
+  };
+  // A handler run: for a local call, or for served requests (the first
+  // and any retry that came while it ran wait for its answer).
+  struct Job {
+    uint64_t call = 0;  // the local call, or 0
+    std::vector<Answer> answers;
+    std::string source;
+    uint64_t request_id = 0;
+    uint32_t timeout_ms = 0;
   };
   struct Peer {
     uint32_t inflight = 0;
     uint32_t failures = 0;  // consecutive
     Instant open_until{};
+    Instant last_answer{};  // when it last answered any request
     bool trial_in_flight = false;
   };
 
+  void start_call(std::vector<std::string> keys, std::string payload, ForwardOptions options,
+                  Done done, Instant now);
   void attempt(uint64_t id, Instant now);
+  // Every key of `keys` is `owner`'s in `ring`.
+  static bool owns_all(const ring::Ring& ring, const std::vector<std::string>& keys,
+                       std::string_view owner);
+  uint64_t start_job(Job job, Request request);
+  // Why a request cannot be served as it is ("" if it can).
+  static std::string bad_request(const proto::ForwardRequest& request);
   // Sends call `c` (id) to `owner` if its breaker and in-flight bound allow.
   void send_to(uint64_t id, Call& c, const std::string& owner, const ring::Ring& ring, Instant now);
   void attempt_timed_out(uint64_t id, Instant now);
@@ -228,7 +277,6 @@ class Forwarder {
               std::string handled_by = {});
   void end_attempt(Call& c);  // the attempt in flight is over: release its peer slot
   void peer_result(const std::string& address, bool success, bool trial, Instant now);
-  HandlerResult run_handler(std::string_view key, std::string_view payload);
   void wake_at(uint64_t id, Call& c, Instant at);
   // Answers of requests whose handler ran, per source by request id.
   // Each request says below which id its source has seen every request
@@ -242,14 +290,13 @@ class Forwarder {
   };
   using SourceMemory = std::map<uint64_t, Served>;
   void forget_served(SourceMemory& memory, uint64_t acked_below, Instant now);
-  void remember(SourceMemory& memory, const proto::ForwardRequest& request,
+  void remember(const std::string& source, uint64_t request_id, uint32_t timeout_ms,
                 const proto::ForwardResponse& response, Instant now);
   static constexpr size_t kServedMax = 65536;
 
   std::string self_;
   ForwarderOptions options_;
   ring::RingReader ring_;
-  RequestHandler handler_;
   std::function<void(std::string_view, uint32_t)> breaker_open_hook_;
   bool shutting_down_ = false;
   uint64_t next_id_ = 1;
@@ -259,6 +306,10 @@ class Forwarder {
   std::map<std::string, SourceMemory, std::less<>> served_;  // by source
   size_t served_count_ = 0;
   std::vector<OutForward> sends_;
+  uint64_t next_job_ = 1;
+  std::map<uint64_t, Job> jobs_;
+  std::map<std::pair<std::string, uint64_t>, uint64_t> running_;  // (source, request id) -> job
+  std::vector<HandlerJob> jobs_out_;
   ForwardStats stats_;
 };
 

@@ -34,6 +34,7 @@
 #include "node/admin.h"
 #include "node/endpoints.h"
 #include "node/engine.h"
+#include "node/handler_pool.h"
 #include "node/metrics_http.h"
 #include "node/tcp_client.h"
 #include "node/tcp_server.h"
@@ -134,7 +135,17 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::thread thread;
   std::thread::id io_thread_id;
 
-  RequestHandler handler;
+  // The application's handler (any thread may set it) and its executor.
+  std::mutex handler_mu;
+  std::shared_ptr<const AsyncHandler> handler;  // guarded by handler_mu
+  std::unique_ptr<HandlerPool> pool;            // null: handlers on the io thread
+  // Handler answers reach the io thread through this; closed (nullptr)
+  // when the node goes, so a late answer reaches nothing.
+  struct Gate {
+    std::mutex mu;
+    Impl* impl = nullptr;
+  };
+  std::shared_ptr<Gate> gate = std::make_shared<Gate>();
   std::vector<std::function<void(const MemberEvent&)>> member_callbacks;
   std::vector<std::function<void(const RingChange&)>> ring_callbacks;
 
@@ -166,6 +177,27 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   NodeStats stats_now() const {
     if (!engine) return empty_node_stats();
     return engine->stats(counters);
+  }
+
+  // Runs `call` (which uses the engine) on the io thread, then pumps: at
+  // once if called there, else posted. false if the node is not running.
+  // (A node that stops after the check still runs what was posted, once,
+  // in stop(): the forwarder has shut down by then and answers so.)
+  bool with_engine(std::function<void()> call) {
+    std::unique_lock lock(state_mu);
+    if (!running) return false;
+    const bool here = std::this_thread::get_id() == io_thread_id;
+    lock.unlock();
+    if (here) {
+      call();
+      pump();
+    } else {
+      asio::post(io, [this, call = std::move(call)] {
+        call();
+        pump();
+      });
+    }
+    return true;
   }
 
   // Runs f on the io thread and waits; directly if already there or if the
@@ -212,6 +244,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     for (auto& d : engine->take_datagrams()) udp.send(d.to, d.bytes);
     for (auto& x : engine->take_exchanges()) exchange(std::move(x));
     for (auto& f : engine->take_forwards()) links.send(f.peer, f.id, f.request);
+    for (HandlerJob& job : engine->take_jobs()) dispatch(std::move(job));
     auto events = engine->take_events();
     for (const MemberEvent& e : events) report(e);
     for (auto& change : engine->take_ring_changes()) {
@@ -220,6 +253,41 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       for (auto& cb : ring_callbacks) guarded(cb, change);
     }
     arm_timer();
+  }
+
+  // ---- the handler executor ----
+  // The outcome of handler run `job`, from whichever thread, to the engine.
+  Reply::Deliver deliver_to_io(uint64_t job) {
+    return [gate = gate, job](HandlerOutcome outcome) {
+      std::lock_guard lock(gate->mu);
+      Impl* d = gate->impl;
+      if (d == nullptr) return;
+      asio::post(d->io, [d, job, outcome = std::move(outcome)]() mutable {
+        d->engine->on_job_done(job, std::move(outcome), mono_now());
+        d->pump();
+      });
+    };
+  }
+
+  // Runs the application's handler on `job`: on the pool, or (no pool) on
+  // the io thread later, never inside the engine call that made the job.
+  void dispatch(HandlerJob job) {
+    std::shared_ptr<const AsyncHandler> h;
+    {
+      std::lock_guard lock(handler_mu);
+      h = handler;
+    }
+    Reply::Deliver deliver = deliver_to_io(job.id);
+    std::function<void()> task = [h, request = std::move(job.request), deliver]() mutable {
+      const bool expired = steady_clock::now() >= request.deadline;
+      run_request(h.get(), std::move(request), expired, std::move(deliver));
+    };
+    if (!pool) return asio::post(io, std::move(task));
+    if (!pool->submit(task)) {
+      deliver({HandlerOutcome::Kind::kOverloaded, std::to_string(opts.handler_queue_max) +
+                                                      " requests wait for the handler on " +
+                                                      advertised});
+    }
   }
 
   // At most opts.member_log_per_second member-change lines per second;
@@ -358,6 +426,17 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       pump();
       return true;
     }
+    if (auto* f = std::get_if<proto::ForwardRequest>(&decoded.value->body)) {
+      // Answered now, or once the handler has run (the responder keeps the
+      // connection's queue; a closed connection drops the answer).
+      const Instant received(responder->received_at().time_since_epoch());
+      engine->on_forward_request(std::move(*f), received, mono_now(),
+                                 [responder, id, sealed](const proto::ForwardResponse& r) {
+                                   responder->reply(id, r, sealed);
+                                 });
+      pump();
+      return true;
+    }
     // A join or sync answer holds the whole table: a bounded number wait
     // in send queues at once; past that the asker's exchange fails and it
     // tries again later (as for an unreachable peer).
@@ -367,8 +446,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       slot = full_state_answers.take();
       if (!slot) return refuse_full_state(peer, responder);
     }
-    const Instant received(responder->received_at().time_since_epoch());
-    auto reply = engine->on_request(peer, decoded.value->body, received, mono_now());
+    auto reply = engine->on_request(peer, decoded.value->body, mono_now());
     pump();
     if (!reply) return false;  // a response type sent as a request
     responder->reply(id, *reply, sealed);
@@ -557,7 +635,10 @@ void Node::Impl::make_engine() {
                    ? ""
                    : ", primary key " + key_id_hex(seal->keyring().primary_id()));
   engine = std::make_unique<Engine>(std::move(eo), seed, mono_now());
-  engine->forwarder().set_handler(handler);
+  if (opts.handler_threads > 0) {
+    pool = std::make_unique<HandlerPool>(opts.handler_threads, opts.handler_queue_max);
+  }
+  gate->impl = this;
   engine->forwarder().on_breaker_open([](std::string_view peer, uint32_t failures) {
     spdlog::warn("circuit to {} open after {} failures", peer, failures);
   });
@@ -608,7 +689,11 @@ void Node::Impl::start_thread() {
 
 Node::Node(NodeOptions options) : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-Node::~Node() { stop(); }
+Node::~Node() {
+  stop();
+  std::lock_guard lock(impl_->gate->mu);
+  impl_->gate->impl = nullptr;
+}
 
 std::string Node::start() {
   Impl& d = *impl_;
@@ -657,6 +742,9 @@ void Node::stop() {
   if (d.thread.joinable()) {
     asio::post(d.io, [&d] { d.shutdown(); });
     d.thread.join();
+    // Handlers running now finish (their answers are dropped: the forwarder
+    // has shut down); queued ones never run.
+    if (d.pool) d.pool->stop();
     {
       std::lock_guard lock(d.state_mu);
       d.running = false;
@@ -717,33 +805,54 @@ NodeStats Node::stats() const {
   return impl_->on_io([this] { return impl_->stats_now(); });
 }
 
+void Node::set_handler(AsyncHandler handler) {
+  auto h = handler ? std::make_shared<const AsyncHandler>(std::move(handler)) : nullptr;
+  std::lock_guard lock(impl_->handler_mu);
+  impl_->handler = std::move(h);
+}
+
 void Node::set_handler(RequestHandler handler) {
-  impl_->handler = handler;
-  if (impl_->engine) impl_->engine->forwarder().set_handler(std::move(handler));
+  set_handler(handler ? adapt(std::move(handler)) : AsyncHandler());
 }
 
 void Node::handle_or_forward(std::string key, std::string payload, ForwardOptions options,
                              std::function<void(ForwardResult)> done) {
-  Impl& d = *impl_;
-  {
-    std::unique_lock lock(d.state_mu);
-    if (!d.running) {
-      lock.unlock();
-      if (done) done(ForwardResult{ForwardError::kShuttingDown, "node is not running", "", "", 0});
-      return;
-    }
-    if (std::this_thread::get_id() == d.io_thread_id) {
-      lock.unlock();
-      d.engine->forward(std::move(key), std::move(payload), options, std::move(done), mono_now());
-      d.pump();
-      return;
-    }
+  auto call = [&d = *impl_, key = std::move(key), payload = std::move(payload),
+               options = std::move(options), done]() mutable {
+    d.engine->forward(std::move(key), std::move(payload), std::move(options), std::move(done),
+                      mono_now());
+  };
+  if (!impl_->with_engine(std::move(call)) && done) {
+    done(ForwardResult{ForwardError::kShuttingDown, "node is not running", "", "", 0});
   }
-  asio::post(d.io, [&d, key = std::move(key), payload = std::move(payload), options,
-                    done = std::move(done)]() mutable {
-    d.engine->forward(std::move(key), std::move(payload), options, std::move(done), mono_now());
-    d.pump();
-  });
+}
+
+void Node::handle_or_forward_all(std::vector<std::string> keys, std::string payload,
+                                 ForwardOptions options,
+                                 std::function<void(std::vector<KeyResult>)> done) {
+  auto call = [&d = *impl_, keys, payload = std::move(payload), options = std::move(options),
+               done]() mutable {
+    d.engine->forward_all(std::move(keys), std::move(payload), std::move(options), std::move(done),
+                          mono_now());
+  };
+  if (!impl_->with_engine(std::move(call)) && done) {
+    std::vector<KeyResult> results;
+    for (std::string& k : keys) {
+      results.push_back({std::move(k), ForwardResult{ForwardError::kShuttingDown,
+                                                     "node is not running", "", "", 0}});
+    }
+    done(std::move(results));
+  }
+}
+
+std::future<std::vector<KeyResult>> Node::handle_or_forward_all(std::vector<std::string> keys,
+                                                                std::string payload,
+                                                                ForwardOptions options) {
+  auto promise = std::make_shared<std::promise<std::vector<KeyResult>>>();
+  auto fut = promise->get_future();
+  handle_or_forward_all(std::move(keys), std::move(payload), std::move(options),
+                        [promise](std::vector<KeyResult> r) { promise->set_value(std::move(r)); });
+  return fut;
 }
 
 std::future<ForwardResult> Node::handle_or_forward(std::string key, std::string payload,

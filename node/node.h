@@ -80,6 +80,12 @@ struct NodeOptions {
   std::string metrics_listen;
 
   // ---- request forwarding ----
+  // Threads that run the request handler; 0: the io thread runs it (only
+  // for handlers that never block: a slow one delays probes and gets this
+  // node suspected).
+  uint32_t handler_threads = 2;
+  // Requests waiting for a handler thread; more are answered overloaded.
+  uint32_t handler_queue_max = 16384;
   // Requests in flight to one peer before new ones fail with kOverloaded.
   uint32_t forward_inflight_max = 4096;
   // Consecutive failures to one peer that open its circuit, and how long it
@@ -168,7 +174,22 @@ class Node {
                          std::function<void(ForwardResult)> done);
   std::future<ForwardResult> handle_or_forward(std::string key, std::string payload,
                                                ForwardOptions options = {});
-  // The handler for keys this node owns. Set before start().
+  // Ringpop's handleOrProxyAll: the keys grouped by owner, one request per
+  // owner (its handler sees the group in Request::keys), a result per key
+  // in the order given. `done` runs on the io thread once every group ended.
+  void handle_or_forward_all(std::vector<std::string> keys, std::string payload,
+                             ForwardOptions options,
+                             std::function<void(std::vector<KeyResult>)> done);
+  std::future<std::vector<KeyResult>> handle_or_forward_all(std::vector<std::string> keys,
+                                                            std::string payload,
+                                                            ForwardOptions options = {});
+  // The handler for keys this node owns (node/handler.h): it runs on the
+  // handler executor (NodeOptions::handler_threads), never on the io thread
+  // unless handler_threads is 0, and answers through its Reply from any
+  // thread. May be set or replaced at any time; requests that come while
+  // none is set end in no_handler.
+  void set_handler(AsyncHandler handler);
+  // The simple form: the handler's return value is the answer.
   void set_handler(RequestHandler handler);
 
   // Called on the io thread for every member change / new ring snapshot.

@@ -50,6 +50,8 @@ std::string NodeOptions::validate() const {
   if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
   if (tcp_connections_max < 1) return "tcp_connections_max: must be >= 1";
   if (full_syncs_max < 1) return "full_syncs_max: must be >= 1";
+  if (handler_threads > 1024) return "handler_threads: must be <= 1024";
+  if (handler_queue_max < 1) return "handler_queue_max: must be >= 1";
   if (encryption != Encryption::kOff && keyring.empty()) {
     return "encryption '" + std::string(to_string(encryption)) + "' needs a keyring";
   }

@@ -215,6 +215,9 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   out.set_timeout_ms(in.timeout_ms);
   out.set_request_id(in.request_id);
   out.set_acked_below(in.acked_below);
+  for (const auto& [name, value] : in.headers) (*out.mutable_headers())[name] = value;
+  for (const std::string& k : in.more_keys) out.add_more_keys(k);
+  out.set_attempt(in.attempt);
 }
 
 void put(const ForwardResponse& in, v1::Frame& frame) {
@@ -580,13 +583,18 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
     case v1::Frame::kForwardRequest: {
       auto& in = *frame.mutable_forward_request();
       if (problem = require(in.source(), "forward_request", "source"); !problem.empty()) break;
-      out.body = ForwardRequest{std::move(*in.mutable_key()),
-                                std::move(*in.mutable_payload()),
-                                in.ring_checksum(),
-                                std::move(*in.mutable_source()),
-                                in.timeout_ms(),
-                                in.request_id(),
-                                in.acked_below()};
+      ForwardRequest r{std::move(*in.mutable_key()),
+                       std::move(*in.mutable_payload()),
+                       in.ring_checksum(),
+                       std::move(*in.mutable_source()),
+                       in.timeout_ms(),
+                       in.request_id(),
+                       in.acked_below()};
+      for (auto& [name, value] : *in.mutable_headers()) r.headers.emplace(name, std::move(value));
+      r.more_keys.reserve(static_cast<size_t>(in.more_keys_size()));
+      for (auto& k : *in.mutable_more_keys()) r.more_keys.push_back(std::move(k));
+      r.attempt = in.attempt();
+      out.body = std::move(r);
       break;
     }
     case v1::Frame::kForwardResponse: {

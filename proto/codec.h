@@ -31,10 +31,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "membership/messages.h"
 
@@ -168,6 +171,9 @@ struct ForwardRequest {
   // Every request of `source` with a smaller id has ended at the sender:
   // the owner may forget their answers.
   uint64_t acked_below = 0;
+  std::map<std::string, std::string, std::less<>> headers{};
+  std::vector<std::string> more_keys{};  // a group's keys after `key`
+  uint32_t attempt = 0;
   bool operator==(const ForwardRequest&) const = default;
 };
 struct ForwardResponse {
@@ -180,7 +186,7 @@ struct ForwardResponse {
 // The highest ErrorCode value this codec accepts, and the one value below
 // it that no longer exists (7, TOO_MANY_HOPS: a request never travels past
 // its owner, so there are no hops to count).
-inline constexpr uint32_t kForwardErrorMax = 11;
+inline constexpr uint32_t kForwardErrorMax = 12;
 inline constexpr uint32_t kForwardErrorRemoved = 7;
 
 using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,

@@ -84,9 +84,6 @@ struct World {
     check(ring.install(fixed_key()).empty());
     o.seal = std::make_shared<n::Seal>(kCluster, n::Encryption::kAcceptPlaintext, ring);
     engine = std::make_unique<n::Engine>(o, 1, now);
-    engine->forwarder().set_handler([](std::string_view, std::string_view payload) {
-      return n::HandlerResult{true, std::string(payload)};
-    });
     n::Admin::Hooks hooks;
     hooks.now = [this] { return now; };
     hooks.leave = [this] { ++leaves; };
@@ -114,7 +111,22 @@ struct World {
     drain();
   }
 
+  // Runs the echo handler on every request for it, as an executor would.
+  void run_jobs() {
+    static const n::AsyncHandler echo = [](n::Request r, n::Reply reply) {
+      reply.ok(std::move(r.payload));
+    };
+    for (auto jobs = engine->take_jobs(); !jobs.empty(); jobs = engine->take_jobs()) {
+      for (n::HandlerJob& j : jobs) {
+        n::run_request(&echo, std::move(j.request), false, [this, id = j.id](n::HandlerOutcome o) {
+          engine->on_job_done(id, std::move(o), now);
+        });
+      }
+    }
+  }
+
   void drain() {
+    run_jobs();
     engine->take_datagrams();
     engine->take_exchanges();
     engine->take_events();
@@ -123,6 +135,7 @@ struct World {
 
   // Requests sent to peers, handled as `peers` says.
   void serve_peers(Peers peers) {
+    run_jobs();
     for (n::OutForward& f : engine->take_forwards()) {
       if (peers == Peers::kLinkFails) {
         engine->on_link_failed(f.peer, "fuzz: connection refused", now);

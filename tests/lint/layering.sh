@@ -7,7 +7,7 @@
 # entropy (time and randomness are injected):
 #   ring/, membership/   no Asio, sockets, threads, node/, spdlog, protobuf
 #   proto/               the same, protobuf allowed (the codec is its bridge)
-#   node/ sans-I/O part  engine, forwarder, ring_feed, counters: no Asio,
+#   node/ sans-I/O part  engine, forwarder, ring_feed, counters, handler: no Asio,
 #                        sockets, threads or spdlog; node/ headers of that
 #                        part only (the simulator links it)
 #   tests/sim            no Asio or sockets; node/ headers of the sans-I/O
@@ -25,7 +25,7 @@ threads='thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphor
 # seal.h and keyring.h are allowed: the engine seals through them; their .cc
 # files draw nonces from the OS (only in sealed modes, which the simulator
 # does not run) and read the keyring file (only the driver calls that).
-sansio_node='node/(engine|forwarder|ring_feed|counters|seal|keyring)\.h'
+sansio_node='node/(engine|forwarder|ring_feed|counters|handler|seal|keyring)\.h'
 include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]('"$1"')[>"]'; }
 # Clocks, sleeps and ambient randomness.
 banned_calls='(::now[[:space:]]*\(|\b(s?rand|random|drand48|lrand48)[[:space:]]*\(|random_device|sleep_for|sleep_until|\busleep[[:space:]]*\(|\bnanosleep[[:space:]]*\(|gettimeofday|clock_gettime|\btime[[:space:]]*\([[:space:]]*(nullptr|NULL|0)[[:space:]]*\)|std::this_thread)'
@@ -63,7 +63,7 @@ while IFS= read -r -d '' f; do check "$f" "$codec" yes "proto/"; done < <(source
 # node/'s sans-I/O part: its own files, and which node/ headers they use.
 while IFS= read -r -d '' f; do
   case $f in
-    node/engine.* | node/forwarder.* | node/ring_feed.* | node/counters.*) ;;
+    node/engine.* | node/forwarder.* | node/ring_feed.* | node/counters.* | node/handler.*) ;;
     *) continue ;;
   esac
   check "$f" "$(include_of "$io|$threads|spdlog/[^>\"]*")" yes "node/'s sans-I/O part"

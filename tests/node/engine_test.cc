@@ -29,15 +29,40 @@ struct Harness {
   std::string local_key;   // owned by a:1
   std::string remote_key;  // owned by b:1
   std::vector<ForwardResult> results;
+  RequestHandler handler;
 
   explicit Harness(ForwarderOptions o = {}) : ring(make_ring({"a:1", "b:1"})), fw("a:1", o, ring) {
     for (int i = 0; local_key.empty() || remote_key.empty(); ++i) {
       const std::string k = "k" + std::to_string(i);
       (ring.current()->lookup(k) == "a:1" ? local_key : remote_key) = k;
     }
-    fw.set_handler([](std::string_view key, std::string_view payload) {
+    handler = [](std::string_view key, std::string_view payload) {
       return HandlerResult{true, std::string(key) + "=" + std::string(payload)};
-    });
+    };
+  }
+  void set_handler(RequestHandler h) { handler = std::move(h); }
+  // Runs the handler on every job the forwarder made, at once, as an
+  // executor would (none set: no_handler).
+  void run_jobs(Instant now) {
+    for (auto jobs = fw.take_jobs(); !jobs.empty(); jobs = fw.take_jobs()) {
+      const AsyncHandler async = handler ? adapt(handler) : AsyncHandler();
+      for (HandlerJob& j : jobs) {
+        run_request(handler ? &async : nullptr, std::move(j.request), false,
+                    [&, id = j.id](HandlerOutcome o) { fw.on_job_done(id, std::move(o), now); });
+      }
+    }
+  }
+  // A served request's answer (the handler run at once).
+  proto::ForwardResponse serve(const proto::ForwardRequest& r, bool leaving, Instant received,
+                               Instant now) {
+    std::optional<proto::ForwardResponse> out;
+    fw.serve(r, leaving, received, now, [&out](const proto::ForwardResponse& a) { out = a; });
+    run_jobs(now);
+    EXPECT_TRUE(out.has_value());
+    return out.value_or(proto::ForwardResponse{});
+  }
+  proto::ForwardResponse serve(const proto::ForwardRequest& r, bool leaving, Instant now) {
+    return serve(r, leaving, now, now);
   }
   static std::shared_ptr<const ring::Ring> make_ring(std::vector<std::string> members) {
     ring::RingBuilder b;
@@ -47,10 +72,15 @@ struct Harness {
   void forward(const std::string& key, Instant now, ForwardOptions o = {}) {
     fw.forward(
         key, "p", o, [this](ForwardResult r) { results.push_back(std::move(r)); }, now);
+    run_jobs(now);
   }
   // Runs the forwarder's timers up to `until`, as a driver would.
   void run_until(Instant until) {
-    while (fw.next_deadline() <= until) fw.tick(fw.next_deadline());
+    while (fw.next_deadline() <= until) {
+      const Instant t = fw.next_deadline();
+      fw.tick(t);
+      run_jobs(t);
+    }
   }
   proto::ForwardResponse ok_answer() { return proto::ForwardResponse{0, "", "v", "b:1"}; }
 };
@@ -211,16 +241,14 @@ TEST(Forwarder, OwnerLeavingIsRetriedUntilTheRingDropsItWithoutOpeningTheCircuit
 TEST(Forwarder, ServeChecksOwnershipAndCountsRingMismatches) {
   Harness h;
   const uint64_t checksum = h.ring.current()->checksum();
-  auto r =
-      h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, false, at_ms(0));
+  auto r = h.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, false, at_ms(0));
   EXPECT_EQ(r.error, 0u);
   EXPECT_EQ(r.payload, h.local_key + "=x");
   EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 0u);
-  r = h.fw.serve(proto::ForwardRequest{h.remote_key, "x", checksum + 1, "b:1", 1000}, false,
-                 at_ms(0));
+  r = h.serve(proto::ForwardRequest{h.remote_key, "x", checksum + 1, "b:1", 1000}, false, at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kNotOwner));
   EXPECT_EQ(h.fw.stats().forwards_ring_mismatch, 1u);
-  r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, true, at_ms(0));
+  r = h.serve(proto::ForwardRequest{h.local_key, "x", checksum, "b:1", 1000}, true, at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kShuttingDown));
   EXPECT_EQ(h.fw.stats().forwards_received, 3u);
 }
@@ -231,27 +259,27 @@ TEST(Forwarder, ServeChecksOwnershipAndCountsRingMismatches) {
 TEST(Forwarder, RetriedRequestRunsTheHandlerOnce) {
   Harness h;
   int runs = 0;
-  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+  h.set_handler([&runs](std::string_view, std::string_view) {
     ++runs;
     return HandlerResult{true, "run " + std::to_string(runs)};
   });
   const proto::ForwardRequest req{h.local_key, "x", 0, "b:1", 500, 77};
-  EXPECT_EQ(h.fw.serve(req, false, at_ms(0)).payload, "run 1");
-  EXPECT_EQ(h.fw.serve(req, false, at_ms(499)).payload, "run 1");
+  EXPECT_EQ(h.serve(req, false, at_ms(0)).payload, "run 1");
+  EXPECT_EQ(h.serve(req, false, at_ms(499)).payload, "run 1");
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(h.fw.stats().forwards_deduplicated, 1u);
   // Another sender's request 77 is another request.
   proto::ForwardRequest other = req;
   other.source = "c:1";
-  EXPECT_EQ(h.fw.serve(other, false, at_ms(1)).payload, "run 2");
+  EXPECT_EQ(h.serve(other, false, at_ms(1)).payload, "run 2");
   // Past the budget: forgotten (a sender that gave up does not retry).
-  EXPECT_EQ(h.fw.serve(req, false, at_ms(500)).payload, "run 3");
+  EXPECT_EQ(h.serve(req, false, at_ms(500)).payload, "run 3");
   // A request not run (not the owner) is not remembered.
   proto::ForwardRequest remote{h.remote_key, "x", 0, "b:1", 500, 78};
-  EXPECT_EQ(h.fw.serve(remote, false, at_ms(600)).error,
+  EXPECT_EQ(h.serve(remote, false, at_ms(600)).error,
             static_cast<uint32_t>(ForwardError::kNotOwner));
   h.ring.publish(Harness::make_ring({"a:1"}));
-  EXPECT_EQ(h.fw.serve(remote, false, at_ms(601)).payload, "run 4");
+  EXPECT_EQ(h.serve(remote, false, at_ms(601)).payload, "run 4");
 }
 
 // A request that waited out its budget at the owner (behind slow handlers,
@@ -260,26 +288,39 @@ TEST(Forwarder, RetriedRequestRunsTheHandlerOnce) {
 TEST(Forwarder, ExpiredRequestIsNotRun) {
   Harness h;
   int runs = 0;
-  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+  h.set_handler([&runs](std::string_view, std::string_view) {
     ++runs;
     return HandlerResult{true, "ran"};
   });
   const proto::ForwardRequest req{h.local_key, "x", 0, "b:1", 300, 5};
-  auto r = h.fw.serve(req, false, at_ms(100), at_ms(400));  // 300 ms since it came
+  auto r = h.serve(req, false, at_ms(100), at_ms(400));  // 300 ms since it came
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kTimeout));
   EXPECT_NE(r.error_message.find("300 ms budget ran out"), std::string::npos) << r.error_message;
   EXPECT_EQ(runs, 0);
   EXPECT_EQ(h.fw.stats().forwards_expired, 1u);
   // Not remembered as run: a copy with budget left (a stray retry) runs.
-  r = h.fw.serve(req, false, at_ms(500), at_ms(799));
+  r = h.serve(req, false, at_ms(500), at_ms(799));
   EXPECT_EQ(r.payload, "ran");
   EXPECT_EQ(runs, 1);
   // No budget at all (timeout_ms 0, which no shoal sender sends) is expired.
   proto::ForwardRequest none{h.local_key, "x", 0, "b:1", 0, 6};
-  EXPECT_EQ(h.fw.serve(none, false, at_ms(900)).error,
-            static_cast<uint32_t>(ForwardError::kTimeout));
+  EXPECT_EQ(h.serve(none, false, at_ms(900)).error, static_cast<uint32_t>(ForwardError::kTimeout));
   EXPECT_EQ(runs, 1);
   EXPECT_EQ(h.fw.stats().forwards_expired, 2u);
+}
+
+// Attempts that time out while their peer answers other requests do not
+// count against its circuit: the peer is up, those handlers are slow.
+TEST(Forwarder, SlowAnswersFromALivePeerDoNotOpenItsCircuit) {
+  for (bool answering : {true, false}) {
+    Harness h(ForwarderOptions{4096, 2, milliseconds(1000)});
+    for (int i = 0; i < 3; ++i) h.forward(h.remote_key, at_ms(0));
+    auto sends = h.fw.take_sends();
+    ASSERT_EQ(sends.size(), 3u);
+    if (answering) h.fw.on_response("b:1", sends[0].id, h.ok_answer(), at_ms(100));
+    h.run_until(at_ms(251));  // the other two attempts time out at 250 ms
+    EXPECT_EQ(h.fw.stats().breaker_opens, answering ? 0u : 1u) << answering;
+  }
 }
 
 // The owner's memory holds about the sender's requests in flight: each
@@ -288,20 +329,20 @@ TEST(Forwarder, ExpiredRequestIsNotRun) {
 TEST(Forwarder, AnswersTheSenderHasSeenEndAreForgotten) {
   Harness h;
   int runs = 0;
-  h.fw.set_handler([&runs](std::string_view, std::string_view) {
+  h.set_handler([&runs](std::string_view, std::string_view) {
     ++runs;
     return HandlerResult{true, "ok"};
   });
   proto::ForwardRequest first{h.local_key, "x", 0, "b:1", 60000, 10, 10};
-  (void)h.fw.serve(first, false, at_ms(0));
+  (void)h.serve(first, false, at_ms(0));
   proto::ForwardRequest second{h.local_key, "x", 0, "b:1", 60000, 11, 10};
-  (void)h.fw.serve(second, false, at_ms(1));
-  (void)h.fw.serve(first, false, at_ms(2));  // 10 still in flight: remembered
+  (void)h.serve(second, false, at_ms(1));
+  (void)h.serve(first, false, at_ms(2));  // 10 still in flight: remembered
   EXPECT_EQ(runs, 2);
   second.acked_below = 11;  // 10 has ended at the sender
-  (void)h.fw.serve(second, false, at_ms(3));
+  (void)h.serve(second, false, at_ms(3));
   EXPECT_EQ(runs, 2);
-  (void)h.fw.serve(first, false, at_ms(4));  // a stray copy of 10 runs anew
+  (void)h.serve(first, false, at_ms(4));  // a stray copy of 10 runs anew
   EXPECT_EQ(runs, 3);
   // A sender's first request acknowledges nothing before itself.
   h.forward(h.remote_key, at_ms(5));
@@ -340,19 +381,20 @@ TEST(Forwarder, ShutdownEndsEveryCallOnce) {
 // Application code that throws fails its own request, never the node.
 TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
   Harness h;
-  h.fw.set_handler([](std::string_view, std::string_view) -> HandlerResult {
+  h.set_handler([](std::string_view, std::string_view) -> HandlerResult {
     throw std::runtime_error("boom");
   });
   h.forward(h.local_key, at_ms(0));
   ASSERT_EQ(h.results.size(), 1u);
   EXPECT_EQ(h.results[0].error, ForwardError::kHandlerFailed);
   EXPECT_EQ(h.results[0].message, "handler threw: boom");
-  auto r = h.fw.serve(proto::ForwardRequest{h.local_key, "x", 0, "b:1", 1000}, false, at_ms(0));
+  auto r = h.serve(proto::ForwardRequest{h.local_key, "x", 0, "b:1", 1000}, false, at_ms(0));
   EXPECT_EQ(r.error, static_cast<uint32_t>(ForwardError::kHandlerFailed));
   EXPECT_EQ(h.fw.stats().handler_exceptions, 2u);
   // A completion callback that throws is counted; the next call is fine.
   h.fw.forward(
       h.local_key, "p", {}, [](ForwardResult) { throw 42; }, at_ms(1));
+  h.run_jobs(at_ms(1));
   EXPECT_EQ(h.fw.stats().forward_callback_errors, 1u);
   h.forward(h.local_key, at_ms(2));
   EXPECT_EQ(h.results.size(), 2u);

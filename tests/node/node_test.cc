@@ -14,7 +14,9 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -299,6 +301,7 @@ TEST(NodeTest, LateTimersSeeTheAcksQueuedMeanwhile) {
   // a busy machine) has 300 ms to hold A before the probe's ping times out.
   o.protocol.protocol_period = milliseconds(600);
   o.protocol.ping_timeout = milliseconds(300);
+  o.handler_threads = 0;  // the handler runs on the io thread: it can hold it
   Node a(o);
   a.set_handler([&](std::string_view, std::string_view) {
     if (hold) {
@@ -376,7 +379,9 @@ TEST(NodeTest, LateTimersSeeTheAcksQueuedMeanwhile) {
     if (a.ring()->lookup("k" + std::to_string(i)) == a.address()) key = "k" + std::to_string(i);
   }
   ASSERT_FALSE(key.empty());
-  auto result = a.handle_or_forward(key, "x");
+  ForwardOptions patient;
+  patient.timeout = milliseconds(10000);
+  auto result = a.handle_or_forward(key, "x", patient);
   ASSERT_TRUE(eventually([&] { return held.load(); }));
   // Queued while A is held: 80 pings from F, then the withheld ack.
   for (uint64_t i = 0; i < 80; ++i) send(membership::Ping{100 + i, f_addr, a.address(), 0, {}});
@@ -637,6 +642,147 @@ TEST_F(Forwarding, StoppedNodeAnswersShuttingDown) {
 }
 
 // ---- hostile input ----
+
+// Every handler call takes 500 ms (a slow disk, say) on the handler
+// threads, under 200 concurrent requests from all three nodes: the io
+// threads keep probing and acking, so no node is ever suspected, and every
+// request ends in exactly one outcome (ok; timeout for those still queued
+// when their budget ran out, not run; or circuit_open once the senders see
+// a peer that answers nothing in time: load shed).
+TEST_F(Forwarding, SlowHandlersDoNotGetTheirNodeSuspected) {
+  start();
+  std::atomic<int> suspicions{0}, runs{0};
+  for (auto& n : nodes) {
+    n->on_member_change([&](const membership::MemberEvent& e) {
+      if (e.status != Status::kAlive) ++suspicions;
+    });
+    n->set_handler([&runs](Request r, Reply reply) {
+      ++runs;
+      std::this_thread::sleep_for(milliseconds(500));
+      reply.ok(r.key);
+    });
+  }
+  constexpr int kRequests = 200;
+  std::vector<std::atomic<int>> outcomes(kRequests);
+  std::atomic<int> done{0}, oks{0}, timeouts{0}, others{0};
+  std::mutex other_mu;
+  std::string other;  // the first other outcome
+  ForwardOptions o;
+  o.timeout = milliseconds(2000);
+  for (int i = 0; i < kRequests; ++i) {
+    nodes[static_cast<size_t>(i % 3)]->handle_or_forward(
+        "slow-" + std::to_string(i), "x", o, [&, i](ForwardResult r) {
+          ++outcomes[static_cast<size_t>(i)];
+          if (r.ok()) {
+            ++oks;
+          } else if (r.error == ForwardError::kTimeout || r.error == ForwardError::kCircuitOpen) {
+            ++timeouts;
+          } else if (++others == 1) {
+            std::lock_guard lock(other_mu);
+            other = std::string(to_string(r.error)) + ": " + r.message;
+          }
+          ++done;
+        });
+  }
+  ASSERT_TRUE(eventually([&] { return done.load() == kRequests; }, milliseconds(30000)));
+  for (auto& n : outcomes) EXPECT_EQ(n.load(), 1);
+  {
+    std::lock_guard lock(other_mu);
+    EXPECT_EQ(others.load(), 0) << "every outcome is ok, timeout or circuit_open (load shed); "
+                                << "first other: " << other;
+  }
+  EXPECT_GT(oks.load(), 0);
+  // 2 threads per node, 500 ms each, 2 s budget: most waited too long.
+  EXPECT_GT(timeouts.load(), 0);
+  EXPECT_LT(runs.load(), kRequests);
+  uint64_t expired = 0;
+  for (auto& n : nodes) expired += n->stats().forwards_expired;
+  EXPECT_GT(expired, 0u);
+  // Another few protocol periods: still nobody suspected.
+  const uint64_t probes = nodes[0]->stats().protocol.probes;
+  ASSERT_TRUE(eventually([&] { return nodes[0]->stats().protocol.probes >= probes + 5; }));
+  EXPECT_EQ(suspicions.load(), 0);
+  for (auto& n : nodes) EXPECT_EQ(n->stats().protocol.probes_failed, 0u);
+}
+
+// A Reply answered later from another thread; a Reply let go of without an
+// answer (handler_dropped); a second answer (ignored, counted); headers and
+// the attempt reach the handler.
+TEST_F(Forwarding, AsyncRepliesFromAnyThreadExactlyOnce) {
+  start();
+  Node& a = *nodes[0];
+  Node& b = *nodes[1];
+  std::mutex mu;
+  std::vector<std::thread> later;
+  Headers seen_headers;
+  b.set_handler([&](Request r, Reply reply) {
+    std::lock_guard lock(mu);
+    seen_headers = r.headers;
+    if (r.payload == "drop") return;  // the last copy goes: handler_dropped
+    later.emplace_back([r, reply] {
+      std::this_thread::sleep_for(milliseconds(20));
+      reply.ok("later:" + r.key);
+      reply.fail("too late");  // ignored
+    });
+  });
+  const std::string key = key_owned_by(a, b.address());
+  ForwardOptions o;
+  o.headers = {{"trace-id", "t-1"}, {"tenant", "blue"}};
+  ForwardResult r = a.handle_or_forward(key, "x", o).get();
+  EXPECT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.payload, "later:" + key);
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(seen_headers, o.headers);
+  }
+  r = a.handle_or_forward(key, "drop").get();
+  EXPECT_EQ(r.error, ForwardError::kHandlerDropped) << r.message;
+  EXPECT_TRUE(eventually([&] { return b.stats().handler_replies_ignored == 1; }));
+  EXPECT_EQ(b.stats().handler_dropped, 1u);
+  // Headers over the bound are refused where the request starts.
+  ForwardOptions big;
+  big.headers = {{"h", std::string(kHeaderBytesMax + 1, 'x')}};
+  EXPECT_EQ(a.handle_or_forward(key, "x", big).get().error, ForwardError::kBadRequest);
+  std::lock_guard lock(mu);
+  for (auto& t : later) t.join();
+}
+
+// handle_or_forward_all: one request per owner, the handler sees the
+// owner's group, a result per key in the order given.
+TEST_F(Forwarding, ManyKeysGoOneRequestPerOwner) {
+  start();
+  Node& a = *nodes[0];
+  std::atomic<int> requests{0};
+  for (auto& n : nodes) {
+    Node* self = n.get();
+    n->set_handler([self, &requests](Request r, Reply reply) {
+      ++requests;
+      std::string all;
+      for (const std::string& k : r.keys) all += k + ",";
+      reply.ok(self->address() + "|" + all);
+    });
+  }
+  std::vector<std::string> keys;
+  for (int i = 0; i < 30; ++i) keys.push_back("many-" + std::to_string(i));
+  const uint64_t sent_before = a.stats().forwards_sent;
+  std::vector<KeyResult> results = a.handle_or_forward_all(keys, "x").get();
+  ASSERT_EQ(results.size(), keys.size());
+  std::set<std::string> owners;
+  for (size_t i = 0; i < keys.size(); ++i) {
+    EXPECT_EQ(results[i].key, keys[i]);
+    ASSERT_TRUE(results[i].result.ok()) << results[i].result.message;
+    const std::string owner(a.ring()->lookup(keys[i]));
+    owners.insert(owner);
+    EXPECT_EQ(results[i].result.handled_by, owner);
+    // The owner's answer lists its whole group, this key among them.
+    EXPECT_EQ(results[i].result.payload.rfind(owner + "|", 0), 0u);
+    EXPECT_NE(results[i].result.payload.find(keys[i] + ","), std::string::npos);
+  }
+  EXPECT_EQ(owners.size(), 3u);
+  EXPECT_EQ(requests.load(), 3);
+  EXPECT_EQ(a.stats().forwards_sent - sent_before, 2u);  // the third group is a's own
+  EXPECT_TRUE(a.handle_or_forward_all({}, "x").get().empty());
+}
 
 class HostileInput : public ::testing::Test {
  protected:

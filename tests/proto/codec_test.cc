@@ -114,6 +114,8 @@ std::vector<FrameBody> every_frame_body() {
       AdminResponse{"", "unknown command"},
       ForwardRequest{"user:42", std::string("\0bin\xff", 5), UINT64_MAX, "10.0.0.1:1", 1000},
       ForwardRequest{"", "", 0, "10.0.0.1:1", 0},
+      ForwardRequest{
+          "k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {{"trace", "abc"}, {"", ""}}, {"k2", "k3"}, 2},
       ForwardResponse{0, "", "payload", "10.0.0.2:2"},
       ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };

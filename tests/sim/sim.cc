@@ -63,9 +63,6 @@ void Simulator::start(int i, const std::vector<std::string>& seeds) {
   ++n.generation;
   n.timer_at = membership::kNever;
   n.engine = std::make_unique<node::Engine>(std::move(o), rng_.next(), now_);
-  n.engine->forwarder().set_handler([this, i](std::string_view key, std::string_view payload) {
-    return handler ? handler(i, key, payload) : node::HandlerResult{false, "no handler"};
-  });
   n.engine->join(seeds, now_);
   after_call(i);
 }
@@ -73,6 +70,8 @@ void Simulator::start(int i, const std::vector<std::string>& seeds) {
 void Simulator::crash(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   n.engine.reset();
+  // Its waiting handler runs die with it (a restart numbers jobs anew).
+  jobs_.erase(jobs_.lower_bound({i, 0}), jobs_.lower_bound({i + 1, 0}));
   n.seen_incarnation.clear();
   ++n.generation;
   n.timer_at = membership::kNever;
@@ -141,6 +140,13 @@ void Simulator::after_call(int i) {
   send_datagrams(i);
   send_frames(i);
   check_events(i);
+  for (node::HandlerJob& job : engine(i).take_jobs()) {
+    jobs_[{i, job.id}] = std::move(job.request);
+    Event e = make_event(now_ + handler_delay_, Kind::kHandler, i,
+                         nodes_[static_cast<size_t>(i)].generation);
+    e.id = job.id;
+    push(std::move(e));
+  }
   (void)engine(i).take_ring_changes();  // the rings are read where needed
   schedule_timer(i);
 }
@@ -289,6 +295,9 @@ void Simulator::run_event(Event& e) {
     case Kind::kLinkFailure:
       n.engine->on_link_failed(e.bytes, "connection refused", now_);
       break;
+    case Kind::kHandler:
+      run_handler(e);
+      break;
   }
   after_call(e.node);
 }
@@ -300,23 +309,58 @@ void Simulator::deliver_request(Event& e) {
     ++stats_.decode_errors;
     return;
   }
-  auto reply = server.on_request(address(e.from), decoded.value->body, now_, now_);
+  if (auto* f = std::get_if<proto::ForwardRequest>(&decoded.value->body)) {
+    server.on_forward_request(
+        std::move(*f), now_, now_,
+        [this, at = e.node, from = e.from, id = e.id](const proto::ForwardResponse& r) {
+          answer(at, from, id, true, r);
+        });
+    return;
+  }
+  auto reply = server.on_request(address(e.from), decoded.value->body, now_);
   if (!reply) {
     ++stats_.decode_errors;
     return;
   }
-  Node& client = nodes_[static_cast<size_t>(e.from)];
-  if (!client.engine || blocked(e.node, e.from)) return;
-  if (e.forward && forward_answer_loss_ > 0 && rng_.unit() < forward_answer_loss_) {
-    return fail_link(e.from, address(e.node), now_ + latency(e.node, e.from));
+  answer(e.node, e.from, e.id, e.forward, *reply);
+}
+
+void Simulator::answer(int server, int client_index, uint64_t id, bool forward,
+                       const proto::FrameBody& body) {
+  Node& client = nodes_[static_cast<size_t>(client_index)];
+  if (!client.engine || blocked(server, client_index)) return;
+  if (forward && forward_answer_loss_ > 0 && rng_.unit() < forward_answer_loss_) {
+    return fail_link(client_index, address(server), now_ + latency(server, client_index));
   }
-  Event r =
-      make_event(now_ + latency(e.node, e.from), Kind::kTcpResponse, e.from, client.generation);
-  r.from = e.node;
-  r.id = e.id;
-  r.forward = e.forward;
-  r.bytes = proto::encode_frame(base_.cluster, e.id, *reply);
+  Event r = make_event(now_ + latency(server, client_index), Kind::kTcpResponse, client_index,
+                       client.generation);
+  r.from = server;
+  r.id = id;
+  r.forward = forward;
+  r.bytes = proto::encode_frame(base_.cluster, id, body);
   push(std::move(r));
+}
+
+// A handler run, in virtual time: the handler is the simulator's, the same
+// for every node; a request whose deadline has passed is not run.
+void Simulator::run_handler(Event& e) {
+  auto job = jobs_.extract({e.node, e.id});
+  if (job.empty()) return;
+  const int i = e.node;
+  node::AsyncHandler h;
+  if (handler) {
+    h = node::adapt([this, i](std::string_view key, std::string_view payload) {
+      return handler(i, key, payload);
+    });
+  }
+  const auto virtual_now = std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(now_.time_since_epoch()));
+  const bool expired = job.mapped().deadline <= virtual_now;
+  node::Engine& server = engine(i);
+  node::run_request(handler ? &h : nullptr, std::move(job.mapped()), expired,
+                    [this, &server, id = e.id](node::HandlerOutcome o) {
+                      server.on_job_done(id, std::move(o), now_);
+                    });
 }
 
 void Simulator::deliver_response(Event& e) {

@@ -107,6 +107,8 @@ class Simulator {
   // handler and before its answer arrives: the sender sees the link fail
   // and retries (the owner must not run the handler again).
   void set_forward_answer_loss(double p) { forward_answer_loss_ = p; }
+  // How long each handler run takes, in virtual time (default 0).
+  void set_handler_delay(Duration d) { handler_delay_ = d; }
   // Loss on the link between a and b (both directions), on top of the
   // global loss: 1.0 cuts the link.
   void set_link_loss(int a, int b, double p);
@@ -171,6 +173,7 @@ class Simulator {
     kTcpResponse,  // its answer, to the client `node`
     kTcpFailure,   // an exchange of `node`'s failed
     kLinkFailure,  // `node`'s forwarding link to `bytes` (an address) failed
+    kHandler,      // `node` runs its handler on job `id`
   };
   struct Event {
     Instant at;
@@ -196,6 +199,9 @@ class Simulator {
   bool defer_if_paused(Event& e);
   void fail_link(int client, const std::string& peer, Instant at);
   void deliver_request(Event& e);
+  // Sends `body`, the answer to `client`'s request `id`, back from `server`.
+  void answer(int server, int client, uint64_t id, bool forward, const proto::FrameBody& body);
+  void run_handler(Event& e);
   void deliver_response(Event& e);
   void after_call(int i);
   void send_datagrams(int i);
@@ -216,6 +222,8 @@ class Simulator {
   std::map<std::string, int, std::less<>> by_address_;
   std::map<std::pair<int, int>, double> link_loss_;
   double forward_answer_loss_ = 0;
+  Duration handler_delay_{0};
+  std::map<std::pair<int, uint64_t>, node::Request> jobs_;  // (node, job id): waiting to run
   SimStats stats_;
 };
 

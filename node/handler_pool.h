@@ -1,0 +1,51 @@
+// Copyright shoal authors. The handler executor: application handlers run
+// on these threads, never on the io thread, so a handler that waits on a
+// disk or a database does not delay probes and acks (and get its node
+// suspected).
+//
+//   io thread --submit(task)--> queue (at most queue_max) --> N threads
+//                 full: false, the caller answers overloaded
+//
+// stop() lets each thread finish the task it runs, drops the ones still
+// queued, and joins. Thread safety: submit() and stop() from any thread.
+
+#ifndef SHOAL_NODE_HANDLER_POOL_H_
+#define SHOAL_NODE_HANDLER_POOL_H_
+
+#include <condition_variable>
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace shoal::node {
+
+class HandlerPool {
+ public:
+  HandlerPool(size_t threads, size_t queue_max);
+  ~HandlerPool();  // stop()
+  HandlerPool(const HandlerPool&) = delete;
+  HandlerPool& operator=(const HandlerPool&) = delete;
+
+  // Queues `task` (moved from); false, leaving it with the caller, if
+  // queue_max tasks wait already or the pool has stopped.
+  bool submit(std::function<void()>& task);
+  void stop();
+  size_t queued() const;
+
+ private:
+  void run();
+
+  const size_t queue_max_;
+  mutable std::mutex mu_;
+  std::condition_variable ready_;
+  std::deque<std::function<void()>> queue_;
+  bool stopping_ = false;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_HANDLER_POOL_H_
