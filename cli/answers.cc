@@ -112,6 +112,14 @@ Printed simple_text(const json& answer, bool json_out) {
   return {answer.dump(json_out ? -1 : 2) + "\n", "", 0};
 }
 
+Printed labels_answer_text(const json& answer, bool json_out) {
+  const std::string text = str(answer, "address") + " (incarnation " +
+                           std::to_string(get<uint64_t>(answer, "incarnation")) +
+                           "): " + labels_text(get<json>(answer, "labels")) + "\n";
+  if (json_out) return {answer.dump(-1, ' ', true) + "\n", "", 0};
+  return {text, "", 0};
+}
+
 void StatusReport::unreachable(const std::string& address, const std::string& error) {
   ++unreachable_;
   nodes_.push_back({{"address", address}, {"reachable", false}, {"error", error}});

@@ -83,6 +83,8 @@ Printed lookup_text(const std::string& key, const json& answer, bool json_out);
 Printed forward_text(const json& answer, bool json_out);
 // `shoal stats`, `shoal leave`: the answer as JSON.
 Printed simple_text(const json& answer, bool json_out);
+// The answer of `labels`: address, incarnation, labels.
+Printed labels_answer_text(const json& answer, bool json_out);
 
 // `shoal status`: every alive or suspect member's status answer, and
 // whether they agree on the ring (exit status 1 if not).

@@ -10,7 +10,11 @@
 //     stats                the node's counters
 //     counters             what each counter means (a Markdown table; no node
 //                          is asked)
-//     leave                make the node leave the cluster gracefully
+//     leave                make the node leave the cluster gracefully (it
+//                          drains first)
+//     labels [set K=V...|unset K...]
+//                          the node's labels, or change them (gossiped with
+//                          a new incarnation, at most 512 bytes)
 //     keys generate        print a new random key (base64)
 //     keys list|install KEY|use KEY|remove KEY [--all]
 //                          the node's keyring (with --all: every alive or
@@ -136,6 +140,29 @@ std::vector<std::string> alive_members(const Ctx& c, std::string* err) {
   return shoal::cli::alive_members(*members);
 }
 
+// labels, labels set K=V..., labels unset K...
+int cmd_labels(const Ctx& c, const std::string& op, const std::vector<std::string>& items) {
+  json args = json::object();
+  if (op == "set") {
+    json set = json::object();
+    for (const std::string& item : items) {
+      const size_t eq = item.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        std::fprintf(stderr, "shoal: labels set: '%s' is not KEY=VALUE\n", printable(item).c_str());
+        return 2;
+      }
+      set[item.substr(0, eq)] = item.substr(eq + 1);
+    }
+    args["set"] = set;
+  } else if (op == "unset") {
+    args["unset"] = items;
+  }
+  std::string err;
+  auto j = call(c, c.node, "labels", args, &err);
+  if (!j) return fail(err);
+  return print(shoal::cli::labels_answer_text(*j, c.json_out));
+}
+
 // keys list|install|use|remove on the node, or (--all) on every alive
 // member, one line per member.
 int cmd_keys(const Ctx& c, const std::string& op, const std::string& key, bool all) {
@@ -181,6 +208,25 @@ struct KeyCommands {
   std::string key;
   bool all = false;
 };
+
+// `shoal labels [set K=V...|unset K...]`.
+struct LabelCommands {
+  CLI::App* show = nullptr;
+  CLI::App* set = nullptr;
+  CLI::App* unset = nullptr;
+  std::vector<std::string> items;
+};
+
+void add_label_commands(CLI::App& app, LabelCommands& lc) {
+  lc.show = app.add_subcommand("labels", "the node's labels; set or unset them");
+  lc.show->fallthrough();
+  lc.set = lc.show->add_subcommand("set", "set labels KEY=VALUE (merged with the others)");
+  lc.set->add_option("LABELS", lc.items, "KEY=VALUE ...")->required();
+  lc.unset = lc.show->add_subcommand("unset", "remove labels by name");
+  lc.unset->add_option("KEYS", lc.items, "KEY ...")->required();
+  lc.set->fallthrough();
+  lc.unset->fallthrough();
+}
 
 // `kc` must outlive parsing: the options write into it.
 void add_key_commands(CLI::App& app, KeyCommands& kc) {
@@ -230,6 +276,8 @@ int main(int argc, char** argv) {
   auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
   KeyCommands keys;
   add_key_commands(app, keys);
+  LabelCommands labels;
+  add_label_commands(app, labels);
   // Global flags are accepted after the subcommand too.
   for (auto* sub : {members, status, lookup, forward, stats, leave}) sub->fallthrough();
   try {
@@ -262,6 +310,10 @@ int main(int argc, char** argv) {
     if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
     if (stats->parsed()) return cmd_simple(c, "stats");
     if (leave->parsed()) return cmd_simple(c, "leave");
+    if (labels.show->parsed()) {
+      const char* op = labels.set->parsed() ? "set" : labels.unset->parsed() ? "unset" : "show";
+      return cmd_labels(c, op, labels.items);
+    }
     for (auto* k : keys.ops) {
       if (k->parsed()) return cmd_keys(c, k->get_name(), keys.key, keys.all);
     }

@@ -154,6 +154,18 @@ void Membership::leave(Instant now) {
   next_join_ = kNever;
 }
 
+std::string Membership::set_labels(Labels labels, Instant now) {
+  if (std::string why = check_labels(labels); !why.empty()) return why;
+  if (leaving_) return "this node is leaving";
+  Member& self = members_.find(config_.address)->second;
+  set_state(self, Status::kAlive, self.state.incarnation + 1, &labels, config_.address, now, false);
+  config_.labels = std::move(labels);
+  enqueue(self_change());
+  return "";
+}
+
+bool Membership::self_disseminated() const { return queue_.find(config_.address) == nullptr; }
+
 bool Membership::leave_disseminated() const {
   return leaving_ && queue_.find(config_.address) == nullptr;
 }
@@ -178,8 +190,8 @@ Change Membership::change_of(const Member& m, const std::string& source) const {
 
 void Membership::emit(const Member& m, std::optional<Status> old, const std::string& source,
                       bool forgotten) {
-  events_.push_back(
-      MemberEvent{m.state.address, old, m.state.status, m.state.incarnation, source, forgotten});
+  events_.push_back(MemberEvent{m.state.address, old, m.state.status, m.state.incarnation, source,
+                                forgotten, m.state.labels});
 }
 
 void Membership::set_deadline(Member& m, Instant deadline) {

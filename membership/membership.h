@@ -63,6 +63,7 @@ struct MemberEvent {
   Incarnation incarnation = 0;
   std::string source;  // who made the claim that caused it
   bool forgotten = false;
+  Labels labels;  // the member's, as of this event
 };
 
 struct OutDatagram {
@@ -114,6 +115,10 @@ class Membership {
   // Gossip `leave` and stop probing. The driver stops the node once
   // leave_disseminated() or after a bound of its own.
   void leave(Instant now);
+  // Replaces this node's labels and gossips them with a new incarnation
+  // (memberlist's UpdateNode). "" on success, else why not: over
+  // kLabelsBytesMax, or leaving.
+  std::string set_labels(Labels labels, Instant now);
 
   void on_message(std::string_view from, const Message& msg, Instant now);
   TcpResponse on_tcp_request(std::string_view from, const TcpRequest& req, Instant now);
@@ -142,6 +147,9 @@ class Membership {
   bool leaving() const { return leaving_; }
   // True once this node's leave claim has left the dissemination queue.
   bool leave_disseminated() const;
+  // True once this node's latest claim about itself (a refutation, new
+  // labels) has left the dissemination queue.
+  bool self_disseminated() const;
   int health_score() const { return awareness_.score(); }
   // Changes waiting in the piggyback queue.
   size_t pending_changes() const { return queue_.size(); }

@@ -37,13 +37,14 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c == "lookup") return reply(lookup(*args));
   if (c == "forward") return forward(*args, std::move(reply));
   if (c.starts_with("keys.")) return reply(keys(c, *args));
+  if (c == "labels") return reply(labels(*args));
   if (c == "leave") {
     hooks_.leave();
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
   reply({"", "unknown command '" + c +
-                 "' (members, status, lookup, forward, stats, leave, keys.list, keys.install, "
-                 "keys.use, keys.remove)"});
+                 "' (members, status, lookup, forward, stats, leave, labels, keys.list, "
+                 "keys.install, keys.use, keys.remove)"});
 }
 
 proto::AdminResponse Admin::members() const {
@@ -120,6 +121,42 @@ void Admin::forward(const json& args, Reply reply) {
 // keys.list | keys.install | keys.use | keys.remove {key}. A change is
 // made on a copy, saved, and only then applied: the file and the running
 // ring never disagree.
+// labels {set?: {K: V}, unset?: [K]}: merged into this node's labels, which
+// are gossiped with a new incarnation (at most 512 bytes in all).
+proto::AdminResponse Admin::labels(const json& args) {
+  membership::Labels next = engine_.core().member(engine_.address())->labels;
+  const bool changes = args.contains("set") || args.contains("unset");
+  if (args.contains("set")) {
+    const json& set = args.at("set");
+    if (!set.is_object()) return {"", "labels: 'set' must be an object of strings"};
+    for (auto it = set.begin(); it != set.end(); ++it) {
+      if (it.key().empty()) return {"", "labels: a label needs a name"};
+      if (!it.value().is_string()) {
+        return {"", "labels: the value of '" + it.key() + "' is not a string"};
+      }
+      next[it.key()] = it.value().get<std::string>();
+    }
+  }
+  if (args.contains("unset")) {
+    const json& unset = args.at("unset");
+    if (!unset.is_array()) return {"", "labels: 'unset' must be an array of names"};
+    for (const json& name : unset) {
+      if (!name.is_string()) return {"", "labels: 'unset' must be an array of names"};
+      next.erase(name.get<std::string>());
+    }
+  }
+  if (changes) {
+    if (std::string why = engine_.set_labels(std::move(next), hooks_.now()); !why.empty()) {
+      return {"", "labels: " + why};
+    }
+  }
+  const auto self = engine_.core().member(engine_.address());
+  return {dump({{"address", engine_.address()},
+                {"incarnation", self->incarnation},
+                {"labels", self->labels}}),
+          ""};
+}
+
 proto::AdminResponse Admin::keys(const std::string& command, const json& args) {
   Seal& seal = engine_.seal();
   if (seal.mode() == Encryption::kOff) {

@@ -9,6 +9,9 @@
 //   forward {key, payload?, timeout_ms?}
 //                         handle_or_forward from this node; says who handled it
 //   leave                 graceful leave (bounded by the node's leave timeout)
+//   labels {set?: {K: V}, unset?: [K]}
+//                         changes this node's labels (gossiped with a new
+//                         incarnation); answers them
 //   keys.list             the keyring: key ids, the primary first (never the keys)
 //   keys.install {key}    add a key (base64)            } each saved to the
 //   keys.use {key}        make an installed key primary } keyring file before
@@ -55,6 +58,7 @@ class Admin {
   proto::AdminResponse lookup(const nlohmann::json& args) const;
   void forward(const nlohmann::json& args, Reply reply);
   proto::AdminResponse keys(const std::string& command, const nlohmann::json& args);
+  proto::AdminResponse labels(const nlohmann::json& args);
 
   Engine& engine_;
   Hooks hooks_;

@@ -49,6 +49,24 @@ void Engine::leave(Instant now) {
   collect(now);
 }
 
+void Engine::drain(Instant now) {
+  if (draining_ || core_.leaving()) return;
+  draining_ = true;
+  auto self = core_.member(core_.address());
+  membership::Labels labels = self ? self->labels : membership::Labels{};
+  labels[kDrainingLabel] = "true";
+  // Over the label bound: the leave still drains, just without the label
+  // (the ring drops this node once the leave spreads instead).
+  (void)core_.set_labels(std::move(labels), now);
+  collect(now);
+}
+
+std::string Engine::set_labels(membership::Labels labels, Instant now) {
+  std::string why = core_.set_labels(std::move(labels), now);
+  collect(now);
+  return why;
+}
+
 Engine::Drop Engine::on_datagram(std::string_view from, std::string_view bytes, Instant now) {
   Seal::Opened opened = seal_->open(Seal::Channel::kDatagram, bytes);
   if (!opened.ok()) {
@@ -129,7 +147,8 @@ void Engine::on_link_failed(std::string_view peer, const std::string& why, Insta
 
 void Engine::on_forward_request(proto::ForwardRequest request, Instant received, Instant now,
                                 Forwarder::Answer answer) {
-  forwarder_.serve(std::move(request), core_.leaving(), received, now, std::move(answer));
+  forwarder_.serve(std::move(request), core_.leaving() || draining_, received, now,
+                   std::move(answer));
   collect(now);
 }
 

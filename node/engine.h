@@ -99,6 +99,14 @@ class Engine {
   // ---- inputs ----
   void join(const std::vector<std::string>& seeds, membership::Instant now);
   void leave(membership::Instant now);
+  // Replaces this node's labels and gossips them (Membership::set_labels);
+  // "" or why not.
+  std::string set_labels(membership::Labels labels, membership::Instant now);
+  // Draining (a leave begins): labels this node draining=true, so every
+  // ring drops it, and answers forwarded requests shutting_down (their
+  // senders look again) while its handlers in flight finish.
+  void drain(membership::Instant now);
+  bool draining() const { return draining_; }
   Drop on_datagram(std::string_view from, std::string_view bytes, membership::Instant now);
   // A join or sync request from a peer and its answer; nullopt if `body`
   // is not such a request (a response sent as a request, a forwarded or an
@@ -176,6 +184,7 @@ class Engine {
   std::vector<Exchange> exchanges_;
   std::vector<membership::MemberEvent> events_;
   std::vector<RingChange> ring_changes_;
+  bool draining_ = false;
 };
 
 }  // namespace shoal::node

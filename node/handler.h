@@ -56,14 +56,14 @@ struct Request {
 // What a handler's run came to, as the forwarder sees it.
 struct HandlerOutcome {
   enum class Kind : uint8_t {
-    kOk,         // payload: the response
-    kFailed,     // payload: why (handler_failed)
-    kDropped,    // the Reply was let go of unanswered (handler_dropped)
-    kExpired,    // its deadline passed before the handler ran (timeout)
-    kNoHandler,  // none registered (no_handler)
-    kOverloaded, // the executor's queue is full (overloaded)
-    kThrew,      // payload: what the handler threw (handler_failed)
-    kIgnored,    // a second answer to one Reply (counted, nothing else)
+    kOk,          // payload: the response
+    kFailed,      // payload: why (handler_failed)
+    kDropped,     // the Reply was let go of unanswered (handler_dropped)
+    kExpired,     // its deadline passed before the handler ran (timeout)
+    kNoHandler,   // none registered (no_handler)
+    kOverloaded,  // the executor's queue is full (overloaded)
+    kThrew,       // payload: what the handler threw (handler_failed)
+    kIgnored,     // a second answer to one Reply (counted, nothing else)
   };
   Kind kind = Kind::kOk;
   std::string payload;
@@ -90,7 +90,9 @@ class Reply {
 
  private:
   friend void run_request(const AsyncHandler*, Request, bool, Deliver);
-  void answer_threw(std::string what) const { answer(HandlerOutcome::Kind::kThrew, std::move(what)); }
+  void answer_threw(std::string what) const {
+    answer(HandlerOutcome::Kind::kThrew, std::move(what));
+  }
   struct State {
     explicit State(Deliver d) : deliver(std::move(d)) {}
     ~State();

@@ -32,6 +32,10 @@ class HandlerPool {
   // Queues `task` (moved from); false, leaving it with the caller, if
   // queue_max tasks wait already or the pool has stopped.
   bool submit(std::function<void()>& task);
+  // Queues as many of `tasks` as fit, under one lock, waking as many
+  // threads as there are tasks; the ones that did not fit stay in `tasks`
+  // (the first `accepted` are moved from). Returns how many were queued.
+  size_t submit_all(std::vector<std::function<void()>>& tasks);
   void stop();
   size_t queued() const;
 
@@ -39,6 +43,7 @@ class HandlerPool {
   void run();
 
   const size_t queue_max_;
+  const size_t thread_count_;
   mutable std::mutex mu_;
   std::condition_variable ready_;
   std::deque<std::function<void()>> queue_;

@@ -139,15 +139,74 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::mutex handler_mu;
   std::shared_ptr<const AsyncHandler> handler;  // guarded by handler_mu
   std::unique_ptr<HandlerPool> pool;            // null: handlers on the io thread
-  // Handler answers reach the io thread through this; closed (nullptr)
-  // when the node goes, so a late answer reaches nothing.
+  // Handler answers reach the io thread through this: queued, and one
+  // posted drain takes every answer queued meanwhile (under load, one
+  // wake-up of the io thread for many answers). Closed (impl nullptr) when
+  // the node goes, so a late answer reaches nothing.
   struct Gate {
     std::mutex mu;
     Impl* impl = nullptr;
+    std::vector<std::pair<uint64_t, HandlerOutcome>> outcomes;
+    bool drain_posted = false;
   };
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
-  std::vector<std::function<void(const MemberEvent&)>> member_callbacks;
-  std::vector<std::function<void(const RingChange&)>> ring_callbacks;
+  // Listeners: copied on write under listeners_mu; the io thread takes the
+  // current list once per pump.
+  struct Listeners {
+    struct Member {
+      uint64_t id;
+      std::function<void(const MemberEvent&)> callback;
+      Node::Executor executor;
+    };
+    struct Ring {
+      uint64_t id;
+      std::function<void(const RingChange&)> callback;
+      Node::Executor executor;
+    };
+    std::vector<Member> member;
+    std::vector<Ring> ring;
+  };
+  std::mutex listeners_mu;
+  std::shared_ptr<const Listeners> listeners = std::make_shared<Listeners>();
+  uint64_t next_listener = 1;  // guarded by listeners_mu
+  std::shared_ptr<const Listeners> current_listeners() {
+    std::lock_guard lock(listeners_mu);
+    return listeners;
+  }
+  template <class F>
+  uint64_t change_listeners(F&& change) {
+    std::lock_guard lock(listeners_mu);
+    auto next = std::make_shared<Listeners>(*listeners);
+    const uint64_t id = next_listener++;
+    change(*next, id);
+    listeners = std::move(next);
+    return id;
+  }
+  // Runs a listener: through its executor, or here, guarded.
+  template <class F, class Arg>
+  void notify(F& callback, const Node::Executor& executor, const Arg& arg) {
+    if (!executor) return guarded(callback, arg);
+    try {
+      executor([callback, arg] {
+        try {
+          callback(arg);
+        } catch (...) {
+          spdlog::error("a listener run by its executor threw");
+        }
+      });
+    } catch (...) {
+      ++counters.callback_errors;
+      spdlog::error("a listener's executor threw");
+    }
+  }
+  struct LeaveHooks {
+    std::function<void()> before, after;
+  };
+  std::vector<LeaveHooks> leave_hooks;
+  // Ready: joined (or alone by configuration); set once, on the io thread.
+  std::promise<void> ready_promise;
+  std::shared_future<void> ready_future = ready_promise.get_future().share();
+  bool ready = false;
 
   std::mutex state_mu;
   std::condition_variable stopped_cv;
@@ -244,13 +303,18 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     for (auto& d : engine->take_datagrams()) udp.send(d.to, d.bytes);
     for (auto& x : engine->take_exchanges()) exchange(std::move(x));
     for (auto& f : engine->take_forwards()) links.send(f.peer, f.id, f.request);
-    for (HandlerJob& job : engine->take_jobs()) dispatch(std::move(job));
+    dispatch(engine->take_jobs());
+    if (!ready && engine->core().joined()) {
+      ready = true;
+      ready_promise.set_value();
+    }
     auto events = engine->take_events();
     for (const MemberEvent& e : events) report(e);
     for (auto& change : engine->take_ring_changes()) {
       spdlog::debug("ring: {} members, checksum {:016x}", change.after->member_count(),
                     change.after->checksum());
-      for (auto& cb : ring_callbacks) guarded(cb, change);
+      const auto ls = current_listeners();
+      for (const auto& l : ls->ring) notify(l.callback, l.executor, change);
     }
     arm_timer();
   }
@@ -262,31 +326,54 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       std::lock_guard lock(gate->mu);
       Impl* d = gate->impl;
       if (d == nullptr) return;
-      asio::post(d->io, [d, job, outcome = std::move(outcome)]() mutable {
-        d->engine->on_job_done(job, std::move(outcome), mono_now());
-        d->pump();
-      });
+      gate->outcomes.emplace_back(job, std::move(outcome));
+      if (gate->drain_posted) return;
+      gate->drain_posted = true;
+      asio::post(d->io, [d] { d->take_outcomes(); });
     };
   }
 
-  // Runs the application's handler on `job`: on the pool, or (no pool) on
-  // the io thread later, never inside the engine call that made the job.
-  void dispatch(HandlerJob job) {
+  void take_outcomes() {
+    std::vector<std::pair<uint64_t, HandlerOutcome>> batch;
+    {
+      std::lock_guard lock(gate->mu);
+      batch.swap(gate->outcomes);
+      gate->drain_posted = false;
+    }
+    const Instant now = mono_now();
+    for (auto& [job, outcome] : batch) engine->on_job_done(job, std::move(outcome), now);
+    pump();
+  }
+
+  // Runs the application's handler on each job: on the pool (queued
+  // together), or (no pool) here on the io thread; the answers reach the
+  // engine through the gate, never inside the engine call that made a job.
+  void dispatch(std::vector<HandlerJob> jobs) {
+    if (jobs.empty()) return;
     std::shared_ptr<const AsyncHandler> h;
     {
       std::lock_guard lock(handler_mu);
       h = handler;
     }
-    Reply::Deliver deliver = deliver_to_io(job.id);
-    std::function<void()> task = [h, request = std::move(job.request), deliver]() mutable {
-      const bool expired = steady_clock::now() >= request.deadline;
-      run_request(h.get(), std::move(request), expired, std::move(deliver));
-    };
-    if (!pool) return asio::post(io, std::move(task));
-    if (!pool->submit(task)) {
-      deliver({HandlerOutcome::Kind::kOverloaded, std::to_string(opts.handler_queue_max) +
-                                                      " requests wait for the handler on " +
-                                                      advertised});
+    std::vector<std::function<void()>> tasks;
+    tasks.reserve(jobs.size());
+    for (HandlerJob& job : jobs) {
+      auto task = [h, request = std::move(job.request), deliver = deliver_to_io(job.id)]() mutable {
+        const bool expired = steady_clock::now() >= request.deadline;
+        run_request(h.get(), std::move(request), expired, std::move(deliver));
+      };
+      if (pool) {
+        tasks.emplace_back(std::move(task));
+      } else {
+        task();
+      }
+    }
+    if (!pool) return;
+    const size_t queued = pool->submit_all(tasks);
+    for (size_t i = queued; i < jobs.size(); ++i) {
+      deliver_to_io(jobs[i].id)({HandlerOutcome::Kind::kOverloaded,
+                                 std::to_string(opts.handler_queue_max) +
+                                     " requests wait for the handler on " + advertised});
     }
   }
 
@@ -323,15 +410,17 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       spdlog::info("member {} {} -> {} inc {} (from {})", e.address, to_string(*e.old_status),
                    to_string(e.status), e.incarnation, e.source);
     }
-    for (auto& cb : member_callbacks) guarded(cb, e);
+    const auto ls = current_listeners();
+    for (const auto& l : ls->member) notify(l.callback, l.executor, e);
   }
 
   // Runs an application callback: whatever it throws is caught and
   // counted, and the node carries on.
-  template <class F, class Arg>
-  void guarded(F& callback, const Arg& arg) {
+  template <class F, class... Arg>
+  void guarded(F& callback, const Arg&... arg) {
+    if (!callback) return;
     try {
-      callback(arg);
+      callback(arg...);
     } catch (const std::exception& e) {
       ++counters.callback_errors;
       spdlog::error("a callback threw: {}", e.what());
@@ -550,18 +639,40 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   void start_thread();
   void run_io();
 
+  // A graceful leave, in two bounded phases: drain (labelled draining=true,
+  // so every ring drops this node; forwarded requests answered
+  // shutting_down; until the label has spread and no handler runs, or
+  // drain_timeout), then gossip `leave` (until it has spread, or
+  // `timeout`), then stop. The app's hooks run before and after.
   void begin_leave(std::chrono::milliseconds timeout) {
-    if (engine->core().leaving()) return;
-    spdlog::info("leaving the cluster");
-    engine->leave(mono_now());
+    if (engine->core().leaving() || engine->draining()) return;
+    spdlog::info("leaving the cluster: draining first");
+    for (auto& h : leave_hooks) guarded(h.before);
+    engine->drain(mono_now());
     pump();
-    poll_leave(steady_clock::now() + timeout);
+    poll_drain(steady_clock::now() + opts.drain_timeout, timeout);
+  }
+
+  void poll_drain(steady_clock::time_point deadline, std::chrono::milliseconds leave_timeout) {
+    const size_t handling = engine->forwarder().jobs_in_flight();
+    const bool spread = engine->core().self_disseminated();
+    if ((handling == 0 && spread) || steady_clock::now() >= deadline) {
+      if (handling > 0) spdlog::warn("drain timed out with {} handlers running", handling);
+      engine->leave(mono_now());
+      pump();
+      return poll_leave(steady_clock::now() + leave_timeout);
+    }
+    leave_timer.expires_after(std::chrono::milliseconds(20));
+    leave_timer.async_wait([this, deadline, leave_timeout](const asio::error_code& ec) {
+      if (!ec) poll_drain(deadline, leave_timeout);
+    });
   }
 
   void poll_leave(steady_clock::time_point deadline) {
     const bool spread = engine->core().leave_disseminated();
     if (spread || steady_clock::now() >= deadline) {
       spdlog::info("left ({})", spread ? "leave disseminated" : "timed out");
+      for (auto& h : leave_hooks) guarded(h.after);
       shutdown();
       return;
     }
@@ -731,7 +842,7 @@ void Node::leave(std::chrono::milliseconds timeout) {
   }
   asio::post(impl_->io, [this, timeout] { impl_->begin_leave(timeout); });
   std::unique_lock lock(impl_->state_mu);
-  impl_->stopped_cv.wait_for(lock, timeout + std::chrono::seconds(1),
+  impl_->stopped_cv.wait_for(lock, impl_->opts.drain_timeout + timeout + std::chrono::seconds(1),
                              [this] { return impl_->stopped; });
   lock.unlock();
   stop();
@@ -805,6 +916,15 @@ NodeStats Node::stats() const {
   return impl_->on_io([this] { return impl_->stats_now(); });
 }
 
+std::string Node::set_labels(membership::Labels labels) {
+  return impl_->on_io([this, &labels]() -> std::string {
+    if (!impl_->engine) return "the node is not running";
+    std::string why = impl_->engine->set_labels(std::move(labels), mono_now());
+    impl_->pump();
+    return why;
+  });
+}
+
 void Node::set_handler(AsyncHandler handler) {
   auto h = handler ? std::make_shared<const AsyncHandler>(std::move(handler)) : nullptr;
   std::lock_guard lock(impl_->handler_mu);
@@ -864,12 +984,35 @@ std::future<ForwardResult> Node::handle_or_forward(std::string key, std::string 
   return fut;
 }
 
-void Node::on_member_change(std::function<void(const MemberEvent&)> callback) {
-  impl_->member_callbacks.push_back(std::move(callback));
+Node::ListenerId Node::on_member_change(std::function<void(const MemberEvent&)> callback,
+                                        Executor executor) {
+  return impl_->change_listeners([&](Impl::Listeners& ls, uint64_t id) {
+    ls.member.push_back({id, std::move(callback), std::move(executor)});
+  });
 }
 
-void Node::on_ring_change(std::function<void(const RingChange&)> callback) {
-  impl_->ring_callbacks.push_back(std::move(callback));
+Node::ListenerId Node::on_ring_change(std::function<void(const RingChange&)> callback,
+                                      Executor executor) {
+  return impl_->change_listeners([&](Impl::Listeners& ls, uint64_t id) {
+    ls.ring.push_back({id, std::move(callback), std::move(executor)});
+  });
+}
+
+void Node::remove_listener(ListenerId id) {
+  impl_->change_listeners([id](Impl::Listeners& ls, uint64_t) {
+    std::erase_if(ls.member, [id](const auto& l) { return l.id == id; });
+    std::erase_if(ls.ring, [id](const auto& l) { return l.id == id; });
+  });
+}
+
+void Node::on_leave(std::function<void()> before, std::function<void()> after) {
+  impl_->leave_hooks.push_back({std::move(before), std::move(after)});
+}
+
+std::shared_future<void> Node::ready() const { return impl_->ready_future; }
+
+bool Node::wait_ready(std::chrono::milliseconds timeout) const {
+  return impl_->ready_future.wait_for(timeout) == std::future_status::ready;
 }
 
 }  // namespace shoal::node

@@ -97,6 +97,8 @@ struct NodeOptions {
   // shoald, the admin `leave` command): gossip `leave`, wait until it has
   // spread or this long, then stop.
   std::chrono::milliseconds leave_timeout{2000};
+  // Before that, a leave drains (Node::leave): at most this long.
+  std::chrono::milliseconds drain_timeout{5000};
 
   // ---- the trust boundary (docs/SECURITY.md) ----
   // kOff: plaintext, admin from loopback peers only. Otherwise datagrams
@@ -136,7 +138,12 @@ class Node {
   std::string start();
   // Joins through these seeds (in addition to, or instead of, the options').
   void join(std::vector<std::string> seeds);
-  // Gossips `leave`, waits until it has spread or `timeout`, then stops.
+  // Leaves gracefully, in two phases. Drain: labels itself draining=true,
+  // so every ring drops it and its keys move on; answers forwarded
+  // requests shutting_down (their senders look again); waits until the
+  // label has spread and no handler runs, at most drain_timeout. Then
+  // gossips `leave`, waits until it has spread or `timeout`, and stops.
+  // Leave hooks run before the drain and after the leave.
   void leave(std::chrono::milliseconds timeout);
   // The same, bounded by NodeOptions::leave_timeout.
   void leave();
@@ -145,6 +152,11 @@ class Node {
   // Waits until the node has stopped (after leave(), stop(), or an admin
   // "leave" request); false on timeout.
   bool wait_stopped(std::chrono::milliseconds timeout);
+  // Ready once the node has joined a member of the cluster (at once
+  // without seeds: a cluster of one by configuration). wait_ready: false
+  // on timeout.
+  std::shared_future<void> ready() const;
+  bool wait_ready(std::chrono::milliseconds timeout) const;
 
   // This node's advertised address (with the real port if bound to 0).
   std::string address() const;
@@ -192,10 +204,32 @@ class Node {
   // The simple form: the handler's return value is the answer.
   void set_handler(RequestHandler handler);
 
-  // Called on the io thread for every member change / new ring snapshot.
-  // Register before start().
-  void on_member_change(std::function<void(const membership::MemberEvent&)> callback);
-  void on_ring_change(std::function<void(const RingChange&)> callback);
+  // Replaces this node's labels, gossiped with a new incarnation
+  // (memberlist's UpdateNode): "" on success, else why not (over 512 bytes,
+  // not running, leaving).
+  std::string set_labels(membership::Labels labels);
+
+  // Listeners for every member change (labels included) and every new
+  // ring snapshot (RingChange::diff() says what moved). With an
+  // `executor`, each call is handed to it (an app's thread pool or event
+  // loop: executor(task) must run task() once, soon, in order if the app
+  // needs order); without, the listener runs on the io thread and must be
+  // short. May be added and removed at any time, from any thread; once
+  // remove_listener() has returned, a listener gets no event the io
+  // thread takes up after that (one being delivered at that moment, or
+  // already handed to an executor, may still arrive).
+  using ListenerId = uint64_t;
+  using Executor = std::function<void(std::function<void()>)>;
+  ListenerId on_member_change(std::function<void(const membership::MemberEvent&)> callback,
+                              Executor executor = {});
+  ListenerId on_ring_change(std::function<void(const RingChange&)> callback,
+                            Executor executor = {});
+  void remove_listener(ListenerId id);
+  // Ringpop's self-eviction hooks: `before` runs when a leave begins
+  // (before the drain), `after` once the leave has been gossiped, just
+  // before the node stops. On the io thread: keep them short. Either may
+  // be empty.
+  void on_leave(std::function<void()> before, std::function<void()> after);
 
   class Impl;
 

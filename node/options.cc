@@ -48,6 +48,7 @@ std::string NodeOptions::validate() const {
     return "tcp timeouts: must be > 0";
   }
   if (leave_timeout.count() < 0) return "leave_timeout: must be >= 0";
+  if (drain_timeout.count() < 0) return "drain_timeout: must be >= 0";
   if (tcp_connections_max < 1) return "tcp_connections_max: must be >= 1";
   if (full_syncs_max < 1) return "full_syncs_max: must be >= 1";
   if (handler_threads > 1024) return "handler_threads: must be <= 1024";

@@ -21,7 +21,7 @@ Duration RingFeed::delay_cap() const {
 }
 
 void RingFeed::on_event(const membership::MemberEvent& e, Instant now) {
-  if (membership::is_pingable(e.status) && !e.forgotten) {
+  if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
     (void)builder_.add(e.address);  // a no-op if already on the ring
   } else {
     builder_.remove(e.address);

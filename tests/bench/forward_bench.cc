@@ -40,8 +40,8 @@ int arg_int(int argc, char** argv, const char* name, int def) {
     if (std::string(argv[i]) == name) {
       char* end = nullptr;
       const long v = std::strtol(argv[i + 1], &end, 10);
-      if (*end != '\0' || v <= 0 || v > 100000) {
-        std::fprintf(stderr, "forward_bench: %s must be 1..100000\n", name);
+      if (*end != '\0' || v < 0 || v > 100000) {
+        std::fprintf(stderr, "forward_bench: %s must be 0..100000\n", name);
         std::exit(2);
       }
       return static_cast<int>(v);
@@ -65,6 +65,9 @@ int main(int argc, char** argv) {
   const int payload_bytes = arg_int(argc, argv, "--payload-bytes", 64);
   // --keyring 1: every frame sealed (--encryption required, one key).
   const bool sealed = arg_int(argc, argv, "--keyring", 0) != 0;
+  // --inline-handlers 1: handlers on the io thread (handler_threads 0)
+  // instead of the handler executor.
+  const bool inline_handlers = arg_int(argc, argv, "--inline-handlers", 0) != 0;
   Keyring keyring;
   keyring.install(generate_key());
 
@@ -73,6 +76,7 @@ int main(int argc, char** argv) {
     NodeOptions o;
     o.listen = "127.0.0.1:0";
     o.cluster = "bench";
+    if (inline_handlers) o.handler_threads = 0;
     if (sealed) {
       o.encryption = Encryption::kRequired;
       o.keyring = keyring;
@@ -148,12 +152,13 @@ int main(int argc, char** argv) {
   }
   const double p50 = percentile(lat, 0.50), p99 = percentile(lat, 0.99);
   std::printf(
-      "{\"keyring\": %d, \"callers\": %d, \"seconds\": %.2f, \"payload_bytes\": %d, "
+      "{\"keyring\": %d, \"inline_handlers\": %d, \"callers\": %d, \"seconds\": %.2f, "
+      "\"payload_bytes\": %d, "
       "\"requests_per_s\": %.0f, "
       "\"forwarded_per_s\": %.0f, \"forwarded_per_s_per_node\": %.0f, \"local\": %llu, "
       "\"forwarded\": %llu, \"errors\": %llu, \"forwarded_p50_us\": %.1f, "
       "\"forwarded_p99_us\": %.1f}\n",
-      sealed ? 1 : 0, callers_n, elapsed, payload_bytes,
+      sealed ? 1 : 0, inline_handlers ? 1 : 0, callers_n, elapsed, payload_bytes,
       static_cast<double>(local + forwarded) / elapsed, static_cast<double>(forwarded) / elapsed,
       static_cast<double>(forwarded) / elapsed / 3.0, static_cast<unsigned long long>(local),
       static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(errors), p50,

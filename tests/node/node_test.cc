@@ -484,6 +484,189 @@ TEST(NodeTest, GracefulLeaveIsNotAFailure) {
   EXPECT_EQ(a.stats().protocol.faulty_declared, 0u);
 }
 
+// Labels set at runtime reach the other members (with a new incarnation)
+// and their member events; over 512 bytes they are refused.
+TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
+  Node a(options());
+  ASSERT_EQ(a.start(), "");
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  std::mutex mu;
+  std::vector<membership::Labels> seen;  // b's events about a
+  b.on_member_change([&](const membership::MemberEvent& e) {
+    std::lock_guard lock(mu);
+    if (e.address == a.address()) seen.push_back(e.labels);
+  });
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(b.wait_ready(milliseconds(10000)));
+  ASSERT_TRUE(eventually([&] { return status_of(b, a.address()) == Status::kAlive; }));
+  const auto before = a.incarnation();
+  EXPECT_EQ(a.set_labels({{"zone", "b"}, {"version", "2"}}), "");
+  EXPECT_GT(a.incarnation(), before);
+  const membership::Labels want{{"zone", "b"}, {"version", "2"}};
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& m : b.members()) {
+      if (m.address == a.address()) return m.labels == want;
+    }
+    return false;
+  }));
+  {
+    std::lock_guard lock(mu);
+    ASSERT_FALSE(seen.empty());
+    EXPECT_EQ(seen.back(), want);
+  }
+  EXPECT_NE(a.set_labels({{"big", std::string(600, 'x')}}).find("512"), std::string::npos);
+  // Through the admin command (what `shoal labels set/unset` sends).
+  auto r =
+      admin_call(a.address(), "test", "labels", R"({"set": {"zone": "c"}, "unset": ["version"]})");
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(nlohmann::json::parse(r.json)["labels"], nlohmann::json({{"zone", "c"}}));
+  r = admin_call(a.address(), "test", "labels", R"({"set": {"zone": 3}})");
+  EXPECT_FALSE(r.ok);
+  EXPECT_NE(r.error.find("not a string"), std::string::npos) << r.error;
+}
+
+// Listeners added after start, one run by an executor of the app's; the
+// ring change says who joined and which ranges moved to it; a removed
+// listener hears nothing more.
+TEST(NodeTest, ListenersComeAndGoAndRunOnTheAppsExecutor) {
+  Node a(options());
+  ASSERT_EQ(a.start(), "");
+  std::mutex mu;
+  std::vector<std::function<void()>> queued;  // the app's executor: a queue it runs
+  std::vector<std::string> joined, ranges_to;
+  std::set<std::thread::id> threads;
+  auto id = a.on_ring_change(
+      [&](const RingChange& c) {
+        const ring::RingDiff d = c.diff();
+        std::lock_guard lock(mu);
+        threads.insert(std::this_thread::get_id());
+        joined.insert(joined.end(), d.added.begin(), d.added.end());
+        for (const auto& m : d.moves) ranges_to.push_back(m.to);
+      },
+      [&](std::function<void()> task) {
+        std::lock_guard lock(mu);
+        queued.push_back(std::move(task));
+      });
+  std::atomic<int> member_events{0};
+  auto member_id = a.on_member_change([&](const membership::MemberEvent&) { ++member_events; });
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return !queued.empty();
+  }));
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(mu);
+    tasks.swap(queued);
+  }
+  for (auto& t : tasks) t();  // here, on the test's thread
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(joined, std::vector<std::string>{b.address()});
+    ASSERT_FALSE(ranges_to.empty());
+    for (const auto& to : ranges_to) EXPECT_EQ(to, b.address());
+    EXPECT_EQ(threads, std::set<std::thread::id>{std::this_thread::get_id()});
+  }
+  EXPECT_GT(member_events.load(), 0);
+  a.remove_listener(id);
+  a.remove_listener(member_id);
+  const int events_then = member_events.load();
+  b.stop();  // a change a would report
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 1; }, milliseconds(30000)));
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(queued.empty());
+  EXPECT_EQ(member_events.load(), events_then);
+}
+
+// A node without seeds is ready at once; a joiner once it has joined.
+TEST(NodeTest, ReadyOnceJoined) {
+  Node a(options());
+  EXPECT_FALSE(a.wait_ready(milliseconds(0)));
+  ASSERT_EQ(a.start(), "");
+  EXPECT_TRUE(a.wait_ready(milliseconds(5000)));
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(b.wait_ready(milliseconds(10000)));
+  EXPECT_TRUE(status_of(b, a.address()).has_value());
+  // A seed that never answers: not ready.
+  NodeOptions oc = options();
+  oc.seeds = {"127.0.0.1:9"};
+  Node c(oc);
+  ASSERT_EQ(c.start(), "");
+  EXPECT_FALSE(c.wait_ready(milliseconds(300)));
+}
+
+// leave() drains: the node labels itself draining=true, every ring drops
+// it while it still runs, the handler that was running finishes and its
+// request succeeds, requests sent meanwhile go to the others; the hooks
+// run before the drain and after the leave.
+TEST(NodeTest, LeaveDrainsBeforeLeaving) {
+  NodeOptions oa = options();
+  Node a(oa);
+  ASSERT_EQ(a.start(), "");
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  Node b(ob);
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  std::atomic<bool> first{true};
+  b.set_handler([&](Request r, Reply reply) {
+    if (first.exchange(false)) {
+      entered.set_value();
+      released.wait();
+    }
+    reply.ok("b:" + r.key);
+  });
+  a.set_handler([](Request r, Reply reply) { reply.ok("a:" + r.key); });
+  std::vector<std::string> hooks;
+  std::mutex hooks_mu;
+  b.on_leave(
+      [&] {
+        std::lock_guard lock(hooks_mu);
+        hooks.push_back("before");
+      },
+      [&] {
+        std::lock_guard lock(hooks_mu);
+        hooks.push_back("after");
+      });
+  ASSERT_EQ(b.start(), "");
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  std::string key;
+  for (int i = 0; key.empty() && i < 10000; ++i) {
+    if (a.ring()->lookup("d" + std::to_string(i)) == b.address()) key = "d" + std::to_string(i);
+  }
+  ASSERT_FALSE(key.empty());
+  ForwardOptions patient;
+  patient.timeout = milliseconds(10000);
+  auto slow = a.handle_or_forward(key, "x", patient);
+  entered.get_future().wait();  // b's handler runs
+  std::thread leaver([&] { b.leave(milliseconds(2000)); });
+  // b drains: off a's ring while its handler still runs.
+  EXPECT_TRUE(eventually([&] { return a.ring()->member_count() == 1; }));
+  EXPECT_FALSE(b.wait_stopped(milliseconds(0)));
+  // The key is a's now: a request for it is handled there.
+  ForwardResult moved = a.handle_or_forward(key, "y", patient).get();
+  EXPECT_TRUE(moved.ok()) << moved.message;
+  EXPECT_EQ(moved.handled_by, a.address());
+  release.set_value();
+  ForwardResult r = slow.get();
+  EXPECT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.payload, "b:" + key);
+  leaver.join();
+  EXPECT_TRUE(b.wait_stopped(milliseconds(0)));
+  ASSERT_TRUE(eventually([&] { return status_of(a, b.address()) == Status::kLeave; }));
+  EXPECT_EQ(a.stats().protocol.faulty_declared, 0u);
+  std::lock_guard lock(hooks_mu);
+  EXPECT_EQ(hooks, (std::vector<std::string>{"before", "after"}));
+}
+
 // ---- request forwarding ----
 
 // Three nodes whose handlers answer "<node>:<payload>".
