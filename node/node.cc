@@ -148,6 +148,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     Impl* impl = nullptr;
     std::vector<std::pair<uint64_t, HandlerOutcome>> outcomes;
     bool drain_posted = false;
+    // The io thread is running handlers inline (handler_threads 0) and
+    // takes the answers right after: no post needed.
+    bool inline_run = false;
   };
   std::shared_ptr<Gate> gate = std::make_shared<Gate>();
   // Listeners: copied on write under listeners_mu; the io thread takes the
@@ -327,10 +330,25 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       Impl* d = gate->impl;
       if (d == nullptr) return;
       gate->outcomes.emplace_back(job, std::move(outcome));
-      if (gate->drain_posted) return;
+      if (gate->drain_posted || gate->inline_run) return;
       gate->drain_posted = true;
       asio::post(d->io, [d] { d->take_outcomes(); });
     };
+  }
+
+  // Handlers on the io thread (handler_threads 0): their answers are taken
+  // at once, without a trip through the io queue.
+  void run_inline(std::vector<std::function<void()>>& tasks) {
+    {
+      std::lock_guard lock(gate->mu);
+      gate->inline_run = true;
+    }
+    for (auto& task : tasks) task();
+    {
+      std::lock_guard lock(gate->mu);
+      gate->inline_run = false;
+    }
+    take_outcomes();
   }
 
   void take_outcomes() {
@@ -340,6 +358,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       batch.swap(gate->outcomes);
       gate->drain_posted = false;
     }
+    if (batch.empty()) return;
     const Instant now = mono_now();
     for (auto& [job, outcome] : batch) engine->on_job_done(job, std::move(outcome), now);
     pump();
@@ -362,13 +381,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
         const bool expired = steady_clock::now() >= request.deadline;
         run_request(h.get(), std::move(request), expired, std::move(deliver));
       };
-      if (pool) {
-        tasks.emplace_back(std::move(task));
-      } else {
-        task();
-      }
+      tasks.emplace_back(std::move(task));
     }
-    if (!pool) return;
+    if (!pool) return run_inline(tasks);
     const size_t queued = pool->submit_all(tasks);
     for (size_t i = queued; i < jobs.size(); ++i) {
       deliver_to_io(jobs[i].id)({HandlerOutcome::Kind::kOverloaded,

@@ -68,6 +68,8 @@ int main(int argc, char** argv) {
   // --inline-handlers 1: handlers on the io thread (handler_threads 0)
   // instead of the handler executor.
   const bool inline_handlers = arg_int(argc, argv, "--inline-handlers", 0) != 0;
+  // --handler-threads N: the executor's threads (default: NodeOptions').
+  const int handler_threads = arg_int(argc, argv, "--handler-threads", -1);
   Keyring keyring;
   keyring.install(generate_key());
 
@@ -76,6 +78,7 @@ int main(int argc, char** argv) {
     NodeOptions o;
     o.listen = "127.0.0.1:0";
     o.cluster = "bench";
+    if (handler_threads >= 0) o.handler_threads = static_cast<uint32_t>(handler_threads);
     if (inline_handlers) o.handler_threads = 0;
     if (sealed) {
       o.encryption = Encryption::kRequired;

@@ -877,10 +877,7 @@ TEST_F(Forwarding, SlowHandlersDoNotGetTheirNodeSuspected) {
   EXPECT_GT(oks.load(), 0);
   // 2 threads per node, 500 ms each, 2 s budget: most waited too long.
   EXPECT_GT(timeouts.load(), 0);
-  EXPECT_LT(runs.load(), kRequests);
-  uint64_t expired = 0;
-  for (auto& n : nodes) expired += n->stats().forwards_expired;
-  EXPECT_GT(expired, 0u);
+  EXPECT_LT(runs.load(), kRequests);  // the ones whose budget ran out in the queue never ran
   // Another few protocol periods: still nobody suspected.
   const uint64_t probes = nodes[0]->stats().protocol.probes;
   ASSERT_TRUE(eventually([&] { return nodes[0]->stats().protocol.probes >= probes + 5; }));
