@@ -1,6 +1,6 @@
 // Copyright shoal authors. See answers.h.
 
-#include "cli/answers.h"
+#include "shoal/cli/answers.h"
 
 #include <cstdarg>
 #include <cstdio>

@@ -1,6 +1,6 @@
 // Copyright shoal authors. See seeds_file.h.
 
-#include "cli/seeds_file.h"
+#include "shoal/cli/seeds_file.h"
 
 #include <nlohmann/json.hpp>
 

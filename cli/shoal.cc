@@ -32,10 +32,10 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "cli/answers.h"
-#include "node/admin_client.h"
-#include "node/counters.h"
-#include "node/keyring.h"
+#include "shoal/cli/answers.h"
+#include "shoal/node/admin_client.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/keyring.h"
 
 namespace {
 

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "ring/ring.h"
+#include "shoal/ring/ring.h"
 
 namespace {
 

@@ -24,8 +24,8 @@
 #include <thread>
 #include <vector>
 
-#include "cli/seeds_file.h"
-#include "node/node.h"
+#include "shoal/cli/seeds_file.h"
+#include "shoal/node/node.h"
 
 namespace {
 

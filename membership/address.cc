@@ -1,6 +1,6 @@
 // Copyright shoal authors. See address.h.
 
-#include "membership/address.h"
+#include "shoal/membership/address.h"
 
 #include <array>
 #include <cstdint>

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "membership/types.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::membership {
 

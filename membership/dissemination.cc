@@ -1,6 +1,6 @@
 // Copyright shoal authors. See dissemination.h.
 
-#include "membership/dissemination.h"
+#include "shoal/membership/dissemination.h"
 
 #include <utility>
 

@@ -20,7 +20,7 @@
 #include <string_view>
 #include <vector>
 
-#include "membership/messages.h"
+#include "shoal/membership/messages.h"
 
 namespace shoal::membership {
 

@@ -8,7 +8,7 @@
 
 #include <algorithm>
 
-#include "membership/types.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::membership {
 

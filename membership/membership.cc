@@ -1,14 +1,14 @@
 // Copyright shoal authors. See membership.h for the contract.
 
-#include "membership/membership.h"
+#include "shoal/membership/membership.h"
 
 #include <algorithm>
 #include <cmath>
 #include <type_traits>
 #include <utility>
 
-#include "membership/address.h"
-#include "membership/assert.h"
+#include "shoal/membership/address.h"
+#include "shoal/membership/assert.h"
 
 namespace shoal::membership {
 

@@ -44,13 +44,13 @@
 #include <utility>
 #include <vector>
 
-#include "membership/config.h"
-#include "membership/dissemination.h"
-#include "membership/lifeguard.h"
-#include "membership/messages.h"
-#include "membership/rng.h"
-#include "membership/stats.h"
-#include "membership/types.h"
+#include "shoal/membership/config.h"
+#include "shoal/membership/dissemination.h"
+#include "shoal/membership/lifeguard.h"
+#include "shoal/membership/messages.h"
+#include "shoal/membership/rng.h"
+#include "shoal/membership/stats.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::membership {
 

@@ -18,7 +18,7 @@
 // tests/proto/codec_test.cc checks every function here against the
 // generated code's ByteSizeLong() on randomized messages.
 
-#include "membership/messages.h"
+#include "shoal/membership/messages.h"
 
 #include <cstddef>
 #include <cstdint>
@@ -26,7 +26,7 @@
 #include <variant>
 #include <vector>
 
-#include "membership/types.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::membership {
 namespace {

@@ -32,7 +32,7 @@
 #include <variant>
 #include <vector>
 
-#include "membership/types.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::membership {
 

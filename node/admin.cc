@@ -1,6 +1,6 @@
 // Copyright shoal authors. See admin.h.
 
-#include "node/admin.h"
+#include "shoal/node/admin.h"
 
 #include <algorithm>
 #include <nlohmann/json.hpp>

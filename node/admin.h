@@ -29,8 +29,8 @@
 #include <functional>
 #include <nlohmann/json_fwd.hpp>
 
-#include "node/engine.h"
-#include "proto/codec.h"
+#include "shoal/node/engine.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

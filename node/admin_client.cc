@@ -1,13 +1,13 @@
 // Copyright shoal authors. See admin_client.h.
 
-#include "node/admin_client.h"
+#include "shoal/node/admin_client.h"
 
 #include <array>
 #include <asio.hpp>
 
-#include "node/address.h"
-#include "node/seal.h"
-#include "proto/codec.h"
+#include "shoal/node/address.h"
+#include "shoal/node/seal.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

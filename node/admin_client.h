@@ -13,7 +13,7 @@
 #include <chrono>
 #include <string>
 
-#include "node/keyring.h"
+#include "shoal/node/keyring.h"
 
 namespace shoal::node {
 

@@ -1,11 +1,11 @@
 // Copyright shoal authors. The views of the counters table (counters.h).
 
-#include "node/counters.h"
+#include "shoal/node/counters.h"
 
 #include <nlohmann/json.hpp>
 
-#include "membership/types.h"
-#include "proto/codec.h"
+#include "shoal/membership/types.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

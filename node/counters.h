@@ -25,7 +25,7 @@
 #include <string_view>
 #include <vector>
 
-#include "membership/stats.h"
+#include "shoal/membership/stats.h"
 
 // Transport and runtime counters (node/udp_transport, node/tcp_*).
 // clang-format off

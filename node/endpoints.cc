@@ -1,8 +1,8 @@
 // Copyright shoal authors. See endpoints.h.
 
-#include "node/endpoints.h"
+#include "shoal/node/endpoints.h"
 
-#include "node/address.h"
+#include "shoal/node/address.h"
 
 namespace shoal::node {
 

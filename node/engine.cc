@@ -1,6 +1,6 @@
 // Copyright shoal authors. See engine.h.
 
-#include "node/engine.h"
+#include "shoal/node/engine.h"
 
 #include <algorithm>
 

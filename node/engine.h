@@ -47,12 +47,12 @@
 #include <utility>
 #include <vector>
 
-#include "membership/membership.h"
-#include "node/counters.h"
-#include "node/forwarder.h"
-#include "node/ring_feed.h"
-#include "node/seal.h"
-#include "proto/codec.h"
+#include "shoal/membership/membership.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/forwarder.h"
+#include "shoal/node/ring_feed.h"
+#include "shoal/node/seal.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

@@ -1,11 +1,11 @@
 // Copyright shoal authors. The forwarder (contract and diagram in
 // forwarder.h).
 
-#include "node/forwarder.h"
+#include "shoal/node/forwarder.h"
 
 #include <algorithm>
 
-#include "membership/assert.h"
+#include "shoal/membership/assert.h"
 
 namespace shoal::node {
 

@@ -65,11 +65,11 @@
 #include <utility>
 #include <vector>
 
-#include "membership/types.h"
-#include "node/counters.h"
-#include "node/handler.h"
-#include "proto/codec.h"
-#include "ring/publisher.h"
+#include "shoal/membership/types.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/handler.h"
+#include "shoal/proto/codec.h"
+#include "shoal/ring/publisher.h"
 
 namespace shoal::node {
 

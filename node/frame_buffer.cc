@@ -1,9 +1,9 @@
-#include "node/frame_buffer.h"
+#include "shoal/node/frame_buffer.h"
 
 #include <algorithm>
 #include <cstring>
 
-#include "proto/codec.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

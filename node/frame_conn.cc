@@ -1,6 +1,6 @@
 // Copyright shoal authors. See frame_conn.h.
 
-#include "node/frame_conn.h"
+#include "shoal/node/frame_conn.h"
 
 #include <asio/post.hpp>
 #include <asio/write.hpp>

@@ -48,9 +48,9 @@
 #include <string>
 #include <string_view>
 
-#include "node/frame_buffer.h"
-#include "node/seal.h"
-#include "proto/codec.h"
+#include "shoal/node/frame_buffer.h"
+#include "shoal/node/seal.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

@@ -1,6 +1,6 @@
 // Copyright shoal authors. See handler.h.
 
-#include "node/handler.h"
+#include "shoal/node/handler.h"
 
 namespace shoal::node {
 

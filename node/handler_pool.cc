@@ -1,6 +1,6 @@
 // Copyright shoal authors. See handler_pool.h.
 
-#include "node/handler_pool.h"
+#include "shoal/node/handler_pool.h"
 
 #include <algorithm>
 #include <utility>

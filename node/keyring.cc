@@ -1,6 +1,6 @@
 // Copyright shoal authors. See keyring.h.
 
-#include "node/keyring.h"
+#include "shoal/node/keyring.h"
 
 #include <fcntl.h>
 #include <sodium.h>

@@ -1,13 +1,13 @@
 // Copyright shoal authors. See metrics_http.h.
 
-#include "node/metrics_http.h"
+#include "shoal/node/metrics_http.h"
 
 #include <array>
 #include <asio/steady_timer.hpp>
 #include <asio/write.hpp>
 #include <memory>
 
-#include "node/address.h"
+#include "shoal/node/address.h"
 
 namespace shoal::node {
 

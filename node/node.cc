@@ -16,7 +16,7 @@
 // forwarder (retries, breaker), ring_feed (ring publication), admin (CLI
 // commands), metrics_http (/metrics), counters (the counters table).
 
-#include "node/node.h"
+#include "shoal/node/node.h"
 
 #include <spdlog/spdlog.h>
 
@@ -30,15 +30,15 @@
 #include <random>
 #include <thread>
 
-#include "node/address.h"
-#include "node/admin.h"
-#include "node/endpoints.h"
-#include "node/engine.h"
-#include "node/handler_pool.h"
-#include "node/metrics_http.h"
-#include "node/tcp_client.h"
-#include "node/tcp_server.h"
-#include "node/udp_transport.h"
+#include "shoal/node/address.h"
+#include "shoal/node/admin.h"
+#include "shoal/node/endpoints.h"
+#include "shoal/node/engine.h"
+#include "shoal/node/handler_pool.h"
+#include "shoal/node/metrics_http.h"
+#include "shoal/node/tcp_client.h"
+#include "shoal/node/tcp_server.h"
+#include "shoal/node/udp_transport.h"
 
 namespace shoal::node {
 

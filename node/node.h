@@ -34,14 +34,14 @@
 #include <string>
 #include <vector>
 
-#include "membership/config.h"
-#include "membership/membership.h"
-#include "node/counters.h"
-#include "node/forwarder.h"
-#include "node/ring_feed.h"
-#include "node/seal.h"
-#include "ring/publisher.h"
-#include "ring/ring.h"
+#include "shoal/membership/config.h"
+#include "shoal/membership/membership.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/forwarder.h"
+#include "shoal/node/ring_feed.h"
+#include "shoal/node/seal.h"
+#include "shoal/ring/publisher.h"
+#include "shoal/ring/ring.h"
 
 namespace shoal::node {
 

@@ -3,9 +3,9 @@
 
 #include <asio/ip/address.hpp>
 
-#include "membership/address.h"
-#include "node/address.h"
-#include "node/node.h"
+#include "shoal/membership/address.h"
+#include "shoal/node/address.h"
+#include "shoal/node/node.h"
 
 namespace shoal::node {
 

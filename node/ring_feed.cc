@@ -1,6 +1,6 @@
 // Copyright shoal authors. See ring_feed.h.
 
-#include "node/ring_feed.h"
+#include "shoal/node/ring_feed.h"
 
 #include <algorithm>
 

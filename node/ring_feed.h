@@ -30,10 +30,10 @@
 #include <optional>
 #include <string>
 
-#include "membership/membership.h"
-#include "ring/diff.h"
-#include "ring/publisher.h"
-#include "ring/ring.h"
+#include "shoal/membership/membership.h"
+#include "shoal/ring/diff.h"
+#include "shoal/ring/publisher.h"
+#include "shoal/ring/ring.h"
 
 namespace shoal::node {
 

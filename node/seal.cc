@@ -1,12 +1,12 @@
 // Copyright shoal authors. See seal.h.
 
-#include "node/seal.h"
+#include "shoal/node/seal.h"
 
 #include <sodium.h>
 
 #include <cstring>
 
-#include "membership/assert.h"
+#include "shoal/membership/assert.h"
 
 namespace shoal::node {
 

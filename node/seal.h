@@ -50,8 +50,8 @@
 #include <string_view>
 #include <unordered_set>
 
-#include "node/keyring.h"
-#include "proto/codec.h"
+#include "shoal/node/keyring.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

@@ -1,11 +1,11 @@
 // Copyright shoal authors. See tcp_client.h.
 
-#include "node/tcp_client.h"
+#include "shoal/node/tcp_client.h"
 
 #include <asio/post.hpp>
 
-#include "node/address.h"
-#include "node/frame_conn.h"
+#include "shoal/node/address.h"
+#include "shoal/node/frame_conn.h"
 
 namespace shoal::node {
 

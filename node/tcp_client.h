@@ -28,9 +28,9 @@
 #include <string>
 #include <string_view>
 
-#include "node/endpoints.h"
-#include "node/seal.h"
-#include "proto/codec.h"
+#include "shoal/node/endpoints.h"
+#include "shoal/node/seal.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

@@ -1,10 +1,10 @@
 // Copyright shoal authors. See tcp_server.h.
 
-#include "node/tcp_server.h"
+#include "shoal/node/tcp_server.h"
 
 #include <vector>
 
-#include "node/frame_conn.h"
+#include "shoal/node/frame_conn.h"
 
 namespace shoal::node {
 

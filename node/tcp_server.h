@@ -29,9 +29,9 @@
 #include <string>
 #include <string_view>
 
-#include "node/counters.h"
-#include "node/seal.h"
-#include "proto/codec.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/seal.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 

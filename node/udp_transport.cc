@@ -1,6 +1,6 @@
 // Copyright shoal authors. See udp_transport.h.
 
-#include "node/udp_transport.h"
+#include "shoal/node/udp_transport.h"
 
 #include <asio/post.hpp>
 

@@ -25,8 +25,8 @@
 #include <string>
 #include <string_view>
 
-#include "node/counters.h"
-#include "node/endpoints.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/endpoints.h"
 
 namespace shoal::node {
 

@@ -6,7 +6,7 @@
 // report the first failure only: the node counts drops, it does not
 // diagnose peers.
 
-#include "proto/codec.h"
+#include "shoal/proto/codec.h"
 
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
@@ -17,10 +17,10 @@
 #include <utility>
 #include <vector>
 
-#include "membership/address.h"
-#include "membership/assert.h"
-#include "membership/types.h"
 #include "shoal.pb.h"
+#include "shoal/membership/address.h"
+#include "shoal/membership/assert.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::proto {
 namespace {

@@ -39,7 +39,7 @@
 #include <variant>
 #include <vector>
 
-#include "membership/messages.h"
+#include "shoal/membership/messages.h"
 
 namespace shoal::proto {
 

@@ -1,6 +1,6 @@
 // Copyright shoal authors. See diff.h.
 
-#include "ring/diff.h"
+#include "shoal/ring/diff.h"
 
 #include <algorithm>
 #include <limits>

@@ -27,7 +27,7 @@
 #include <string_view>
 #include <vector>
 
-#include "ring/ring.h"
+#include "shoal/ring/ring.h"
 
 namespace shoal::ring {
 

@@ -26,7 +26,7 @@
 #include <memory>
 #include <utility>
 
-#include "ring/ring.h"
+#include "shoal/ring/ring.h"
 
 namespace shoal::ring {
 

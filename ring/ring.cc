@@ -1,6 +1,6 @@
 // Copyright shoal authors. Consistent hash ring: see ring.h for the contract.
 
-#include "ring/ring.h"
+#include "shoal/ring/ring.h"
 
 #include <algorithm>
 #include <bit>
@@ -14,7 +14,7 @@
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
-#include "membership/assert.h"
+#include "shoal/membership/assert.h"
 
 namespace shoal::ring {
 

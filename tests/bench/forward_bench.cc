@@ -20,7 +20,7 @@
 #include <thread>
 #include <vector>
 
-#include "node/node.h"
+#include "shoal/node/node.h"
 
 using namespace shoal::node;
 using Clock = std::chrono::steady_clock;

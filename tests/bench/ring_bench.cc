@@ -18,9 +18,9 @@
 #include <string>
 #include <vector>
 
-#include "ring/diff.h"
-#include "ring/publisher.h"
-#include "ring/ring.h"
+#include "shoal/ring/diff.h"
+#include "shoal/ring/publisher.h"
+#include "shoal/ring/ring.h"
 
 namespace {
 

@@ -11,7 +11,7 @@
 
 #include <string>
 
-#include "node/seal.h"
+#include "shoal/node/seal.h"
 
 namespace {
 

@@ -1,6 +1,6 @@
 // A complete embedding example (also in README "Embedding shoal"): three
 // members in one process, a handler, and a request forwarded to the owner.
-#include <node/node.h>
+#include <shoal/node/node.h>
 
 #include <chrono>
 #include <cstdio>

@@ -28,8 +28,8 @@
 #include <string>
 #include <string_view>
 
-#include "membership/address.h"
-#include "node/address.h"
+#include "shoal/membership/address.h"
+#include "shoal/node/address.h"
 
 namespace {
 

@@ -36,9 +36,9 @@
 #include <string_view>
 #include <vector>
 
-#include "node/admin.h"
-#include "node/engine.h"
-#include "proto/codec.h"
+#include "shoal/node/admin.h"
+#include "shoal/node/engine.h"
+#include "shoal/proto/codec.h"
 
 namespace {
 

@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "cli/answers.h"
+#include "shoal/cli/answers.h"
 
 namespace {
 

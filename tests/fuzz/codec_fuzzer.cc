@@ -18,8 +18,8 @@
 #include <string>
 #include <string_view>
 
-#include "membership/messages.h"
-#include "proto/codec.h"
+#include "shoal/membership/messages.h"
+#include "shoal/proto/codec.h"
 
 namespace {
 

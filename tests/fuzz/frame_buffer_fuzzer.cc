@@ -28,8 +28,8 @@
 #include <string_view>
 #include <vector>
 
-#include "node/frame_buffer.h"
-#include "proto/codec.h"
+#include "shoal/node/frame_buffer.h"
+#include "shoal/proto/codec.h"
 
 namespace {
 

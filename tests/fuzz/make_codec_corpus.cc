@@ -12,8 +12,8 @@
 #include <utility>
 #include <vector>
 
-#include "membership/messages.h"
-#include "proto/codec.h"
+#include "shoal/membership/messages.h"
+#include "shoal/proto/codec.h"
 
 namespace {
 

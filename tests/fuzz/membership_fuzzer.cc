@@ -40,9 +40,9 @@
 #include <variant>
 #include <vector>
 
-#include "membership/config.h"
-#include "membership/membership.h"
-#include "membership/messages.h"
+#include "shoal/membership/config.h"
+#include "shoal/membership/membership.h"
+#include "shoal/membership/messages.h"
 
 namespace {
 

@@ -24,7 +24,7 @@
 #include <string>
 #include <string_view>
 
-#include "node/metrics_http.h"
+#include "shoal/node/metrics_http.h"
 
 namespace {
 

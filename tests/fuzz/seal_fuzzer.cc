@@ -31,8 +31,8 @@
 #include <string>
 #include <string_view>
 
-#include "node/keyring.h"
-#include "node/seal.h"
+#include "shoal/node/keyring.h"
+#include "shoal/node/seal.h"
 
 namespace {
 

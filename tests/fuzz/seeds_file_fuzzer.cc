@@ -21,8 +21,8 @@
 #include <string_view>
 #include <vector>
 
-#include "cli/seeds_file.h"
-#include "node/address.h"
+#include "shoal/cli/seeds_file.h"
+#include "shoal/node/address.h"
 
 namespace {
 

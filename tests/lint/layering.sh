@@ -26,7 +26,9 @@ threads='thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphor
 # files draw nonces from the OS (only in sealed modes, which the simulator
 # does not run) and read the keyring file (only the driver calls that).
 sansio_node='node/(engine|forwarder|ring_feed|counters|handler|seal|keyring)\.h'
-include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]('"$1"')[>"]'; }
+# Project headers are spelled shoal/<dir>/... (the fixtures use the bare
+# <dir>/... of older code: both are checked).
+include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](shoal/)?('"$1"')[>"]'; }
 # Clocks, sleeps and ambient randomness.
 banned_calls='(::now[[:space:]]*\(|\b(s?rand|random|drand48|lrand48)[[:space:]]*\(|random_device|sleep_for|sleep_until|\busleep[[:space:]]*\(|\bnanosleep[[:space:]]*\(|gettimeofday|clock_gettime|\btime[[:space:]]*\([[:space:]]*(nullptr|NULL|0)[[:space:]]*\)|std::this_thread)'
 
@@ -67,13 +69,13 @@ while IFS= read -r -d '' f; do
     *) continue ;;
   esac
   check "$f" "$(include_of "$io|$threads|spdlog/[^>\"]*")" yes "node/'s sans-I/O part"
-  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"node/' "$f" | grep -vE "\"$sansio_node\""); then
+  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(shoal/)?node/' "$f" | grep -vE "\"(shoal/)?$sansio_node\""); then
     report "$f" "$out" "node/'s sans-I/O part includes an I/O header"
   fi
 done < <(sources node)
 while IFS= read -r -d '' f; do
   check "$f" "$(include_of "$io")" no "tests/sim (the simulator never links Asio)"
-  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"node/' "$f" | grep -vE "\"$sansio_node\""); then
+  if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(shoal/)?node/' "$f" | grep -vE "\"(shoal/)?$sansio_node\""); then
     report "$f" "$out" "tests/sim includes an I/O header of node/"
   fi
 done < <(sources tests/sim)

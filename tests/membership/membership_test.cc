@@ -2,7 +2,7 @@
 // dissemination queue, and the state machine driven by hand in virtual
 // time (no network: each test plays the peers itself).
 
-#include "membership/membership.h"
+#include "shoal/membership/membership.h"
 
 #include <gtest/gtest.h>
 
@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "membership/address.h"
-#include "membership/dissemination.h"
-#include "membership/lifeguard.h"
+#include "shoal/membership/address.h"
+#include "shoal/membership/dissemination.h"
+#include "shoal/membership/lifeguard.h"
 
 namespace shoal::membership {
 namespace {

@@ -11,9 +11,9 @@
 #include <string>
 #include <vector>
 
-#include "node/counters.h"
-#include "node/forwarder.h"
-#include "ring/publisher.h"
+#include "shoal/node/counters.h"
+#include "shoal/node/forwarder.h"
+#include "shoal/ring/publisher.h"
 
 namespace shoal::node {
 namespace {

@@ -3,7 +3,7 @@
 // input is counted and dropped while the node keeps serving. Waits are
 // bounded polls with generous deadlines, never fixed sleeps.
 
-#include "node/node.h"
+#include "shoal/node/node.h"
 
 #include <gtest/gtest.h>
 
@@ -22,12 +22,12 @@
 #include <thread>
 #include <vector>
 
-#include "node/address.h"
-#include "node/admin_client.h"
-#include "node/frame_buffer.h"
-#include "node/tcp_server.h"
-#include "proto/codec.h"
-#include "ring/publisher.h"
+#include "shoal/node/address.h"
+#include "shoal/node/admin_client.h"
+#include "shoal/node/frame_buffer.h"
+#include "shoal/node/tcp_server.h"
+#include "shoal/proto/codec.h"
+#include "shoal/ring/publisher.h"
 
 namespace shoal::node {
 namespace {

@@ -2,7 +2,7 @@
 // node/keyring.h): every way a sealed message can be wrong is refused, and
 // counted under the right reason.
 
-#include "node/seal.h"
+#include "shoal/node/seal.h"
 
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -14,9 +14,9 @@
 #include <iterator>
 #include <set>
 
-#include "node/engine.h"
-#include "node/keyring.h"
-#include "proto/codec.h"
+#include "shoal/node/engine.h"
+#include "shoal/node/keyring.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::node {
 namespace {

@@ -6,7 +6,7 @@
 // Randomized tests draw from one seed, printed on failure. Replay with
 //   SHOAL_TEST_SEED=<seed> build/tests/proto/shoal_proto_tests
 
-#include "proto/codec.h"
+#include "shoal/proto/codec.h"
 
 #include <gtest/gtest.h>
 
@@ -19,9 +19,9 @@
 #include <variant>
 #include <vector>
 
-#include "membership/messages.h"
-#include "membership/types.h"
 #include "shoal.pb.h"
+#include "shoal/membership/messages.h"
+#include "shoal/membership/types.h"
 
 namespace shoal::proto {
 namespace {

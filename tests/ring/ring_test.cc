@@ -2,7 +2,7 @@
 // disruption, lookup_n, the builder's batch semantics, and publication to
 // reader threads.
 
-#include "ring/ring.h"
+#include "shoal/ring/ring.h"
 
 #include <gtest/gtest.h>
 
@@ -19,8 +19,8 @@
 #include <thread>
 #include <vector>
 
-#include "ring/diff.h"
-#include "ring/publisher.h"
+#include "shoal/ring/diff.h"
+#include "shoal/ring/publisher.h"
 
 namespace shoal::ring {
 namespace {

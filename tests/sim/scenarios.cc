@@ -8,7 +8,7 @@
 #include <map>
 #include <set>
 
-#include "node/forwarder.h"
+#include "shoal/node/forwarder.h"
 #include "tests/sim/sim.h"
 
 namespace shoal::sim {

@@ -11,7 +11,7 @@
 #include <string>
 #include <vector>
 
-#include "membership/config.h"
+#include "shoal/membership/config.h"
 
 namespace shoal::sim {
 

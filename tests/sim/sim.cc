@@ -5,8 +5,8 @@
 #include <set>
 #include <utility>
 
-#include "membership/assert.h"
-#include "proto/codec.h"
+#include "shoal/membership/assert.h"
+#include "shoal/proto/codec.h"
 
 namespace shoal::sim {
 

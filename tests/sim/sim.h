@@ -34,9 +34,9 @@
 #include <string>
 #include <vector>
 
-#include "membership/membership.h"
-#include "membership/rng.h"
-#include "node/engine.h"
+#include "shoal/membership/membership.h"
+#include "shoal/membership/rng.h"
+#include "shoal/node/engine.h"
 
 namespace shoal::sim {
 
