@@ -172,6 +172,33 @@ std::vector<std::string_view> Ring::lookup_n(std::string_view key, size_t n) con
   return out;
 }
 
+std::vector<std::string_view> Ring::lookup_n_if(
+    std::string_view key, size_t n, const std::function<bool(std::string_view)>& accept) const {
+  std::vector<std::string_view> out;
+  if (n == 0 || point_count_ == 0) return out;
+  enum : uint8_t { kUnseen, kTaken, kSkipped };
+  std::vector<uint8_t> seen(addresses_.size(), kUnseen);
+  size_t i = first_point_at_or_after(hash_bytes(key));
+  if (i == point_count_) i = 0;
+  size_t decided = 0;
+  for (size_t steps = 0; steps < point_count_ && out.size() < n && decided < seen.size(); ++steps) {
+    const uint32_t m = points_[i].member;
+    if (seen[m] == kUnseen) {
+      ++decided;
+      seen[m] = accept(owner_[m]) ? kTaken : kSkipped;
+      if (seen[m] == kTaken) out.push_back(owner_[m]);
+    }
+    if (++i == point_count_) i = 0;
+  }
+  return out;
+}
+
+std::string_view Ring::lookup_if(std::string_view key,
+                                 const std::function<bool(std::string_view)>& accept) const {
+  auto owners = lookup_n_if(key, 1, accept);
+  return owners.empty() ? std::string_view() : owners[0];
+}
+
 int Ring::index_of(std::string_view address) const {
   auto it = std::lower_bound(addresses_.begin(), addresses_.end(), address,
                              [](const std::string& a, std::string_view b) { return a < b; });

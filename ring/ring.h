@@ -35,6 +35,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -84,6 +85,16 @@ class Ring {
   size_t lookup_n(std::string_view key, std::span<std::string_view> out) const;
   // Convenience form: the first min(n, member_count()) distinct owners.
   std::vector<std::string_view> lookup_n(std::string_view key, size_t n) const;
+  // Lookups that skip members: the first n distinct owners clockwise from
+  // `key` that `accept` takes (fewer if fewer are accepted), e.g. to
+  // place replicas in other zones, or skip members labelled some way.
+  // `accept` sees each member's address at most once per call.
+  std::vector<std::string_view> lookup_n_if(
+      std::string_view key, size_t n,
+      const std::function<bool(std::string_view address)>& accept) const;
+  // The first owner `accept` takes, or an empty view if it takes none.
+  std::string_view lookup_if(std::string_view key,
+                             const std::function<bool(std::string_view address)>& accept) const;
 
   // XXH3_64bits of the sorted addresses joined by ";" (0 members: hash of
   // the empty string). Weights are not part of it.

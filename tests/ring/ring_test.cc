@@ -210,6 +210,29 @@ TEST(RingLookupN, MatchesNaiveClockwiseWalk) {
   }
 }
 
+// Skipping members by a predicate is lookup_n with the rejected ones left
+// out, in the same clockwise order.
+TEST(RingLookupN, SkipsWhatThePredicateRejects) {
+  auto ring = make_ring(local_members(20));
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 500; ++i) {
+    const std::string key = "k" + std::to_string(rng());
+    const std::string skipped = ring->members()[rng() % 20];
+    auto accept = [&](std::string_view a) { return a != skipped; };
+    std::vector<std::string_view> want;
+    for (std::string_view o : ring->lookup_n(key, 20)) {
+      if (o != skipped && want.size() < 3) want.push_back(o);
+    }
+    EXPECT_EQ(ring->lookup_n_if(key, 3, accept), want);
+    EXPECT_EQ(ring->lookup_if(key, accept), want[0]);
+  }
+  int calls = 0;
+  EXPECT_EQ(ring->lookup_if("x", [&](std::string_view) { return ++calls, false; }), "");
+  EXPECT_EQ(calls, 20);  // each member asked once, then it gives up
+  Ring empty;
+  EXPECT_TRUE(empty.lookup_n_if("x", 3, [](std::string_view) { return true; }).empty());
+}
+
 TEST(RingLookupN, MoreThanMembersReturnsAll) {
   const auto members = local_members(12);
   auto ring = make_ring(members);
