@@ -670,7 +670,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
   void poll_drain(steady_clock::time_point deadline, std::chrono::milliseconds leave_timeout) {
     const size_t handling = engine->forwarder().jobs_in_flight();
-    const bool spread = engine->core().self_disseminated();
+    // Alone (only itself alive or suspect), there is no one to tell.
+    const bool spread = engine->core().self_disseminated() || engine->core().pingable_count() <= 1;
     if ((handling == 0 && spread) || steady_clock::now() >= deadline) {
       if (handling > 0) spdlog::warn("drain timed out with {} handlers running", handling);
       engine->leave(mono_now());
@@ -684,7 +685,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   }
 
   void poll_leave(steady_clock::time_point deadline) {
-    const bool spread = engine->core().leave_disseminated();
+    // Alone (once it has left, this node is not pingable itself): no one to tell.
+    const bool spread = engine->core().leave_disseminated() || engine->core().pingable_count() == 0;
     if (spread || steady_clock::now() >= deadline) {
       spdlog::info("left ({})", spread ? "leave disseminated" : "timed out");
       for (auto& h : leave_hooks) guarded(h.after);

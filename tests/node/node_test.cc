@@ -583,6 +583,19 @@ TEST(NodeTest, ListenersComeAndGoAndRunOnTheAppsExecutor) {
   EXPECT_EQ(member_events.load(), events_then);
 }
 
+// A node alone has no one to drain to or tell: its leave does not wait
+// out the drain timeout.
+TEST(NodeTest, LoneNodeLeavesWithoutWaiting) {
+  NodeOptions o = options();
+  o.drain_timeout = milliseconds(20000);
+  o.leave_timeout = milliseconds(20000);
+  Node a(o);
+  ASSERT_EQ(a.start(), "");
+  std::thread leaver([&] { a.leave(); });
+  EXPECT_TRUE(a.wait_stopped(milliseconds(10000)));
+  leaver.join();
+}
+
 // A node without seeds is ready at once; a joiner once it has joined.
 TEST(NodeTest, ReadyOnceJoined) {
   Node a(options());
