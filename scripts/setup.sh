@@ -10,7 +10,7 @@ PACKAGES=(
   libprotobuf-dev protobuf-compiler
   libxxhash-dev
   libfmt-dev libspdlog-dev
-  libcli11-dev nlohmann-json3-dev
+  libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libsodium-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-xxhash

@@ -7,7 +7,7 @@ cd "$root"
 fmt=$(command -v clang-format-14 || command -v clang-format || true)
 [[ -n $fmt ]] || { echo "format: clang-format not installed (scripts/setup.sh installs it)" >&2; exit 1; }
 mapfile -d '' files < <(git ls-files -z -- '*.h' '*.cc' ':!:tests/lint/fixtures/*' 2>/dev/null ||
-  find ring membership node cli tests proto \( -name '*.h' -o -name '*.cc' \) -print0)
+  find ring membership node cli tests proto examples \( -name '*.h' -o -name '*.cc' \) -print0)
 ((${#files[@]})) || { echo "format: no sources found" >&2; exit 1; }
 "$fmt" --dry-run --Werror "${files[@]}"
 echo "format: ${#files[@]} files clean"

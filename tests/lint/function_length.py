@@ -127,7 +127,7 @@ def main(argv):
     if args[:1] == ["--max"]:
         limit = int(args[1])
         args = args[2:]
-    dirs = args or ["ring", "membership", "proto", "node", "cli"]
+    dirs = args or ["ring", "membership", "proto", "node", "cli", "examples"]
     violations = 0
     checked = 0
     for d in dirs:

@@ -1,0 +1,567 @@
+// Copyright shoal authors. kv-server: a sharded, replicated, in-memory
+// key-value store on shoal. What an app that embeds shoal does, end to
+// end (README.md beside this file has the picture):
+//
+//   * Ownership: each key has two replicas, the first two distinct members
+//     of the ring clockwise from it (Ring::lookup_n). The first owns it.
+//   * Requests: a client may send any request to any kv-server, which
+//     hands it to the owner through Node::handle_or_forward with headers
+//     op=put|get and version=N. The owner's async handler runs on the
+//     handler threads, never on shoal's io thread.
+//   * Writes: the owner keeps the entry and copies it to the other replica
+//     before it answers; an answered write is on two members.
+//   * Reads: the owner asks the other replica too and answers the higher
+//     version (a new owner may not have had the data handed over yet).
+//   * Handoff: on every ring change, each member pushes the entries whose
+//     replica set gained someone to that member: the owner of each key
+//     range that moved (RingChange::diff) and the second replica.
+//     A member that starts (empty) also asks every member to push it what
+//     it holds a replica of.
+//   * Drain: SIGTERM calls Node::leave(), which labels this member
+//     draining: every ring drops it, so its entries are pushed to their new
+//     replicas, by it and by the other copy; it exits once its pushes are
+//     done.
+//   * Versions: the client gives every write a version, higher for later
+//     writes of a key; a copy keeps the highest version it has seen, so
+//     pushes, retries and copies merge in any order into the last write.
+//
+// Members find each other's HTTP address in the label kv=<host:port>.
+
+#include <httplib.h>
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <atomic>
+#include <charconv>
+#include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "shoal/node/node.h"
+#include "shoal/ring/diff.h"
+#include "wire.h"
+
+namespace kv {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr size_t kReplicas = 2;
+constexpr size_t kBatchEntries = 1000;
+constexpr int kPushAttempts = 5;
+constexpr char kLabel[] = "kv";
+constexpr size_t kHttpThreads = 64;
+
+// The entries this member holds, any thread.
+class Store {
+ public:
+  // Keeps `e` if it is newer than the copy held (or there is none).
+  void merge(const Entry& e) {
+    std::lock_guard lock(mu_);
+    auto [it, added] = map_.try_emplace(e.key, e.version, e.value);
+    if (!added && it->second.first < e.version) it->second = {e.version, e.value};
+  }
+  std::optional<Entry> get(const std::string& key) const {
+    std::lock_guard lock(mu_);
+    auto it = map_.find(key);
+    if (it == map_.end()) return std::nullopt;
+    return Entry{key, it->second.first, it->second.second};
+  }
+  std::vector<Entry> snapshot() const {
+    std::lock_guard lock(mu_);
+    std::vector<Entry> out;
+    out.reserve(map_.size());
+    for (const auto& [k, v] : map_) out.push_back(Entry{k, v.first, v.second});
+    return out;
+  }
+  size_t size() const {
+    std::lock_guard lock(mu_);
+    return map_.size();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::unordered_map<std::string, std::pair<uint64_t, std::string>> map_;
+};
+
+// One thread running tasks in order: the handoff pushes. It also serves
+// as the executor of the ring listener, so ring changes are handled one
+// at a time, in order, off shoal's io thread.
+class Worker {
+ public:
+  Worker() : thread_([this] { run(); }) {}
+  ~Worker() {
+    {
+      std::lock_guard lock(mu_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+  void post(std::function<void()> task) {
+    {
+      std::lock_guard lock(mu_);
+      tasks_.push_back(std::move(task));
+      ++pending_;
+    }
+    cv_.notify_all();
+  }
+  // Tasks queued or running.
+  size_t pending() const {
+    std::lock_guard lock(mu_);
+    return pending_;
+  }
+  bool wait_idle(milliseconds timeout) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, timeout, [this] { return pending_ == 0; });
+  }
+
+ private:
+  void run() {
+    std::unique_lock lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return stopping_ || !tasks_.empty(); });
+      if (tasks_.empty()) return;
+      std::function<void()> task = std::move(tasks_.front());
+      tasks_.pop_front();
+      lock.unlock();
+      task();
+      lock.lock();
+      --pending_;
+      cv_.notify_all();
+    }
+  }
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::function<void()>> tasks_;
+  size_t pending_ = 0;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+struct Flags {
+  std::string listen = "127.0.0.1:7100";
+  std::string http = "127.0.0.1:8100";
+  std::vector<std::string> seeds;
+  std::string cluster = "kv";
+  uint32_t handler_threads = 4;
+};
+
+class Server {
+ public:
+  explicit Server(const Flags& f) : flags_(f), node_(options(f)) {}
+
+  // "" once the node and the HTTP listener run, else why not.
+  std::string start();
+  // Drains and leaves (bounded), then stops serving.
+  void stop();
+
+ private:
+  static shoal::node::NodeOptions options(const Flags& f) {
+    shoal::node::NodeOptions o;
+    o.listen = f.listen;
+    o.seeds = f.seeds;
+    o.cluster = f.cluster;
+    o.labels = {{kLabel, f.http}};
+    o.handler_threads = f.handler_threads;
+    return o;
+  }
+
+  // ---- the owner's side: the shoal handler ----
+  void handle(shoal::node::Request request, shoal::node::Reply reply);
+  void handle_put(const shoal::node::Request& request, const shoal::node::Reply& reply);
+  void handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply);
+  // The replicas of `key` by this member's ring, other than itself.
+  std::vector<std::string> other_replicas(const std::string& key) const;
+
+  // ---- the HTTP side ----
+  void routes();
+  void client_request(const httplib::Request& q, httplib::Response& r, bool put);
+  std::string status_json() const;
+
+  // ---- member to member ----
+  std::string kv_address(const std::string& member);
+  bool push(const std::string& member, const std::vector<Entry>& entries);
+  bool push_batches(const std::string& member, const std::vector<Entry>& entries);
+  // nullopt: the replica did not answer; else its copy, if any.
+  std::optional<std::optional<Entry>> fetch(const std::string& member, const std::string& key);
+
+  // ---- handoff (on the worker) ----
+  void on_ring_change(const shoal::node::RingChange& change);
+  void push_replicas_of(const std::string& member);
+  void pull_if_new(const shoal::ring::Ring& ring);
+
+  Flags flags_;
+  shoal::node::Node node_;
+  std::string self_;
+  Store store_;
+  httplib::Server http_;
+  std::thread http_thread_;
+  std::mutex kv_mu_;
+  std::map<std::string, std::string> kv_of_;  // member -> its kv= label
+  std::atomic<size_t> handled_ring_members_{0};
+  std::atomic<bool> pulled_{false};
+  std::atomic<uint64_t> pushed_{0};
+  std::atomic<uint64_t> push_failures_{0};
+  Worker worker_;  // last: its thread ends before the rest goes
+};
+
+std::string Server::start() {
+  node_.set_handler(
+      [this](shoal::node::Request q, shoal::node::Reply r) { handle(std::move(q), std::move(r)); });
+  node_.on_member_change([this](const shoal::membership::MemberEvent& e) {
+    auto it = e.labels.find(kLabel);
+    if (it == e.labels.end()) return;
+    std::lock_guard lock(kv_mu_);
+    kv_of_[e.address] = it->second;
+  });
+  node_.on_ring_change([this](const shoal::node::RingChange& c) { on_ring_change(c); },
+                       [this](std::function<void()> task) { worker_.post(std::move(task)); });
+  if (std::string err = node_.start(); !err.empty()) return err;
+  self_ = node_.address();
+  routes();
+  // Without it, a request's head and body are separate segments, and the
+  // second waits for the peer's delayed ack (40 ms).
+  http_.set_tcp_nodelay(true);
+  // httplib gives each connection a thread for as long as it is kept
+  // alive: enough threads for clients' keep-alive connections plus the
+  // other members' pushes, and idle connections let go of soon.
+  http_.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
+  http_.set_keep_alive_timeout(1);
+  std::string host;
+  int port = 0;
+  if (!split_host_port(flags_.http, host, port)) return "--http: not host:port: " + flags_.http;
+  if (!http_.bind_to_port(host, port)) return "--http: cannot bind " + flags_.http;
+  http_thread_ = std::thread([this] { http_.listen_after_bind(); });
+  std::fprintf(stderr, "kv-server: member %s, http %s\n", self_.c_str(), flags_.http.c_str());
+  return "";
+}
+
+void Server::stop() {
+  // Draining hands this member's keys to others (on_ring_change runs when
+  // the ring without it is published); leave() returns once it has left.
+  node_.leave();
+  if (!worker_.wait_idle(seconds(30))) {
+    std::fprintf(stderr, "kv-server: handoff not finished after 30 s\n");
+  }
+  http_.stop();
+  if (http_thread_.joinable()) http_thread_.join();
+  node_.stop();
+  std::fprintf(stderr, "kv-server: stopped (%llu entries pushed, %llu push failures)\n",
+               static_cast<unsigned long long>(pushed_.load()),
+               static_cast<unsigned long long>(push_failures_.load()));
+}
+
+// ---- the owner's side ----
+
+void Server::handle(shoal::node::Request request, shoal::node::Reply reply) {
+  auto op = request.headers.find("op");
+  if (op == request.headers.end()) return reply.fail("no op header");
+  if (op->second == "put") return handle_put(request, reply);
+  if (op->second == "get") return handle_get(request, reply);
+  reply.fail("unknown op " + op->second);
+}
+
+std::vector<std::string> Server::other_replicas(const std::string& key) const {
+  std::shared_ptr<const shoal::ring::Ring> ring = node_.ring();
+  std::vector<std::string> out;
+  for (std::string_view m : ring->lookup_n(key, kReplicas)) {
+    if (m != self_) out.emplace_back(m);
+  }
+  return out;
+}
+
+void Server::handle_put(const shoal::node::Request& request, const shoal::node::Reply& reply) {
+  auto v = request.headers.find("version");
+  uint64_t version = 0;
+  if (v == request.headers.end() ||
+      std::from_chars(v->second.data(), v->second.data() + v->second.size(), version).ec !=
+          std::errc()) {
+    return reply.fail("bad version header");
+  }
+  Entry e{request.key, version, request.payload};
+  store_.merge(e);
+  // Answered only once every replica holds it: an answered write survives
+  // the loss of any one member.
+  for (const std::string& m : other_replicas(e.key)) {
+    if (!push(m, {e})) return reply.fail("replica " + m + " did not take the write");
+  }
+  reply.ok("ok");
+}
+
+void Server::handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply) {
+  std::optional<Entry> best = store_.get(request.key);
+  bool unanswered = false;
+  for (const std::string& m : other_replicas(request.key)) {
+    std::optional<std::optional<Entry>> theirs = fetch(m, request.key);
+    if (!theirs) {
+      unanswered = true;
+    } else if (*theirs && (!best || (*theirs)->version > best->version)) {
+      best = std::move(*theirs);
+      store_.merge(*best);  // read repair
+    }
+  }
+  // Not found is an answer only if every replica said so.
+  if (!best && unanswered) return reply.fail("a replica did not answer");
+  reply.ok(best ? std::to_string(best->version) + "\n" + best->value : "");
+}
+
+// ---- HTTP ----
+
+void Server::routes() {
+  http_.Put(R"(/kv/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
+    client_request(q, r, true);
+  });
+  http_.Get(R"(/kv/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
+    client_request(q, r, false);
+  });
+  // Member to member: a batch of entries to keep.
+  http_.Post("/replica", [this](const httplib::Request& q, httplib::Response& r) {
+    std::optional<std::vector<Entry>> entries = decode(q.body);
+    if (!entries) {
+      r.status = 400;
+      return r.set_content("malformed batch\n", "text/plain");
+    }
+    for (const Entry& e : *entries) store_.merge(e);
+    r.set_content(std::to_string(entries->size()) + "\n", "text/plain");
+  });
+  // Member to member: this member's copy of a key.
+  http_.Get(R"(/replica/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
+    std::optional<Entry> e = store_.get(q.matches[1]);
+    if (!e) {
+      r.status = 404;
+      return;
+    }
+    r.set_content(encode({*e}), "application/octet-stream");
+  });
+  // A member that started asks for what it holds a replica of.
+  http_.Post("/pull", [this](const httplib::Request& q, httplib::Response& r) {
+    worker_.post([this, who = q.body] { push_replicas_of(who); });
+    r.status = 202;
+  });
+  http_.Get("/status", [this](const httplib::Request&, httplib::Response& r) {
+    r.set_content(status_json(), "application/json");
+  });
+}
+
+void Server::client_request(const httplib::Request& q, httplib::Response& r, bool put) {
+  shoal::node::ForwardOptions o;
+  o.timeout = milliseconds(3000);
+  o.headers = {{"op", put ? "put" : "get"}};
+  if (put) o.headers.emplace("version", q.get_param_value("version"));
+  shoal::node::ForwardResult res =
+      node_.handle_or_forward(q.matches[1], put ? q.body : std::string(), o).get();
+  if (!res.ok()) {
+    r.status = 503;
+    r.set_content(std::string(shoal::node::to_string(res.error)) + ": " + res.message + "\n",
+                  "text/plain");
+    return;
+  }
+  if (!put && res.payload.empty()) {
+    r.status = 404;
+    return;
+  }
+  r.set_header("X-Handled-By", res.handled_by);
+  r.set_content(res.payload, "application/octet-stream");
+}
+
+std::string Server::status_json() const {
+  const bool ready = node_.wait_ready(milliseconds(0));
+  return "{\"member\":\"" + self_ + "\",\"ready\":" + (ready ? "true" : "false") +
+         ",\"ring_members\":" + std::to_string(node_.ring()->member_count()) +
+         ",\"handled_ring_members\":" + std::to_string(handled_ring_members_.load()) +
+         ",\"handoff_pending\":" + std::to_string(worker_.pending()) +
+         ",\"pulled\":" + (pulled_ ? "true" : "false") +
+         ",\"entries\":" + std::to_string(store_.size()) +
+         ",\"pushed\":" + std::to_string(pushed_.load()) +
+         ",\"push_failures\":" + std::to_string(push_failures_.load()) + "}\n";
+}
+
+// ---- member to member ----
+
+std::string Server::kv_address(const std::string& member) {
+  {
+    std::lock_guard lock(kv_mu_);
+    if (auto it = kv_of_.find(member); it != kv_of_.end()) return it->second;
+  }
+  for (const shoal::membership::MemberState& m : node_.members()) {
+    if (m.address != member) continue;
+    auto it = m.labels.find(kLabel);
+    if (it == m.labels.end()) return "";
+    std::lock_guard lock(kv_mu_);
+    return kv_of_[member] = it->second;
+  }
+  return "";
+}
+
+bool Server::push(const std::string& member, const std::vector<Entry>& entries) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(kv_address(member), host, port)) return false;
+  httplib::Client c(host, port);
+  c.set_tcp_nodelay(true);
+  c.set_connection_timeout(seconds(1));
+  c.set_read_timeout(seconds(5));
+  httplib::Result res = c.Post("/replica", encode(entries), "application/octet-stream");
+  return res && res->status == 200;
+}
+
+bool Server::push_batches(const std::string& member, const std::vector<Entry>& entries) {
+  for (size_t at = 0; at < entries.size(); at += kBatchEntries) {
+    std::vector<Entry> batch(
+        entries.begin() + static_cast<ptrdiff_t>(at),
+        entries.begin() + static_cast<ptrdiff_t>(std::min(entries.size(), at + kBatchEntries)));
+    bool sent = false;
+    for (int attempt = 1; attempt <= kPushAttempts && !sent; ++attempt) {
+      sent = push(member, batch);
+      if (!sent) std::this_thread::sleep_for(milliseconds(100 * attempt));
+    }
+    if (!sent) {
+      ++push_failures_;
+      std::fprintf(stderr, "kv-server: handoff to %s failed\n", member.c_str());
+      return false;
+    }
+    pushed_ += batch.size();
+  }
+  return true;
+}
+
+std::optional<std::optional<Entry>> Server::fetch(const std::string& member,
+                                                  const std::string& key) {
+  std::string host;
+  int port = 0;
+  if (!split_host_port(kv_address(member), host, port)) return std::nullopt;
+  httplib::Client c(host, port);
+  c.set_tcp_nodelay(true);
+  c.set_connection_timeout(seconds(1));
+  c.set_read_timeout(seconds(2));
+  httplib::Result res = c.Get(("/replica/" + escape(key)).c_str());
+  if (!res) return std::nullopt;
+  if (res->status == 404) return std::optional<Entry>();
+  std::optional<std::vector<Entry>> e = decode(res->body);
+  if (res->status != 200 || !e || e->size() != 1) return std::nullopt;
+  return std::optional<Entry>(std::move(e->front()));
+}
+
+// ---- handoff ----
+
+// Who holds a replica of `key` in `after` and did not in `before`, other
+// than this member, plus the new owner of the moved range `key` is in.
+std::vector<std::string> new_holders(const shoal::node::RingChange& c,
+                                     const shoal::ring::RingDiff& d, const std::string& key,
+                                     const std::string& self) {
+  std::vector<std::string_view> before = c.before->lookup_n(key, kReplicas);
+  std::vector<std::string> out;
+  for (std::string_view m : c.after->lookup_n(key, kReplicas)) {
+    if (m != self && std::find(before.begin(), before.end(), m) == before.end()) {
+      out.emplace_back(m);
+    }
+  }
+  // The moves are in clockwise order of range.last: the range holding h
+  // is the first that ends at or after it, or the one that wraps.
+  const uint64_t h = shoal::ring::key_hash(key);
+  auto it =
+      std::lower_bound(d.moves.begin(), d.moves.end(), h,
+                       [](const shoal::ring::KeyMove& m, uint64_t v) { return m.range.last < v; });
+  for (auto candidate : {it, d.moves.begin()}) {
+    if (candidate == d.moves.end() || !candidate->range.contains(h)) continue;
+    const std::string& to = candidate->to;
+    if (!to.empty() && to != self && std::find(out.begin(), out.end(), to) == out.end()) {
+      out.push_back(to);
+    }
+    break;
+  }
+  return out;
+}
+
+void Server::on_ring_change(const shoal::node::RingChange& change) {
+  const shoal::ring::RingDiff d = change.diff();
+  if (!d.empty()) {
+    std::map<std::string, std::vector<Entry>> out;
+    for (Entry& e : store_.snapshot()) {
+      for (std::string& m : new_holders(change, d, e.key, self_)) out[m].push_back(e);
+    }
+    for (const auto& [member, entries] : out) push_batches(member, entries);
+  }
+  pull_if_new(*change.after);
+  handled_ring_members_ = change.after->member_count();
+}
+
+void Server::push_replicas_of(const std::string& member) {
+  std::shared_ptr<const shoal::ring::Ring> ring = node_.ring();
+  std::vector<Entry> out;
+  for (Entry& e : store_.snapshot()) {
+    for (std::string_view m : ring->lookup_n(e.key, kReplicas)) {
+      if (m == member) out.push_back(std::move(e));
+    }
+  }
+  push_batches(member, out);
+}
+
+// A member that starts holds nothing: once its ring has others, it asks
+// each of them to push what it holds a replica of. (A restart on the same
+// address that no one noticed changes no one's ring: this is what fills
+// it again.)
+void Server::pull_if_new(const shoal::ring::Ring& ring) {
+  if (pulled_ || ring.member_count() < 2) return;
+  bool all = true;
+  for (const std::string& m : ring.members()) {
+    if (m == self_) continue;
+    std::string host;
+    int port = 0;
+    if (!split_host_port(kv_address(m), host, port)) {
+      all = false;
+      continue;
+    }
+    httplib::Client c(host, port);
+    c.set_connection_timeout(seconds(1));
+    httplib::Result res = c.Post("/pull", self_, "text/plain");
+    all = all && res && res->status == 202;
+  }
+  pulled_ = all;
+}
+
+int run(const Flags& flags) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread
+  Server server(flags);
+  if (std::string err = server.start(); !err.empty()) {
+    std::fprintf(stderr, "kv-server: %s\n", err.c_str());
+    return 1;
+  }
+  int sig = 0;
+  sigwait(&signals, &sig);
+  std::fprintf(stderr, "kv-server: signal %d: draining and leaving\n", sig);
+  server.stop();
+  return 0;
+}
+
+}  // namespace
+}  // namespace kv
+
+int main(int argc, char** argv) {
+  kv::Flags f;
+  CLI::App app{"kv-server: a sharded, replicated in-memory key-value store on shoal"};
+  app.add_option("--listen", f.listen, "shoal's gossip address (UDP and TCP)");
+  app.add_option("--http", f.http, "the HTTP address for clients and other kv-servers");
+  app.add_option("--seeds", f.seeds, "members to join through")->delimiter(',');
+  app.add_option("--cluster", f.cluster, "cluster name");
+  app.add_option("--handler-threads", f.handler_threads, "threads running requests")
+      ->check(CLI::Range(1, 64));
+  CLI11_PARSE(app, argc, argv);
+  return kv::run(f);
+}
