@@ -124,7 +124,7 @@ void Admin::forward(const json& args, Reply reply) {
 // labels {set?: {K: V}, unset?: [K]}: merged into this node's labels, which
 // are gossiped with a new incarnation (at most 512 bytes in all).
 proto::AdminResponse Admin::labels(const json& args) {
-  membership::Labels next = engine_.core().member(engine_.address())->labels;
+  membership::Labels next = engine_.own_labels();
   const bool changes = args.contains("set") || args.contains("unset");
   if (args.contains("set")) {
     const json& set = args.at("set");

@@ -52,13 +52,17 @@ void Engine::leave(Instant now) {
 void Engine::drain(Instant now) {
   if (draining_ || core_.leaving()) return;
   draining_ = true;
-  auto self = core_.member(core_.address());
-  membership::Labels labels = self ? self->labels : membership::Labels{};
+  membership::Labels labels = own_labels();
   labels[kDrainingLabel] = "true";
   // Over the label bound: the leave still drains, just without the label
   // (the ring drops this node once the leave spreads instead).
   (void)core_.set_labels(std::move(labels), now);
   collect(now);
+}
+
+membership::Labels Engine::own_labels() const {
+  auto self = core_.member(core_.address());
+  return self ? self->labels : membership::Labels{};
 }
 
 std::string Engine::set_labels(membership::Labels labels, Instant now) {

@@ -99,6 +99,8 @@ class Engine {
   // ---- inputs ----
   void join(const std::vector<std::string>& seeds, membership::Instant now);
   void leave(membership::Instant now);
+  // This node's labels as gossiped now.
+  membership::Labels own_labels() const;
   // Replaces this node's labels and gossips them (Membership::set_labels);
   // "" or why not.
   std::string set_labels(membership::Labels labels, membership::Instant now);

@@ -89,13 +89,6 @@ bool Forwarder::owns_all(const ring::Ring& ring, const std::vector<std::string>&
                      [&](const std::string& k) { return ring.lookup(k) == owner; });
 }
 
-namespace {
-std::chrono::steady_clock::time_point steady(Instant t) {
-  return std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
-}
-}  // namespace
-
 uint64_t Forwarder::start_job(Job job, Request request) {
   const uint64_t id = next_job_++;
   jobs_.emplace(id, std::move(job));
@@ -124,7 +117,7 @@ void Forwarder::attempt(uint64_t id, Instant now) {
       return retry_later(id, now);
     }
     ++stats_.forwards_local;
-    Request r{c.keys[0], c.keys, c.payload, c.headers, c.attempts, steady(c.deadline), self_};
+    Request r{c.keys[0], c.keys, c.payload, c.headers, c.attempts, to_steady(c.deadline), self_};
     c.phase = Phase::kHandling;
     c.job = start_job(Job{id, {}, {}, 0, 0}, std::move(r));
     // The call ends at its deadline, answered or not.
@@ -413,7 +406,7 @@ void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant recei
             std::move(request.payload),
             std::move(request.headers),
             static_cast<int>(std::max<uint32_t>(request.attempt, 1)),
-            steady(deadline),
+            to_steady(deadline),
             request.source};
   const uint64_t id = start_job(std::move(job), std::move(q));
   if (request.request_id != 0)

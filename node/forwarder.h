@@ -154,6 +154,14 @@ struct OutForward {
   proto::ForwardRequest request;
 };
 
+// A request deadline in the protocol's clock as the steady_clock time point
+// Request::deadline holds (the node's clock is steady_clock; the simulator's
+// virtual time maps onto it the same way).
+inline std::chrono::steady_clock::time_point to_steady(membership::Instant t) {
+  return std::chrono::steady_clock::time_point(
+      std::chrono::duration_cast<std::chrono::steady_clock::duration>(t.time_since_epoch()));
+}
+
 class Forwarder {
  public:
   using Done = std::function<void(ForwardResult)>;

@@ -15,16 +15,6 @@ HandlerPool::HandlerPool(size_t threads, size_t queue_max)
 
 HandlerPool::~HandlerPool() { stop(); }
 
-bool HandlerPool::submit(std::function<void()>& task) {
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= queue_max_) return false;
-    queue_.push_back(std::move(task));
-  }
-  ready_.notify_one();
-  return true;
-}
-
 size_t HandlerPool::submit_all(std::vector<std::function<void()>>& tasks) {
   size_t n = 0;
   {

@@ -3,11 +3,11 @@
 // disk or a database does not delay probes and acks (and get its node
 // suspected).
 //
-//   io thread --submit(task)--> queue (at most queue_max) --> N threads
-//                 full: false, the caller answers overloaded
+//   io thread --submit_all(tasks)--> queue (at most queue_max) --> N threads
+//                 the ones that do not fit: the caller answers overloaded
 //
 // stop() lets each thread finish the task it runs, drops the ones still
-// queued, and joins. Thread safety: submit() and stop() from any thread.
+// queued, and joins. Thread safety: submit_all() and stop() from any thread.
 
 #ifndef SHOAL_NODE_HANDLER_POOL_H_
 #define SHOAL_NODE_HANDLER_POOL_H_
@@ -29,9 +29,6 @@ class HandlerPool {
   HandlerPool(const HandlerPool&) = delete;
   HandlerPool& operator=(const HandlerPool&) = delete;
 
-  // Queues `task` (moved from); false, leaving it with the caller, if
-  // queue_max tasks wait already or the pool has stopped.
-  bool submit(std::function<void()>& task);
   // Queues as many of `tasks` as fit, under one lock, waking as many
   // threads as there are tasks; the ones that did not fit stay in `tasks`
   // (the first `accepted` are moved from). Returns how many were queued.

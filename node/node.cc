@@ -52,11 +52,6 @@ namespace {
 
 Instant mono_now() { return Instant(steady_clock::now().time_since_epoch()); }
 
-steady_clock::time_point to_steady(Instant t) {
-  return steady_clock::time_point(
-      std::chrono::duration_cast<steady_clock::duration>(t.time_since_epoch()));
-}
-
 uint64_t wall_ms() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())

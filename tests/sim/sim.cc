@@ -353,9 +353,7 @@ void Simulator::run_handler(Event& e) {
       return handler(i, key, payload);
     });
   }
-  const auto virtual_now = std::chrono::steady_clock::time_point(
-      std::chrono::duration_cast<std::chrono::steady_clock::duration>(now_.time_since_epoch()));
-  const bool expired = job.mapped().deadline <= virtual_now;
+  const bool expired = job.mapped().deadline <= node::to_steady(now_);
   node::Engine& server = engine(i);
   node::run_request(handler ? &h : nullptr, std::move(job.mapped()), expired,
                     [this, &server, id = e.id](node::HandlerOutcome o) {
