@@ -2,6 +2,7 @@
 
 #include "shoal/cli/answers.h"
 
+#include <algorithm>
 #include <cstdarg>
 #include <cstdio>
 
@@ -68,12 +69,37 @@ std::vector<std::string> alive_members(const json& members) {
   return out;
 }
 
-Printed members_text(const json& members, bool json_out) {
-  if (json_out) return {members.dump(2) + "\n", "", 0};
+std::string checksum_text(uint64_t checksum) {
+  return format("%016llx", static_cast<unsigned long long>(checksum));
+}
+
+bool MemberFilter::matches(const json& member) const {
+  if (!statuses.empty()) {
+    const std::string status = get<std::string>(member, "status");
+    if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) return false;
+  }
+  const json labels_json = get<json>(member, "labels");
+  if (!labels_json.is_object()) throw std::runtime_error("labels are not an object");
+  for (const auto& [k, v] : labels) {
+    auto it = labels_json.find(k);
+    if (it == labels_json.end() || !it->is_string() || it->get<std::string>() != v) return false;
+  }
+  return true;
+}
+
+Printed members_text(const json& members, bool json_out, const MemberFilter& filter) {
+  if (!members.is_array()) throw std::runtime_error("members: not a list");
+  if (json_out) {
+    json shown = json::array();
+    for (const auto& m : members) {
+      if (filter.matches(m)) shown.push_back(m);
+    }
+    return {shown.dump(2) + "\n", "", 0};
+  }
   Printed p;
   p.out = format("%-28s %-10s %-16s %s\n", "ADDRESS", "STATUS", "INCARNATION", "LABELS");
-  if (!members.is_array()) throw std::runtime_error("members: not a list");
   for (const auto& m : members) {
+    if (!filter.matches(m)) continue;
     p.out += format("%-28s %-10s %-16llu %s\n", str(m, "address").c_str(), str(m, "status").c_str(),
                     static_cast<unsigned long long>(get<uint64_t>(m, "incarnation")),
                     labels_text(get<json>(m, "labels")).c_str());
@@ -82,7 +108,12 @@ Printed members_text(const json& members, bool json_out) {
 }
 
 Printed lookup_text(const std::string& key, const json& answer, bool json_out) {
-  if (json_out) return {answer.dump() + "\n", "", 0};
+  if (json_out) {
+    json out = answer;
+    if (answer.contains("checksum"))
+      out["checksum"] = checksum_text(get<uint64_t>(answer, "checksum"));
+    return {out.dump() + "\n", "", 0};
+  }
   std::string owners;
   for (const auto& o : get<json>(answer, "owners")) {
     owners += (owners.empty() ? "" : " ") + printable(o.get<std::string>());
@@ -131,7 +162,7 @@ void StatusReport::add(const std::string& address, const json& status) {
   by_checksum_[checksum].push_back(address);
   nodes_.push_back({{"address", address},
                     {"reachable", true},
-                    {"ring_checksum", checksum},
+                    {"ring_checksum", checksum_text(checksum)},
                     {"ring_members", get<uint64_t>(ring, "members")},
                     {"incarnation", get<uint64_t>(status, "incarnation")},
                     {"health_score", get<json>(status, "health_score")}});
@@ -157,7 +188,7 @@ Printed StatusReport::printed(bool json_out) const {
   p.status = converged() ? 0 : 1;
   if (json_out) {
     p.out = json({{"converged", converged()},
-                  {"checksum", majority},
+                  {"checksum", checksum_text(majority)},
                   {"nodes", nodes_},
                   {"disagree", disagree},
                   {"unreachable", unreachable_}})
@@ -171,18 +202,87 @@ Printed StatusReport::printed(bool json_out) const {
       p.out += format("%-28s %-10s %s\n", str(n, "address").c_str(), "no", str(n, "error").c_str());
       continue;
     }
-    p.out += format("%-28s %-10s %016llx   %llu\n", str(n, "address").c_str(), "yes",
-                    static_cast<unsigned long long>(get<uint64_t>(n, "ring_checksum")),
+    p.out += format("%-28s %-10s %s   %llu\n", str(n, "address").c_str(), "yes",
+                    str(n, "ring_checksum").c_str(),
                     static_cast<unsigned long long>(get<uint64_t>(n, "ring_members")));
   }
   if (converged()) {
-    p.out += format("converged: %zu members agree on ring checksum %016llx\n", nodes_.size(),
-                    static_cast<unsigned long long>(majority));
+    p.out += format("converged: %zu members agree on ring checksum %s\n", nodes_.size(),
+                    checksum_text(majority).c_str());
   } else {
     p.out +=
         format("NOT converged: %zu checksums, %zu disagree with the majority, %zu unreachable\n",
                by_checksum_.size(), disagree.size(), unreachable_);
   }
+  return p;
+}
+
+std::string event_line(const std::string& when, const json& e) {
+  const std::string old = str(e, "old_status");
+  std::string line = printable(when) + "  " + str(e, "address") + "  " +
+                     (old.empty() ? std::string("new") : old) + " -> " + str(e, "status") +
+                     "  incarnation " + std::to_string(get<uint64_t>(e, "incarnation"));
+  if (get<bool>(e, "forgotten")) line += "  (forgotten)";
+  const std::string source = str(e, "source");
+  if (!source.empty()) line += "  from " + source;
+  return line + "  labels " + labels_text(get<json>(e, "labels"));
+}
+
+namespace {
+
+char status_letter(const std::string& status) {
+  if (status == "alive") return 'a';
+  if (status == "suspect") return 'S';
+  if (status == "faulty") return 'F';
+  if (status == "leave") return 'L';
+  return '?';
+}
+
+}  // namespace
+
+Printed top_text(const std::vector<std::pair<std::string, const json*>>& views, bool json_out) {
+  // Columns: every member anyone knows, sorted.
+  std::map<std::string, size_t> column;
+  std::vector<std::map<std::string, std::string>> seen(views.size());
+  for (size_t r = 0; r < views.size(); ++r) {
+    column.emplace(views[r].first, 0);
+    if (views[r].second == nullptr) continue;
+    if (!views[r].second->is_array()) throw std::runtime_error("members: not a list");
+    for (const auto& m : *views[r].second) {
+      const std::string address = get<std::string>(m, "address");
+      seen[r][address] = get<std::string>(m, "status");
+      column.emplace(address, 0);
+    }
+  }
+  size_t i = 0;
+  for (auto& [address, c] : column) c = i++;
+  if (json_out) {
+    json out = json::object();
+    for (size_t r = 0; r < views.size(); ++r) {
+      out[views[r].first] = views[r].second ? json(seen[r]) : json(nullptr);
+    }
+    return {out.dump(2) + "\n", "", 0};
+  }
+  Printed p;
+  p.out = format("%-4s %-28s  %s\n", "#", "MEMBER", "VIEW OF EACH MEMBER (column = #)");
+  std::string digits;
+  for (size_t c = 0; c < column.size(); ++c) digits += static_cast<char>('0' + c % 10);
+  p.out += format("%-4s %-28s  %s\n", "", "", digits.c_str());
+  size_t disagree = 0;
+  for (size_t r = 0; r < views.size(); ++r) {
+    std::string row(column.size(), '.');
+    for (const auto& [address, status] : seen[r]) row[column[address]] = status_letter(status);
+    const size_t self = column[views[r].first];
+    if (views[r].second == nullptr) row = "unreachable";
+    p.out += format("%-4zu %-28s  %s\n", self, printable(views[r].first).c_str(), row.c_str());
+    if (views[r].second != nullptr && r > 0 && views[0].second != nullptr && seen[r] != seen[0]) {
+      ++disagree;
+    }
+  }
+  p.out += format(
+      "%zu members asked, %zu columns; a=alive S=suspect F=faulty L=leave .=unknown; "
+      "%zu views differ from the first\n",
+      views.size(), column.size(), disagree);
   return p;
 }
 

@@ -74,8 +74,31 @@ struct Printed {
   int status = 0;
 };
 
-// `shoal members`: a table, or (json_out) the answer itself.
-Printed members_text(const json& members, bool json_out);
+// A ring or membership checksum as every command prints it, text or
+// JSON: 16 hex digits ("00c0ffee12345678").
+std::string checksum_text(uint64_t checksum);
+
+// `shoal members --status S --label K=V`: a member is shown if its status
+// is one of `statuses` (any, if empty) and it has every label of `labels`.
+struct MemberFilter {
+  std::vector<std::string> statuses;
+  std::vector<std::pair<std::string, std::string>> labels;
+  bool matches(const json& member) const;
+};
+
+// `shoal members`: a table, or (json_out) the answer's members that pass
+// `filter`.
+Printed members_text(const json& members, bool json_out, const MemberFilter& filter = {});
+
+// `shoal watch`: one line for an event of an `events` answer, stamped
+// `when` (the CLI's clock).
+std::string event_line(const std::string& when, const json& event);
+
+// `shoal top`: what each member (a row) thinks of every member (a column):
+// a = alive, S = suspect, F = faulty, L = leave (left), . = not known; a row is
+// "unreachable" if that member did not answer. `views` pairs each asked
+// member with its members answer (nullptr if it did not answer).
+Printed top_text(const std::vector<std::pair<std::string, const json*>>& views, bool json_out);
 // `shoal lookup KEY`: "KEY -> OWNER ...".
 Printed lookup_text(const std::string& key, const json& answer, bool json_out);
 // `shoal forward`: who handled it and the response, or why it failed

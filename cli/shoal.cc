@@ -1,7 +1,15 @@
 // shoal: query a running shoal cluster through any member.
 //
 //   shoal [--node HOST:PORT] [--cluster NAME] [--json] COMMAND
-//     members              every member: address, status, incarnation, labels
+//     members [--status S] [--label K=V]
+//                          every member: address, status, incarnation,
+//                          labels (only those of status S, with label K=V;
+//                          both repeatable)
+//     watch [--seconds S]  member changes as the node sees them, one line
+//                          each, until interrupted (serf monitor)
+//     top [--once]         every member's view of every member, refreshed
+//                          (ringpop-admin top); --once: print it once
+//     version              this CLI's version and the node's
 //     status               asks every alive member for its ring checksum:
 //                          converged or not, and who disagrees
 //     lookup KEY [-n N]    the owner(s) of KEY
@@ -28,14 +36,18 @@
 // for status, the cluster has not converged); 2 bad arguments.
 
 #include <CLI/CLI.hpp>
+#include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 
 #include "shoal/cli/answers.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/keyring.h"
+#include "shoal/node/version.h"
 
 namespace {
 
@@ -87,11 +99,125 @@ int print(const Printed& p) {
   return p.status;
 }
 
-int cmd_members(const Ctx& c) {
+// --status S and --label K=V as a filter; false (after saying why) if a
+// label is not K=V.
+bool member_filter(const std::vector<std::string>& statuses, const std::vector<std::string>& labels,
+                   shoal::cli::MemberFilter& f) {
+  f.statuses = statuses;
+  for (const std::string& l : labels) {
+    const size_t eq = l.find('=');
+    if (eq == std::string::npos || eq == 0) {
+      std::fprintf(stderr, "shoal: members --label: '%s' is not KEY=VALUE\n", printable(l).c_str());
+      return false;
+    }
+    f.labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+  }
+  return true;
+}
+
+int cmd_members(const Ctx& c, const shoal::cli::MemberFilter& filter) {
   std::string err;
   auto j = call(c, c.node, "members", json::object(), &err);
   if (!j) return fail(err);
-  return print(members_text(*j, c.json_out));
+  return print(members_text(*j, c.json_out, filter));
+}
+
+std::string now_text() {
+  const auto now = std::chrono::system_clock::now();
+  const std::time_t t = std::chrono::system_clock::to_time_t(now);
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
+  char out[48];
+  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms.count() % 1000));
+  return out;
+}
+
+// Asks for the events after the last one seen, every interval, and prints
+// them; `seconds` > 0 bounds the run (scripts, tests).
+int cmd_watch(const Ctx& c, int interval_ms, int seconds) {
+  std::string err;
+  auto first = call(c, c.node, "events", json::object(), &err);
+  if (!first) return fail(err);
+  uint64_t next = shoal::cli::get<uint64_t>(*first, "next");
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
+  if (!c.json_out) std::printf("watching %s (Ctrl-C to stop)\n", printable(c.node).c_str());
+  std::fflush(stdout);
+  while (seconds == 0 || std::chrono::steady_clock::now() < end) {
+    auto j = call(c, c.node, "events", json{{"since", next}}, &err);
+    if (!j) return fail(err);
+    const std::string when = now_text();
+    if (const auto missed = shoal::cli::get<uint64_t>(*j, "missed"); missed > 0) {
+      std::printf("%s  ... %llu events missed (the node keeps the last %zu)\n", when.c_str(),
+                  static_cast<unsigned long long>(missed), size_t{1024});
+    }
+    for (const auto& e : shoal::cli::get<json>(*j, "events")) {
+      if (c.json_out) {
+        std::printf("%s\n", e.dump().c_str());
+      } else {
+        std::printf("%s\n", shoal::cli::event_line(when, e).c_str());
+      }
+    }
+    std::fflush(stdout);
+    const uint64_t was = next;
+    next = shoal::cli::get<uint64_t>(*j, "next");
+    if (next == was) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+  return 0;
+}
+
+// Asks every member `c.node` knows for its members; prints the matrix,
+// once or every interval until interrupted.
+int cmd_top(const Ctx& c, bool once, int interval_ms) {
+  for (;;) {
+    std::string err;
+    auto members = call(c, c.node, "members", json::object(), &err);
+    if (!members) return fail(err);
+    std::vector<std::string> asked = shoal::cli::alive_members(*members);
+    std::vector<std::optional<json>> answers(asked.size());
+    for (size_t i = 0; i < asked.size(); ++i) {
+      std::string e;
+      answers[i] = call(c, asked[i], "members", json::object(), &e);
+    }
+    std::vector<std::pair<std::string, const json*>> views;
+    for (size_t i = 0; i < asked.size(); ++i) {
+      views.emplace_back(asked[i], answers[i] ? &*answers[i] : nullptr);
+    }
+    shoal::cli::Printed p = shoal::cli::top_text(views, c.json_out);
+    if (!once) std::fputs("\033[H\033[2J", stdout);  // home, clear
+    if (!once && !c.json_out)
+      std::printf("shoal top  %s  via %s\n", now_text().c_str(), printable(c.node).c_str());
+    print(p);
+    std::fflush(stdout);
+    if (once) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+  }
+}
+
+int cmd_version(const Ctx& c) {
+  const std::string mine = std::string(shoal::version());
+  std::string err;
+  auto j = call(c, c.node, "status", json::object(), &err);
+  if (c.json_out) {
+    json out = {{"cli", {{"version", mine}, {"protocol", shoal::protocol_version()}}}};
+    out["node"] = j ? json{{"address", c.node},
+                           {"version", j->value("version", "")},
+                           {"protocol", j->value("protocol", 0u)}}
+                    : json{{"address", c.node}, {"error", err}};
+    std::printf("%s\n", out.dump(2).c_str());
+    return j ? 0 : 1;
+  }
+  std::printf("shoal %s (protocol %u)\n", mine.c_str(), shoal::protocol_version());
+  if (!j) return fail(err);
+  // Nodes before the version field answered without it.
+  const std::string theirs = j->contains("version") ? shoal::cli::str(*j, "version") : "unknown";
+  std::printf("node %s: shoal %s (protocol %s)\n", printable(c.node).c_str(), theirs.c_str(),
+              j->contains("protocol")
+                  ? std::to_string(shoal::cli::get<uint32_t>(*j, "protocol")).c_str()
+                  : "unknown");
+  return 0;
 }
 
 int cmd_status(const Ctx& c) {
@@ -244,6 +370,54 @@ void add_key_commands(CLI::App& app, KeyCommands& kc) {
   }
 }
 
+// `shoal members [--status S] [--label K=V]`, `shoal watch`, `shoal top`.
+struct OperatorCommands {
+  CLI::App* members = nullptr;
+  CLI::App* watch = nullptr;
+  CLI::App* top = nullptr;
+  CLI::App* version = nullptr;
+  std::vector<std::string> status_filter;
+  std::vector<std::string> label_filter;
+  int interval_ms = 250;
+  int watch_seconds = 0;
+  int top_interval_ms = 1000;
+  bool top_once = false;
+};
+
+// `ops` must outlive parsing: the options write into it.
+void add_operator_commands(CLI::App& app, OperatorCommands& ops) {
+  ops.members = app.add_subcommand("members", "every member and its state");
+  ops.members->add_option("--status", ops.status_filter, "only members of this status (repeatable)")
+      ->check(CLI::IsMember({"alive", "suspect", "faulty", "leave"}));
+  ops.members->add_option("--label", ops.label_filter,
+                          "only members with label KEY=VALUE (repeatable)");
+  ops.watch = app.add_subcommand("watch", "print member changes as they happen");
+  ops.watch->add_option("--seconds", ops.watch_seconds, "stop after this long (0: never)")
+      ->check(CLI::Range(0, 86400 * 365));
+  ops.watch->add_option("--interval-ms", ops.interval_ms, "how often to ask the node")
+      ->check(CLI::Range(10, 60000));
+  ops.top = app.add_subcommand("top", "every member's view of every member, refreshed");
+  ops.top->add_flag("--once", ops.top_once, "print once and exit");
+  ops.top->add_option("--interval-ms", ops.top_interval_ms, "refresh period")
+      ->check(CLI::Range(100, 600000));
+  ops.version = app.add_subcommand("version", "this CLI's version and the node's");
+  // Global flags are accepted after the subcommand too.
+  for (auto* sub : {ops.members, ops.watch, ops.top, ops.version}) sub->fallthrough();
+}
+
+// The parsed one of `ops`' commands: its exit status; -1 if none was.
+int run_operator_command(const Ctx& c, const OperatorCommands& ops) {
+  if (ops.members->parsed()) {
+    shoal::cli::MemberFilter filter;
+    if (!member_filter(ops.status_filter, ops.label_filter, filter)) return 2;
+    return cmd_members(c, filter);
+  }
+  if (ops.watch->parsed()) return cmd_watch(c, ops.interval_ms, ops.watch_seconds);
+  if (ops.top->parsed()) return cmd_top(c, ops.top_once, ops.top_interval_ms);
+  if (ops.version->parsed()) return cmd_version(c);
+  return -1;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -259,7 +433,8 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("SHOAL_KEYRING_FILE")) c.keyring_file = env;
   app.add_option("--keyring-file", c.keyring_file,
                  "keyring whose primary key seals admin requests (default: $SHOAL_KEYRING_FILE)");
-  auto* members = app.add_subcommand("members", "every member and its state");
+  OperatorCommands ops;
+  add_operator_commands(app, ops);
   auto* status = app.add_subcommand("status", "has the cluster converged?");
   std::string key;
   size_t n = 1;
@@ -279,7 +454,7 @@ int main(int argc, char** argv) {
   LabelCommands labels;
   add_label_commands(app, labels);
   // Global flags are accepted after the subcommand too.
-  for (auto* sub : {members, status, lookup, forward, stats, leave}) sub->fallthrough();
+  for (auto* sub : {status, lookup, forward, stats, leave}) sub->fallthrough();
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -304,7 +479,7 @@ int main(int argc, char** argv) {
   // A node's answer is input like any other: a missing field or a wrong
   // type is reported, never undefined behaviour.
   try {
-    if (members->parsed()) return cmd_members(c);
+    if (int done = run_operator_command(c, ops); done >= 0) return done;
     if (status->parsed()) return cmd_status(c);
     if (lookup->parsed()) return cmd_lookup(c, key, n);
     if (forward->parsed()) return cmd_forward(c, fkey, fpayload);

@@ -26,6 +26,7 @@
 
 #include "shoal/cli/seeds_file.h"
 #include "shoal/node/node.h"
+#include "shoal/node/version.h"
 
 namespace {
 
@@ -262,6 +263,12 @@ int main(int argc, char** argv) {
   flags.add_node_flags(app);
   flags.add_duration_flags(app);
   flags.add_count_flags(app);
+  bool check_config = false;
+  app.add_flag("--check-config", check_config,
+               "validate the flags and the files they name (keyring, seeds), print the result "
+               "and exit, without binding anything: 0 valid, 2 not");
+  app.set_version_flag("--version", "shoald " + std::string(shoal::version()) + " (protocol " +
+                                        std::to_string(shoal::protocol_version()) + ")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -270,6 +277,16 @@ int main(int argc, char** argv) {
   if (auto err = flags.finish(); !err.empty()) {
     std::fprintf(stderr, "shoald: %s\n", err.c_str());
     return 2;
+  }
+  if (check_config) {
+    const auto& o = flags.o;
+    std::printf(
+        "shoald: configuration ok: listen %s, advertise %s, cluster '%s', %zu seeds, "
+        "encryption %s (%zu keys), metrics %s\n",
+        o.listen.c_str(), o.advertise.empty() ? o.listen.c_str() : o.advertise.c_str(),
+        o.cluster.c_str(), o.seeds.size(), std::string(to_string(o.encryption)).c_str(),
+        o.keyring.size(), o.metrics_listen.empty() ? "off" : o.metrics_listen.c_str());
+    return 0;
   }
   spdlog::set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");

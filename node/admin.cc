@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "shoal/node/version.h"
+
 namespace shoal::node {
 
 namespace {
@@ -38,13 +40,14 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c == "forward") return forward(*args, std::move(reply));
   if (c.starts_with("keys.")) return reply(keys(c, *args));
   if (c == "labels") return reply(labels(*args));
+  if (c == "events") return reply(events(*args));
   if (c == "leave") {
     hooks_.leave();
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
   reply({"", "unknown command '" + c +
-                 "' (members, status, lookup, forward, stats, leave, labels, keys.list, "
-                 "keys.install, keys.use, keys.remove)"});
+                 "' (members, status, events, lookup, forward, stats, leave, labels, "
+                 "keys.list, keys.install, keys.use, keys.remove)"});
 }
 
 proto::AdminResponse Admin::members() const {
@@ -71,8 +74,45 @@ proto::AdminResponse Admin::status() const {
                 {"membership_checksum", core.checksum()},
                 {"ring", {{"members", ring->member_count()}, {"checksum", ring->checksum()}}},
                 {"health_score", core.health_score()},
-                {"joined", core.joined()}}),
+                {"joined", core.joined()},
+                {"version", std::string(version())},
+                {"protocol", protocol_version()}}),
           ""};
+}
+
+constexpr size_t kEventsPerAnswer = 256;
+
+// events {since?: N}: the member events after number N (at most
+// kEventsPerAnswer) that the node still
+// holds (Engine::kEventLogMax), and the number to ask from next time;
+// `missed` counts the ones after N it no longer holds. Without `since`:
+// none, and the number to start from (what `shoal watch` asks first).
+proto::AdminResponse Admin::events(const json& args) const {
+  const uint64_t last = engine_.last_event_seq();
+  if (!args.contains("since")) return {dump({{"next", last}, {"events", json::array()}}), ""};
+  if (!args["since"].is_number_unsigned()) return {"", "events: 'since' must be a number >= 0"};
+  const uint64_t since = std::min(args["since"].get<uint64_t>(), last);
+  const auto& log = engine_.event_log();
+  const uint64_t first = log.empty() ? last + 1 : log.front().seq;
+  json out = json::array();
+  uint64_t next = last;
+  for (const auto& [seq, e] : log) {
+    if (seq <= since) continue;
+    if (out.size() == kEventsPerAnswer) {  // the rest on the next ask
+      next = seq - 1;
+      break;
+    }
+    out.push_back({{"seq", seq},
+                   {"address", e.address},
+                   {"status", std::string(to_string(e.status))},
+                   {"old_status", e.old_status ? std::string(to_string(*e.old_status)) : ""},
+                   {"incarnation", e.incarnation},
+                   {"source", e.source},
+                   {"forgotten", e.forgotten},
+                   {"labels", e.labels}});
+  }
+  const uint64_t missed = first > since + 1 ? first - since - 1 : 0;
+  return {dump({{"next", next}, {"events", out}, {"missed", missed}}), ""};
 }
 
 proto::AdminResponse Admin::lookup(const json& args) const {

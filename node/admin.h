@@ -55,6 +55,7 @@ class Admin {
  private:
   proto::AdminResponse members() const;
   proto::AdminResponse status() const;
+  proto::AdminResponse events(const nlohmann::json& args) const;
   proto::AdminResponse lookup(const nlohmann::json& args) const;
   void forward(const nlohmann::json& args, Reply reply);
   proto::AdminResponse keys(const std::string& command, const nlohmann::json& args);

@@ -204,6 +204,8 @@ void Engine::collect(Instant now) {
   }
   for (auto& e : core_.take_events()) {
     ring_.on_event(e, now);
+    if (event_log_.size() >= kEventLogMax) event_log_.pop_front();
+    event_log_.push_back({++event_seq_, e});
     events_.push_back(std::move(e));
   }
 }

@@ -40,6 +40,7 @@
 
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <string>
@@ -159,6 +160,16 @@ class Engine {
   std::vector<membership::MemberEvent> take_events() { return std::exchange(events_, {}); }
   std::vector<RingChange> take_ring_changes() { return std::exchange(ring_changes_, {}); }
 
+  // The last kEventLogMax member events, numbered from 1 in order (the
+  // admin `events` command, `shoal watch`).
+  struct LoggedEvent {
+    uint64_t seq = 0;
+    membership::MemberEvent event;
+  };
+  static constexpr size_t kEventLogMax = 1024;
+  const std::deque<LoggedEvent>& event_log() const { return event_log_; }
+  uint64_t last_event_seq() const { return event_seq_; }
+
   // ---- state ----
   const std::string& address() const { return core_.address(); }
   const std::string& cluster() const { return core_.config().cluster; }
@@ -186,6 +197,8 @@ class Engine {
   std::vector<Exchange> exchanges_;
   std::vector<membership::MemberEvent> events_;
   std::vector<RingChange> ring_changes_;
+  std::deque<LoggedEvent> event_log_;
+  uint64_t event_seq_ = 0;
   bool draining_ = false;
 };
 

@@ -3,7 +3,8 @@
 //
 // The input, parsed as JSON (inputs that are not JSON are dropped by the
 // CLI before any of this), is given as the answer to every command: members,
-// lookup, forward, stats/leave, keys, and to status both as the members
+// lookup, forward, stats/leave, keys, top (as every member's view), watch
+// (as one event, and each of its "events"), and to status both as the members
 // list and, element by element, as the members' status answers. The raw
 // input also goes through printable().
 // Checks, each a trap when broken:
@@ -27,6 +28,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "shoal/cli/answers.h"
 
@@ -108,6 +111,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (answer.is_discarded()) return 0;
   for (bool json_out : {false, true}) {
     guarded([&] { check_printed(c::members_text(answer, json_out), json_out); });
+    guarded([&] {
+      c::MemberFilter f{{"alive"}, {{"zone", "eu"}}};
+      check_printed(c::members_text(answer, json_out, f), json_out);
+    });
+    guarded([&] {
+      // `shoal top`: the answer as every member's view, and one silent.
+      std::vector<std::pair<std::string, const json*>> views = {
+          {"10.0.0.1:7000", &answer}, {"10.0.0.2:7000", nullptr}, {"10.0.0.3:7000", &answer}};
+      check_printed(c::top_text(views, json_out), json_out);
+    });
     guarded([&] { check_printed(c::lookup_text("k\x1b]0;x\x07", answer, json_out), json_out); });
     guarded([&] {
       const c::Printed p = c::forward_text(answer, json_out);
@@ -119,6 +132,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     status(answer, json_out);
   }
   guarded([&] { check(control_free(c::keys_text(answer), false)); });
+  guarded([&] { check(control_free(c::event_line("2026-12-01T00:00:00Z", answer), false)); });
+  if (answer.is_object() && answer.contains("events") && answer["events"].is_array()) {
+    for (const json& e : answer["events"]) {
+      guarded([&] { check(control_free(c::event_line("t", e), false)); });
+    }
+  }
   guarded([&] { check(control_free(c::labels_text(answer), false)); });
   guarded([&] { check(control_free(c::str(answer, "address"), false)); });
   return 0;

@@ -234,6 +234,21 @@ def cli_answer(root):
         # (undefined behaviour) where an integer was expected.
         "checksum_out_of_range": {"ring": {"members": 3, "checksum": 18446744073709551616},
                                   "incarnation": 1e300, "health_score": 0},
+        # `shoal watch`: an events answer.
+        "events": {"next": 7, "missed": 2, "events": [
+            {"seq": 6, "address": "10.0.0.2:7000", "status": "suspect", "old_status": "alive",
+             "incarnation": 5, "source": "10.0.0.3:7000", "forgotten": False,
+             "labels": {"zone": "eu"}},
+            {"seq": 7, "address": "10.0.0.4:7000\u001b[2J", "status": "faulty",
+             "old_status": "", "incarnation": 1, "source": "", "forgotten": True,
+             "labels": {}}]},
+        # `shoal members --status alive --label zone=eu`, `shoal top`.
+        "members_mixed": [
+            {"address": "10.0.0.1:7000", "status": "alive", "incarnation": 3,
+             "labels": {"zone": "eu"}},
+            {"address": "10.0.0.2:7000", "status": "suspect", "incarnation": 4,
+             "labels": {"zone": "us"}},
+            {"address": "10.0.0.3:7000", "status": "leave", "incarnation": 9, "labels": {}}],
     }
     for name, value in answers.items():
         write(root, "cli_answer", name, json.dumps(value))

@@ -198,6 +198,61 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(self.c.status_of(i, 3), "leave")
             self.assertEqual(stats["faulty_declared"], 0)
 
+    def test_operator_commands(self):
+        """version, members --status/--label, top --once, watch."""
+        def run(*args):
+            return subprocess.run([os.path.join(BIN, "shoal"), "--node", self.c.addr(0),
+                                   "--cluster", self.c.cluster, "--timeout-ms", "2000", *args],
+                                  capture_output=True, text=True, timeout=60)
+        v = json.loads(run("version", "--json").stdout)
+        self.assertEqual(v["cli"]["version"], v["node"]["version"])
+        self.assertEqual(v["cli"]["protocol"], v["node"]["protocol"])
+        d = subprocess.run([os.path.join(BIN, "shoald"), "--version"], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(d.returncode, 0)
+        self.assertIn(v["cli"]["version"], d.stdout)
+        # Label two nodes, then filter on it and on status.
+        for i in (1, 3):
+            self.assertIsNotNone(self.c.cli(i, "labels", "set", "role=db"))
+        def dbs():
+            m = self.c.cli(0, "members", "--label", "role=db", "--status", "alive")
+            return m is not None and sorted(x["address"] for x in m) == sorted(
+                [self.c.addr(1), self.c.addr(3)])
+        self.assertTrue(poll(dbs, timeout=20), "members --label role=db")
+        self.assertEqual(self.c.cli(0, "members", "--status", "faulty"), [])
+        self.assertEqual(run("members", "--label", "novalue").returncode, 2)
+        self.assertEqual(run("members", "--status", "dead").returncode, 2)
+        # top --once: every member's view, all alive.
+        top = json.loads(run("top", "--once", "--json").stdout)
+        self.assertEqual(len(top), self.N)
+        for viewer, view in top.items():
+            self.assertEqual(sorted(view.values()), ["alive"] * self.N, viewer)
+        text = run("top", "--once").stdout
+        self.assertIn("aaaaa", text)
+        # watch: stop node 4 gracefully while watching node 0.
+        watch = subprocess.Popen([os.path.join(BIN, "shoal"), "--node", self.c.addr(0),
+                                  "--cluster", self.c.cluster, "watch", "--seconds", "20",
+                                  "--interval-ms", "100"],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            line = watch.stdout.readline()  # "watching ...": the cursor is taken
+            self.assertIn("watching", line)
+            self.c.kill(4, signal.SIGTERM)
+            self.assertEqual(self.c.wait_exit(4), 0)
+            found = None
+            deadline = time.monotonic() + 20
+            while found is None and time.monotonic() < deadline:
+                line = watch.stdout.readline()
+                if not line:
+                    break
+                if self.c.addr(4) in line and "-> leave" in line:
+                    found = line
+            self.assertIsNotNone(found, "watch did not print node 4's leave")
+        finally:
+            watch.kill()
+            watch.wait(10)
+            watch.stdout.close()
+
     def test_node_of_another_cluster_never_joins(self):
         self.c.start(self.N, cluster="other", seeds=self.c.addr(0))
 
@@ -238,6 +293,24 @@ class CliErrorTest(unittest.TestCase):
         r = self.run_daemon("--seeds-file", "/nonexistent.json")
         self.assertEqual(r.returncode, 2)
         self.assertIn("seeds-file", r.stderr)
+
+    def test_check_config(self):
+        """shoald --check-config validates flags and files without binding."""
+        port = free_base_port(1)
+        ok = self.run_daemon("--listen", f"127.0.0.1:{port}", "--seeds", "127.0.0.1:1",
+                             "--check-config")
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertIn("configuration ok", ok.stdout)
+        # Nothing bound: the port is still free.
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        s.bind(("127.0.0.1", port))
+        s.close()
+        bad = self.run_daemon("--listen", "127.0.0.1:1", "--keyring-file", "/nonexistent",
+                              "--check-config")
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("keyring", bad.stderr)
+        bad = self.run_daemon("--check-config", "--metrics", "10.1.2.3:9100")
+        self.assertEqual(bad.returncode, 2)
 
     def test_seeds_file_is_read(self):
         c = Cluster(2)

@@ -527,6 +527,55 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
   EXPECT_NE(r.error.find("not a string"), std::string::npos) << r.error;
 }
 
+// The admin `events` command (what `shoal watch` polls): a cursor to start
+// from, then every member event after it, in order, each once.
+TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
+  Node a(options());
+  ASSERT_EQ(a.start(), "");
+  auto ask = [&](const std::string& args) {
+    auto r = admin_call(a.address(), "test", "events", args);
+    EXPECT_TRUE(r.ok) << r.error;
+    return r.ok ? nlohmann::json::parse(r.json) : nlohmann::json::object();
+  };
+  const uint64_t start = ask("{}")["next"].get<uint64_t>();
+  EXPECT_TRUE(ask("{}")["events"].empty());
+  NodeOptions ob = options();
+  ob.seeds = {a.address()};
+  auto b = std::make_unique<Node>(ob);
+  ASSERT_EQ(b->start(), "");
+  const std::string b_address = b->address();
+  // b joins, then stops without leaving: a sees it new, then not alive.
+  std::vector<std::string> seen;  // "status" of each event about b, in order
+  uint64_t next = start;
+  auto poll_events = [&] {
+    auto j = ask(nlohmann::json{{"since", next}}.dump());
+    EXPECT_EQ(j["missed"].get<uint64_t>(), 0u);
+    for (const auto& e : j["events"]) {
+      EXPECT_GT(e["seq"].get<uint64_t>(), next);
+      next = e["seq"].get<uint64_t>();
+      if (e["address"] == b_address) seen.push_back(e["status"].get<std::string>());
+    }
+    EXPECT_EQ(j["next"].get<uint64_t>(), next);
+  };
+  ASSERT_TRUE(eventually([&] {
+    poll_events();
+    return !seen.empty();
+  }));
+  EXPECT_EQ(seen.front(), "alive");
+  b->stop();
+  ASSERT_TRUE(eventually([&] {
+    poll_events();
+    return seen.back() == "suspect" || seen.back() == "faulty";
+  }));
+  // Asking from the start again gives the same events: nothing is consumed.
+  auto again = ask(nlohmann::json{{"since", start}}.dump());
+  EXPECT_FALSE(again["events"].empty());
+  EXPECT_EQ(again["events"][0]["address"], b_address);
+  auto bad = admin_call(a.address(), "test", "events", R"({"since": -1})");
+  EXPECT_FALSE(bad.ok);
+  EXPECT_NE(bad.error.find("since"), std::string::npos) << bad.error;
+}
+
 // Listeners added after start, one run by an executor of the app's; the
 // ring change says who joined and which ranges moved to it; a removed
 // listener hears nothing more.
