@@ -103,9 +103,12 @@ struct Flags {
     app.add_option("--encryption", encryption,
                    "off | accept-plaintext | required (default: required with a keyring, else "
                    "off)");
-    app.add_option(
-        "--metrics", o.metrics_listen,
-        "serve Prometheus text at http://HOST:PORT/metrics (loopback only; default off)");
+    app.add_option("--metrics", o.metrics_listen,
+                   "serve /metrics (Prometheus), /health and /ready at http://HOST:PORT "
+                   "(loopback unless --metrics-public; default off)");
+    app.add_flag("--metrics-public", o.metrics_public,
+                 "allow --metrics on a non-loopback address (read-only: counters, health, "
+                 "readiness)");
   }
 
   void add_duration_flags(CLI::App& app) {

@@ -137,6 +137,10 @@ class Membership {
   // Order-independent checksum of the member table (tombstones excluded):
   // the sum of a 64-bit hash of (address, status, incarnation) over members.
   uint64_t checksum() const { return checksum_; }
+  // Whether the last member-table checksum a peer gossiped matched this
+  // node's (true before any was heard): the node's view, and so its ring,
+  // agrees with its peers' (the metrics listener's /ready).
+  bool agrees_with_peers() const { return sync_mismatches_ == 0; }
   // Every known member, this node included, sorted by address.
   std::vector<MemberState> members() const;
   // The state of `address`, if known.

@@ -106,7 +106,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
              opts.tcp_connections_max},
             counters, *this),
         links(io, client_options(), endpoints, *this),
-        metrics(io, [this] { return render_prometheus(stats_now()); }) {}
+        metrics(metrics_handlers()) {}
 
   NodeOptions opts;
   std::shared_ptr<Seal> seal;  // the engine's, shared with every TCP connection
@@ -229,6 +229,49 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     c.connect_timeout = opts.tcp_read_timeout;
     c.read_timeout = opts.tcp_read_timeout;
     return c;
+  }
+
+  // Runs `f` on the io thread and returns its result, unless the io loop
+  // does not get to it within `wait` (stuck, or stopped): nullopt. For the
+  // metrics listener's threads, which must not hang on a stuck loop.
+  template <class F>
+  auto on_io_within(F f, std::chrono::milliseconds wait) -> std::optional<decltype(f())> {
+    auto promise = std::make_shared<std::promise<decltype(f())>>();
+    auto fut = promise->get_future();
+    {
+      std::lock_guard lock(state_mu);
+      if (!running) return std::nullopt;
+      asio::post(io, [promise, f = std::move(f)] { promise->set_value(f()); });
+    }
+    if (fut.wait_for(wait) != std::future_status::ready) return std::nullopt;
+    return fut.get();
+  }
+
+  MetricsServer::Handlers metrics_handlers() {
+    constexpr auto kWait = std::chrono::milliseconds(1000);
+    return {
+        [this] { return on_io_within([this] { return render_prometheus(stats_now()); }, kWait); },
+        [this] { return on_io_within([] { return true; }, kWait).has_value(); },
+        [this]() -> std::pair<bool, std::string> {
+          auto r = on_io_within([this] { return readiness(); }, kWait);
+          if (!r) return {false, "{\"ready\":false,\"why\":\"io loop not answering\"}\n"};
+          return *r;
+        }};
+  }
+
+  // On the io thread: /ready's answer.
+  std::pair<bool, std::string> readiness() const {
+    const auto& core = engine->core();
+    const bool joined = ready && core.joined();
+    const bool agrees = core.agrees_with_peers();
+    const bool draining = engine->draining() || core.leaving();
+    const bool ok = joined && agrees && !draining;
+    std::string body = std::string("{\"ready\":") + (ok ? "true" : "false") +
+                       ",\"joined\":" + (joined ? "true" : "false") +
+                       ",\"agrees_with_peers\":" + (agrees ? "true" : "false") +
+                       ",\"draining\":" + (draining ? "true" : "false") + ",\"ring_members\":" +
+                       std::to_string(engine->ring().current()->member_count()) + "}\n";
+    return {ok, std::move(body)};
   }
 
   NodeStats stats_now() const {

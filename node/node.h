@@ -75,9 +75,12 @@ struct NodeOptions {
   // at once; past that, join and sync requests are refused (the asker
   // retries later). memberlist's bound on pending push/pulls is 128.
   uint32_t full_syncs_max = 64;
-  // Prometheus text at http://<metrics_listen>/metrics; empty: off. Must be
-  // a loopback address (the counters are not for the network).
+  // HTTP at http://<metrics_listen>: /metrics (Prometheus text), /health
+  // and /ready (node/metrics_http.h); empty: off. A loopback address unless
+  // metrics_public: the counters are for the network only when the
+  // operator says so (read-only either way).
   std::string metrics_listen;
+  bool metrics_public = false;
 
   // ---- request forwarding ----
   // Threads that run the request handler; 0: the io thread runs it (only

@@ -40,8 +40,9 @@ std::string NodeOptions::validate() const {
     if (!hp) return "metrics: " + err;
     asio::error_code ec;
     auto ip = asio::ip::make_address(hp->host, ec);
-    if (hp->host != "localhost" && (ec || !ip.is_loopback())) {
-      return "metrics: '" + metrics_listen + "' is not a loopback address";
+    if (!metrics_public && hp->host != "localhost" && (ec || !ip.is_loopback())) {
+      return "metrics: '" + metrics_listen +
+             "' is not a loopback address (metrics_public, shoald --metrics-public, allows it)";
     }
   }
   if (tcp_idle_timeout.count() <= 0 || tcp_read_timeout.count() <= 0) {

@@ -1393,35 +1393,103 @@ TEST_F(HostileInput, AdminErrorsAreExplicit) {
   expect_unharmed();
 }
 
-std::string http_get(const std::string& address, const std::string& path) {
+// Sends `raw` to the metrics listener and reads until it closes (or 10 s).
+std::string http_send(const std::string& address, const std::string& raw) {
   auto hp = *parse_host_port(address);
   asio::io_context io;
   asio::ip::tcp::socket s(io);
   s.connect(asio::ip::tcp::endpoint(asio::ip::make_address(hp.host), hp.port));
-  const std::string req = "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n";
-  asio::write(s, asio::buffer(req));
+  asio::write(s, asio::buffer(raw));
   std::string out;
   asio::error_code ec;
   asio::read(s, asio::dynamic_buffer(out), ec);  // until the node closes
   return out;
 }
 
-TEST(NodeMetrics, PrometheusTextOnLoopback) {
+std::string http_get(const std::string& address, const std::string& path) {
+  return http_send(address, "GET " + path + " HTTP/1.0\r\nHost: x\r\n\r\n");
+}
+
+// The status code of an HTTP answer ("HTTP/1.1 200 OK..." -> 200), 0 if none.
+int http_status(const std::string& answer) {
+  if (answer.rfind("HTTP/1.", 0) != 0 || answer.size() < 12) return 0;
+  return std::atoi(answer.substr(9, 3).c_str());
+}
+
+TEST(NodeMetrics, PrometheusHealthAndReadyOnLoopback) {
   NodeOptions o = options();
   o.metrics_listen = "127.0.0.1:0";
   Node n(o);
   ASSERT_EQ(n.start(), "");
   ASSERT_FALSE(n.metrics_address().empty());
   const std::string page = http_get(n.metrics_address(), "/metrics");
-  EXPECT_EQ(page.rfind("HTTP/1.0 200 OK", 0), 0u) << page.substr(0, 80);
+  EXPECT_EQ(http_status(page), 200) << page.substr(0, 80);
   EXPECT_NE(page.find("shoal_members{status=\"alive\"} 1"), std::string::npos);
   EXPECT_NE(page.find("# TYPE shoal_datagrams_in_total counter"), std::string::npos);
   EXPECT_NE(page.find("shoal_drops_total{reason=\"malformed\"} 0"), std::string::npos);
-  EXPECT_EQ(http_get(n.metrics_address(), "/other").rfind("HTTP/1.0 404", 0), 0u);
+  EXPECT_EQ(http_status(http_get(n.metrics_address(), "/other")), 404);
+  const std::string health = http_get(n.metrics_address(), "/health");
+  EXPECT_EQ(http_status(health), 200);
+  EXPECT_NE(health.find("ok"), std::string::npos);
+  // Alone by configuration (no seeds): joined, nothing to disagree with.
+  const std::string ready = http_get(n.metrics_address(), "/ready");
+  EXPECT_EQ(http_status(ready), 200) << ready;
+  EXPECT_NE(ready.find("\"ready\":true"), std::string::npos) << ready;
+  // Writes are not served: the listener is read-only.
+  EXPECT_NE(http_status(http_send(n.metrics_address(),
+                                  "POST /metrics HTTP/1.0\r\nContent-Length: 2\r\n\r\nab")),
+            200);
 
   NodeOptions bad = options();
   bad.metrics_listen = "0.0.0.0:9100";
   EXPECT_NE(bad.validate().find("not a loopback address"), std::string::npos);
+  bad.metrics_public = true;
+  EXPECT_EQ(bad.validate(), "");
+}
+
+// A node whose seeds never answer is alive (/health) but not ready.
+TEST(NodeMetrics, NotReadyUntilJoined) {
+  asio::io_context io;
+  asio::ip::tcp::acceptor closed(io,
+                                 asio::ip::tcp::endpoint(asio::ip::make_address("127.0.0.1"), 0));
+  const auto port = closed.local_endpoint().port();
+  closed.close();  // nobody there
+  NodeOptions o = options();
+  o.metrics_listen = "127.0.0.1:0";
+  o.seeds = {"127.0.0.1:" + std::to_string(port)};
+  Node n(o);
+  ASSERT_EQ(n.start(), "");
+  EXPECT_EQ(http_status(http_get(n.metrics_address(), "/health")), 200);
+  const std::string ready = http_get(n.metrics_address(), "/ready");
+  EXPECT_EQ(http_status(ready), 503) << ready;
+  EXPECT_NE(ready.find("\"joined\":false"), std::string::npos) << ready;
+}
+
+// Garbage, an oversized head and a client that never finishes its request
+// do not stop the listener, and never the node.
+TEST(NodeMetrics, HostileHttpClientsDoNotStopIt) {
+  NodeOptions o = options();
+  o.metrics_listen = "127.0.0.1:0";
+  Node n(o);
+  ASSERT_EQ(n.start(), "");
+  const std::string at = n.metrics_address();
+  EXPECT_NE(http_status(http_send(at, std::string("\x00\xff\x1b[2J garbage\r\n\r\n", 19))), 200);
+  EXPECT_NE(http_status(http_send(
+                at, "GET /metrics HTTP/1.0\r\nX-Pad: " + std::string(20000, 'a') + "\r\n\r\n")),
+            200);
+  // Two stalled clients hold both server threads for a while...
+  auto hp = *parse_host_port(at);
+  asio::io_context io;
+  std::vector<asio::ip::tcp::socket> stalled;
+  for (int i = 0; i < 2; ++i) {
+    stalled.emplace_back(io);
+    stalled.back().connect(asio::ip::tcp::endpoint(asio::ip::make_address(hp.host), hp.port));
+    asio::write(stalled.back(), asio::buffer(std::string("GET /metr")));
+  }
+  // ...the node itself is untouched meanwhile,
+  EXPECT_EQ(n.stats().members.at("alive"), 1u);
+  // and the listener serves again once they time out.
+  EXPECT_EQ(http_status(http_get(at, "/health")), 200);
 }
 
 TEST(AdminClient, UnreachableNodeIsAClearError) {
