@@ -128,7 +128,7 @@ Incarnation Membership::incarnation() const {
   return members_.find(config_.address)->second.state.incarnation;
 }
 
-void Membership::join(const std::vector<std::string>& seeds, Instant now) {
+void Membership::set_seeds(const std::vector<std::string>& seeds) {
   seeds_.clear();
   for (const std::string& s : seeds) {
     if (s.empty() || s == config_.address) continue;
@@ -136,6 +136,10 @@ void Membership::join(const std::vector<std::string>& seeds, Instant now) {
     if (seeds_.size() >= kSeedsMax) break;
     seeds_.push_back(s);
   }
+}
+
+void Membership::join(const std::vector<std::string>& seeds, Instant now) {
+  set_seeds(seeds);
   joined_ = seeds_.empty();
   if (!joined_) {
     next_join_ = now;

@@ -112,6 +112,11 @@ class Membership {
   // and duplicates are skipped). Retries with capped backoff while alone,
   // forever. No seeds: a cluster of one, which others may join.
   void join(const std::vector<std::string>& seeds, Instant now);
+  // Replaces the seeds the next join or heal attempts use (same rules as
+  // join()), without starting an attempt: the driver's fresh resolution of
+  // seeds given by DNS name. No effect on a node joined without seeds.
+  void set_seeds(const std::vector<std::string>& seeds);
+  const std::vector<std::string>& seeds() const { return seeds_; }
   // Gossip `leave` and stop probing. The driver stops the node once
   // leave_disseminated() or after a bound of its own.
   void leave(Instant now);

@@ -75,6 +75,7 @@ proto::AdminResponse Admin::status() const {
                 {"ring", {{"members", ring->member_count()}, {"checksum", ring->checksum()}}},
                 {"health_score", core.health_score()},
                 {"joined", core.joined()},
+                {"seeds", core.seeds()},
                 {"version", std::string(version())},
                 {"protocol", protocol_version()}}),
           ""};

@@ -99,6 +99,8 @@ class Engine {
 
   // ---- inputs ----
   void join(const std::vector<std::string>& seeds, membership::Instant now);
+  // The seeds' current addresses (Membership::set_seeds).
+  void set_seeds(const std::vector<std::string>& seeds) { core_.set_seeds(seeds); }
   void leave(membership::Instant now);
   // This node's labels as gossiped now.
   membership::Labels own_labels() const;

@@ -20,12 +20,14 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 #include <random>
 #include <thread>
@@ -345,6 +347,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     for (auto& x : engine->take_exchanges()) exchange(std::move(x));
     for (auto& f : engine->take_forwards()) links.send(f.peer, f.id, f.request);
     dispatch(engine->take_jobs());
+    if (!name_seeds.empty() && !resolving && seed_attempts() != resolved_for) resolve_seeds();
     if (!ready && engine->core().joined()) {
       ready = true;
       ready_promise.set_value();
@@ -358,6 +361,115 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       for (const auto& l : ls->ring) notify(l.callback, l.executor, change);
     }
     arm_timer();
+  }
+
+  // ---- seeds given by DNS name ----
+  // A seed named by DNS ("shoal.prod.svc:7946", a headless service) stands
+  // for every A/AAAA record of the name (of this node's address family).
+  // The names are resolved by Asio's resolver thread, never the io thread:
+  // at the start and again whenever the core has made a join or heal
+  // attempt since (so on every attempt while alone or cut off), and the
+  // core gets the addresses (Membership::set_seeds). A name that failed to
+  // resolve is not asked again for kSeedFailureCache; until it resolves the
+  // core keeps the name itself, which an exchange resolves when it dials.
+  static constexpr auto kSeedFailureCache = std::chrono::seconds(5);
+  struct NameSeed {
+    std::vector<std::string> addresses;    // its records, last time
+    steady_clock::time_point failed_at{};  // last failure, if any
+  };
+  std::vector<std::string> seed_specs;  // as given
+  std::map<std::string, NameSeed> name_seeds;
+  bool resolving = false;
+  uint64_t resolved_for = 0;  // seed_attempts() when resolution last began
+
+  uint64_t seed_attempts() const {
+    const auto& st = engine->core().stats();
+    return st.joins_sent + st.heals_sent;
+  }
+
+  static bool is_ip_seed(const std::string& seed) {
+    auto hp = parse_host_port(seed);
+    asio::error_code ec;
+    if (hp) (void)asio::ip::make_address(hp->host, ec);
+    return hp && !ec;
+  }
+
+  void set_seed_specs(const std::vector<std::string>& specs) {
+    seed_specs = specs;
+    name_seeds.clear();
+    for (const std::string& s : specs) {
+      if (!is_ip_seed(s) && parse_host_port(s)) name_seeds.try_emplace(s);
+    }
+    if (!name_seeds.empty() && !resolving) resolve_seeds();
+  }
+
+  void resolve_seeds() {
+    resolving = true;
+    resolved_for = seed_attempts();
+    auto pending = std::make_shared<size_t>(1);  // one for this loop
+    const auto now = steady_clock::now();
+    for (auto& [name, seed] : name_seeds) {
+      if (seed.failed_at != steady_clock::time_point{} &&
+          now - seed.failed_at < kSeedFailureCache) {
+        continue;
+      }
+      auto hp = *parse_host_port(name);
+      auto resolver = std::make_shared<tcp::resolver>(io);
+      ++*pending;
+      resolver->async_resolve(
+          hp.host, std::to_string(hp.port),
+          [this, resolver, name = name, pending](const asio::error_code& ec,
+                                                 const tcp::resolver::results_type& results) {
+            seed_resolved(name, ec, results);
+            if (--*pending == 0) seeds_resolved();
+          });
+    }
+    if (--*pending == 0) seeds_resolved();
+  }
+
+  void seed_resolved(const std::string& name, const asio::error_code& ec,
+                     const tcp::resolver::results_type& results) {
+    auto it = name_seeds.find(name);
+    if (it == name_seeds.end()) return;  // the seeds changed meanwhile
+    std::vector<std::string> addresses;
+    for (const auto& r : results) {
+      if (r.endpoint().address().is_v6() != listen_v6) continue;  // unreachable from here
+      HostPort hp{r.endpoint().address().to_string(), r.endpoint().port(), listen_v6};
+      if (std::find(addresses.begin(), addresses.end(), hp.to_string()) == addresses.end()) {
+        addresses.push_back(hp.to_string());
+      }
+    }
+    if (ec || addresses.empty()) {
+      it->second.failed_at = steady_clock::now();
+      if (log_due("seed_resolve")) {
+        spdlog::warn("seed {}: {}", name,
+                     ec ? ec.message() : "no address of this node's family (IPv4/IPv6)");
+      }
+      return;
+    }
+    if (addresses != it->second.addresses) {
+      std::string list;
+      for (const std::string& a : addresses) list += (list.empty() ? "" : ", ") + a;
+      spdlog::info("seed {} is {} address(es): {}", name, addresses.size(), list);
+    }
+    it->second.addresses = std::move(addresses);
+    it->second.failed_at = {};
+  }
+
+  // Every seed as an address: IP seeds as given, names as their records
+  // (or as the name, while it has none).
+  void seeds_resolved() {
+    resolving = false;
+    std::vector<std::string> out;
+    for (const std::string& s : seed_specs) {
+      auto it = name_seeds.find(s);
+      if (it == name_seeds.end() || it->second.addresses.empty()) {
+        out.push_back(s);
+      } else {
+        out.insert(out.end(), it->second.addresses.begin(), it->second.addresses.end());
+      }
+    }
+    engine->set_seeds(out);
   }
 
   // ---- the handler executor ----
@@ -876,6 +988,7 @@ std::string Node::start() {
   d.tcp.start();
   if (d.metrics.is_open()) d.metrics.start();
   d.engine->join(d.opts.seeds, mono_now());
+  d.set_seed_specs(d.opts.seeds);
   d.pump();
   d.start_thread();
   return "";
@@ -884,6 +997,7 @@ std::string Node::start() {
 void Node::join(std::vector<std::string> seeds) {
   impl_->on_io([this, &seeds] {
     impl_->engine->join(seeds, mono_now());
+    impl_->set_seed_specs(seeds);
     impl_->pump();
   });
 }

@@ -375,6 +375,31 @@ TEST(MembershipTest, JoinContactsSeedsAndNeverGivesUpWhileAlone) {
   EXPECT_EQ(h.m.stats().joins_failed, 60u);
 }
 
+// The driver's fresh resolution of a seed name replaces the seeds: the
+// next attempt goes to the new addresses, without one starting early.
+TEST(MembershipTest, SetSeedsChangesWhomTheNextAttemptContacts) {
+  Harness h;
+  h.m.join({"name:1"}, h.now);
+  auto ex = h.m.take_exchanges();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_EQ(ex[0].to, "name:1");
+  h.m.set_seeds({"10.0.0.2:1", "10.0.0.3:1", "self:1", "10.0.0.2:1"});
+  EXPECT_TRUE(h.m.take_exchanges().empty());
+  EXPECT_EQ(h.m.seeds(), (std::vector<std::string>{"10.0.0.2:1", "10.0.0.3:1"}));
+  h.m.on_tcp_failure(ex[0].id, h.now);
+  const Instant limit = h.now + seconds(10);
+  while (ex.empty() || ex[0].to == "name:1") {
+    ASSERT_LT(h.now, limit);
+    h.advance_to(std::min(h.m.next_deadline(), limit));
+    ex = h.m.take_exchanges();
+    if (h.now >= limit) break;
+  }
+  std::vector<std::string> to;
+  for (const auto& e : ex) to.push_back(e.to);
+  std::sort(to.begin(), to.end());
+  EXPECT_EQ(to, (std::vector<std::string>{"10.0.0.2:1", "10.0.0.3:1"}));
+}
+
 TEST(MembershipTest, JoinResponseMergesMembers) {
   Harness h;
   h.m.join({"seed:1"}, h.now);
