@@ -142,6 +142,8 @@ struct Flags {
   void add_count_flags(CLI::App& app) {
     auto& p = o.protocol;
     app.add_option("--ping-req-fanout", p.ping_req_fanout, "helpers per indirect probe (SWIM k)");
+    app.add_option("--tcp-fallback-probe", p.tcp_fallback_probe,
+                   "with the ping-reqs, one direct ping over TCP (true/false)");
     app.add_option("--probe-strikes", p.probe_strikes, "failed periods in a row before suspect");
     app.add_option("--suspicion-confirmations", p.suspicion_confirmations,
                    "confirmations for the minimum suspicion timeout (Lifeguard K)");

@@ -68,6 +68,11 @@ struct Config {
   // with loss p per message an indirect path fails with 1-(1-p)^4; three
   // paths make a false suspicion from loss alone rare.
   int ping_req_fanout = 3;
+  // Alongside the ping-reqs, one direct ping over TCP (memberlist's
+  // fallback probe): a member whose UDP is dropped on the way (a firewall
+  // between two hosts, a saturated path) but that answers on TCP is not
+  // suspected. Costs a TCP connection per failed direct probe.
+  bool tcp_fallback_probe = true;
   // Consecutive failed probe periods before a member is suspected. A
   // failed period re-probes the same member next period. 1 is plain SWIM;
   // 2 squares the false-suspicion rate under random loss at the cost of

@@ -636,7 +636,6 @@ void Membership::start_probe(Instant now) {
 }
 
 void Membership::send_ping_reqs(Instant now) {
-  (void)now;
   probe_.indirect_sent = true;
   const auto helpers = random_pingable(static_cast<size_t>(config_.ping_req_fanout), probe_.target);
   probe_.nacks_expected = static_cast<int>(helpers.size());
@@ -646,6 +645,11 @@ void Membership::send_ping_reqs(Instant now) {
   for (const std::string& h : helpers) {
     ++stats_.ping_reqs_sent;
     send(h, PingReq{probe_.seq, config_.address, probe_.target, checksum_, true, {}});
+  }
+  if (config_.tcp_fallback_probe) {
+    ++stats_.tcp_probes_sent;
+    start_exchange(ExchangeKind::kTcpPing, probe_.target,
+                   Ping{probe_.seq, config_.address, probe_.target, checksum_, {}}, now);
   }
 }
 
@@ -825,6 +829,11 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
     }
     return JoinResponse{config_.address, checksum_, member_states()};
   }
+  if (const auto* ping = std::get_if<Ping>(&req)) {
+    // The fallback probe: says only that this node is up. An Ack whose
+    // source is not the ping's target is ignored by the prober, as over UDP.
+    return Ack{ping->seq, config_.address, checksum_, {}};
+  }
   const auto& sync = std::get<SyncRequest>(req);
   ++stats_.syncs_received;
   if (sync.source != config_.address)
@@ -836,7 +845,21 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
   auto it = pending_exchanges_.find(id);
   if (it == pending_exchanges_.end()) return;  // timed out already
   const Exchange ex = it->second;
+  // An answer of another kind than the question (a broken or hostile
+  // peer) is a failed exchange: a join round must still end.
+  const bool fits = ex.kind == ExchangeKind::kTcpPing ? std::holds_alternative<Ack>(resp)
+                    : ex.kind == ExchangeKind::kSync  ? std::holds_alternative<SyncResponse>(resp)
+                                                      : std::holds_alternative<JoinResponse>(resp);
+  if (!fits) return on_tcp_failure(id, now);
   pending_exchanges_.erase(it);
+  if (const auto* ack = std::get_if<Ack>(&resp)) {
+    if (probe_.active && !probe_.acked && ack->seq == probe_.seq && ack->source == probe_.target &&
+        ex.to == probe_.target) {
+      probe_.acked = true;
+      ++stats_.tcp_probe_acks;
+    }
+    return;
+  }
   if (const auto* join = std::get_if<JoinResponse>(&resp)) {
     merge_members(join->members, join->responder, now,
                   ex.kind == ExchangeKind::kHeal ? MergeKind::kHeal : MergeKind::kJoin);

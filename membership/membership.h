@@ -195,7 +195,7 @@ class Membership {
     Instant nack_deadline;
     Instant expires;
   };
-  enum class ExchangeKind { kJoin, kHeal, kSync };
+  enum class ExchangeKind { kJoin, kHeal, kSync, kTcpPing };
   struct Exchange {
     ExchangeKind kind;
     std::string to;

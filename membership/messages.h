@@ -134,8 +134,9 @@ struct SyncResponse {
   bool operator==(const SyncResponse&) const = default;
 };
 
-using TcpRequest = std::variant<JoinRequest, SyncRequest>;
-using TcpResponse = std::variant<JoinResponse, SyncResponse>;
+// Over TCP: join, full sync, and the fallback probe (a Ping answered Ack).
+using TcpRequest = std::variant<JoinRequest, SyncRequest, Ping>;
+using TcpResponse = std::variant<JoinResponse, SyncResponse, Ack>;
 
 // ---- encoded sizes --------------------------------------------------------
 // Exact protobuf (proto3) encoded sizes, computed without protobuf, so the

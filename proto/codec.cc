@@ -132,14 +132,16 @@ void put_members(const std::vector<m::MemberState>& in, ProtoMembers& out) {
   for (const m::MemberState& s : in) put(s, *out.Add());
 }
 
-void put(const m::Ping& in, v1::Envelope& env) {
-  v1::Ping& out = *env.mutable_ping();
+void fill(const m::Ping& in, v1::Ping& out) {
   out.set_seq(in.seq);
   out.set_source(in.source);
   out.set_target(in.target);
   out.set_checksum(in.checksum);
   put_changes(in.changes, *out.mutable_changes());
 }
+
+void put(const m::Ping& in, v1::Envelope& env) { fill(in, *env.mutable_ping()); }
+void put(const m::Ping& in, v1::Frame& frame) { fill(in, *frame.mutable_ping()); }
 
 void put(const m::PingReq& in, v1::Envelope& env) {
   v1::PingReq& out = *env.mutable_ping_req();
@@ -151,13 +153,14 @@ void put(const m::PingReq& in, v1::Envelope& env) {
   put_changes(in.changes, *out.mutable_changes());
 }
 
-void put(const m::Ack& in, v1::Envelope& env) {
-  v1::Ack& out = *env.mutable_ack();
+void fill(const m::Ack& in, v1::Ack& out) {
   out.set_seq(in.seq);
   out.set_source(in.source);
   out.set_checksum(in.checksum);
   put_changes(in.changes, *out.mutable_changes());
 }
+void put(const m::Ack& in, v1::Envelope& env) { fill(in, *env.mutable_ack()); }
+void put(const m::Ack& in, v1::Frame& frame) { fill(in, *frame.mutable_ack()); }
 
 void put(const m::Nack& in, v1::Envelope& env) {
   v1::Nack& out = *env.mutable_nack();
@@ -509,10 +512,12 @@ std::optional<Out> take_either(FrameBody& body) {
 }  // namespace
 
 std::optional<m::TcpRequest> take_tcp_request(FrameBody& body) {
+  if (auto* p = std::get_if<m::Ping>(&body)) return m::TcpRequest(std::move(*p));
   return take_either<m::TcpRequest, m::JoinRequest, m::SyncRequest>(body);
 }
 
 std::optional<m::TcpResponse> take_tcp_response(FrameBody& body) {
+  if (auto* a = std::get_if<m::Ack>(&body)) return m::TcpResponse(std::move(*a));
   return take_either<m::TcpResponse, m::JoinResponse, m::SyncResponse>(body);
 }
 
@@ -565,6 +570,12 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
       break;
     case v1::Frame::kSyncResponse:
       problem = take(*frame.mutable_sync_response(), out.body.emplace<m::SyncResponse>());
+      break;
+    case v1::Frame::kPing:
+      problem = take(*frame.mutable_ping(), out.body.emplace<m::Ping>());
+      break;
+    case v1::Frame::kAck:
+      problem = take(*frame.mutable_ack(), out.body.emplace<m::Ack>());
       break;
     case v1::Frame::kAdminRequest: {
       auto& in = *frame.mutable_admin_request();

@@ -189,9 +189,10 @@ struct ForwardResponse {
 inline constexpr uint32_t kForwardErrorMax = 12;
 inline constexpr uint32_t kForwardErrorRemoved = 7;
 
-using FrameBody = std::variant<membership::JoinRequest, membership::JoinResponse,
-                               membership::SyncRequest, membership::SyncResponse, AdminRequest,
-                               AdminResponse, ForwardRequest, ForwardResponse>;
+using FrameBody =
+    std::variant<membership::JoinRequest, membership::JoinResponse, membership::SyncRequest,
+                 membership::SyncResponse, AdminRequest, AdminResponse, ForwardRequest,
+                 ForwardResponse, membership::Ping, membership::Ack>;
 
 struct Frame {
   uint64_t id = 0;  // pairs a response with its request on the connection

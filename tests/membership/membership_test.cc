@@ -437,6 +437,70 @@ TEST(MembershipTest, JoinRequestAddsTheJoinerAndAnswersEverything) {
 // The probe cycle, with both sides of every timing edge. Helpers are alive
 // and nack for the silent target, so the health score stays 0 and no
 // timeout is stretched.
+// memberlist's fallback probe: a member whose UDP is lost both ways but
+// that answers a ping over TCP is never suspected; one whose TCP fails too
+// is, on the same schedule as without the fallback.
+TEST(MembershipTest, TcpFallbackProbeKeepsAMemberWhoseUdpIsLost) {
+  for (bool tcp_answers : {true, false}) {
+    SCOPED_TRACE(tcp_answers ? "TCP answers" : "TCP fails too");
+    Harness h;
+    for (const char* a : {"t:1", "h1:1"}) h.learn(a);
+    h.responsive.insert("h1:1");  // a helper, which cannot reach t:1 either
+    h.nack_silent_targets = true;
+    uint64_t answered = 0;
+    for (int period = 0; period < 60; ++period) {
+      h.advance(milliseconds(100));
+      for (const OutExchange& x : h.m.take_exchanges()) {
+        const auto* ping = std::get_if<Ping>(&x.request);  // (or a full sync)
+        if (ping != nullptr) {
+          EXPECT_EQ(x.to, ping->target);
+        }
+        if (ping != nullptr && tcp_answers && x.to == "t:1") {
+          h.m.on_tcp_response(x.id, Ack{ping->seq, "t:1", 0, {}}, h.now);
+          ++answered;
+        } else {
+          h.m.on_tcp_failure(x.id, h.now);
+        }
+      }
+    }
+    if (tcp_answers) {
+      EXPECT_EQ(h.status_of("t:1"), Status::kAlive);
+      EXPECT_GT(answered, 0u);
+      EXPECT_EQ(h.m.stats().tcp_probe_acks, answered);
+      EXPECT_EQ(h.m.stats().suspicions, 0u);
+    } else {
+      EXPECT_NE(h.status_of("t:1"), Status::kAlive);
+      EXPECT_EQ(h.m.stats().tcp_probe_acks, 0u);
+    }
+    EXPECT_GT(h.m.stats().tcp_probes_sent, 0u);
+  }
+}
+
+// An Ack over TCP counts only for the probe in progress, from its target;
+// and an answer of another kind than the question fails the exchange (a
+// join answered with an Ack still ends its round and is retried).
+TEST(MembershipTest, TcpAnswersOfTheWrongKindOrProbeDoNotCount) {
+  Harness h;
+  h.m.join({"s:1"}, h.now);
+  auto ex = h.m.take_exchanges();
+  ASSERT_EQ(ex.size(), 1u);
+  h.m.on_tcp_response(ex[0].id, Ack{1, "s:1", 0, {}}, h.now);
+  EXPECT_FALSE(h.m.joined());
+  EXPECT_EQ(h.m.stats().joins_failed, 1u);
+  ex.clear();
+  for (int i = 0; i < 100 && ex.empty(); ++i) {
+    h.advance_to(h.m.next_deadline());
+    ex = h.m.take_exchanges();
+  }
+  ASSERT_EQ(ex.size(), 1u) << "the join was not retried";
+  EXPECT_EQ(ex[0].to, "s:1");
+  // A TCP ping is answered with this node's Ack.
+  auto answer = h.m.on_tcp_request("", Ping{42, "x:1", "self:1", 0, {}}, h.now);
+  ASSERT_TRUE(std::holds_alternative<Ack>(answer));
+  EXPECT_EQ(std::get<Ack>(answer).seq, 42u);
+  EXPECT_EQ(std::get<Ack>(answer).source, "self:1");
+}
+
 TEST(MembershipTest, FailedProbesSuspectThenFaultyAtTheEdge) {
   Harness h;
   for (const char* a : {"t:1", "h1:1", "h2:1", "h3:1"}) h.learn(a);
