@@ -196,27 +196,38 @@ int cmd_top(const Ctx& c, bool once, int interval_ms) {
   }
 }
 
+// "1.1": a version and minor, or "unknown" if the answer has neither.
+std::string protocol_text(const json& status) {
+  if (!status.contains("protocol")) return "unknown";
+  std::string out = std::to_string(shoal::cli::get<uint32_t>(status, "protocol"));
+  if (status.contains("protocol_minor")) {
+    out += "." + std::to_string(shoal::cli::get<uint32_t>(status, "protocol_minor"));
+  }
+  return out;
+}
+
 int cmd_version(const Ctx& c) {
   const std::string mine = std::string(shoal::version());
+  const std::string my_protocol =
+      std::to_string(shoal::protocol_version()) + "." + std::to_string(shoal::protocol_minor());
   std::string err;
   auto j = call(c, c.node, "status", json::object(), &err);
   if (c.json_out) {
-    json out = {{"cli", {{"version", mine}, {"protocol", shoal::protocol_version()}}}};
-    out["node"] = j ? json{{"address", c.node},
-                           {"version", j->value("version", "")},
-                           {"protocol", j->value("protocol", 0u)}}
-                    : json{{"address", c.node}, {"error", err}};
+    json out = {{"cli", {{"version", mine}, {"protocol", my_protocol}}}};
+    out["node"] =
+        j ? json{{"address", c.node},
+                 {"version", j->contains("version") ? shoal::cli::str(*j, "version") : "unknown"},
+                 {"protocol", protocol_text(*j)}}
+          : json{{"address", c.node}, {"error", err}};
     std::printf("%s\n", out.dump(2).c_str());
     return j ? 0 : 1;
   }
-  std::printf("shoal %s (protocol %u)\n", mine.c_str(), shoal::protocol_version());
+  std::printf("shoal %s (protocol %s)\n", mine.c_str(), my_protocol.c_str());
   if (!j) return fail(err);
   // Nodes before the version field answered without it.
   const std::string theirs = j->contains("version") ? shoal::cli::str(*j, "version") : "unknown";
   std::printf("node %s: shoal %s (protocol %s)\n", printable(c.node).c_str(), theirs.c_str(),
-              j->contains("protocol")
-                  ? std::to_string(shoal::cli::get<uint32_t>(*j, "protocol")).c_str()
-                  : "unknown");
+              protocol_text(*j).c_str());
   return 0;
 }
 

@@ -272,8 +272,13 @@ int main(int argc, char** argv) {
   app.add_flag("--check-config", check_config,
                "validate the flags and the files they name (keyring, seeds), print the result "
                "and exit, without binding anything: 0 valid, 2 not");
+  bool next_minor = false;
+  app.add_flag("--test-protocol-next-minor", next_minor,
+               "TESTS ONLY: speak the protocol minor version after this build's (an extra "
+               "field in every message), to test a cluster of mixed versions");
   app.set_version_flag("--version", "shoald " + std::string(shoal::version()) + " (protocol " +
-                                        std::to_string(shoal::protocol_version()) + ")");
+                                        std::to_string(shoal::protocol_version()) + "." +
+                                        std::to_string(shoal::protocol_minor()) + ")");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -283,6 +288,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "shoald: %s\n", err.c_str());
     return 2;
   }
+  if (next_minor) shoal::proto::speak_next_minor_for_testing();
   if (check_config) {
     const auto& o = flags.o;
     std::printf(

@@ -138,7 +138,7 @@ size_t encoded_change_size(const Change& c) {
 size_t encoded_envelope_size(const Message& m, size_t cluster_size) {
   const size_t body = std::visit([](const auto& b) { return body_size(b); }, m);
   return varint_field_size(kProtocolVersion) + string_field_size(cluster_size) +
-         delimited_size(body);
+         varint_field_size(kProtocolMinor) + delimited_size(body);
 }
 
 }  // namespace shoal::membership

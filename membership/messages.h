@@ -42,6 +42,12 @@ namespace shoal::membership {
 // compatibility rules). Here rather than in proto/ so that the core's size
 // arithmetic (encoded_envelope_size) and the codec share one definition.
 inline constexpr uint32_t kProtocolVersion = 1;
+// Minor versions of kProtocolVersion, each a superset of the one before,
+// advertised in every message (Envelope/Frame minor_version):
+//   0  before minor versions
+//   1  Ping/Ack frames: the TCP fallback probe
+inline constexpr uint32_t kProtocolMinor = 1;
+inline constexpr uint32_t kMinorTcpPing = 1;
 
 // A member's full state, as exchanged by join and full sync.
 struct MemberState {
@@ -146,8 +152,8 @@ using TcpResponse = std::variant<JoinResponse, SyncResponse, Ack>;
 // Size of one Change as an element of a `repeated Change changes` field,
 // tag and length prefix included.
 size_t encoded_change_size(const Change& c);
-// Size of the whole Envelope for `m` (version kProtocolVersion, `cluster`),
-// changes included.
+// Size of the whole Envelope for `m` (version kProtocolVersion, `cluster`,
+// minor kProtocolMinor), changes included.
 size_t encoded_envelope_size(const Message& m, size_t cluster_size);
 
 }  // namespace shoal::membership

@@ -30,7 +30,7 @@
   X(probes_failed, "Probe periods that ended without an ack.")                                    \
   X(late_ticks, "Protocol timers that fired over lag_tolerance late: the process was starved.")   \
   X(ping_reqs_sent, "Indirect probes (ping-req) sent to helpers.")                                \
-  X(tcp_probes_sent, "Fallback probes: direct pings over TCP after the UDP probe went unanswered.") \
+  X(tcp_probes_sent, "Fallback probes: direct pings over TCP after the UDP probe went unanswered (to a peer older than protocol minor 1, failed at once, unsent).") \
   X(tcp_probe_acks, "Fallback probes answered in time: probes saved from failing by TCP.")        \
   X(ping_reqs_ignored, "Ping-reqs for a target this node does not probe itself: not relayed (no reflection).") \
   X(nacks_sent, "Nacks sent as a ping-req helper whose target stayed silent.")                    \

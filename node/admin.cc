@@ -77,7 +77,8 @@ proto::AdminResponse Admin::status() const {
                 {"joined", core.joined()},
                 {"seeds", core.seeds()},
                 {"version", std::string(version())},
-                {"protocol", protocol_version()}}),
+                {"protocol", protocol_version()},
+                {"protocol_minor", protocol_minor()}}),
           ""};
 }
 

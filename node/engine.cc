@@ -78,13 +78,16 @@ Engine::Drop Engine::on_datagram(std::string_view from, std::string_view bytes, 
     return {opened.error, std::move(opened.detail)};
   }
   // A plaintext peer may use the whole budget; a sealed datagram's content
-  // is smaller by the seal.
-  auto decoded = proto::decode_datagram(opened.plain, cluster(), options_.protocol.datagram_budget);
+  // is smaller by the seal. A newer minor version may add header fields
+  // its peers do not count: kNewerFieldsSlack bytes of room for them.
+  auto decoded = proto::decode_datagram(opened.plain, cluster(),
+                                        options_.protocol.datagram_budget + kNewerFieldsSlack);
   if (!decoded.ok()) {
     count_drop(decoded.error);
     return {decoded.error, std::move(decoded.detail)};
   }
   seal_->heard(from, opened.sealed, decoded.opens_sealed);
+  note_minor(from, decoded.minor);
   core_.on_message(from, *decoded.value, now);
   collect(now);
   return {};
@@ -200,6 +203,14 @@ void Engine::collect(Instant now) {
     datagrams_.push_back({std::move(d.to), std::move(bytes)});
   }
   for (auto& x : core_.take_exchanges()) {
+    // Sent at the highest version both sides speak: a peer that has not
+    // said it decodes Ping frames (minor 1) gets no fallback probe; the
+    // exchange fails at once, as if unanswered.
+    if (std::holds_alternative<membership::Ping>(x.request) &&
+        minor_of(x.to) < membership::kMinorTcpPing) {
+      core_.on_tcp_failure(x.id, now);
+      continue;
+    }
     exchanges_.push_back({x.id, std::move(x.to), proto::to_frame_body(std::move(x.request))});
   }
   for (auto& e : core_.take_events()) {
@@ -208,6 +219,22 @@ void Engine::collect(Instant now) {
     event_log_.push_back({++event_seq_, e});
     events_.push_back(std::move(e));
   }
+}
+
+void Engine::note_minor(std::string_view from, uint32_t minor) {
+  auto it = peer_minors_.find(from);
+  if (it != peer_minors_.end()) {
+    it->second = minor;
+    return;
+  }
+  // Bounded: a flood of sources forgets the oldest knowledge, not memory.
+  if (peer_minors_.size() >= kPeerMinorsMax) peer_minors_.clear();
+  peer_minors_.emplace(std::string(from), minor);
+}
+
+uint32_t Engine::minor_of(std::string_view peer) const {
+  auto it = peer_minors_.find(peer);
+  return it == peer_minors_.end() ? 0 : it->second;
 }
 
 NodeStats Engine::stats(const NodeCounters& transport) const {

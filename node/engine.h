@@ -41,6 +41,7 @@
 #include <array>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -172,6 +173,11 @@ class Engine {
   const std::deque<LoggedEvent>& event_log() const { return event_log_; }
   uint64_t last_event_seq() const { return event_seq_; }
 
+  // The protocol minor version `peer` (a transport address) last said it
+  // speaks; 0 if it has not said.
+  uint32_t minor_of(std::string_view peer) const;
+  static constexpr size_t kNewerFieldsSlack = 64;
+
   // ---- state ----
   const std::string& address() const { return core_.address(); }
   const std::string& cluster() const { return core_.config().cluster; }
@@ -201,6 +207,10 @@ class Engine {
   std::vector<RingChange> ring_changes_;
   std::deque<LoggedEvent> event_log_;
   uint64_t event_seq_ = 0;
+  // Peers' protocol minor versions, from their datagrams.
+  static constexpr size_t kPeerMinorsMax = 65536;
+  std::map<std::string, uint32_t, std::less<>> peer_minors_;
+  void note_minor(std::string_view from, uint32_t minor);
   bool draining_ = false;
 };
 

@@ -15,6 +15,9 @@ namespace shoal {
 std::string_view version();
 // membership::kProtocolVersion
 uint32_t protocol_version();
+// The protocol minor version this process speaks (membership::kProtocolMinor,
+// or one more under shoald --test-protocol-next-minor).
+uint32_t protocol_minor();
 
 }  // namespace shoal
 

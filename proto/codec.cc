@@ -456,14 +456,35 @@ std::optional<uint32_t> parse_frame_header(std::string_view bytes) {
   return length;
 }
 
+namespace {
+bool next_minor = false;
+// What the test's "next minor" adds: field 1000, a varint 1. Unknown to
+// every build, so decoders skip it as they would a field of a newer one.
+constexpr char kNextMinorField[] = "\xc0\x3e\x01";
+
+template <class Proto>
+void set_minor(Proto& msg) {
+  msg.set_minor_version(advertised_minor());
+}
+// Fields may come in any order: the "next minor"'s is appended.
+std::string with_next_minor(std::string bytes) {
+  if (next_minor) bytes.append(kNextMinorField, 3);
+  return bytes;
+}
+}  // namespace
+
+void speak_next_minor_for_testing() { next_minor = true; }
+uint32_t advertised_minor() { return m::kProtocolMinor + (next_minor ? 1 : 0); }
+
 std::string encode_datagram(std::string_view cluster, const m::Message& message,
                             bool opens_sealed) {
   v1::Envelope env;
   env.set_version(m::kProtocolVersion);
   env.set_cluster(cluster.data(), cluster.size());
   env.set_opens_sealed(opens_sealed);
+  set_minor(env);
   std::visit([&env](const auto& body) { put(body, env); }, message);
-  return serialize(env);
+  return with_next_minor(serialize(env));
 }
 
 Decoded<m::Message> decode_datagram(std::string_view bytes, std::string_view cluster,
@@ -498,7 +519,9 @@ Decoded<m::Message> decode_datagram(std::string_view bytes, std::string_view clu
       return fail<m::Message>(DecodeError::kNoBody, "envelope.body: missing or unknown");
   }
   if (!problem.empty()) return fail<m::Message>(DecodeError::kBadField, std::move(problem));
-  return Decoded<m::Message>{std::move(message), DecodeError::kOk, {}, env.opens_sealed()};
+  Decoded<m::Message> out{std::move(message), DecodeError::kOk, {}, env.opens_sealed()};
+  out.minor = env.minor_version();
+  return out;
 }
 
 namespace {
@@ -535,16 +558,23 @@ v1::Frame to_proto(std::string_view cluster, uint64_t id, const FrameBody& body)
   frame.set_version(m::kProtocolVersion);
   frame.set_cluster(cluster.data(), cluster.size());
   frame.set_id(id);
+  set_minor(frame);
   std::visit([&frame](const auto& b) { put(b, frame); }, body);
   return frame;
 }
 }  // namespace
 
 std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body) {
-  return serialize(to_proto(cluster, id, body));
+  return with_next_minor(serialize(to_proto(cluster, id, body)));
 }
 
 void append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body) {
+  if (next_minor) {
+    const std::string bytes = encode_frame(cluster, id, body);
+    append_frame_header(out, static_cast<uint32_t>(bytes.size()));
+    out += bytes;
+    return;
+  }
   serialize_into(to_proto(cluster, id, body), out, /*header=*/true);
 }
 
@@ -624,7 +654,9 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
       return fail<Frame>(DecodeError::kNoBody, "frame.body: missing or unknown");
   }
   if (!problem.empty()) return fail<Frame>(DecodeError::kBadField, std::move(problem));
-  return Decoded<Frame>{std::move(out), DecodeError::kOk, {}};
+  Decoded<Frame> decoded{std::move(out), DecodeError::kOk, {}};
+  decoded.minor = frame.minor_version();
+  return decoded;
 }
 
 }  // namespace shoal::proto

@@ -71,6 +71,8 @@ struct Decoded {
   std::string detail;  // empty iff error == kOk; names the failing field
   // Datagrams: the sender says it opens sealed datagrams (Envelope field 3).
   bool opens_sealed = false;
+  // The sender's protocol minor version (0: it did not say).
+  uint32_t minor = 0;
   // Set by node/seal.h, not the codec: the bytes arrived sealed with a key
   // of the receiver's ring, the one with id `key_id`.
   bool sealed = false;
@@ -207,6 +209,13 @@ std::optional<membership::TcpRequest> take_tcp_request(FrameBody& body);
 std::optional<membership::TcpResponse> take_tcp_response(FrameBody& body);
 FrameBody to_frame_body(membership::TcpRequest request);
 FrameBody to_frame_body(membership::TcpResponse response);
+
+// Test only: this process speaks the minor version after kProtocolMinor,
+// which (for the test) adds an unknown field to every Envelope and Frame;
+// shoald --test-protocol-next-minor. Call before any encoding.
+void speak_next_minor_for_testing();
+// The minor version this process advertises.
+uint32_t advertised_minor();
 
 // The encoded Frame, without the length header.
 std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body);

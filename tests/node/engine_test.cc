@@ -1,6 +1,8 @@
 // The sans-I/O half of node/: the forwarder in virtual time (no sockets, no
 // sleeps) and the counters table against docs/OPERATIONS.md.
 
+#include "shoal/node/engine.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -11,8 +13,10 @@
 #include <string>
 #include <vector>
 
+#include "shoal.pb.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/forwarder.h"
+#include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
 
 namespace shoal::node {
@@ -402,6 +406,47 @@ TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
 }
 
 // ---- the counters table ----
+
+// Sent at the highest version both sides speak: the TCP fallback probe
+// (Ping frames, minor 1) goes only to a peer whose datagrams said it speaks
+// minor 1 or later; to one from before minor versions, the probe goes on
+// without it.
+TEST(EngineVersions, FallbackProbeOnlyToPeersThatSpeakIt) {
+  for (uint32_t peer_minor : {0u, 1u, 2u}) {
+    SCOPED_TRACE("peer minor " + std::to_string(peer_minor));
+    EngineOptions o;
+    o.protocol.address = "127.0.0.1:1";
+    o.protocol.cluster = "c";
+    o.protocol.incarnation = 1;
+    membership::Instant now{};
+    Engine e(o, 3, now);
+    // The peer announces itself; its datagram says which minor it speaks.
+    const membership::Gossip hello{
+        "127.0.0.2:1", 0, {{"127.0.0.2:1", membership::Status::kAlive, 1, {}, "127.0.0.2:1", 0}}};
+    v1::Envelope env;
+    ASSERT_TRUE(env.ParseFromString(proto::encode_datagram("c", hello)));
+    env.set_minor_version(peer_minor);
+    ASSERT_FALSE(e.on_datagram("127.0.0.2:1", env.SerializeAsString(), now).dropped());
+    EXPECT_EQ(e.minor_of("127.0.0.2:1"), peer_minor);
+    // It never answers a probe: after a few periods, count Ping frames.
+    size_t pings = 0;
+    for (int i = 0; i < 200 && now < membership::Instant{} + milliseconds(2000); ++i) {
+      now = std::max(now, e.next_deadline());
+      e.tick(now);
+      for (auto& x : e.take_exchanges()) {
+        if (std::holds_alternative<membership::Ping>(x.request)) ++pings;
+        e.on_exchange_failed(x.id, now);
+      }
+      (void)e.take_datagrams();
+    }
+    EXPECT_GT(e.core().stats().tcp_probes_sent, 0u);
+    if (peer_minor >= membership::kMinorTcpPing) {
+      EXPECT_EQ(pings, e.core().stats().tcp_probes_sent);
+    } else {
+      EXPECT_EQ(pings, 0u);
+    }
+  }
+}
 
 TEST(Counters, EveryCounterReachesStatsAndMetrics) {
   const NodeStats zero = empty_node_stats();

@@ -188,6 +188,33 @@ TEST(CodecTest, UnknownFieldsFromNewerPeersAreIgnored) {
   EXPECT_EQ(*got.value, msg);
 }
 
+// Every message says which minor version its sender speaks; a newer minor
+// than this build's is decoded like any other (never a reason to drop).
+TEST(CodecTest, MinorVersionIsAdvertisedAndANewerOneAccepted) {
+  const m::Message msg = m::Ping{7, "10.0.0.1:1", "10.0.0.2:1", 3, {}};
+  const Decoded<m::Message> mine =
+      decode_datagram(encode_datagram(kCluster, msg), kCluster, kBudget);
+  ASSERT_TRUE(mine.ok()) << mine.detail;
+  EXPECT_EQ(mine.minor, m::kProtocolMinor);
+  v1::Envelope env;
+  ASSERT_TRUE(env.ParseFromString(encode_datagram(kCluster, msg)));
+  env.set_minor_version(m::kProtocolMinor + 5);
+  const Decoded<m::Message> newer = decode_datagram(env.SerializeAsString(), kCluster, kBudget);
+  ASSERT_TRUE(newer.ok()) << newer.detail;
+  EXPECT_EQ(newer.minor, m::kProtocolMinor + 5);
+  EXPECT_EQ(*newer.value, msg);
+  // A node from before minor versions sends none: 0.
+  env.clear_minor_version();
+  EXPECT_EQ(decode_datagram(env.SerializeAsString(), kCluster, kBudget).minor, 0u);
+  // Frames the same.
+  const Frame f{9, m::Ack{7, "10.0.0.2:1", 3, {}}};
+  const Decoded<Frame> frame =
+      decode_frame(encode_frame(kCluster, f.id, f.body), kCluster, 1 << 20);
+  ASSERT_TRUE(frame.ok()) << frame.detail;
+  EXPECT_EQ(frame.minor, m::kProtocolMinor);
+  EXPECT_EQ(*frame.value, f);
+}
+
 // ---- encoded sizes against protobuf -----------------------------------------
 
 // Size of `c` as one element of a repeated field, by protobuf: a Gossip
