@@ -108,7 +108,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
              opts.tcp_connections_max},
             counters, *this),
         links(io, client_options(), endpoints, *this),
-        metrics(metrics_handlers()) {}
+        metrics(io, {[this] { return render_prometheus(stats_now()); },
+                     [this] { return readiness(); }}) {}
 
   NodeOptions opts;
   std::shared_ptr<Seal> seal;  // the engine's, shared with every TCP connection
@@ -231,34 +232,6 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     c.connect_timeout = opts.tcp_read_timeout;
     c.read_timeout = opts.tcp_read_timeout;
     return c;
-  }
-
-  // Runs `f` on the io thread and returns its result, unless the io loop
-  // does not get to it within `wait` (stuck, or stopped): nullopt. For the
-  // metrics listener's threads, which must not hang on a stuck loop.
-  template <class F>
-  auto on_io_within(F f, std::chrono::milliseconds wait) -> std::optional<decltype(f())> {
-    auto promise = std::make_shared<std::promise<decltype(f())>>();
-    auto fut = promise->get_future();
-    {
-      std::lock_guard lock(state_mu);
-      if (!running) return std::nullopt;
-      asio::post(io, [promise, f = std::move(f)] { promise->set_value(f()); });
-    }
-    if (fut.wait_for(wait) != std::future_status::ready) return std::nullopt;
-    return fut.get();
-  }
-
-  MetricsServer::Handlers metrics_handlers() {
-    constexpr auto kWait = std::chrono::milliseconds(1000);
-    return {
-        [this] { return on_io_within([this] { return render_prometheus(stats_now()); }, kWait); },
-        [this] { return on_io_within([] { return true; }, kWait).has_value(); },
-        [this]() -> std::pair<bool, std::string> {
-          auto r = on_io_within([this] { return readiness(); }, kWait);
-          if (!r) return {false, "{\"ready\":false,\"why\":\"io loop not answering\"}\n"};
-          return *r;
-        }};
   }
 
   // On the io thread: /ready's answer.

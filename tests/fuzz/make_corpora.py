@@ -167,6 +167,24 @@ def admin(root, b0, b1):
         write(root, "admin", name, text)
 
 
+# ---- metrics_http: read-size byte, then what the client sends
+def metrics_http(root):
+    heads = {
+        "get_metrics": (63, b"GET /metrics HTTP/1.0\r\n\r\n"),
+        "get_metrics_query": (0, b"GET /metrics?name=x HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+        "get_root_lf": (10, b"GET / HTTP/1.0\n\n"),
+        "post_metrics": (63, b"POST /metrics HTTP/1.0\r\nContent-Length: 3\r\n\r\nabc"),
+        "incomplete": (63, b"GET /metrics HTTP/1.0\r\nHost: a\r\n"),
+        "too_large": (63, b"GET /metrics HTTP/1.0\r\n" + b"X-Pad: " + b"a" * 9000),
+        "metrics_prefix": (63, b"GET /metricsX HTTP/1.0\r\n\r\n"),
+        "get_health": (63, b"GET /health HTTP/1.0\r\n\r\n"),
+        "get_ready": (5, b"GET /ready HTTP/1.1\r\nHost: x\r\n\r\n"),
+        "ready_prefix": (63, b"GET /readyz HTTP/1.0\r\n\r\n"),
+    }
+    for name, (size, data) in heads.items():
+        write(root, "metrics_http", name, bytes([size]) + data)
+
+
 # ---- seeds_file: the file's text
 def seeds_file(root):
     files = {
@@ -273,6 +291,7 @@ def main():
     address(root)
     b0, b1 = seal_corpus(root)
     admin(root, b0, b1)
+    metrics_http(root)
     seeds_file(root)
     cli_answer(root)
     membership(root)
