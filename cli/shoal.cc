@@ -149,9 +149,14 @@ int cmd_watch(const Ctx& c, int interval_ms, int seconds) {
     auto j = call(c, c.node, "events", json{{"since", next}}, &err);
     if (!j) return fail(err);
     const std::string when = now_text();
+    // Notes go to stderr with --json, so that stdout stays one event per line.
+    FILE* notes = c.json_out ? stderr : stdout;
+    if (j->contains("restarted") && shoal::cli::get<bool>(*j, "restarted")) {
+      std::fprintf(notes, "%s  ... the node restarted: its events from the start\n", when.c_str());
+    }
     if (const auto missed = shoal::cli::get<uint64_t>(*j, "missed"); missed > 0) {
-      std::printf("%s  ... %llu events missed (the node keeps the last %zu)\n", when.c_str(),
-                  static_cast<unsigned long long>(missed), size_t{1024});
+      std::fprintf(notes, "%s  ... %llu events missed (the node keeps the last %zu)\n",
+                   when.c_str(), static_cast<unsigned long long>(missed), size_t{1024});
     }
     for (const auto& e : shoal::cli::get<json>(*j, "events")) {
       if (c.json_out) {

@@ -142,10 +142,15 @@ class Membership {
   // Order-independent checksum of the member table (tombstones excluded):
   // the sum of a 64-bit hash of (address, status, incarnation) over members.
   uint64_t checksum() const { return checksum_; }
-  // Whether the last member-table checksum a peer gossiped matched this
-  // node's (true before any was heard): the node's view, and so its ring,
-  // agrees with its peers' (the metrics listener's /ready).
-  bool agrees_with_peers() const { return sync_mismatches_ == 0; }
+  // Whether this node's member table (and so its ring) agrees with its
+  // peers' (the metrics listener's /ready): no full sync in flight, and
+  // the checksums peers gossip either match or have disagreed for less
+  // than sync_mismatch_min (a change still spreading). True before any
+  // checksum was heard.
+  bool agrees_with_peers(Instant now) const {
+    return !sync_in_flight_ &&
+           (sync_mismatches_ == 0 || now < mismatch_since_ + config_.sync_mismatch_min);
+  }
   // Every known member, this node included, sorted by address.
   std::vector<MemberState> members() const;
   // The state of `address`, if known.

@@ -93,7 +93,10 @@ proto::AdminResponse Admin::events(const json& args) const {
   const uint64_t last = engine_.last_event_seq();
   if (!args.contains("since")) return {dump({{"next", last}, {"events", json::array()}}), ""};
   if (!args["since"].is_number_unsigned()) return {"", "events: 'since' must be a number >= 0"};
-  const uint64_t since = std::min(args["since"].get<uint64_t>(), last);
+  // A cursor past the last event is from before a restart of this node:
+  // start over from its first event, and say so.
+  const bool restarted = args["since"].get<uint64_t>() > last;
+  const uint64_t since = restarted ? 0 : args["since"].get<uint64_t>();
   const auto& log = engine_.event_log();
   const uint64_t first = log.empty() ? last + 1 : log.front().seq;
   json out = json::array();
@@ -114,7 +117,8 @@ proto::AdminResponse Admin::events(const json& args) const {
                    {"labels", e.labels}});
   }
   const uint64_t missed = first > since + 1 ? first - since - 1 : 0;
-  return {dump({{"next", next}, {"events", out}, {"missed", missed}}), ""};
+  return {dump({{"next", next}, {"events", out}, {"missed", missed}, {"restarted", restarted}}),
+          ""};
 }
 
 proto::AdminResponse Admin::lookup(const json& args) const {

@@ -176,6 +176,9 @@ class Engine {
   // The protocol minor version `peer` (a transport address) last said it
   // speaks; 0 if it has not said.
   uint32_t minor_of(std::string_view peer) const;
+  // What a peer said it speaks, from a frame: the driver knows whom a TCP
+  // answer came from (its own exchange) or who asks (a request's source).
+  void note_minor(std::string_view peer, uint32_t minor);
   static constexpr size_t kNewerFieldsSlack = 64;
 
   // ---- state ----
@@ -210,7 +213,6 @@ class Engine {
   // Peers' protocol minor versions, from their datagrams.
   static constexpr size_t kPeerMinorsMax = 65536;
   std::map<std::string, uint32_t, std::less<>> peer_minors_;
-  void note_minor(std::string_view from, uint32_t minor);
   bool draining_ = false;
 };
 

@@ -238,7 +238,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::pair<bool, std::string> readiness() const {
     const auto& core = engine->core();
     const bool joined = ready && core.joined();
-    const bool agrees = core.agrees_with_peers();
+    const bool agrees = core.agrees_with_peers(mono_now());
     const bool draining = engine->draining() || core.leaving();
     const bool ok = joined && agrees && !draining;
     std::string body = std::string("{\"ready\":") + (ok ? "true" : "false") +
@@ -603,10 +603,11 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
   // A join or sync exchange, to a member or to a seed given by name.
   void exchange(Engine::Exchange x) {
-    auto done = [this, id = x.id](bool ok, std::string_view answer, SealWith opened) {
+    auto done = [this, id = x.id, to = x.to](bool ok, std::string_view answer, SealWith opened) {
       bool answered = false;
       if (ok) {
         auto decoded = engine->decode_frame(answer, opened);
+        if (decoded.ok()) engine->note_minor(to, decoded.minor);
         answered =
             decoded.ok() && engine->on_exchange_response(id, decoded.value->body, mono_now());
       }
@@ -673,6 +674,18 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
       slot = full_state_answers.take();
       if (!slot) return refuse_full_state(peer, responder);
     }
+    // A join or sync says who asks: what it speaks counts for that member
+    // (a node whose UDP is cut from the start learns its peers this way).
+    std::visit(
+        [&](const auto& b) {
+          using B = std::decay_t<decltype(b)>;
+          if constexpr (std::is_same_v<B, membership::JoinRequest> ||
+                        std::is_same_v<B, membership::SyncRequest> ||
+                        std::is_same_v<B, membership::Ping>) {
+            engine->note_minor(b.source, decoded.minor);
+          }
+        },
+        decoded.value->body);
     auto reply = engine->on_request(peer, decoded.value->body, mono_now());
     pump();
     if (!reply) return false;  // a response type sent as a request

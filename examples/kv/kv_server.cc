@@ -42,6 +42,7 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -62,6 +63,7 @@ constexpr size_t kBatchEntries = 1000;
 constexpr int kPushAttempts = 5;
 constexpr char kLabel[] = "kv";
 constexpr size_t kHttpThreads = 64;
+constexpr size_t kPullsMax = 1024;
 
 // The entries this member holds, any thread.
 class Store {
@@ -161,6 +163,13 @@ struct Flags {
 class Server {
  public:
   explicit Server(const Flags& f) : flags_(f), node_(options(f)) {}
+  // The node first: no callback may reach a member being destroyed.
+  ~Server() {
+    node_.stop();
+    stop_http();
+  }
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
 
   // "" once the node and the HTTP listener run, else why not.
   std::string start();
@@ -189,6 +198,7 @@ class Server {
   void routes();
   void client_request(const httplib::Request& q, httplib::Response& r, bool put);
   std::string status_json() const;
+  void stop_http();
 
   // ---- member to member ----
   std::string kv_address(const std::string& member);
@@ -208,6 +218,8 @@ class Server {
   Store store_;
   httplib::Server http_;
   std::thread http_thread_;
+  std::mutex pulls_mu_;
+  std::set<std::string> pulls_;  // members whose pull waits on the worker
   std::mutex kv_mu_;
   std::map<std::string, std::string> kv_of_;  // member -> its kv= label
   std::atomic<size_t> handled_ring_members_{0};
@@ -241,8 +253,16 @@ std::string Server::start() {
   http_.set_keep_alive_timeout(1);
   std::string host;
   int port = 0;
-  if (!split_host_port(flags_.http, host, port)) return "--http: not host:port: " + flags_.http;
-  if (!http_.bind_to_port(host, port)) return "--http: cannot bind " + flags_.http;
+  if (!split_host_port(flags_.http, host, port)) {
+    node_.stop();
+    return "--http: not host:port: " + flags_.http;
+  }
+  // Batches of up to kBatchEntries entries, each bounded (wire.h).
+  http_.set_payload_max_length(64u << 20);
+  if (!http_.bind_to_port(host, port)) {
+    node_.stop();
+    return "--http: cannot bind " + flags_.http;
+  }
   http_thread_ = std::thread([this] { http_.listen_after_bind(); });
   std::fprintf(stderr, "kv-server: member %s, http %s\n", self_.c_str(), flags_.http.c_str());
   return "";
@@ -255,12 +275,22 @@ void Server::stop() {
   if (!worker_.wait_idle(seconds(30))) {
     std::fprintf(stderr, "kv-server: handoff not finished after 30 s\n");
   }
-  http_.stop();
-  if (http_thread_.joinable()) http_thread_.join();
+  stop_http();
   node_.stop();
   std::fprintf(stderr, "kv-server: stopped (%llu entries pushed, %llu push failures)\n",
                static_cast<unsigned long long>(pushed_.load()),
                static_cast<unsigned long long>(push_failures_.load()));
+}
+
+void Server::stop_http() {
+  if (!http_thread_.joinable()) return;
+  // stop() stops only a server that is listening: wait (bounded) for the
+  // thread to get there when a stop comes right after the start.
+  for (int i = 0; i < 2000 && !http_.is_running(); ++i) {
+    std::this_thread::sleep_for(milliseconds(1));
+  }
+  http_.stop();
+  http_thread_.join();
 }
 
 // ---- the owner's side ----
@@ -347,7 +377,23 @@ void Server::routes() {
   });
   // A member that started asks for what it holds a replica of.
   http_.Post("/pull", [this](const httplib::Request& q, httplib::Response& r) {
-    worker_.post([this, who = q.body] { push_replicas_of(who); });
+    // One pending pull per member: asking again while one waits adds none
+    // (a peer cannot queue copies of the store without bound).
+    {
+      std::lock_guard lock(pulls_mu_);
+      if (!pulls_.insert(q.body).second || pulls_.size() > kPullsMax) {
+        if (pulls_.size() > kPullsMax) pulls_.erase(q.body);
+        r.status = 202;
+        return;
+      }
+    }
+    worker_.post([this, who = q.body] {
+      {
+        std::lock_guard lock(pulls_mu_);
+        pulls_.erase(who);
+      }
+      push_replicas_of(who);
+    });
     r.status = 202;
   });
   http_.Get("/status", [this](const httplib::Request&, httplib::Response& r) {

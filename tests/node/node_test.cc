@@ -571,6 +571,11 @@ TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
   auto again = ask(nlohmann::json{{"since", start}}.dump());
   EXPECT_FALSE(again["events"].empty());
   EXPECT_EQ(again["events"][0]["address"], b_address);
+  // A cursor from before a restart (past the last event): from the start.
+  auto later = ask(nlohmann::json{{"since", next + 1000}}.dump());
+  EXPECT_TRUE(later["restarted"].get<bool>());
+  EXPECT_FALSE(later["events"].empty());
+  EXPECT_FALSE(ask(nlohmann::json{{"since", next}}.dump())["restarted"].get<bool>());
   auto bad = admin_call(a.address(), "test", "events", R"({"since": -1})");
   EXPECT_FALSE(bad.ok);
   EXPECT_NE(bad.error.find("since"), std::string::npos) << bad.error;
