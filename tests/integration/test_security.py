@@ -206,6 +206,10 @@ class RolloutTest(unittest.TestCase):
             out = c.cli_raw(0, "keys", op, key, "--all", keys=before)
             with self.load.cv:
                 c.cli_keys = after
+                # A forward already on its way may carry the keys before
+                # `before` (sealed with k1 while "remove k1" runs next): let
+                # it end before the next step changes the nodes' keys.
+                self.load.cv.wait_for(lambda: self.load.busy is None, timeout=30)
             self.assertEqual(out.returncode, 0, f"keys {op}: {out.stdout} {out.stderr}")
             report = json.loads(out.stdout)
             self.assertEqual(len(report), self.N)
