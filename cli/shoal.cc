@@ -40,8 +40,10 @@
 #include <cstdio>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "shoal/cli/answers.h"
 #include "shoal/node/admin_client.h"
@@ -99,18 +101,25 @@ int print(const Printed& p) {
   return p.status;
 }
 
+// "K=V" as {K, V}; nullopt without '=' or with an empty K.
+std::optional<std::pair<std::string, std::string>> key_value(const std::string& item) {
+  const size_t eq = item.find('=');
+  if (eq == std::string::npos || eq == 0) return std::nullopt;
+  return std::pair(item.substr(0, eq), item.substr(eq + 1));
+}
+
 // --status S and --label K=V as a filter; false (after saying why) if a
 // label is not K=V.
 bool member_filter(const std::vector<std::string>& statuses, const std::vector<std::string>& labels,
                    shoal::cli::MemberFilter& f) {
   f.statuses = statuses;
   for (const std::string& l : labels) {
-    const size_t eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) {
+    auto kv = key_value(l);
+    if (!kv) {
       std::fprintf(stderr, "shoal: members --label: '%s' is not KEY=VALUE\n", printable(l).c_str());
       return false;
     }
-    f.labels.emplace_back(l.substr(0, eq), l.substr(eq + 1));
+    f.labels.push_back(std::move(*kv));
   }
   return true;
 }
@@ -288,12 +297,12 @@ int cmd_labels(const Ctx& c, const std::string& op, const std::vector<std::strin
   if (op == "set") {
     json set = json::object();
     for (const std::string& item : items) {
-      const size_t eq = item.find('=');
-      if (eq == std::string::npos || eq == 0) {
+      auto kv = key_value(item);
+      if (!kv) {
         std::fprintf(stderr, "shoal: labels set: '%s' is not KEY=VALUE\n", printable(item).c_str());
         return 2;
       }
-      set[item.substr(0, eq)] = item.substr(eq + 1);
+      set[kv->first] = kv->second;
     }
     args["set"] = set;
   } else if (op == "unset") {

@@ -40,6 +40,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <set>
@@ -202,6 +203,8 @@ class Server {
 
   // ---- member to member ----
   std::string kv_address(const std::string& member);
+  // An HTTP client for `member`'s kv address; null if it has none.
+  std::unique_ptr<httplib::Client> client_for(const std::string& member, seconds read_timeout);
   bool push(const std::string& member, const std::vector<Entry>& entries);
   bool push_batches(const std::string& member, const std::vector<Entry>& entries);
   // nullopt: the replica did not answer; else its copy, if any.
@@ -451,15 +454,22 @@ std::string Server::kv_address(const std::string& member) {
   return "";
 }
 
-bool Server::push(const std::string& member, const std::vector<Entry>& entries) {
+std::unique_ptr<httplib::Client> Server::client_for(const std::string& member,
+                                                    seconds read_timeout) {
   std::string host;
   int port = 0;
-  if (!split_host_port(kv_address(member), host, port)) return false;
-  httplib::Client c(host, port);
-  c.set_tcp_nodelay(true);
-  c.set_connection_timeout(seconds(1));
-  c.set_read_timeout(seconds(5));
-  httplib::Result res = c.Post("/replica", encode(entries), "application/octet-stream");
+  if (!split_host_port(kv_address(member), host, port)) return nullptr;
+  auto c = std::make_unique<httplib::Client>(host, port);
+  c->set_tcp_nodelay(true);
+  c->set_connection_timeout(seconds(1));
+  c->set_read_timeout(read_timeout);
+  return c;
+}
+
+bool Server::push(const std::string& member, const std::vector<Entry>& entries) {
+  auto c = client_for(member, seconds(5));
+  if (!c) return false;
+  httplib::Result res = c->Post("/replica", encode(entries), "application/octet-stream");
   return res && res->status == 200;
 }
 
@@ -485,14 +495,9 @@ bool Server::push_batches(const std::string& member, const std::vector<Entry>& e
 
 std::optional<std::optional<Entry>> Server::fetch(const std::string& member,
                                                   const std::string& key) {
-  std::string host;
-  int port = 0;
-  if (!split_host_port(kv_address(member), host, port)) return std::nullopt;
-  httplib::Client c(host, port);
-  c.set_tcp_nodelay(true);
-  c.set_connection_timeout(seconds(1));
-  c.set_read_timeout(seconds(2));
-  httplib::Result res = c.Get(("/replica/" + escape(key)).c_str());
+  auto c = client_for(member, seconds(2));
+  if (!c) return std::nullopt;
+  httplib::Result res = c->Get(("/replica/" + escape(key)).c_str());
   if (!res) return std::nullopt;
   if (res->status == 404) return std::optional<Entry>();
   std::optional<std::vector<Entry>> e = decode(res->body);
@@ -564,15 +569,12 @@ void Server::pull_if_new(const shoal::ring::Ring& ring) {
   bool all = true;
   for (const std::string& m : ring.members()) {
     if (m == self_) continue;
-    std::string host;
-    int port = 0;
-    if (!split_host_port(kv_address(m), host, port)) {
+    auto c = client_for(m, seconds(5));
+    if (!c) {
       all = false;
       continue;
     }
-    httplib::Client c(host, port);
-    c.set_connection_timeout(seconds(1));
-    httplib::Result res = c.Post("/pull", self_, "text/plain");
+    httplib::Result res = c->Post("/pull", self_, "text/plain");
     all = all && res && res->status == 202;
   }
   pulled_ = all;
