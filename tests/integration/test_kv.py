@@ -17,15 +17,16 @@ the test, by PID (SIGTERM, then SIGKILL).
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_cluster import free_base_port, poll  # noqa: E402
 
 BIN = None  # set from argv
 NODES = 5
@@ -34,37 +35,6 @@ KEYS = 10000
 # for is under 1%; the check is looser so that a slow shared machine does
 # not fail it, and the figure is printed for docs/PERFORMANCE.md.
 FAILED_PCT_MAX = 5.0
-
-
-def free_base_port(count, host="127.0.0.1"):
-    """A base port such that base..base+count-1 are free on host, TCP and UDP."""
-    for _ in range(200):
-        base = random.randint(10000, 32000 - count)
-        ok = True
-        for port in range(base, base + count):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-            if not ok:
-                break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
-def poll(predicate, timeout=60.0, interval=0.1):
-    """Calls predicate until it returns a truthy value or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def stop_process(p, timeout=30.0):

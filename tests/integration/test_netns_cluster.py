@@ -32,6 +32,7 @@ are skipped with the reason. Every process started is stopped by PID
 (SIGTERM, then SIGKILL); every wait is a bounded poll.
 """
 
+import functools
 import json
 import os
 import random
@@ -55,13 +56,10 @@ def run(*args, input=None):
     return subprocess.run(list(args), capture_output=True, text=True, input=input, timeout=60)
 
 
-def poll(predicate, timeout, interval=0.5):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_cluster  # noqa: E402
+
+poll = functools.partial(test_cluster.poll, interval=0.5)  # a sweep asks 20 nodes
 
 
 def why_no_netns():

@@ -25,6 +25,7 @@ every node started is stopped by PID (SIGTERM, then SIGKILL). Every wait
 is a bounded poll.
 """
 
+import functools
 import json
 import os
 import random
@@ -33,20 +34,16 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 import unittest
 
 BIN = None  # set from argv
 NAME = "seeds.shoal.test"
 
 
-def poll(predicate, timeout=30.0, interval=0.2):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import test_cluster  # noqa: E402
+
+poll = functools.partial(test_cluster.poll, interval=0.2)  # each ask runs a CLI in the netns
 
 
 class NetnsDnsTest(unittest.TestCase):
