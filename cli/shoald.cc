@@ -1,7 +1,8 @@
 // shoald: the shoal daemon, one cluster member.
 //
 //   shoald --listen HOST:PORT [--seeds A,B,...] [--seeds-file FILE]
-//          [--cluster NAME] [--advertise HOST:PORT] [--log-level LEVEL]
+//          [--cluster NAME] [--advertise HOST:PORT] [--name NAME]
+//          [--log-level LEVEL]
 //          [--<protocol parameter> VALUE ...]
 //
 // --help lists every flag with its default. A bad flag or value prints what
@@ -70,6 +71,9 @@ struct Flags {
     app.add_option("--listen", o.listen, "address to bind, UDP and TCP (host:port)");
     app.add_option("--advertise", o.advertise,
                    "address others reach this node at (default: --listen)");
+    app.add_option("--name", o.name,
+                   "this member's name, its identity on the ring (default: its address); "
+                   "a member restarted on a new address under the same name keeps its keys");
     app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")
         ->delimiter(',');
     app.add_option("--seeds-file", seeds_file,
@@ -292,11 +296,12 @@ int main(int argc, char** argv) {
   if (check_config) {
     const auto& o = flags.o;
     std::printf(
-        "shoald: configuration ok: listen %s, advertise %s, cluster '%s', %zu seeds, "
+        "shoald: configuration ok: listen %s, advertise %s, name %s, cluster '%s', %zu seeds, "
         "encryption %s (%zu keys), metrics %s\n",
         o.listen.c_str(), o.advertise.empty() ? o.listen.c_str() : o.advertise.c_str(),
-        o.cluster.c_str(), o.seeds.size(), std::string(to_string(o.encryption)).c_str(),
-        o.keyring.size(), o.metrics_listen.empty() ? "off" : o.metrics_listen.c_str());
+        o.name.empty() ? "(the address)" : o.name.c_str(), o.cluster.c_str(), o.seeds.size(),
+        std::string(to_string(o.encryption)).c_str(), o.keyring.size(),
+        o.metrics_listen.empty() ? "off" : o.metrics_listen.c_str());
     return 0;
   }
   spdlog::set_level(spdlog::level::from_str(flags.log_level));

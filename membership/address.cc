@@ -170,7 +170,7 @@ std::optional<std::string> canonical_member_address(std::string_view text, std::
     canonical = "[" + format_ipv6(*g) + "]";
   } else {
     auto a = parse_ipv4(host);
-    if (!a) return fail("not an IP address (names are for seeds only)");
+    if (!a) return fail("not an IP address (DNS names are for seeds only)");
     canonical = std::to_string((*a)[0]) + "." + std::to_string((*a)[1]) + "." +
                 std::to_string((*a)[2]) + "." + std::to_string((*a)[3]);
   }
@@ -196,6 +196,30 @@ std::string check_member_address(std::string_view text) {
   auto canonical = canonical_member_address(text, &why);
   if (!canonical) return why;
   if (*canonical != text) return "not canonical (" + *canonical + ")";
+  return "";
+}
+
+namespace {
+bool is_name_byte(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+         c == '_' || c == '-';
+}
+}  // namespace
+
+std::string check_member_name(std::string_view text) {
+  if (text.empty()) return "empty name";
+  if (text.size() > kMemberNameMax) return "name over " + std::to_string(kMemberNameMax) + " bytes";
+  if (text.find(':') != std::string_view::npos) {
+    // Only an address may contain ':', and only in its canonical spelling.
+    return check_member_address(text);
+  }
+  if (!is_name_byte(text.front()) || text.front() == '.' || text.front() == '_' ||
+      text.front() == '-') {
+    return "a name must start with a letter or digit";
+  }
+  for (char c : text) {
+    if (!is_name_byte(c)) return "a name is letters, digits, '.', '_' and '-'";
+  }
   return "";
 }
 

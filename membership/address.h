@@ -39,9 +39,20 @@ std::optional<std::string> canonical_member_address(std::string_view text,
                                                     std::string* why = nullptr);
 
 // "" if `text` is a canonical member address, else what is wrong, e.g.
-// "not an IP address (names are for seeds only)" or "not canonical
+// "not an IP address (DNS names are for seeds only)" or "not canonical
 // ([::1]:7000)". The text itself is not repeated: callers quote it.
 std::string check_member_address(std::string_view text);
+
+// Member names: a member's identity (Config::name; its address unless the
+// operator names it). A name is either a canonical member address (the
+// default) or 1..64 bytes of letters, digits, '.', '_' and '-' starting
+// with a letter or digit, e.g. a Kubernetes pod name "shoal-0". Anything
+// else (spaces, control bytes, ':' outside an address) is refused, so that
+// a name prints safely in logs and tables and one member cannot appear
+// under two spellings of its address.
+inline constexpr size_t kMemberNameMax = kMemberAddressMax;
+// "" if `text` is a valid member name, else what is wrong.
+std::string check_member_name(std::string_view text);
 
 }  // namespace shoal::membership
 

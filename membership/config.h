@@ -28,8 +28,13 @@ inline constexpr Duration kRefutationHeadroom = std::chrono::hours(1);
 
 struct Config {
   // This node's advertised address ("host:port", IPv6 in brackets). Other
-  // members reach it there; it is its identity in the cluster.
+  // members reach it there.
   std::string address;
+  // This node's identity in the cluster and on the ring (address.h,
+  // check_member_name); "" means its address. A member that comes back
+  // under the same name on another address keeps its place on the ring.
+  std::string name;
+  const std::string& identity() const { return name.empty() ? address : name; }
   // Cluster name, carried in every envelope; members of other clusters are
   // dropped by the codec. The core needs only its length (datagram budget).
   std::string cluster = "shoal";

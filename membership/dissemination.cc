@@ -15,8 +15,8 @@ constexpr int kSkipsMax = 16;
 bool Disseminator::enqueue(Change c) {
   const size_t bytes = encoded_change_size(c);
   if (bytes > change_bytes_max_) return false;
-  remove(c.address);
-  std::string address = c.address;
+  remove(c.name);
+  std::string address = c.name;
   auto [it, inserted] =
       entries_.emplace(std::move(address), Entry{std::move(c), bytes, 0, next_id_++});
   order_.insert(key_of(it->second));
@@ -64,7 +64,7 @@ size_t Disseminator::fill(std::vector<Change>& out, size_t budget, size_t count_
   for (Entry* e : sent) {
     order_.erase(key_of(*e));
     if (++e->sends >= limit) {
-      const std::string address = e->change.address;  // the key dies with the entry
+      const std::string address = e->change.name;  // the key dies with the entry
       entries_.erase(address);
     } else {
       order_.insert(key_of(*e));

@@ -34,7 +34,7 @@ class Disseminator {
   // Queues `c`, replacing any pending change about the same member; false
   // (and nothing queued or replaced) if it is too big to ever be sent.
   [[nodiscard]] bool enqueue(Change c);
-  // Drops the pending change about `address`, if any.
+  // Drops the pending change about member `address` (its name), if any.
   void remove(std::string_view address);
   // The pending change about `address`, or nullptr.
   const Change* find(std::string_view address) const;

@@ -42,6 +42,11 @@ std::string Config::validate() const {
     return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + "ms";
   };
   if (address.empty()) return "address: must not be empty";
+  // The address's form is the driver's business (the core never parses
+  // it); a name given apart from it must be one the codec lets through.
+  if (std::string why = name.empty() ? "" : check_member_name(name); !why.empty()) {
+    return "name: " + why + " (\"" + name + "\")";
+  }
   if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
   if (protocol_period < milliseconds(50)) {
     return "protocol_period: " + ms(protocol_period) + " is below the 50ms minimum";
@@ -81,7 +86,8 @@ std::string Config::validate() const {
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
   if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
   if (std::string problem = check_labels(labels); !problem.empty()) return problem;
-  const Change self{address, Status::kAlive, UINT64_MAX, labels, address, UINT64_MAX};
+  const Change self{identity(), Status::kAlive, UINT64_MAX, labels,
+                    identity(), UINT64_MAX,     address};
   if (encoded_change_size(self) > Membership::change_bytes_max(*this)) {
     return "labels: this member's claim (" + std::to_string(encoded_change_size(self)) +
            " bytes) does not fit datagram_budget with room for a ping";
@@ -107,6 +113,7 @@ Duration suspicion_timeout(int confirmations, int expected, Duration min, Durati
 
 Membership::Membership(Config config, uint64_t seed, Instant now)
     : config_(std::move(config)),
+      self_(config_.identity()),
       rng_(seed),
       awareness_(config_.awareness_max),
       queue_(change_bytes_max(config_)),
@@ -117,15 +124,15 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
       started_(now) {
   SHOAL_ASSERT(config_.validate().empty());
   Member self;
-  self.state = {config_.address, Status::kAlive, config_.incarnation, config_.labels};
-  auto [it, inserted] = members_.emplace(config_.address, std::move(self));
+  self.state = {self_, Status::kAlive, config_.incarnation, config_.labels, config_.address};
+  auto [it, inserted] = members_.emplace(self_, std::move(self));
   checksum_ += member_hash(it->second.state);
   pingable_count_ = 1;
   enqueue(self_change());
 }
 
 Incarnation Membership::incarnation() const {
-  return members_.find(config_.address)->second.state.incarnation;
+  return members_.find(self_)->second.state.incarnation;
 }
 
 void Membership::set_seeds(const std::vector<std::string>& seeds) {
@@ -150,8 +157,8 @@ void Membership::join(const std::vector<std::string>& seeds, Instant now) {
 void Membership::leave(Instant now) {
   if (leaving_) return;
   leaving_ = true;
-  Member& self = members_.find(config_.address)->second;
-  set_state(self, Status::kLeave, self.state.incarnation, nullptr, config_.address, now, false);
+  Member& self = members_.find(self_)->second;
+  set_state(self, Status::kLeave, self.state.incarnation, nullptr, self_, now, false);
   set_deadline(self, kNever);  // we do not reap ourselves
   enqueue(self_change());
   probe_.active = false;
@@ -161,51 +168,53 @@ void Membership::leave(Instant now) {
 std::string Membership::set_labels(Labels labels, Instant now) {
   if (std::string why = check_labels(labels); !why.empty()) return why;
   if (leaving_) return "this node is leaving";
-  Member& self = members_.find(config_.address)->second;
-  set_state(self, Status::kAlive, self.state.incarnation + 1, &labels, config_.address, now, false);
+  Member& self = members_.find(self_)->second;
+  set_state(self, Status::kAlive, self.state.incarnation + 1, &labels, self_, now, false);
   config_.labels = std::move(labels);
   enqueue(self_change());
   return "";
 }
 
-bool Membership::self_disseminated() const { return queue_.find(config_.address) == nullptr; }
+bool Membership::self_disseminated() const { return queue_.find(self_) == nullptr; }
 
-bool Membership::leave_disseminated() const {
-  return leaving_ && queue_.find(config_.address) == nullptr;
-}
+bool Membership::leave_disseminated() const { return leaving_ && queue_.find(self_) == nullptr; }
 
 // ------------------------------------------------------ the member table
 
 uint64_t Membership::member_hash(const MemberState& s) {
   if (s.status == Status::kTombstone) return 0;
-  return mix64(hash_string(s.address) ^ mix64(s.incarnation) ^
-               (static_cast<uint64_t>(s.status) << 56));
+  // A named member's address counts too; a default name is its address.
+  const std::string& at = address_of(s);
+  const uint64_t where = at == s.name ? 0 : mix64(hash_string(at) + 1);
+  return mix64(hash_string(s.name) ^ mix64(s.incarnation) ^
+               (static_cast<uint64_t>(s.status) << 56) ^ where);
 }
 
 Change Membership::self_change() const {
-  const MemberState& s = members_.find(config_.address)->second.state;
-  return Change{s.address, s.status, s.incarnation, s.labels, s.address, s.incarnation};
+  const MemberState& s = members_.find(self_)->second.state;
+  return Change{s.name, s.status, s.incarnation, s.labels, s.name, s.incarnation, s.address};
 }
 
 Change Membership::change_of(const Member& m, const std::string& source) const {
-  return Change{m.state.address, m.state.status, m.state.incarnation,
-                m.state.labels,  source,         incarnation()};
+  return Change{m.state.name, m.state.status, m.state.incarnation, m.state.labels,
+                source,       incarnation(),  m.state.address};
 }
 
 void Membership::emit(const Member& m, std::optional<Status> old, const std::string& source,
                       bool forgotten) {
-  events_.push_back(MemberEvent{m.state.address, old, m.state.status, m.state.incarnation, source,
-                                forgotten, m.state.labels});
+  events_.push_back(MemberEvent{m.state.name, old, m.state.status, m.state.incarnation, source,
+                                forgotten, m.state.labels, address_of(m.state)});
 }
 
 void Membership::set_deadline(Member& m, Instant deadline) {
-  if (m.deadline != kNever) timers_.erase({m.deadline, m.state.address});
+  if (m.deadline != kNever) timers_.erase({m.deadline, m.state.name});
   m.deadline = deadline;
-  if (deadline != kNever) timers_.insert({deadline, m.state.address});
+  if (deadline != kNever) timers_.insert({deadline, m.state.name});
 }
 
 void Membership::set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
-                           const std::string& source, Instant now, bool is_new) {
+                           const std::string& source, Instant now, bool is_new,
+                           const std::string* address) {
   const Status old = m.state.status;
   const bool was_pingable = !is_new && is_pingable(old);
   if (m.hearsay && status == Status::kAlive) {
@@ -216,13 +225,14 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
   m.state.status = status;
   m.state.incarnation = inc;
   if (labels != nullptr) m.state.labels = *labels;
+  if (address != nullptr) m.state.address = *address;
   checksum_ += member_hash(m.state);
 
-  const bool self = m.state.address == config_.address;
+  const bool self = m.state.name == self_;
   if (is_pingable(status) && !was_pingable) {
     ++pingable_count_;
     if (!self) {
-      insert_probe_target(m.state.address);
+      insert_probe_target(m.state.name);
       m.peer_index = peers_.size();
       peers_.push_back(&m);
     }
@@ -243,7 +253,7 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
         m.suspect_start = now;
         m.suspecters.assign(1, source);
         set_deadline(m, now + suspicion_timeout_for(0));
-        if (source == config_.address) ++stats_.suspicions;
+        if (source == self_) ++stats_.suspicions;
         break;
       case Status::kFaulty:
       case Status::kLeave:
@@ -305,9 +315,33 @@ Incarnation Membership::incarnation_horizon(Instant now, bool own_claim) const {
   return h;
 }
 
+bool Membership::supersedes(const Change& c, const MemberState& s) {
+  const std::string& at = address_of(c);
+  const std::string& known = address_of(s);
+  if (at == known) return overrides(c.incarnation, c.status, s.incarnation, s.status);
+  if (c.incarnation != s.incarnation) return c.incarnation > s.incarnation;
+  return at < known;
+}
+
 void Membership::apply_self_claim(const Change& c, Instant now) {
-  Member& self = members_.find(config_.address)->second;
+  Member& self = members_.find(self_)->second;
+  if (displaced_) {
+    // Our name is another process's now: follow its state like any
+    // member's, never refute.
+    if (supersedes(c, self.state) && c.incarnation <= incarnation_horizon(now, true)) {
+      const std::string at = address_of(c);
+      set_state(self, c.status, c.incarnation, c.status == Status::kAlive ? &c.labels : nullptr,
+                c.source, now, false, &at);
+    }
+    return;
+  }
   if (leaving_) return;  // our leave claim stands
+  if (address_of(c) != config_.address) {
+    // Our name at another address: a newer process under our name, or a
+    // forgery. Older news about a former holder changes nothing.
+    if (supersedes(c, self.state)) check_name(c, now);
+    return;
+  }
   const Incarnation own = self.state.incarnation;
   if (c.status == Status::kAlive && c.incarnation <= own) return;  // old news
   // Beyond even what a member may claim about itself: no honest node
@@ -318,37 +352,89 @@ void Membership::apply_self_claim(const Change& c, Instant now) {
     return;
   }
   // Anything else is wrong about us: refute with a fresh incarnation.
-  const Incarnation inc = std::max(own, c.incarnation) + 1;
-  ++stats_.refutations;
   awareness_.apply(1);  // being suspected hints that we are the slow one
-  set_state(self, Status::kAlive, inc, nullptr, config_.address, now, false);
+  refute(std::max(own, c.incarnation), c.source, now);
+}
+
+void Membership::refute(Incarnation above, const std::string& accuser, Instant now) {
+  Member& self = members_.find(self_)->second;
+  ++stats_.refutations;
+  set_state(self, Status::kAlive, above + 1, nullptr, self_, now, false, &config_.address);
   enqueue(self_change());
   // Do not wait for the next period: the accuser's timer is running. Tell
   // it first, then a few others; the refutation leads every piggyback.
-  if (auto accuser = members_.find(c.source); accuser != members_.end() &&
-                                              c.source != config_.address &&
-                                              is_pingable(accuser->second.state.status)) {
-    send(c.source, Gossip{config_.address, checksum_, {}});
+  if (auto it = members_.find(accuser);
+      it != members_.end() && accuser != self_ && is_pingable(it->second.state.status)) {
+    send(address_of(it->second.state), Gossip{self_, checksum_, {}});
   }
   for (const std::string& to :
-       random_pingable(static_cast<size_t>(config_.gossip_fanout), c.source)) {
+       random_pingable(static_cast<size_t>(config_.gossip_fanout), accuser)) {
     ++stats_.gossips_sent;
-    send(to, Gossip{config_.address, checksum_, {}});
+    send(to, Gossip{self_, checksum_, {}});
   }
 }
 
+// Someone claims our name at another address, superseding us. A newer
+// process that really holds the name answers a ping there (it acks pings
+// addressed to its name); a forgery or a dead process does not. Ask up to
+// kNameCheckAttempts times, one protocol period each: an answer makes us
+// yield, silence makes us refute (docs/PROTOCOL.md "Names").
+void Membership::check_name(const Change& c, Instant now) {
+  if (name_check_.active) {
+    const Change& known = name_check_.claim;
+    const MemberState asked{known.name, known.status, known.incarnation, {}, address_of(known)};
+    if (!supersedes(c, asked)) return;
+    const bool same_place = address_of(c) == address_of(known);
+    name_check_.claim = c;
+    if (same_place) return;  // already asking there
+  } else {
+    name_check_.claim = c;
+  }
+  ++stats_.name_conflicts;
+  name_check_.active = true;
+  name_check_.attempts = 0;
+  send_name_check(now);
+}
+
+void Membership::send_name_check(Instant now) {
+  ++name_check_.attempts;
+  name_check_.seq = next_seq_++;
+  name_check_.deadline = now + awareness_.scale(config_.protocol_period);
+  send(address_of(name_check_.claim), Ping{name_check_.seq, self_, self_, checksum_, {}});
+}
+
+void Membership::finish_name_check(bool answered, Instant now) {
+  const Change claim = name_check_.claim;
+  name_check_ = NameCheck{};
+  if (!answered) {
+    // Nobody there holds our name: we do, at a higher incarnation.
+    refute(claim.incarnation, claim.source, now);
+    return;
+  }
+  // A live process holds our name and outranks us: the whole cluster
+  // takes it (the same order everywhere), so do we, and stop.
+  displaced_ = true;
+  displaced_by_ = address_of(claim);
+  probe_.active = false;
+  next_join_ = kNever;
+  Member& self = members_.find(self_)->second;
+  set_state(self, claim.status, claim.incarnation,
+            claim.status == Status::kAlive ? &claim.labels : nullptr, claim.source, now, false,
+            &displaced_by_);
+}
+
 bool Membership::apply(const Change& c, Instant now, bool regossip) {
-  if (c.address.empty()) return false;
-  if (c.address == config_.address) {
+  if (c.name.empty()) return false;
+  if (c.name == self_) {
     apply_self_claim(c, now);
     return false;
   }
-  auto it = members_.find(c.address);
+  auto it = members_.find(c.name);
   // Raising a member's incarnation is bounded by this node's clock (config.h,
   // incarnation_ahead_max); a member's own alive claims (refutations,
   // restarts, joins) get the refutation headroom on top.
   const Incarnation known = it == members_.end() ? 0 : it->second.state.incarnation;
-  const bool own_claim = c.source == c.address && c.status == Status::kAlive;
+  const bool own_claim = c.source == c.name && c.status == Status::kAlive;
   if (c.incarnation > known && c.incarnation > incarnation_horizon(now, own_claim)) {
     ++stats_.changes_rejected;
     return false;
@@ -362,7 +448,7 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
       return false;
     }
     // A member speaking for itself is no introduction.
-    if (!sender_.empty() && !(own_claim && c.address == sender_) && !may_introduce(now)) {
+    if (!sender_.empty() && !(own_claim && address_of(c) == sender_) && !may_introduce(now)) {
       ++stats_.introductions_throttled;
       return false;
     }
@@ -371,16 +457,31 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
       return false;
     }
     Member m;
-    m.state = {c.address, c.status, c.incarnation, c.labels};
+    m.state = {c.name, c.status, c.incarnation, c.labels, address_of(c)};
     m.hearsay = hearsay;
     hearsay_ += hearsay ? 1 : 0;
-    it = members_.emplace(c.address, std::move(m)).first;
+    it = members_.emplace(c.name, std::move(m)).first;
     set_state(it->second, c.status, c.incarnation, nullptr, c.source, now, true);
     ++stats_.changes_applied;
     if (regossip) enqueue(c);
     return true;
   }
   Member& m = it->second;
+  if (address_of(c) != address_of(m.state)) {
+    // The name at another address: the member restarted elsewhere, or two
+    // processes claim one name. The same total order decides everywhere.
+    if (!supersedes(c, m.state)) {
+      ++stats_.changes_stale;
+      return false;
+    }
+    ++stats_.members_moved;
+    const std::string at = address_of(c);
+    const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
+    set_state(m, c.status, c.incarnation, labels, c.source, now, false, &at);
+    ++stats_.changes_applied;
+    if (regossip) enqueue(c);
+    return true;
+  }
   if (overrides(c.incarnation, c.status, m.state.incarnation, m.state.status)) {
     const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
     set_state(m, c.status, c.incarnation, labels, c.source, now, false);
@@ -417,9 +518,9 @@ void Membership::forget(const std::string& address) {
   auto it = members_.find(address);
   if (it == members_.end()) return;
   Member& m = it->second;
-  SHOAL_ASSERT(!is_pingable(m.state.status) && m.state.address != config_.address);
+  SHOAL_ASSERT(!is_pingable(m.state.status) && m.state.name != self_);
   set_deadline(m, kNever);  // its timer goes with it
-  emit(m, m.state.status, config_.address, true);
+  emit(m, m.state.status, self_, true);
   checksum_ -= member_hash(m.state);
   if (m.hearsay) --hearsay_;
   queue_.remove(address);
@@ -433,7 +534,7 @@ bool Membership::evict_one(Instant now) {
   (void)now;
   const std::string* victim = nullptr;
   for (const auto& [address, m] : members_) {
-    if (is_pingable(m.state.status) || address == config_.address) continue;
+    if (is_pingable(m.state.status) || address == self_) continue;
     victim = &address;
     if (m.hearsay) break;
   }
@@ -455,23 +556,24 @@ void Membership::merge_members(const std::vector<MemberState>& states, const std
   size_t applied = 0;
   for (const MemberState& s : states) {
     if (++applied > kMembersMax) break;
-    if (heal && s.address != config_.address && is_pingable(s.status)) {
+    if (heal && s.name != self_ && is_pingable(s.status)) {
       // Partition healing (Ringpop's reincarnation): the other side has
       // this member alive, we have it faulty at an equal or higher
       // incarnation. Precedence would keep it dead forever, so suspect it
       // locally and probe it: if it is alive it hears the suspicion and
       // refutes with a higher incarnation, which then wins on both sides.
-      auto it = members_.find(s.address);
+      auto it = members_.find(s.name);
       if (it != members_.end() && it->second.state.status == Status::kFaulty &&
-          it->second.state.incarnation >= s.incarnation) {
+          it->second.state.incarnation >= s.incarnation &&
+          address_of(it->second.state) == address_of(s)) {
         Member& m = it->second;
         ++stats_.reincarnations;
-        set_state(m, Status::kSuspect, m.state.incarnation, nullptr, config_.address, now, false);
-        enqueue(change_of(m, config_.address));
+        set_state(m, Status::kSuspect, m.state.incarnation, nullptr, self_, now, false);
+        enqueue(change_of(m, self_));
         continue;
       }
     }
-    apply(Change{s.address, s.status, s.incarnation, s.labels, source, 0}, now, regossip);
+    apply(Change{s.name, s.status, s.incarnation, s.labels, source, 0, s.address}, now, regossip);
   }
 }
 
@@ -506,14 +608,13 @@ std::optional<std::string> Membership::next_probe_target() {
     while (probe_index_ < probe_order_.size()) {
       const std::string& candidate = probe_order_[probe_index_++];
       auto it = members_.find(candidate);
-      if (it != members_.end() && candidate != config_.address &&
-          is_pingable(it->second.state.status)) {
+      if (it != members_.end() && candidate != self_ && is_pingable(it->second.state.status)) {
         return candidate;
       }
     }
     probe_order_.clear();
     probe_index_ = 0;
-    for (const Member* m : peers_) probe_order_.push_back(m->state.address);
+    for (const Member* m : peers_) probe_order_.push_back(m->state.name);
     // Sorted first: peers_ order depends on history, the shuffle on the seed.
     std::sort(probe_order_.begin(), probe_order_.end());
     rng_.shuffle(probe_order_.begin(), probe_order_.end());
@@ -547,8 +648,8 @@ std::vector<std::string> Membership::random_pingable(size_t count, std::string_v
     const size_t j = k + rng_.below(n - k);
     const size_t pick = at(j);
     swapped.emplace_back(j, at(k));
-    const std::string& address = peers_[pick]->state.address;
-    if (address != exclude) out.push_back(address);
+    const MemberState& peer = peers_[pick]->state;
+    if (peer.name != exclude) out.push_back(address_of(peer));
   }
   return out;
 }
@@ -577,12 +678,13 @@ void Membership::finish_probe(Instant now) {
     return;
   }
   Member& m = it->second;
-  apply(Change{m.state.address,
+  apply(Change{m.state.name,
                Status::kSuspect,
                m.state.incarnation,
                {},
-               config_.address,
-               incarnation()},
+               self_,
+               incarnation(),
+               m.state.address},
         now);
 }
 
@@ -590,7 +692,9 @@ void Membership::start_period(Instant now) {
   finish_probe(now);
   next_period_ = now + awareness_.scale(config_.protocol_period);
 
-  // A leaving node stops probing but keeps gossiping its leave.
+  // A leaving node stops probing but keeps gossiping its leave; a displaced
+  // one takes no part at all.
+  if (displaced_) return;
   if (!leaving_) start_probe(now);
 
   // Gossip fan-out while there is news.
@@ -598,7 +702,7 @@ void Membership::start_period(Instant now) {
     for (const std::string& to : random_pingable(static_cast<size_t>(config_.gossip_fanout),
                                                  probe_.active ? probe_.target : "")) {
       ++stats_.gossips_sent;
-      send(to, Gossip{config_.address, checksum_, {}});
+      send(to, Gossip{self_, checksum_, {}});
       if (queue_.empty()) break;
     }
   }
@@ -620,18 +724,19 @@ void Membership::start_probe(Instant now) {
     probe_ = Probe{};
     probe_.active = true;
     probe_.target = *target;
+    probe_.address = address_of(members_.find(*target)->second.state);
     probe_.seq = next_seq_++;
     probe_.ack_deadline = now + awareness_.scale(config_.ping_timeout);
     probe_.end = next_period_;
     ++stats_.probes;
-    Ping ping{probe_.seq, config_.address, probe_.target, checksum_, {}};
+    Ping ping{probe_.seq, self_, probe_.target, checksum_, {}};
     // Lifeguard's buddy system: a ping to a suspect carries the suspicion,
     // so a live member learns it is suspected from its first prober.
     const Member& m = members_.find(probe_.target)->second;
     if (m.state.status == Status::kSuspect) {
-      ping.changes.push_back(change_of(m, config_.address));
+      ping.changes.push_back(change_of(m, self_));
     }
-    send(probe_.target, std::move(ping));
+    send(probe_.address, std::move(ping));
   }
 }
 
@@ -641,15 +746,15 @@ void Membership::send_ping_reqs(Instant now) {
   probe_.nacks_expected = static_cast<int>(helpers.size());
   // Ping the target once more alongside the helpers: a lost ping or ack is
   // the likeliest reason for silence, and this costs one datagram.
-  send(probe_.target, Ping{probe_.seq, config_.address, probe_.target, checksum_, {}});
+  send(probe_.address, Ping{probe_.seq, self_, probe_.target, checksum_, {}});
   for (const std::string& h : helpers) {
     ++stats_.ping_reqs_sent;
-    send(h, PingReq{probe_.seq, config_.address, probe_.target, checksum_, true, {}});
+    send(h, PingReq{probe_.seq, self_, probe_.target, checksum_, true, {}});
   }
   if (config_.tcp_fallback_probe) {
     ++stats_.tcp_probes_sent;
-    start_exchange(ExchangeKind::kTcpPing, probe_.target,
-                   Ping{probe_.seq, config_.address, probe_.target, checksum_, {}}, now);
+    start_exchange(ExchangeKind::kTcpPing, probe_.address,
+                   Ping{probe_.seq, self_, probe_.target, checksum_, {}}, now);
   }
 }
 
@@ -690,8 +795,8 @@ void Membership::enqueue(Change c) {
 size_t Membership::change_bytes_max(const Config& config) {
   // A ping-req with every field at its largest: the fullest message a
   // change may have to ride in (2 bytes of slack as in piggyback()).
-  const Message largest = PingReq{UINT64_MAX, config.address, std::string(kMemberAddressMax, 'x'),
-                                  UINT64_MAX, true,           {}};
+  const Message largest = PingReq{
+      UINT64_MAX, config.identity(), std::string(kMemberNameMax, 'x'), UINT64_MAX, true, {}};
   const size_t base = encoded_envelope_size(largest, config.cluster.size()) + 2;
   return config.datagram_budget > base ? config.datagram_budget - base : 0;
 }
@@ -708,6 +813,7 @@ void Membership::apply_changes(const std::vector<Change>& changes, Instant now) 
 }
 
 void Membership::note_checksum(const std::string& source, uint64_t checksum, Instant now) {
+  if (source == self_) return;  // a name check's ping or answer
   if (checksum == checksum_) {
     sync_mismatches_ = 0;
     return;
@@ -722,22 +828,36 @@ void Membership::note_checksum(const std::string& source, uint64_t checksum, Ins
   sync_in_flight_ = true;
   last_sync_ = now;
   ++stats_.syncs_sent;
-  start_exchange(ExchangeKind::kSync, source,
-                 SyncRequest{config_.address, checksum_, member_states()}, now);
+  start_exchange(ExchangeKind::kSync, address_of(it->second.state),
+                 SyncRequest{self_, checksum_, member_states()}, now);
 }
 
 void Membership::on_message(std::string_view from, const Message& msg, Instant now) {
   // Identity is the claimed source; answers go back where the datagram came
   // from (the transport's address; a driver without one passes "", and the
-  // source is used).
+  // source's known address is used).
   ++stats_.messages_in;
   const std::string& source =
       std::visit([](const auto& m) -> const std::string& { return m.source; }, msg);
-  if (source == config_.address) {
-    ++stats_.messages_from_self;
-    return;
+  if (source == self_) {
+    // Our own name from another address is a name check: another process
+    // under our name asking whether we hold it (a ping), or the answer to
+    // ours (an ack). Anything else with our name is dropped.
+    const bool elsewhere = !from.empty() && from != config_.address;
+    const auto* ping = std::get_if<Ping>(&msg);
+    const auto* ack = std::get_if<Ack>(&msg);
+    const bool check = elsewhere && ((ping != nullptr && ping->target == self_) ||
+                                     (ack != nullptr && name_check_.active));
+    if (!check) {
+      ++stats_.messages_from_self;
+      return;
+    }
   }
-  const std::string reply_to = from.empty() ? source : std::string(from);
+  std::string reply_to(from);
+  if (reply_to.empty()) {
+    auto it = members_.find(source);
+    reply_to = it == members_.end() ? source : address_of(it->second.state);
+  }
   sender_ = reply_to;
   std::visit([&](const auto& m) { handle(m, reply_to, now); }, msg);
   sender_.clear();
@@ -745,28 +865,29 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
 
 void Membership::handle(const Ping& m, const std::string& reply_to, Instant now) {
   apply_changes(m.changes, now);
-  if (m.target != config_.address) {
+  if (m.target != self_ || displaced_) {
     // Meant for a former occupant of this address (or misrouted): an ack
     // would vouch for a member that is not us.
     ++stats_.pings_misdirected;
     return;
   }
-  send(reply_to, Ack{m.seq, config_.address, checksum_, {}});
+  send(reply_to, Ack{m.seq, self_, checksum_, {}});
   note_checksum(m.source, m.checksum, now);
 }
 
 void Membership::handle(const PingReq& m, const std::string& reply_to, Instant now) {
   apply_changes(m.changes, now);
-  if (m.target == config_.address) {
-    // Asked to probe ourselves: we are evidently alive, say so directly.
-    send(reply_to, Ack{m.seq, config_.address, checksum_, {}});
+  if (m.target == self_) {
+    // Asked to probe ourselves: we are evidently alive, say so directly
+    // (unless our name is another process's now).
+    if (!displaced_) send(reply_to, Ack{m.seq, self_, checksum_, {}});
     return;
   }
   // Only members this node probes itself may be probed on request: a
   // ping-req naming any other address would make this node send pings
   // wherever a stranger asks (reflection).
-  if (auto t = members_.find(m.target);
-      t == members_.end() || !is_pingable(t->second.state.status)) {
+  auto t = members_.find(m.target);
+  if (t == members_.end() || !is_pingable(t->second.state.status)) {
     ++stats_.ping_reqs_ignored;
     return;
   }
@@ -778,13 +899,24 @@ void Membership::handle(const PingReq& m, const std::string& reply_to, Instant n
   const Duration timeout = config_.ping_timeout * 4 / 5;
   relays_.emplace(seq, Relay{reply_to, m.target, m.seq, m.want_nack, false, now + timeout,
                              now + awareness_.scale(config_.protocol_period)});
-  send(m.target, Ping{seq, config_.address, m.target, checksum_, {}});
+  // Where this node knows the target, not where the requester says.
+  send(address_of(t->second.state), Ping{seq, self_, m.target, checksum_, {}});
   note_checksum(m.source, m.checksum, now);
 }
 
 void Membership::handle(const Ack& m, const std::string& reply_to, Instant now) {
   (void)reply_to;
   apply_changes(m.changes, now);
+  if (m.source == self_) {
+    // The answer to our name check: a live process holds our name there.
+    if (name_check_.active && m.seq == name_check_.seq &&
+        reply_to == address_of(name_check_.claim)) {
+      finish_name_check(true, now);
+    } else {
+      ++stats_.acks_unexpected;
+    }
+    return;
+  }
   if (probe_.active && m.seq == probe_.seq && m.source == probe_.target) {
     probe_.acked = true;
   } else if (auto it = relays_.find(m.seq); it != relays_.end() && it->second.target == m.source) {
@@ -822,23 +954,24 @@ uint64_t Membership::start_exchange(ExchangeKind kind, const std::string& to, Tc
 TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& req, Instant now) {
   (void)from;
   if (const auto* join = std::get_if<JoinRequest>(&req)) {
-    if (join->source != config_.address && !join->source.empty() && !leaving_) {
-      apply(Change{join->source, Status::kAlive, join->incarnation, join->labels, join->source,
-                   join->incarnation},
-            now);
+    const Change claim{join->source, Status::kAlive,    join->incarnation, join->labels,
+                       join->source, join->incarnation, join->address};
+    // Our own name from elsewhere is a claim on it (apply checks it).
+    if (!join->source.empty() && !leaving_ &&
+        (join->source != self_ || address_of(claim) != config_.address)) {
+      apply(claim, now);
     }
-    return JoinResponse{config_.address, checksum_, member_states()};
+    return JoinResponse{self_, checksum_, member_states()};
   }
   if (const auto* ping = std::get_if<Ping>(&req)) {
     // The fallback probe: says only that this node is up. An Ack whose
     // source is not the ping's target is ignored by the prober, as over UDP.
-    return Ack{ping->seq, config_.address, checksum_, {}};
+    return Ack{ping->seq, self_, checksum_, {}};
   }
   const auto& sync = std::get<SyncRequest>(req);
   ++stats_.syncs_received;
-  if (sync.source != config_.address)
-    merge_members(sync.members, sync.source, now, MergeKind::kSync);
-  return SyncResponse{config_.address, checksum_, member_states()};
+  if (sync.source != self_) merge_members(sync.members, sync.source, now, MergeKind::kSync);
+  return SyncResponse{self_, checksum_, member_states()};
 }
 
 void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant now) {
@@ -854,7 +987,7 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
   pending_exchanges_.erase(it);
   if (const auto* ack = std::get_if<Ack>(&resp)) {
     if (probe_.active && !probe_.acked && ack->seq == probe_.seq && ack->source == probe_.target &&
-        ex.to == probe_.target) {
+        ex.to == probe_.address) {
       probe_.acked = true;
       ++stats_.tcp_probe_acks;
     }
@@ -889,16 +1022,17 @@ void Membership::on_tcp_failure(uint64_t id, Instant now) {
 
 void Membership::attempt_join(Instant now) {
   next_join_ = kNever;
-  if (leaving_ || seeds_.empty()) return;
+  if (leaving_ || displaced_ || seeds_.empty()) return;
   std::vector<std::string> candidates = seeds_;
   rng_.shuffle(candidates.begin(), candidates.end());
   candidates.resize(std::min(candidates.size(), static_cast<size_t>(config_.join_fanout)));
   join_round_pending_ = static_cast<int>(candidates.size());
-  const Member& self = members_.find(config_.address)->second;
+  const Member& self = members_.find(self_)->second;
   for (const std::string& seed : candidates) {
     ++stats_.joins_sent;
-    start_exchange(ExchangeKind::kJoin, seed,
-                   JoinRequest{config_.address, self.state.incarnation, self.state.labels}, now);
+    start_exchange(
+        ExchangeKind::kJoin, seed,
+        JoinRequest{self_, self.state.incarnation, self.state.labels, self.state.address}, now);
   }
 }
 
@@ -921,25 +1055,27 @@ void Membership::maybe_heal(Instant now) {
       static_cast<int64_t>(rng_.unit() * static_cast<double>(config_.heal_interval.count()) * 0.2));
   next_heal_ = now + config_.heal_interval + jitter;
   // While not joined, the join loop is already contacting the seeds.
-  if (leaving_ || !joined_ || config_.heal_fanout == 0) return;
+  if (leaving_ || displaced_ || !joined_ || config_.heal_fanout == 0) return;
   // About heal_fanout attempts per interval across the cluster.
   const double p = std::min(
       1.0, static_cast<double>(config_.heal_fanout) / static_cast<double>(pingable_count_));
   if (rng_.unit() >= p) return;
   std::vector<std::string> targets;
-  for (const auto& [address, m] : members_) {
-    if (m.state.status == Status::kFaulty) targets.push_back(address);
+  std::set<std::string_view> reachable;  // addresses of pingable members
+  for (const auto& [name, m] : members_) {
+    if (m.state.status == Status::kFaulty) targets.push_back(address_of(m.state));
+    if (is_pingable(m.state.status)) reachable.insert(address_of(m.state));
   }
   for (const std::string& s : seeds_) {
-    auto it = members_.find(s);
-    if (it == members_.end() || !is_pingable(it->second.state.status)) targets.push_back(s);
+    if (reachable.count(s) == 0) targets.push_back(s);
   }
   if (targets.empty()) return;
   const std::string& target = targets[rng_.below(targets.size())];
-  const Member& self = members_.find(config_.address)->second;
+  const Member& self = members_.find(self_)->second;
   ++stats_.heals_sent;
   start_exchange(ExchangeKind::kHeal, target,
-                 JoinRequest{config_.address, self.state.incarnation, self.state.labels}, now);
+                 JoinRequest{self_, self.state.incarnation, self.state.labels, self.state.address},
+                 now);
 }
 
 // ---------------------------------------------------------------- time
@@ -949,9 +1085,42 @@ Instant Membership::next_deadline() const {
   t = std::min(t, next_heal_);
   if (probe_.active && !probe_.acked && !probe_.indirect_sent) t = std::min(t, probe_.ack_deadline);
   if (!timers_.empty()) t = std::min(t, timers_.begin()->first);
+  if (name_check_.active) t = std::min(t, name_check_.deadline);
   for (const auto& [seq, r] : relays_) t = std::min(t, r.nack_sent ? r.expires : r.nack_deadline);
   for (const auto& [id, ex] : pending_exchanges_) t = std::min(t, ex.deadline);
   return t;
+}
+
+// Member timers: suspect -> faulty -> tombstone -> forgotten.
+void Membership::run_member_timers(Instant now) {
+  for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
+       ++guard) {
+    const std::string name = timers_.begin()->second;
+    Member& m = members_.find(name)->second;
+    set_deadline(m, kNever);
+    switch (m.state.status) {
+      case Status::kSuspect:
+        ++stats_.faulty_declared;
+        apply(Change{name,
+                     Status::kFaulty,
+                     m.state.incarnation,
+                     {},
+                     self_,
+                     incarnation(),
+                     m.state.address},
+              now);
+        break;
+      case Status::kFaulty:
+      case Status::kLeave:
+        set_state(m, Status::kTombstone, m.state.incarnation, nullptr, self_, now, false);
+        break;
+      case Status::kTombstone:
+        forget(name);
+        break;
+      case Status::kAlive:
+        break;
+    }
+  }
 }
 
 void Membership::tick(Instant now) {
@@ -968,31 +1137,7 @@ void Membership::tick(Instant now) {
           ? std::min<int64_t>((now - due) / config_.lag_tolerance, config_.awareness_max)
           : 0;
   ticked_ = true;
-  // Member timers: suspect -> faulty -> tombstone -> forgotten.
-  for (int guard = 0; guard < 1 << 20 && !timers_.empty() && timers_.begin()->first <= now;
-       ++guard) {
-    const std::string address = timers_.begin()->second;
-    Member& m = members_.find(address)->second;
-    set_deadline(m, kNever);
-    switch (m.state.status) {
-      case Status::kSuspect:
-        ++stats_.faulty_declared;
-        apply(
-            Change{
-                address, Status::kFaulty, m.state.incarnation, {}, config_.address, incarnation()},
-            now);
-        break;
-      case Status::kFaulty:
-      case Status::kLeave:
-        set_state(m, Status::kTombstone, m.state.incarnation, nullptr, config_.address, now, false);
-        break;
-      case Status::kTombstone:
-        forget(address);
-        break;
-      case Status::kAlive:
-        break;
-    }
-  }
+  run_member_timers(now);
 
   // Relayed probes: nack when the target stayed silent, then forget.
   for (auto it = relays_.begin(); it != relays_.end();) {
@@ -1001,7 +1146,7 @@ void Membership::tick(Instant now) {
       r.nack_sent = true;
       if (r.want_nack) {
         ++stats_.nacks_sent;
-        send(r.requester, Nack{r.requester_seq, config_.address, {}});
+        send(r.requester, Nack{r.requester_seq, self_, {}});
       }
     }
     it = now >= r.expires ? relays_.erase(it) : std::next(it);
@@ -1018,6 +1163,11 @@ void Membership::tick(Instant now) {
     }
   }
 
+  if (name_check_.active && now >= name_check_.deadline) {
+    // Unanswered: ask again, or refute after the last attempt.
+    name_check_.attempts < kNameCheckAttempts ? send_name_check(now)
+                                              : finish_name_check(false, now);
+  }
   if (probe_.active && !probe_.acked && !probe_.indirect_sent && now >= probe_.ack_deadline) {
     send_ping_reqs(now);
   }

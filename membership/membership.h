@@ -57,13 +57,14 @@ namespace shoal::membership {
 // Something changed about a member: it appeared, changed status or
 // incarnation, or was forgotten. Drives the ring, events and logs.
 struct MemberEvent {
-  std::string address;
+  std::string name;
   std::optional<Status> old_status;  // nullopt: newly known
   Status status = Status::kAlive;    // current (if forgotten: the last one)
   Incarnation incarnation = 0;
   std::string source;  // who made the claim that caused it
   bool forgotten = false;
-  Labels labels;  // the member's, as of this event
+  Labels labels;          // the member's, as of this event
+  std::string address{};  // where the member is reached (its name by default)
 };
 
 struct OutDatagram {
@@ -138,6 +139,15 @@ class Membership {
   std::vector<MemberEvent> take_events() { return std::exchange(events_, {}); }
 
   const std::string& address() const { return config_.address; }
+  // This node's identity: Config::name, or its address if that is "".
+  const std::string& name() const { return self_; }
+  // Another live process holds this node's name (a name conflict that this
+  // node lost: docs/PROTOCOL.md "Names"). The node then takes no further
+  // part: it stops probing, gossiping and joining, and its table keeps
+  // the winner under its name. Permanent; restart it under another name.
+  bool displaced() const { return displaced_; }
+  // The address of the process that holds this node's name, once displaced.
+  const std::string& displaced_by() const { return displaced_by_; }
   Incarnation incarnation() const;
   // Order-independent checksum of the member table (tombstones excluded):
   // the sum of a 64-bit hash of (address, status, incarnation) over members.
@@ -151,10 +161,11 @@ class Membership {
     return !sync_in_flight_ &&
            (sync_mismatches_ == 0 || now < mismatch_since_ + config_.sync_mismatch_min);
   }
-  // Every known member, this node included, sorted by address.
+  // Every known member, this node included, sorted by name. Each state's
+  // address field is filled.
   std::vector<MemberState> members() const;
-  // The state of `address`, if known.
-  std::optional<MemberState> member(std::string_view address) const;
+  // The state of the member named `name`, if known.
+  std::optional<MemberState> member(std::string_view name) const;
   // Alive + suspect members, this node included.
   size_t pingable_count() const { return pingable_count_; }
   bool joined() const { return joined_; }
@@ -182,7 +193,8 @@ class Membership {
   static constexpr size_t kNoPeer = SIZE_MAX;
   struct Probe {
     bool active = false;
-    std::string target;
+    std::string target;   // name
+    std::string address;  // where it was pinged
     uint64_t seq = 0;
     Instant ack_deadline;
     Instant end;
@@ -200,6 +212,16 @@ class Membership {
     Instant nack_deadline;
     Instant expires;
   };
+  // A claim that this node's name is held at another address: before
+  // yielding, ask that address whether a live process holds the name.
+  struct NameCheck {
+    bool active = false;
+    Change claim;  // the latest such claim (its address_of: where)
+    uint64_t seq = 0;
+    Instant deadline;
+    int attempts = 0;
+  };
+  static constexpr int kNameCheckAttempts = 3;
   enum class ExchangeKind { kJoin, kHeal, kSync, kTcpPing };
   struct Exchange {
     ExchangeKind kind;
@@ -212,13 +234,27 @@ class Membership {
   // something (and then re-gossips it).
   bool apply(const Change& c, Instant now, bool regossip = true);
   void apply_self_claim(const Change& c, Instant now);
+  // True if claim `c` about a member supersedes its state `s` (the same
+  // name): at the same address the precedence rules of types.h; at another
+  // address the higher incarnation, at equal incarnations the lower
+  // address. A total order, so every node ends with the same holder.
+  static bool supersedes(const Change& c, const MemberState& s);
+  // Refutes with incarnation `above` + 1 at this node's address, telling
+  // `accuser` (a name) first.
+  void refute(Incarnation above, const std::string& accuser, Instant now);
+  void check_name(const Change& c, Instant now);
+  void send_name_check(Instant now);
+  void finish_name_check(bool answered, Instant now);
+  void run_member_timers(Instant now);
   // The largest incarnation a claim may raise a member to now (config.h,
   // incarnation_ahead_max); `own_claim`: a member's alive claim about itself.
   Incarnation incarnation_horizon(Instant now, bool own_claim) const;
   void forget(const std::string& address);
   bool evict_one(Instant now);
+  // `address`, if given, moves the member there.
   void set_state(Member& m, Status status, Incarnation inc, const Labels* labels,
-                 const std::string& source, Instant now, bool is_new);
+                 const std::string& source, Instant now, bool is_new,
+                 const std::string* address = nullptr);
   void set_deadline(Member& m, Instant deadline);
   void confirm_suspicion(Member& m, const std::string& source, Instant now);
   int expected_confirmations() const;
@@ -238,6 +274,8 @@ class Membership {
   void send_ping_reqs(Instant now);
   void insert_probe_target(const std::string& address);
   void remove_peer(Member& m);
+  // The addresses of up to `count` random pingable members other than
+  // this node and the member named `exclude`.
   std::vector<std::string> random_pingable(size_t count, std::string_view exclude);
 
   // ---- messages ----
@@ -271,6 +309,7 @@ class Membership {
             bool forgotten = false);
 
   Config config_;
+  const std::string self_;  // config_.identity()
   Rng rng_;
   Awareness awareness_;
   bool ticked_ = false;  // tick() has run once (lag_tolerance)
@@ -314,6 +353,9 @@ class Membership {
   std::vector<std::string> seeds_;
   bool joined_ = true;
   bool leaving_ = false;
+  bool displaced_ = false;
+  std::string displaced_by_;
+  NameCheck name_check_;
   Instant next_join_ = kNever;
   Duration join_backoff_;
   int join_round_pending_ = 0;

@@ -129,9 +129,12 @@ std::string_view to_string(Status s) {
 }
 
 size_t encoded_change_size(const Change& c) {
-  const size_t body = string_field_size(c.address.size()) + status_field_size(c.status) +
+  // The codec writes the address only when it is not the name.
+  const size_t address = c.address == c.name ? 0 : string_field_size(c.address.size());
+  const size_t body = string_field_size(c.name.size()) + status_field_size(c.status) +
                       varint_field_size(c.incarnation) + labels_size(c.labels) +
-                      string_field_size(c.source.size()) + varint_field_size(c.source_incarnation);
+                      string_field_size(c.source.size()) + varint_field_size(c.source_incarnation) +
+                      address;
   return delimited_size(body);
 }
 

@@ -49,25 +49,43 @@ inline constexpr uint32_t kProtocolVersion = 1;
 inline constexpr uint32_t kProtocolMinor = 1;
 inline constexpr uint32_t kMinorTcpPing = 1;
 
+// Members are identified by name (Config::name: the member's address
+// unless the operator names it; address.h check_member_name). Every
+// `source`, `target` and `responder` below is a name. Where a message also
+// says where a member is reached, `address` holds that address; empty
+// means the name is the address (a default name: the wire then carries
+// nothing extra, so clusters without names encode exactly as before).
+
 // A member's full state, as exchanged by join and full sync.
 struct MemberState {
-  std::string address;
+  std::string name;
   Status status = Status::kAlive;
   Incarnation incarnation = 0;
   Labels labels;
+  std::string address{};  // "" = name
   bool operator==(const MemberState&) const = default;
 };
 
 // A claim about a member, made first by `source`.
 struct Change {
-  std::string address;
+  std::string name;
   Status status = Status::kAlive;
   Incarnation incarnation = 0;
   Labels labels;
   std::string source;
   Incarnation source_incarnation = 0;
+  std::string address{};  // where the member is reached; "" = name
   bool operator==(const Change&) const = default;
 };
+
+// Where a member is reached: its address field, or its name if that is
+// empty (a default name).
+inline const std::string& address_of(const MemberState& s) {
+  return s.address.empty() ? s.name : s.address;
+}
+inline const std::string& address_of(const Change& c) {
+  return c.address.empty() ? c.name : c.address;
+}
 
 struct Ping {
   uint64_t seq = 0;
@@ -116,6 +134,7 @@ struct JoinRequest {
   std::string source;
   Incarnation incarnation = 0;
   Labels labels;
+  std::string address{};  // where the joiner is reached; "" = source
   bool operator==(const JoinRequest&) const = default;
 };
 

@@ -38,6 +38,8 @@
   X(confirmations, "New independent confirmations of a suspicion heard.")                         \
   X(faulty_declared, "Members this node declared faulty.")                                        \
   X(refutations, "Claims about this node that it refuted.")                                       \
+  X(members_moved, "Members whose name a newer claim moved to another address (a restart on a new IP, or a name conflict resolved).") \
+  X(name_conflicts, "Claims that this node's name is held at another address: checked by pinging that address (docs/PROTOCOL.md, Names).") \
   X(joins_sent, "Join requests sent to seeds.")                                                   \
   X(joins_failed, "Join requests that failed or timed out.")                                      \
   X(heals_sent, "Partition-healing join attempts sent to faulty members or seeds.")               \

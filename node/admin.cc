@@ -53,7 +53,8 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
 proto::AdminResponse Admin::members() const {
   json out = json::array();
   for (const auto& m : engine_.core().members()) {
-    out.push_back({{"address", m.address},
+    out.push_back({{"name", m.name},
+                   {"address", m.address},
                    {"status", std::string(to_string(m.status))},
                    {"incarnation", m.incarnation},
                    {"labels", m.labels}});
@@ -67,9 +68,11 @@ proto::AdminResponse Admin::status() const {
   for (const auto& m : core.members()) ++by_status[std::string(to_string(m.status))];
   auto ring = engine_.ring().current();
   return {dump({{"address", engine_.address()},
+                {"name", engine_.name()},
+                {"displaced_by", core.displaced_by()},
                 {"cluster", engine_.cluster()},
                 {"incarnation", core.incarnation()},
-                {"status", std::string(to_string(core.member(engine_.address())->status))},
+                {"status", std::string(to_string(core.member(engine_.name())->status))},
                 {"members", by_status},
                 {"membership_checksum", core.checksum()},
                 {"ring", {{"members", ring->member_count()}, {"checksum", ring->checksum()}}},
@@ -108,6 +111,7 @@ proto::AdminResponse Admin::events(const json& args) const {
       break;
     }
     out.push_back({{"seq", seq},
+                   {"name", e.name},
                    {"address", e.address},
                    {"status", std::string(to_string(e.status))},
                    {"old_status", e.old_status ? std::string(to_string(*e.old_status)) : ""},
@@ -196,7 +200,7 @@ proto::AdminResponse Admin::labels(const json& args) {
       return {"", "labels: " + why};
     }
   }
-  const auto self = engine_.core().member(engine_.address());
+  const auto self = engine_.core().member(engine_.name());
   return {dump({{"address", engine_.address()},
                 {"incarnation", self->incarnation},
                 {"labels", self->labels}}),

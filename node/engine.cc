@@ -36,8 +36,8 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
     : options_(std::move(options)),
       seal_(seal_of(options_)),
       core_(core_config(options_, *seal_), seed, now),
-      ring_(options_.replica_points, options_.protocol.address),
-      forwarder_(options_.protocol.address, with_request_ids(options_), ring_.publisher()) {}
+      ring_(options_.replica_points, options_.protocol.identity()),
+      forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {}
 
 void Engine::join(const std::vector<std::string>& seeds, Instant now) {
   core_.join(seeds, now);
@@ -61,7 +61,7 @@ void Engine::drain(Instant now) {
 }
 
 membership::Labels Engine::own_labels() const {
-  auto self = core_.member(core_.address());
+  auto self = core_.member(core_.name());
   return self ? self->labels : membership::Labels{};
 }
 
@@ -141,14 +141,32 @@ void Engine::on_exchange_failed(uint64_t id, Instant now) {
   collect(now);
 }
 
+std::vector<OutForward> Engine::take_forwards() {
+  std::vector<OutForward> out = forwarder_.take_sends();
+  for (OutForward& f : out) {
+    // The forwarder speaks names (the ring's); links speak addresses.
+    auto member = core_.member(f.peer);
+    if (!member || membership::address_of(*member) == f.peer) continue;
+    if (forward_names_.size() >= kForwardNamesMax) forward_names_.clear();
+    std::string name = std::exchange(f.peer, membership::address_of(*member));
+    forward_names_.insert_or_assign(f.peer, std::move(name));
+  }
+  return out;
+}
+
+std::string_view Engine::forward_name(std::string_view address) const {
+  auto it = forward_names_.find(address);
+  return it == forward_names_.end() ? address : std::string_view(it->second);
+}
+
 void Engine::on_forward_response(std::string_view peer, uint64_t id,
                                  proto::ForwardResponse response, Instant now) {
-  forwarder_.on_response(peer, id, std::move(response), now);
+  forwarder_.on_response(forward_name(peer), id, std::move(response), now);
   collect(now);
 }
 
 void Engine::on_link_failed(std::string_view peer, const std::string& why, Instant now) {
-  forwarder_.on_link_failed(peer, why, now);
+  forwarder_.on_link_failed(forward_name(peer), why, now);
   collect(now);
 }
 

@@ -157,7 +157,9 @@ class Engine {
   // ---- outputs ----
   std::vector<Datagram> take_datagrams() { return std::exchange(datagrams_, {}); }
   std::vector<Exchange> take_exchanges() { return std::exchange(exchanges_, {}); }
-  std::vector<OutForward> take_forwards() { return forwarder_.take_sends(); }
+  // Forwarded requests to send, each to its owner's address (the
+  // forwarder names owners by member name).
+  std::vector<OutForward> take_forwards();
   // For the handler executor: run each, report with on_job_done().
   std::vector<HandlerJob> take_jobs() { return forwarder_.take_jobs(); }
   std::vector<membership::MemberEvent> take_events() { return std::exchange(events_, {}); }
@@ -183,6 +185,8 @@ class Engine {
 
   // ---- state ----
   const std::string& address() const { return core_.address(); }
+  // This node's member name (its address unless named).
+  const std::string& name() const { return core_.name(); }
   const std::string& cluster() const { return core_.config().cluster; }
   const membership::Membership& core() const { return core_; }
   const RingFeed& ring() const { return ring_; }
@@ -203,6 +207,11 @@ class Engine {
   membership::Membership core_;
   RingFeed ring_;
   Forwarder forwarder_;
+  // Address -> name of the named owners forwarded to (answers and link
+  // failures come back by address). Cleared when it reaches the bound.
+  static constexpr size_t kForwardNamesMax = 1 << 16;
+  std::map<std::string, std::string, std::less<>> forward_names_;
+  std::string_view forward_name(std::string_view address) const;
   std::array<uint64_t, proto::kDecodeErrorCount> drops_{};
   std::vector<Datagram> datagrams_;
   std::vector<Exchange> exchanges_;

@@ -84,6 +84,11 @@ std::shared_ptr<Seal> make_seal(const NodeOptions& o) {
 // "ip" of a TCP peer "ip:port" (IPv6 without brackets).
 std::string peer_ip(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
 
+// "name" for a default name, "name (address)" for a named member.
+std::string member_label(const MemberEvent& e) {
+  return e.address.empty() || e.address == e.name ? e.name : e.name + " (" + e.address + ")";
+}
+
 bool is_loopback_peer(const std::string& peer) {
   asio::error_code ec;
   auto ip = asio::ip::make_address(peer_ip(peer), ec);
@@ -208,6 +213,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   std::promise<void> ready_promise;
   std::shared_future<void> ready_future = ready_promise.get_future().share();
   bool ready = false;
+  bool displaced_logged = false;
 
   std::mutex state_mu;
   std::condition_variable stopped_cv;
@@ -240,12 +246,14 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     const bool joined = ready && core.joined();
     const bool agrees = core.agrees_with_peers(mono_now());
     const bool draining = engine->draining() || core.leaving();
-    const bool ok = joined && agrees && !draining;
-    std::string body = std::string("{\"ready\":") + (ok ? "true" : "false") +
-                       ",\"joined\":" + (joined ? "true" : "false") +
-                       ",\"agrees_with_peers\":" + (agrees ? "true" : "false") +
-                       ",\"draining\":" + (draining ? "true" : "false") + ",\"ring_members\":" +
-                       std::to_string(engine->ring().current()->member_count()) + "}\n";
+    const bool ok = joined && agrees && !draining && !core.displaced();
+    std::string body =
+        std::string("{\"ready\":") + (ok ? "true" : "false") +
+        ",\"joined\":" + (joined ? "true" : "false") +
+        ",\"agrees_with_peers\":" + (agrees ? "true" : "false") +
+        ",\"draining\":" + (draining ? "true" : "false") +
+        ",\"displaced\":" + (core.displaced() ? "true" : "false") +
+        ",\"ring_members\":" + std::to_string(engine->ring().current()->member_count()) + "}\n";
     return {ok, std::move(body)};
   }
 
@@ -327,6 +335,13 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
     }
     auto events = engine->take_events();
     for (const MemberEvent& e : events) report(e);
+    if (engine->core().displaced() && !displaced_logged) {
+      displaced_logged = true;
+      spdlog::error(
+          "name conflict: the process at {} holds this member's name '{}' and outranks it; this "
+          "node takes no further part in the cluster (restart it under another --name)",
+          engine->core().displaced_by(), engine->name());
+    }
     for (auto& change : engine->take_ring_changes()) {
       spdlog::debug("ring: {} members, checksum {:016x}", change.after->member_count(),
                     change.after->checksum());
@@ -540,12 +555,12 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   void report(const MemberEvent& e) {
     if (!member_log_due()) {
     } else if (e.forgotten) {
-      spdlog::info("member {} forgotten", e.address);
+      spdlog::info("member {} forgotten", member_label(e));
     } else if (!e.old_status) {
-      spdlog::info("member {} new -> {} inc {} (from {})", e.address, to_string(e.status),
+      spdlog::info("member {} new -> {} inc {} (from {})", member_label(e), to_string(e.status),
                    e.incarnation, e.source);
     } else {
-      spdlog::info("member {} {} -> {} inc {} (from {})", e.address, to_string(*e.old_status),
+      spdlog::info("member {} {} -> {} inc {} (from {})", member_label(e), to_string(*e.old_status),
                    to_string(e.status), e.incarnation, e.source);
     }
     const auto ls = current_listeners();
@@ -886,6 +901,7 @@ void Node::Impl::make_engine() {
   EngineOptions eo;
   eo.protocol = opts.protocol;
   eo.protocol.address = advertised;
+  eo.protocol.name = opts.name;
   eo.protocol.cluster = opts.cluster;
   eo.protocol.labels = opts.labels;
   eo.protocol.incarnation = wall_ms();

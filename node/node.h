@@ -52,6 +52,11 @@ struct NodeOptions {
   // Address other members use to reach this node, if not `listen` (NAT,
   // containers, or listen on 0.0.0.0).
   std::string advertise;
+  // This member's name: its identity in the cluster and on the ring
+  // (letters, digits, '.', '_', '-'; at most 64 bytes). "" means its
+  // advertised address. A member restarted under the same name on a new
+  // address keeps its keys (docs/PROTOCOL.md "Names").
+  std::string name;
   // Members from other clusters are dropped on receipt.
   std::string cluster = "shoal";
   std::vector<std::string> seeds;

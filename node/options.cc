@@ -27,6 +27,11 @@ std::string NodeOptions::validate() const {
              "): give --advertise IP:PORT";
     }
   }
+  if (!name.empty()) {
+    if (auto why = membership::check_member_name(name); !why.empty()) {
+      return "name: '" + name + "': " + why;
+    }
+  }
   for (const std::string& s : seeds) {
     if (!parse_host_port(s, &err)) return "seeds: " + err;
   }

@@ -22,9 +22,9 @@ Duration RingFeed::delay_cap() const {
 
 void RingFeed::on_event(const membership::MemberEvent& e, Instant now) {
   if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
-    (void)builder_.add(e.address);  // a no-op if already on the ring
+    (void)builder_.add(e.name);  // a no-op if already on the ring
   } else {
-    builder_.remove(e.address);
+    builder_.remove(e.name);
   }
   if (!builder_.pending() || publish_at_ != membership::kNever) return;
   const Duration cap = delay_cap();

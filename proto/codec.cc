@@ -105,12 +105,14 @@ void put_labels(const m::Labels& in, ProtoMap& out) {
 v1::Status to_wire(m::Status s) { return static_cast<v1::Status>(s); }
 
 void put(const m::Change& in, v1::Change& out) {
-  out.set_address(in.address);
+  out.set_name(in.name);
   out.set_status(to_wire(in.status));
   out.set_incarnation(in.incarnation);
   put_labels(in.labels, *out.mutable_labels());
   out.set_source(in.source);
   out.set_source_incarnation(in.source_incarnation);
+  // A default name is the address: nothing more on the wire.
+  if (in.address != in.name) out.set_address(in.address);
 }
 
 template <class ProtoChanges>
@@ -120,10 +122,11 @@ void put_changes(const std::vector<m::Change>& in, ProtoChanges& out) {
 }
 
 void put(const m::MemberState& in, v1::Member& out) {
-  out.set_address(in.address);
+  out.set_name(in.name);
   out.set_status(to_wire(in.status));
   out.set_incarnation(in.incarnation);
   put_labels(in.labels, *out.mutable_labels());
+  if (in.address != in.name) out.set_address(in.address);
 }
 
 template <class ProtoMembers>
@@ -181,6 +184,7 @@ void put(const m::JoinRequest& in, v1::Frame& frame) {
   out.set_source(in.source);
   out.set_incarnation(in.incarnation);
   put_labels(in.labels, *out.mutable_labels());
+  if (in.address != in.source) out.set_address(in.address);
 }
 
 void put(const m::JoinResponse& in, v1::Frame& frame) {
@@ -262,20 +266,38 @@ std::string take_status(int wire, m::Status& out) {
   return {};
 }
 
-// "<field>: <problem> '<text>'" if `value` is not a canonical member
-// address (membership/address.h: IP literal and port, no names).
-std::string check_address(const std::string& value, std::string_view field) {
+// "<field>: <problem> '<text>'" if `value` is not a member name
+// (membership/address.h: a canonical address, or letters, digits, '.',
+// '_', '-').
+std::string check_name(const std::string& value, std::string_view field) {
   if (value.empty()) return std::string(field) + ": empty";
-  std::string problem = m::check_member_address(value);
+  std::string problem = m::check_member_name(value);
   if (problem.empty()) return {};
   return std::string(field) + ": " + problem + " " + quoted(value);
 }
 
+// An optional address field: "" (absent) or a canonical member address
+// (IP literal and port: never a DNS name the receiver would resolve).
+// Moves it to `out` unless it repeats the name (the encoder omits it then).
+std::string take_address(std::string& value, const std::string& name, std::string_view field,
+                         std::string& out) {
+  if (value.empty() || value == name) return {};
+  if (std::string problem = m::check_member_address(value); !problem.empty()) {
+    return std::string(field) + ": " + problem + " " + quoted(value);
+  }
+  out = std::move(value);
+  return {};
+}
+
 std::string take(v1::Change& in, m::Change& out) {
-  if (std::string p = check_address(in.address(), "address"); !p.empty()) return p;
+  if (std::string p = check_name(in.name(), "name"); !p.empty()) return p;
   if (std::string problem = take_status(in.status(), out.status); !problem.empty()) return problem;
-  if (std::string p = check_address(in.source(), "source"); !p.empty()) return p;
-  out.address = std::move(*in.mutable_address());
+  if (std::string p = check_name(in.source(), "source"); !p.empty()) return p;
+  if (std::string p = take_address(*in.mutable_address(), in.name(), "address", out.address);
+      !p.empty()) {
+    return p;
+  }
+  out.name = std::move(*in.mutable_name());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
   if (std::string p = m::check_labels(out.labels); !p.empty()) return p;
@@ -285,9 +307,13 @@ std::string take(v1::Change& in, m::Change& out) {
 }
 
 std::string take(v1::Member& in, m::MemberState& out) {
-  if (std::string p = check_address(in.address(), "address"); !p.empty()) return p;
+  if (std::string p = check_name(in.name(), "name"); !p.empty()) return p;
   if (std::string problem = take_status(in.status(), out.status); !problem.empty()) return problem;
-  out.address = std::move(*in.mutable_address());
+  if (std::string p = take_address(*in.mutable_address(), in.name(), "address", out.address);
+      !p.empty()) {
+    return p;
+  }
+  out.name = std::move(*in.mutable_name());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
   return m::check_labels(out.labels);
@@ -307,9 +333,9 @@ std::string take_list(ProtoList& in, std::vector<Value>& out, std::string_view b
   return {};
 }
 
-// "<body>.<field>: what" if `value` is not a canonical member address.
+// "<body>.<field>: what" if `value` is not a member name.
 std::string require(const std::string& value, std::string_view body, std::string_view field) {
-  return check_address(value, std::string(body) + "." + std::string(field));
+  return check_name(value, std::string(body) + "." + std::string(field));
 }
 
 std::string take(v1::Ping& in, m::Ping& out) {
@@ -357,6 +383,11 @@ std::string take(v1::Gossip& in, m::Gossip& out) {
 
 std::string take(v1::JoinRequest& in, m::JoinRequest& out) {
   if (std::string p = require(in.source(), "join_request", "source"); !p.empty()) return p;
+  if (std::string p =
+          take_address(*in.mutable_address(), in.source(), "join_request.address", out.address);
+      !p.empty()) {
+    return p;
+  }
   out.source = std::move(*in.mutable_source());
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());

@@ -239,7 +239,7 @@ std::string Server::start() {
     auto it = e.labels.find(kLabel);
     if (it == e.labels.end()) return;
     std::lock_guard lock(kv_mu_);
-    kv_of_[e.address] = it->second;
+    kv_of_[e.name] = it->second;
   });
   node_.on_ring_change([this](const shoal::node::RingChange& c) { on_ring_change(c); },
                        [this](std::function<void()> task) { worker_.post(std::move(task)); });
@@ -445,7 +445,7 @@ std::string Server::kv_address(const std::string& member) {
     if (auto it = kv_of_.find(member); it != kv_of_.end()) return it->second;
   }
   for (const shoal::membership::MemberState& m : node_.members()) {
-    if (m.address != member) continue;
+    if (m.name != member) continue;
     auto it = m.labels.find(kLabel);
     if (it == m.labels.end()) return "";
     std::lock_guard lock(kv_mu_);

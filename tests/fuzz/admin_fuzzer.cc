@@ -149,7 +149,7 @@ struct World {
 
 std::set<std::string> members_of(World& w) {
   std::set<std::string> out;
-  for (const auto& s : w.engine->core().members()) out.insert(s.address);
+  for (const auto& s : w.engine->core().members()) out.insert(s.name);
   return out;
 }
 

@@ -147,9 +147,9 @@ class Harness {
   std::vector<m::Change> changes(Reader& in) {
     std::vector<m::Change> out(in.byte() % 5);
     for (m::Change& c : out) {
-      c.address = target(in.byte());
+      c.name = target(in.byte());
       c.status = static_cast<m::Status>(in.byte() % m::kStatusCount);
-      c.incarnation = incarnation_near(c.address, in.byte());
+      c.incarnation = incarnation_near(c.name, in.byte());
       const uint8_t labels = in.byte();
       if (labels % 3 == 1) c.labels = {{"zone", labels & 8 ? "a" : "b"}};
       c.source = target(in.byte());
@@ -233,7 +233,7 @@ class Harness {
   Snapshot snapshot() const {
     Snapshot s;
     for (const m::MemberState& st : core_.members()) {
-      s.states[st.address] = {st.status, st.incarnation};
+      s.states[st.name] = {st.status, st.incarnation};
     }
     return s;
   }
@@ -248,8 +248,8 @@ class Harness {
     std::map<std::string, const m::MemberEvent*> last_event;
     std::map<std::string, bool> forgotten;  // forgotten during the step
     for (const m::MemberEvent& e : events_) {
-      last_event[e.address] = &e;
-      forgotten[e.address] = forgotten[e.address] || e.forgotten;
+      last_event[e.name] = &e;
+      forgotten[e.name] = forgotten[e.name] || e.forgotten;
     }
     size_t pingable = 0;
     for (const auto& [address, state] : now.states) {

@@ -133,7 +133,7 @@ Change change(const std::string& address, Incarnation inc = 1, Status s = Status
 
 std::vector<std::string> addresses(const std::vector<Change>& cs) {
   std::vector<std::string> out;
-  for (const auto& c : cs) out.push_back(c.address);
+  for (const auto& c : cs) out.push_back(c.name);
   return out;
 }
 
@@ -178,7 +178,7 @@ TEST(DisseminatorTest, ChangesTooBigForAnyDatagramAreNeverQueued) {
   d.fill(out, 1000, 64, 10);
   ASSERT_EQ(out.size(), 1u);
   // A big claim does not replace the pending one either.
-  big.address = "b:1";
+  big.name = "b:1";
   EXPECT_FALSE(d.enqueue(big));
   EXPECT_NE(d.find("b:1"), nullptr);
 }
@@ -194,7 +194,7 @@ TEST(DisseminatorTest, PacksByEncodedSizeAndPutsFirstFirst) {
   EXPECT_EQ(used, sum);
   EXPECT_LE(used, budget);
   EXPECT_GT(out.size(), 5u);
-  EXPECT_EQ(out.front().address, "member-7:7000");
+  EXPECT_EQ(out.front().name, "member-7:7000");
 }
 
 // ------------------------------------------------------- the state machine
@@ -333,7 +333,7 @@ TEST(MemberAddress, NamesAndNonsenseAreRejected) {
   EXPECT_FALSE(canonical_member_address(std::string(100, '1')).has_value());
   std::string why;
   (void)canonical_member_address("db-1:7000", &why);
-  EXPECT_EQ(why, "not an IP address (names are for seeds only)");
+  EXPECT_EQ(why, "not an IP address (DNS names are for seeds only)");
 }
 
 TEST(MembershipTest, StartsAloneAndAlive) {
@@ -695,7 +695,7 @@ TEST(MembershipTest, RefutesSuspicionAboutItselfWithHigherIncarnation) {
   ASSERT_FALSE(h.sent.empty());
   const auto& changes = std::get<Ping>(h.sent.front().message).changes;
   ASSERT_FALSE(changes.empty());
-  EXPECT_EQ(changes.front().address, "self:1");
+  EXPECT_EQ(changes.front().name, "self:1");
   EXPECT_EQ(changes.front().incarnation, 501u);
   EXPECT_EQ(changes.front().status, Status::kAlive);
 }

@@ -54,7 +54,7 @@ NodeOptions options(const std::string& cluster = "test") {
 
 std::optional<Status> status_of(const Node& n, const std::string& address) {
   for (const auto& m : n.members()) {
-    if (m.address == address) return m.status;
+    if (m.name == address) return m.status;
   }
   return std::nullopt;
 }
@@ -496,7 +496,7 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
   std::vector<membership::Labels> seen;  // b's events about a
   b.on_member_change([&](const membership::MemberEvent& e) {
     std::lock_guard lock(mu);
-    if (e.address == a.address()) seen.push_back(e.labels);
+    if (e.name == a.address()) seen.push_back(e.labels);
   });
   ASSERT_EQ(b.start(), "");
   ASSERT_TRUE(b.wait_ready(milliseconds(10000)));
@@ -507,7 +507,7 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
   const membership::Labels want{{"zone", "b"}, {"version", "2"}};
   ASSERT_TRUE(eventually([&] {
     for (const auto& m : b.members()) {
-      if (m.address == a.address()) return m.labels == want;
+      if (m.name == a.address()) return m.labels == want;
     }
     return false;
   }));

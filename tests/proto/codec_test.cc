@@ -449,7 +449,7 @@ v1::Frame frame(uint32_t version = m::kProtocolVersion, std::string cluster = "p
 void add_change(google::protobuf::RepeatedPtrField<v1::Change>& changes, std::string address,
                 int status, std::string source) {
   v1::Change& c = *changes.Add();
-  c.set_address(std::move(address));
+  c.set_name(std::move(address));
   c.set_status(static_cast<v1::Status>(status));
   c.set_source(std::move(source));
 }
@@ -546,7 +546,7 @@ TEST(DecodeDatagramTest, EmptyAddressesAndSources) {
   env.mutable_gossip()->set_source("10.0.0.7:1");
   add_change(*env.mutable_gossip()->mutable_changes(), "", 0, "10.0.0.1:1");
   expect_rejected(decode_datagram(serialized(env), kCluster, kBudget), DecodeError::kBadField,
-                  "gossip.changes[0].address: empty");
+                  "gossip.changes[0].name: empty");
 
   env = envelope();
   env.mutable_ack()->set_source("10.0.0.1:1");
@@ -630,22 +630,22 @@ TEST(DecodeDatagramTest, NamesAndNonCanonicalAddressesAreRejected) {
   };
   expect_rejected(decode_datagram(gossip_about("db-1.internal:7000"), kCluster, kNoLimit),
                   DecodeError::kBadField,
-                  "gossip.changes[0].address: not an IP address (names are for seeds only) "
+                  "gossip.changes[0].name: not an IP address (DNS names are for seeds only) "
                   "'db-1.internal:7000'");
   expect_rejected(decode_datagram(gossip_about("[0::1]:7000"), kCluster, kNoLimit),
                   DecodeError::kBadField,
-                  "gossip.changes[0].address: not canonical ([::1]:7000) '[0::1]:7000'");
+                  "gossip.changes[0].name: not canonical ([::1]:7000) '[0::1]:7000'");
   expect_rejected(decode_datagram(gossip_about("10.0.0.1:0"), kCluster, kNoLimit),
                   DecodeError::kBadField,
-                  "gossip.changes[0].address: port must be 1..65535 '10.0.0.1:0'");
+                  "gossip.changes[0].name: port must be 1..65535 '10.0.0.1:0'");
   EXPECT_TRUE(decode_datagram(gossip_about("[::1]:7000"), kCluster, kNoLimit).ok());
   const std::string ping =
       encode_datagram(kCluster, m::Ping{1, "10.0.0.1:1", "localhost:7000", 0, {}});
   expect_rejected(decode_datagram(ping, kCluster, kNoLimit), DecodeError::kBadField,
-                  "ping.target: not an IP address (names are for seeds only) 'localhost:7000'");
+                  "ping.target: not an IP address (DNS names are for seeds only) 'localhost:7000'");
   const std::string join = encode_frame(kCluster, 1, m::JoinRequest{"evil.example:7000", 1, {}});
   expect_rejected(decode_frame(join, kCluster, kNoLimit), DecodeError::kBadField,
-                  "join_request.source: not an IP address (names are for seeds only) "
+                  "join_request.source: not an IP address (DNS names are for seeds only) "
                   "'evil.example:7000'");
 }
 
@@ -681,14 +681,14 @@ TEST(DecodeFrameTest, BadFieldsNameTheMember) {
   join.set_responder("10.0.0.10:1");
   for (int status : {0, 4, 5}) {
     v1::Member& mem = *join.add_members();
-    mem.set_address("10.0.0.1:1");
+    mem.set_name("10.0.0.1:1");
     mem.set_status(static_cast<v1::Status>(status));
   }
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadField, "join_response.members[2].status: unknown value 5");
 
   f = frame();
-  f.mutable_join_response()->add_members()->set_address("10.0.0.1:1");
+  f.mutable_join_response()->add_members()->set_name("10.0.0.1:1");
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
                   DecodeError::kBadField, "join_response.responder: empty");
 
@@ -696,7 +696,7 @@ TEST(DecodeFrameTest, BadFieldsNameTheMember) {
   f.mutable_sync_request()->set_source("10.0.0.1:1");
   f.mutable_sync_request()->add_members();
   expect_rejected(decode_frame(serialized(f), kCluster, kDefaultMaxFrameBytes),
-                  DecodeError::kBadField, "sync_request.members[0].address: empty");
+                  DecodeError::kBadField, "sync_request.members[0].name: empty");
 
   f = frame();
   f.mutable_sync_response()->set_checksum(1);

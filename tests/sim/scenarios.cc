@@ -160,7 +160,7 @@ ScenarioResult detect(const ScenarioOptions& o) {
   const std::string victim = r.sim.address(x);
   std::optional<Instant> first;
   r.sim.on_event = [&](int, const membership::MemberEvent& ev) {
-    if (ev.address == victim && ev.status == Status::kFaulty && !first) first = r.sim.now();
+    if (ev.name == victim && ev.status == Status::kFaulty && !first) first = r.sim.now();
   };
   const Instant t0 = r.sim.now();
   r.sim.crash(x);
@@ -203,7 +203,7 @@ ScenarioResult slow_node(const ScenarioOptions& o) {
   const std::string slow_address = r.sim.address(slow);
   uint64_t healthy_faulty = 0, healthy_suspect = 0;
   r.sim.on_event = [&](int, const membership::MemberEvent& ev) {
-    if (ev.address == slow_address || ev.forgotten) return;
+    if (ev.name == slow_address || ev.forgotten) return;
     healthy_faulty += ev.status == Status::kFaulty;
     healthy_suspect += ev.status == Status::kSuspect;
   };
@@ -229,7 +229,7 @@ ScenarioResult refute(const ScenarioOptions& o) {
   const auto before = r.sim.node(x).incarnation();
   bool left_ring = false;
   r.sim.on_event = [&](int, const membership::MemberEvent& ev) {
-    if (ev.address == target && !membership::is_pingable(ev.status)) left_ring = true;
+    if (ev.name == target && !membership::is_pingable(ev.status)) left_ring = true;
   };
   // Node 1 hears from node 0 that x is suspect.
   membership::Gossip g{r.sim.address(0), 0, {}};

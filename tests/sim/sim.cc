@@ -39,6 +39,7 @@ int Simulator::add_node() {
   Node n;
   n.address = "10." + std::to_string(i / 65536) + "." + std::to_string(i / 256 % 256) + "." +
               std::to_string(i % 256) + ":7000";
+  n.name = n.address;
   by_address_.emplace(n.address, i);
   nodes_.push_back(std::move(n));
   return i;
@@ -49,12 +50,27 @@ int Simulator::index_of(const std::string& address) const {
   return it == by_address_.end() ? -1 : it->second;
 }
 
+void Simulator::set_name(int i, const std::string& name) {
+  nodes_[static_cast<size_t>(i)].name = name;
+}
+
+int Simulator::index_of_name(const std::string& name) const {
+  int last = -1;
+  for (size_t j = 0; j < nodes_.size(); ++j) {
+    if (nodes_[j].name != name) continue;
+    if (nodes_[j].engine) return static_cast<int>(j);
+    last = static_cast<int>(j);
+  }
+  return last;
+}
+
 void Simulator::start(int i, const std::vector<std::string>& seeds) {
   Node& n = nodes_[static_cast<size_t>(i)];
   SHOAL_ASSERT(n.engine == nullptr);
   node::EngineOptions o;
   o.protocol = base_;
   o.protocol.address = n.address;
+  if (n.name != n.address) o.protocol.name = n.name;
   o.protocol.incarnation =
       kEpochMs +
       static_cast<uint64_t>(
@@ -218,16 +234,16 @@ void Simulator::check_events(int i) {
   Node& n = nodes_[static_cast<size_t>(i)];
   for (const MemberEvent& ev : n.engine->take_events()) {
     if (ev.forgotten) {
-      n.seen_incarnation.erase(ev.address);
+      n.seen_incarnation.erase(ev.name);
     } else {
-      auto [it, fresh] = n.seen_incarnation.emplace(ev.address, ev.incarnation);
+      auto [it, fresh] = n.seen_incarnation.emplace(ev.name, ev.incarnation);
       if (!fresh) {
         if (ev.incarnation < it->second) ++stats_.incarnation_regressions;
         it->second = ev.incarnation;
       }
     }
-    const int subject = index_of(ev.address);
-    if (subject >= 0 && running(subject) && !ev.forgotten) {
+    const int subject = index_of_name(ev.name);
+    if (subject >= 0 && running(subject) && !ev.forgotten && ev.address == address(subject)) {
       if (ev.status == Status::kSuspect) ++stats_.false_suspect;
       if (ev.status == Status::kFaulty) ++stats_.false_faulty;
     }
@@ -413,8 +429,9 @@ bool Simulator::converged() const {
   if (first == nullptr) return true;
   // Equal checksums: check one view against the truth.
   for (const auto& m : first->members()) {
-    const int i = index_of(m.address);
-    const bool should_be_alive = i >= 0 && running(i) && !node(i).leaving();
+    const int i = index_of_name(m.name);
+    const bool should_be_alive =
+        i >= 0 && running(i) && !node(i).leaving() && membership::address_of(m) == address(i);
     if (should_be_alive != (m.status == Status::kAlive)) return false;
     if (!should_be_alive && membership::is_pingable(m.status)) return false;
   }
@@ -446,7 +463,7 @@ size_t Simulator::not_pingable_count(int i) const {
   size_t count = 0;
   for (size_t j = 0; j < nodes_.size(); ++j) {
     if (static_cast<int>(j) == i || !nodes_[j].engine) continue;
-    auto m = nodes_[j].engine->core().member(address(i));
+    auto m = nodes_[j].engine->core().member(name(i));
     if (!m || !membership::is_pingable(m->status)) ++count;
   }
   return count;
@@ -456,8 +473,11 @@ size_t Simulator::alive_count(int i, membership::Incarnation inc) const {
   size_t count = 0;
   for (size_t j = 0; j < nodes_.size(); ++j) {
     if (static_cast<int>(j) == i || !nodes_[j].engine) continue;
-    auto m = nodes_[j].engine->core().member(address(i));
-    if (m && m->status == Status::kAlive && m->incarnation >= inc) ++count;
+    auto m = nodes_[j].engine->core().member(name(i));
+    if (m && m->status == Status::kAlive && m->incarnation >= inc &&
+        membership::address_of(*m) == address(i)) {
+      ++count;
+    }
   }
   return count;
 }

@@ -77,6 +77,14 @@ class Simulator {
   size_t size() const { return nodes_.size(); }
   const std::string& address(int i) const { return nodes_[static_cast<size_t>(i)].address; }
   int index_of(const std::string& address) const;
+  // Names node i (before it starts; default: its address). Several nodes
+  // may share a name: a member restarted on another address, or a name
+  // conflict.
+  void set_name(int i, const std::string& name);
+  const std::string& name(int i) const { return nodes_[static_cast<size_t>(i)].name; }
+  // The node that holds member name `name`: a running one if any, else
+  // the last one given it; -1 if none.
+  int index_of_name(const std::string& name) const;
 
   // Starts node i (a fresh process: incarnation from the virtual clock)
   // and makes it join through `seeds`.
@@ -142,8 +150,8 @@ class Simulator {
   bool rings_agree() const;
   // How many running nodes (other than i) consider node i not pingable.
   size_t not_pingable_count(int i) const;
-  // How many running nodes (other than i) know node i alive with at least
-  // incarnation `inc`.
+  // How many running nodes (other than i) know node i alive, at its own
+  // address, with at least incarnation `inc`.
   size_t alive_count(int i, membership::Incarnation inc) const;
 
   // Changes waiting in all running nodes' piggyback queues.
@@ -157,6 +165,7 @@ class Simulator {
  private:
   struct Node {
     std::string address;
+    std::string name;
     std::unique_ptr<node::Engine> engine;
     Instant timer_at = membership::kNever;
     Duration extra_delay{0};
