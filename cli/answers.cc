@@ -96,10 +96,17 @@ Printed members_text(const json& members, bool json_out, const MemberFilter& fil
     }
     return {shown.dump(2) + "\n", "", 0};
   }
+  // A NAME column only when some member is named (its name is not its
+  // address); older nodes answer without names.
+  bool named = false;
+  for (const auto& m : members)
+    named = named || (m.contains("name") && str(m, "name") != str(m, "address"));
   Printed p;
-  p.out = format("%-28s %-10s %-16s %s\n", "ADDRESS", "STATUS", "INCARNATION", "LABELS");
+  if (named) p.out = format("%-20s ", "NAME");
+  p.out += format("%-28s %-10s %-16s %s\n", "ADDRESS", "STATUS", "INCARNATION", "LABELS");
   for (const auto& m : members) {
     if (!filter.matches(m)) continue;
+    if (named) p.out += format("%-20s ", str(m, "name").c_str());
     p.out += format("%-28s %-10s %-16llu %s\n", str(m, "address").c_str(), str(m, "status").c_str(),
                     static_cast<unsigned long long>(get<uint64_t>(m, "incarnation")),
                     labels_text(get<json>(m, "labels")).c_str());
@@ -115,8 +122,15 @@ Printed lookup_text(const std::string& key, const json& answer, bool json_out) {
     return {out.dump() + "\n", "", 0};
   }
   std::string owners;
-  for (const auto& o : get<json>(answer, "owners")) {
-    owners += (owners.empty() ? "" : " ") + printable(o.get<std::string>());
+  const json names = get<json>(answer, "owners");
+  // Older nodes answer without addresses: their names are addresses.
+  const json addresses = answer.contains("addresses") ? answer["addresses"] : json::array();
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string name = names[i].get<std::string>();
+    const std::string at =
+        i < addresses.size() && addresses[i].is_string() ? addresses[i].get<std::string>() : name;
+    owners += (owners.empty() ? "" : " ") + printable(name);
+    if (at != name) owners += " (" + printable(at) + ")";
   }
   return {format("%s -> %s\n", printable(key).c_str(),
                  owners.empty() ? "(no members)" : owners.c_str()),
@@ -166,6 +180,11 @@ void StatusReport::add(const std::string& address, const json& status) {
                     {"ring_members", get<uint64_t>(ring, "members")},
                     {"incarnation", get<uint64_t>(status, "incarnation")},
                     {"health_score", get<json>(status, "health_score")}});
+  // Nodes from before names answer without them.
+  if (status.contains("name")) nodes_.back()["name"] = status["name"];
+  if (status.contains("displaced_by") && !str(status, "displaced_by").empty()) {
+    nodes_.back()["displaced_by"] = status["displaced_by"];
+  }
 }
 
 Printed StatusReport::printed(bool json_out) const {
@@ -219,7 +238,9 @@ Printed StatusReport::printed(bool json_out) const {
 
 std::string event_line(const std::string& when, const json& e) {
   const std::string old = str(e, "old_status");
-  std::string line = printable(when) + "  " + str(e, "address") + "  " +
+  std::string who = str(e, "address");
+  if (e.contains("name") && str(e, "name") != who) who = str(e, "name") + " (" + who + ")";
+  std::string line = printable(when) + "  " + who + "  " +
                      (old.empty() ? std::string("new") : old) + " -> " + str(e, "status") +
                      "  incarnation " + std::to_string(get<uint64_t>(e, "incarnation"));
   if (get<bool>(e, "forgotten")) line += "  (forgotten)";

@@ -359,7 +359,9 @@ void Membership::apply_self_claim(const Change& c, Instant now) {
 void Membership::refute(Incarnation above, const std::string& accuser, Instant now) {
   Member& self = members_.find(self_)->second;
   ++stats_.refutations;
-  set_state(self, Status::kAlive, above + 1, nullptr, self_, now, false, &config_.address);
+  // Never below our own incarnation (it may have risen since the claim).
+  const Incarnation inc = std::max(above, self.state.incarnation) + 1;
+  set_state(self, Status::kAlive, inc, nullptr, self_, now, false, &config_.address);
   enqueue(self_change());
   // Do not wait for the next period: the accuser's timer is running. Tell
   // it first, then a few others; the refutation leads every piggyback.
@@ -411,13 +413,16 @@ void Membership::finish_name_check(bool answered, Instant now) {
     refute(claim.incarnation, claim.source, now);
     return;
   }
-  // A live process holds our name and outranks us: the whole cluster
-  // takes it (the same order everywhere), so do we, and stop.
+  // A live process holds our name. If we have since risen above its claim
+  // (a refutation meanwhile), we outrank it everywhere and it will stand
+  // down; otherwise the whole cluster takes it (the same order
+  // everywhere), so do we, and stop.
+  Member& self = members_.find(self_)->second;
+  if (!supersedes(claim, self.state)) return;
   displaced_ = true;
   displaced_by_ = address_of(claim);
   probe_.active = false;
   next_join_ = kNever;
-  Member& self = members_.find(self_)->second;
   set_state(self, claim.status, claim.incarnation,
             claim.status == Status::kAlive ? &claim.labels : nullptr, claim.source, now, false,
             &displaced_by_);

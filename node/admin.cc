@@ -138,8 +138,17 @@ proto::AdminResponse Admin::lookup(const json& args) const {
   const std::string key = args["key"].get<std::string>();
   auto ring = engine_.ring().current();
   json owners = json::array();
-  for (auto o : ring->lookup_n(key, n)) owners.push_back(std::string(o));
-  return {dump({{"key", key}, {"owners", owners}, {"checksum", ring->checksum()}}), ""};
+  json addresses = json::array();  // where each owner is reached
+  for (auto o : ring->lookup_n(key, n)) {
+    owners.push_back(std::string(o));
+    auto m = engine_.core().member(o);
+    addresses.push_back(m ? m->address : std::string(o));
+  }
+  return {dump({{"key", key},
+                {"owners", owners},
+                {"addresses", addresses},
+                {"checksum", ring->checksum()}}),
+          ""};
 }
 
 // {key, payload?, timeout_ms?}: handle_or_forward from this node; the

@@ -276,12 +276,16 @@ std::string check_name(const std::string& value, std::string_view field) {
   return std::string(field) + ": " + problem + " " + quoted(value);
 }
 
-// An optional address field: "" (absent) or a canonical member address
-// (IP literal and port: never a DNS name the receiver would resolve).
-// Moves it to `out` unless it repeats the name (the encoder omits it then).
+// An address field beside a name: absent only when the name is itself an
+// address (a default name), else a canonical member address (IP literal
+// and port: never a DNS name the receiver would resolve). Moves it to
+// `out` unless it repeats the name (the encoder omits it then).
 std::string take_address(std::string& value, const std::string& name, std::string_view field,
                          std::string& out) {
-  if (value.empty() || value == name) return {};
+  if (value.empty() || value == name) {
+    if (m::check_member_address(name).empty()) return {};
+    return std::string(field) + ": missing for a name that is not an address";
+  }
   if (std::string problem = m::check_member_address(value); !problem.empty()) {
     return std::string(field) + ": " + problem + " " + quoted(value);
   }

@@ -154,6 +154,9 @@ class Harness {
       if (labels % 3 == 1) c.labels = {{"zone", labels & 8 ? "a" : "b"}};
       c.source = target(in.byte());
       c.source_incarnation = incarnation_near(c.source, 0);
+      // Sometimes the member at another address than its name: a move,
+      // or (about this node) a name conflict to check.
+      if (const uint8_t where = in.byte(); where % 4 == 3) c.address = peer(where / 4);
     }
     return out;
   }
@@ -190,6 +193,8 @@ class Harness {
       for (size_t i = 0; i < kPeers; ++i) {
         if (peer(i) == to && (up >> i & 1) != 0) {
           core_.on_message("", m::Ack{seq, to, 0, {}}, now_);
+          // A process there under this node's name answers a name check.
+          if ((up & 0x80) != 0) core_.on_message(to, m::Ack{seq, kSelf, 0, {}}, now_);
         }
       }
     }
@@ -242,8 +247,13 @@ class Harness {
     const Snapshot now = snapshot();
     check(now.states.size() <= m::Membership::kMembersMax);
     const auto self = now.states.find(kSelf);
-    check(self != now.states.end() && self->second.first == m::Status::kAlive);
+    // Alive, unless another process won this node's name: then the entry
+    // follows that process, and this node stays displaced for good.
+    check(self != now.states.end() &&
+          (self->second.first == m::Status::kAlive || core_.displaced()));
     check(self->second.second >= last_.states.at(kSelf).second);
+    check(core_.displaced() || !was_displaced_);
+    was_displaced_ = core_.displaced();
     // Events: the last one per member is its state now; every change has one.
     std::map<std::string, const m::MemberEvent*> last_event;
     std::map<std::string, bool> forgotten;  // forgotten during the step
@@ -283,6 +293,7 @@ class Harness {
   m::Instant now_{std::chrono::seconds(1)};
   m::Membership core_;
   std::vector<std::pair<std::string, uint64_t>> sent_pings_;
+  bool was_displaced_ = false;
   std::vector<m::MemberEvent> events_;
   Snapshot last_;
 };

@@ -306,6 +306,79 @@ class MixedVersionTest(unittest.TestCase):
             self.assertEqual(bad, {}, f"node {i} dropped messages across versions")
 
 
+class NamesTest(unittest.TestCase):
+    """Stable member names (shoald --name): a member killed and started
+    again under its name on another address keeps its keys and its single
+    entry; a second live process under a taken name makes the older one
+    stand down, the same way on every node."""
+    N = 4
+
+    def start_named(self, c, i, name):
+        c.start(i, extra=["--name", name])
+
+    def names(self, c, node):
+        m = c.cli(node, "members")
+        return {x["name"]: x for x in m} if m is not None else None
+
+    def holder(self, c, viewer, name):
+        m = self.names(c, viewer)
+        if m is None or name not in m or m[name]["status"] != "alive":
+            return None
+        return m[name]["address"]
+
+    def test_restart_on_new_address_keeps_keys_then_a_twin_stands_down(self):
+        c = Cluster(self.N)  # ports for N + 2 processes
+        self.addCleanup(c.stop_all)
+        for i in range(self.N):
+            self.start_named(c, i, f"node-{i}")
+        def converged():
+            s = c.cli(0, "status")
+            return s is not None and s["converged"] and len(s["nodes"]) == self.N
+        self.assertTrue(poll(converged, timeout=60), "a named cluster did not converge")
+        self.assertEqual(sorted(self.names(c, 0)), [f"node-{i}" for i in range(self.N)])
+        keys = [f"user:{k}" for k in range(40)]
+        before = {k: c.cli(0, "lookup", k)["owners"] for k in keys}
+        self.assertIn(["node-3"], before.values())
+
+        # node-3 dies and comes back on another port (a pod on a new IP).
+        c.kill(3)
+        c.wait_exit(3)
+        self.start_named(c, self.N, "node-3")
+        moved = lambda: all(self.holder(c, i, "node-3") == c.addr(self.N) for i in range(3))
+        self.assertTrue(poll(moved, timeout=30), "node-3's new address did not spread")
+        self.assertTrue(poll(converged, timeout=60), "not converged after the move")
+        for viewer in (1, self.N):
+            after = {k: c.cli(viewer, "lookup", k)["owners"] for k in keys}
+            self.assertEqual(after, before, "keys changed owner across a restart under one name")
+        self.assertEqual(len(self.names(c, 0)), self.N, "the old address left a second entry")
+        key = next(k for k in keys if before[k] == ["node-3"])
+        r = c.cli(0, "forward", key, "hi")
+        self.assertTrue(r and r["ok"], r)
+        self.assertEqual(r["handled_by"], "node-3")
+        look = c.cli(0, "lookup", key)
+        self.assertEqual(look["addresses"], [c.addr(self.N)])
+        print(f"\nrestart on a new address: faulty_declared "
+              f"{[c.cli(i, 'stats')['faulty_declared'] for i in range(3)]}, members_moved "
+              f"{[c.cli(i, 'stats')['members_moved'] for i in range(3)]}", file=sys.stderr)
+
+        # A second live process claims node-1: the newer holds the name.
+        self.start_named(c, self.N + 1, "node-1")
+        twin = c.addr(self.N + 1)
+        self.assertTrue(poll(lambda: all(self.holder(c, i, "node-1") == twin
+                                         for i in (0, 2, self.N)), timeout=30),
+                        "the newer process does not hold node-1 everywhere")
+        self.assertTrue(poll(lambda: (c.cli(1, "stats") or {}).get("name_conflicts", 0) >= 1,
+                             timeout=30), "node-1 never checked the conflict")
+        log = os.path.join(c.dir, "node-1.log")
+        def logged():
+            with open(log, errors="replace") as f:
+                return "name conflict" in f.read()
+        self.assertTrue(poll(logged, timeout=20), "the displaced node did not log the conflict")
+        self.assertEqual(c.cli(self.N + 1, "stats")["refutations"], 0)
+        self.assertTrue(poll(converged, timeout=60), "not converged after the conflict")
+        self.assertEqual(self.holder(c, 0, "node-1"), twin)
+
+
 class CliErrorTest(unittest.TestCase):
     def run_cli(self, *args):
         return subprocess.run([os.path.join(BIN, "shoal"), *args], capture_output=True,

@@ -84,6 +84,13 @@ std::vector<m::Message> every_message() {
              {change("10.0.0.9:1", m::Status::kTombstone, UINT64_MAX)}},
       m::Nack{1, "10.0.0.8:3", many_changes(3)},
       m::Gossip{"10.0.0.7:4", 42, many_changes(200)},
+      // Named members: the address travels beside the name.
+      m::Gossip{
+          "shoal-0",
+          7,
+          {m::Change{"shoal-1", m::Status::kAlive, 5, some_labels(), "shoal-1", 5, "10.0.0.5:7000"},
+           m::Change{"shoal-2", m::Status::kSuspect, 6, {}, "shoal-0", 9, "[::1]:7001"}}},
+      m::Ping{8, "shoal-0", "shoal-1", 1, {}},
   };
 }
 
@@ -102,6 +109,9 @@ std::vector<FrameBody> every_frame_body() {
   return {
       m::JoinRequest{"[2001:db8::7]:7946", 1718000000000, some_labels()},
       m::JoinRequest{"10.0.0.1:1", 0, {}},
+      m::JoinRequest{"shoal-3", 17, {}, "10.0.0.3:7000"},
+      m::SyncResponse{
+          "shoal-3", 5, {m::MemberState{"shoal-4", m::Status::kAlive, 3, {}, "10.0.0.4:7000"}}},
       m::JoinResponse{
           "10.0.0.10:7946",
           99,
@@ -647,6 +657,51 @@ TEST(DecodeDatagramTest, NamesAndNonCanonicalAddressesAreRejected) {
   expect_rejected(decode_frame(join, kCluster, kNoLimit), DecodeError::kBadField,
                   "join_request.source: not an IP address (DNS names are for seeds only) "
                   "'evil.example:7000'");
+}
+
+// Names on the wire: a default name (the address) adds nothing, so such
+// clusters encode as before names existed; a named member's address rides
+// beside its name; bad names and addresses are refused by field.
+TEST(DecodeDatagramTest, MemberNamesOnTheWire) {
+  const m::Change plain{"10.0.0.1:7000", m::Status::kAlive, 3, {}, "10.0.0.1:7000", 3};
+  m::Change same = plain;
+  same.address = plain.name;  // the core fills it; the codec leaves it out
+  EXPECT_EQ(encode_datagram(kCluster, m::Gossip{"10.0.0.1:7000", 0, {plain}}),
+            encode_datagram(kCluster, m::Gossip{"10.0.0.1:7000", 0, {same}}));
+  EXPECT_EQ(m::encoded_change_size(plain), m::encoded_change_size(same));
+
+  auto gossip_about = [](const std::string& name, const std::string& address) {
+    return encode_datagram(
+        kCluster, m::Gossip{"shoal-0", 0, {m::Change{name, {}, 1, {}, "shoal-0", 0, address}}});
+  };
+  auto d = decode_datagram(gossip_about("shoal-1", "10.0.0.5:7000"), kCluster, kNoLimit);
+  ASSERT_TRUE(d.ok());
+  const auto& c = std::get<m::Gossip>(*d.value).changes.at(0);
+  EXPECT_EQ(c.name, "shoal-1");
+  EXPECT_EQ(c.address, "10.0.0.5:7000");
+  EXPECT_EQ(m::address_of(c), "10.0.0.5:7000");
+  expect_rejected(decode_datagram(gossip_about("shoal 1", "10.0.0.5:7000"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].name: a name is letters, digits, '.', '_' and '-' 'shoal 1'");
+  expect_rejected(decode_datagram(gossip_about("-x", "10.0.0.5:7000"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].name: a name must start with a letter or digit '-x'");
+  expect_rejected(
+      decode_datagram(gossip_about(std::string(65, 'a'), "10.0.0.5:7000"), kCluster, kNoLimit),
+      DecodeError::kBadField,
+      "gossip.changes[0].name: name over 64 bytes '" + std::string(32, 'a') + "'...");
+  expect_rejected(decode_datagram(gossip_about("shoal-1", "db.internal:7000"), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].address: not an IP address (DNS names are for seeds only) "
+                  "'db.internal:7000'");
+  // A named member without its address could never be reached.
+  expect_rejected(decode_datagram(gossip_about("shoal-1", ""), kCluster, kNoLimit),
+                  DecodeError::kBadField,
+                  "gossip.changes[0].address: missing for a name that is not an address");
+  const std::string join =
+      encode_frame(kCluster, 1, m::JoinRequest{"shoal-1", 1, {}, "10.0.0.1:0"});
+  expect_rejected(decode_frame(join, kCluster, kNoLimit), DecodeError::kBadField,
+                  "join_request.address: port must be 1..65535 '10.0.0.1:0'");
 }
 
 // Labels over 512 bytes are refused wherever they arrive: in a claim, in a

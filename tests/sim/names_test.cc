@@ -81,8 +81,8 @@ TEST(SimNames, RestartOnNewAddressKeepsKeys) {
   sim.start(again, {sim.address(0)});
   ASSERT_TRUE(sim.run_until([&] { return everyone_sees(sim, name_of(3), sim.address(again)); },
                             sim.now() + seconds(10)));
-  ASSERT_TRUE(sim.run_until([&] { return sim.converged() && sim.rings_agree(); },
-                            sim.now() + seconds(30)));
+  ASSERT_TRUE(
+      sim.run_until([&] { return sim.converged() && sim.rings_agree(); }, sim.now() + seconds(30)));
   sim.run_for(seconds(20));  // long past any suspicion timeout
 
   EXPECT_EQ(faulty, 0u);
@@ -160,10 +160,10 @@ TEST(SimHostile, ForgedNameMoveIsRefuted) {
   membership::Gossip g{outsider, 0, {claim}};
   for (int to = 0; to < 3; ++to) sim.inject(outsider, to, g);
   sim.inject(outsider, x, g);
-  ASSERT_TRUE(sim.run_until([&] { return sim.node(x).incarnation() > inc + 1; },
-                            sim.now() + seconds(10)));
-  ASSERT_TRUE(sim.run_until([&] { return sim.alive_count(x, inc + 2) == 19; },
-                            sim.now() + seconds(20)));
+  ASSERT_TRUE(
+      sim.run_until([&] { return sim.node(x).incarnation() > inc + 1; }, sim.now() + seconds(10)));
+  ASSERT_TRUE(
+      sim.run_until([&] { return sim.alive_count(x, inc + 2) == 19; }, sim.now() + seconds(20)));
   sim.run_for(seconds(20));
   EXPECT_FALSE(sim.node(x).displaced());
   EXPECT_EQ(sim.node(x).stats().name_conflicts, 1u);
