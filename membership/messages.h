@@ -46,8 +46,13 @@ inline constexpr uint32_t kProtocolVersion = 1;
 // advertised in every message (Envelope/Frame minor_version):
 //   0  before minor versions
 //   1  Ping/Ack frames: the TCP fallback probe
-inline constexpr uint32_t kProtocolMinor = 1;
+//   2  member names: the address beside a name (Change.address,
+//      Member.address, JoinRequest.address). Nodes before it read a name
+//      that is not an address as a bad field: name members only once
+//      every node speaks minor 2 (default names need nothing).
+inline constexpr uint32_t kProtocolMinor = 2;
 inline constexpr uint32_t kMinorTcpPing = 1;
+inline constexpr uint32_t kMinorNames = 2;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; address.h check_member_name). Every

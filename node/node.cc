@@ -1050,6 +1050,10 @@ bool Node::wait_stopped(std::chrono::milliseconds timeout) {
 
 std::string Node::address() const { return impl_->advertised; }
 
+std::string Node::name() const {
+  return impl_->opts.name.empty() ? impl_->advertised : impl_->opts.name;
+}
+
 std::string Node::metrics_address() const { return impl_->metrics.address(); }
 
 std::vector<membership::MemberState> Node::members() const {

@@ -168,6 +168,9 @@ class Node {
 
   // This node's advertised address (with the real port if bound to 0).
   std::string address() const;
+  // This node's member name: what the ring holds and ring lookups return
+  // for it (NodeOptions::name, or its address if that is "").
+  std::string name() const;
   // The metrics HTTP address (real port if bound to 0), or "" if off.
   std::string metrics_address() const;
   // All known members, sorted by address (a snapshot).

@@ -244,7 +244,7 @@ std::string Server::start() {
   node_.on_ring_change([this](const shoal::node::RingChange& c) { on_ring_change(c); },
                        [this](std::function<void()> task) { worker_.post(std::move(task)); });
   if (std::string err = node_.start(); !err.empty()) return err;
-  self_ = node_.address();
+  self_ = node_.name();
   routes();
   // Without it, a request's head and body are separate segments, and the
   // second waits for the peer's delayed ack (40 ms).

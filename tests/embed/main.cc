@@ -43,7 +43,7 @@ int main() {
   std::string key;
   for (int i = 0; key.empty() && i < 10000; ++i) {
     const std::string k = "user:" + std::to_string(i);
-    if (nodes[1]->ring()->lookup(k) != nodes[1]->address()) key = k;
+    if (nodes[1]->ring()->lookup(k) != nodes[1]->name()) key = k;
   }
   const std::string owner(nodes[1]->ring()->lookup(key));
   std::printf("owner of %s: %s\n", key.c_str(), owner.c_str());
@@ -51,7 +51,7 @@ int main() {
   std::printf("%s -> %s (handled by %s)\n", key.c_str(),
               r.ok() ? r.payload.c_str() : std::string(to_string(r.error)).c_str(),
               r.handled_by.c_str());
-  const bool forwarded = r.ok() && r.handled_by == owner && owner != nodes[1]->address() &&
+  const bool forwarded = r.ok() && r.handled_by == owner && owner != nodes[1]->name() &&
                          nodes[1]->stats().forwards_sent >= 1;
   if (!forwarded) std::fprintf(stderr, "the request was not forwarded to its owner\n");
   for (auto& n : nodes) n->leave(1000ms);

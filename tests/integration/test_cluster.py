@@ -406,6 +406,13 @@ class CliErrorTest(unittest.TestCase):
         r = self.run_daemon("--seeds-file", "/nonexistent.json")
         self.assertEqual(r.returncode, 2)
         self.assertIn("seeds-file", r.stderr)
+        for bad_name in ("db 1", "-x", "a" * 65, "host.example:7000"):
+            r = self.run_daemon("--listen", "127.0.0.1:1", "--name", bad_name, "--check-config")
+            self.assertEqual(r.returncode, 2, bad_name)
+            self.assertIn("name:", r.stderr)
+        ok = self.run_daemon("--listen", "127.0.0.1:1", "--name", "shoal-0.eu_1", "--check-config")
+        self.assertEqual(ok.returncode, 0, ok.stderr)
+        self.assertIn("name shoal-0.eu_1", ok.stdout)
 
     def test_check_config(self):
         """shoald --check-config validates flags and files without binding."""

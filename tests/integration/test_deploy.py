@@ -90,6 +90,8 @@ class DeployTest(unittest.TestCase):
         # The seeds are the headless Service's DNS name.
         seeds = [a for a in args if a.startswith("--seeds=")]
         self.assertEqual(seeds, [f"--seeds={service['metadata']['name']}.default.svc.cluster.local:7946"])
+        # Members are named after their pods: a pod on a new IP keeps its keys.
+        self.assertIn("--name=shoal-0", args)
         # Probes go to the metrics listener's /health and /ready.
         metrics = [a for a in args if a.startswith("--metrics=")][0]
         port = int(metrics.rsplit(":", 1)[1])
