@@ -287,6 +287,130 @@ TEST(MemberAddress, CanonicalFormsAreAccepted) {
   }
 }
 
+// ---- member names (docs/PROTOCOL.md "Names") ----
+
+TEST(MemberName, NamesAndCanonicalAddressesOnly) {
+  for (const char* n :
+       {"shoal-0", "db1", "a", "pod_7.eu-west-1", "10.0.0.1:7000", "[::1]:7000", "0"}) {
+    EXPECT_EQ(check_member_name(n), "") << n;
+  }
+  EXPECT_EQ(check_member_name(""), "empty name");
+  EXPECT_EQ(check_member_name("-x"), "a name must start with a letter or digit");
+  EXPECT_EQ(check_member_name(".x"), "a name must start with a letter or digit");
+  EXPECT_EQ(check_member_name("a b"), "a name is letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(check_member_name("a\nb"), "a name is letters, digits, '.', '_' and '-'");
+  EXPECT_EQ(check_member_name(std::string(65, 'a')), "name over 64 bytes");
+  EXPECT_EQ(check_member_name(std::string(64, 'a')), "");
+  EXPECT_EQ(check_member_name("[0::1]:7000"), "not canonical ([::1]:7000)");
+  EXPECT_NE(check_member_name("db.internal:7000"), "");
+  Config c;
+  c.address = "10.0.0.1:7000";
+  c.name = "bad name";
+  EXPECT_EQ(c.validate(), "name: a name is letters, digits, '.', '_' and '-' (\"bad name\")");
+  c.name = "good-name";
+  EXPECT_EQ(c.validate(), "");
+  EXPECT_EQ(c.identity(), "good-name");
+}
+
+struct Named : Harness {
+  Named() : Harness("10.0.0.1:7000") {}
+  static Change claim(const std::string& name, Incarnation inc, const std::string& address,
+                      Status s = Status::kAlive) {
+    return Change{name, s, inc, {}, name, inc, address};
+  }
+  void hear(const Change& c) { receive(Gossip{"10.0.0.50:7000", 0, {c}}, "10.0.0.50:7000"); }
+};
+
+// The same total order on every node: a higher incarnation, then at equal
+// incarnations the lower address; an older claim is stale.
+TEST(MemberNames, ANameMovesOnlyToAWinningClaim) {
+  Named h;
+  h.hear(Named::claim("db-1", 5, "10.0.0.2:7000"));
+  ASSERT_EQ(h.m.member("db-1")->address, "10.0.0.2:7000");
+  h.hear(Named::claim("db-1", 4, "10.0.0.3:7000"));  // older
+  EXPECT_EQ(h.m.member("db-1")->address, "10.0.0.2:7000");
+  h.hear(Named::claim("db-1", 5, "10.0.0.3:7000"));  // equal, higher address
+  EXPECT_EQ(h.m.member("db-1")->address, "10.0.0.2:7000");
+  EXPECT_EQ(h.m.stats().members_moved, 0u);
+  h.hear(Named::claim("db-1", 6, "10.0.0.3:7000"));  // newer: moves
+  EXPECT_EQ(h.m.member("db-1")->address, "10.0.0.3:7000");
+  h.hear(Named::claim("db-1", 6, "10.0.0.0:7000"));  // equal, lower address: moves
+  EXPECT_EQ(h.m.member("db-1")->address, "10.0.0.0:7000");
+  EXPECT_EQ(h.m.stats().members_moved, 2u);
+  EXPECT_EQ(h.m.members().size(), 2u);  // one entry per name
+  ASSERT_FALSE(h.events.empty());
+  EXPECT_EQ(h.events.back().name, "db-1");
+  EXPECT_EQ(h.events.back().address, "10.0.0.0:7000");
+  // Probes go to the new address, naming the member.
+  h.sent.clear();
+  h.advance(seconds(1));
+  const auto pings = h.sent_of<Ping>();
+  ASSERT_FALSE(pings.empty());
+  for (const auto& [to, p] : pings) {
+    EXPECT_EQ(to, "10.0.0.0:7000");
+    EXPECT_EQ(p.target, "db-1");
+  }
+}
+
+// A claim that this node's name lives elsewhere: the node asks there. An
+// answer from a process holding the name makes it stand down for good.
+TEST(MemberNames, AnAnsweredNameCheckDisplacesTheNode) {
+  Named h;
+  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  EXPECT_EQ(h.m.stats().name_conflicts, 1u);
+  const auto checks = h.sent_of<Ping>();
+  ASSERT_EQ(checks.size(), 1u);
+  EXPECT_EQ(checks[0].first, "10.0.0.9:7000");
+  EXPECT_EQ(checks[0].second.source, "10.0.0.1:7000");
+  EXPECT_EQ(checks[0].second.target, "10.0.0.1:7000");
+  // An answer from anywhere else proves nothing.
+  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.8:7000");
+  EXPECT_FALSE(h.m.displaced());
+  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.9:7000");
+  EXPECT_TRUE(h.m.displaced());
+  EXPECT_EQ(h.m.displaced_by(), "10.0.0.9:7000");
+  EXPECT_EQ(h.m.incarnation(), 150u);
+  EXPECT_EQ(h.m.member("10.0.0.1:7000")->address, "10.0.0.9:7000");
+  // It takes no further part: no probes, and no ack for its old name.
+  h.learn("10.0.0.2:7000");
+  h.sent.clear();
+  h.advance(seconds(5));
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+  h.receive(Ping{77, "10.0.0.2:7000", "10.0.0.1:7000", 0, {}}, "10.0.0.2:7000");
+  EXPECT_TRUE(h.sent_of<Ack>().empty());
+  EXPECT_EQ(h.m.stats().refutations, 0u);
+}
+
+// Nobody answers at the claimed address (a forgery, or a dead process):
+// after three periods the node refutes from its own address.
+TEST(MemberNames, AnUnansweredNameCheckEndsInARefutation) {
+  Named h;
+  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  h.advance(seconds(5));
+  size_t checks = 0;
+  for (const auto& [to, p] : h.sent_of<Ping>()) checks += to == "10.0.0.9:7000";
+  EXPECT_EQ(checks, 3u);
+  EXPECT_FALSE(h.m.displaced());
+  EXPECT_EQ(h.m.incarnation(), 151u);
+  EXPECT_EQ(h.m.member("10.0.0.1:7000")->address, "10.0.0.1:7000");
+  EXPECT_EQ(h.m.stats().refutations, 1u);
+}
+
+// Found by the membership fuzzer: the node's incarnation rose (another
+// refutation) while it waited; a late answer must not make it yield to a
+// claim it now outranks.
+TEST(MemberNames, ALateAnswerDoesNotDisplaceANodeThatRoseMeanwhile) {
+  Named h;
+  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  const auto checks = h.sent_of<Ping>();
+  ASSERT_EQ(checks.size(), 1u);
+  h.hear(Change{"10.0.0.1:7000", Status::kSuspect, 160, {}, "10.0.0.50:7000", 1, "10.0.0.1:7000"});
+  EXPECT_EQ(h.m.incarnation(), 161u);
+  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.9:7000");
+  EXPECT_FALSE(h.m.displaced());
+  EXPECT_EQ(h.m.incarnation(), 161u);
+}
+
 TEST(MemberAddress, OtherSpellingsCanonicalise) {
   const std::pair<const char*, const char*> cases[] = {
       {"[0::1]:7000", "[::1]:7000"},
