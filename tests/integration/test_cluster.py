@@ -11,6 +11,7 @@ Ports are picked free (bound and released) from a random base.
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -53,6 +54,21 @@ def poll(predicate, timeout=30.0, interval=0.1):
         if time.monotonic() >= deadline:
             return value
         time.sleep(interval)
+
+
+def why_no_netns(tools=("ip",)):
+    """Why network-namespace tests cannot run here ("" if they can): they
+    need root, the given tools (iproute2's `ip`, nftables' `nft`) and a
+    working `ip netns`."""
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        return "needs root to create network namespaces"
+    for tool in tools:
+        if shutil.which(tool) is None:
+            return f"needs `{tool}` ({'nftables' if tool == 'nft' else 'iproute2'})"
+    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
+    if r.returncode != 0:
+        return f"`ip netns` is unavailable: {r.stderr.strip()}"
+    return ""
 
 
 class Cluster:

@@ -42,7 +42,6 @@ bounded poll, never a fixed sleep.
 import json
 import os
 import random
-import shutil
 import socket
 import struct
 import subprocess
@@ -379,14 +378,7 @@ class NetnsAttackTest(unittest.TestCase):
 
     @staticmethod
     def why_no_netns():
-        if not hasattr(os, "geteuid") or os.geteuid() != 0:
-            return "needs root to create a network namespace and a veth pair"
-        if shutil.which("ip") is None:
-            return "needs iproute2 (`ip`) to create a network namespace"
-        r = run("ip", "netns", "list")
-        if r.returncode != 0:
-            return f"`ip netns` is unavailable: {r.stderr.strip()}"
-        return ""
+        return test_cluster.why_no_netns(("ip",))
 
     @staticmethod
     def unused_subnet():

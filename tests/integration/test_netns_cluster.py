@@ -36,7 +36,6 @@ import functools
 import json
 import os
 import random
-import shutil
 import signal
 import subprocess
 import sys
@@ -60,18 +59,6 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import test_cluster  # noqa: E402
 
 poll = functools.partial(test_cluster.poll, interval=0.5)  # a sweep asks 20 nodes
-
-
-def why_no_netns():
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in ("ip", "nft"):
-        if shutil.which(tool) is None:
-            return f"needs `{tool}` (iproute2, nftables)"
-    r = run("ip", "netns", "list")
-    if r.returncode != 0:
-        return f"`ip netns` is unavailable: {r.stderr.strip()}"
-    return ""
 
 
 class Hosts:
@@ -200,7 +187,7 @@ class NetnsClusterTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        why = why_no_netns()
+        why = test_cluster.why_no_netns(("ip", "nft"))
         if why:
             raise unittest.SkipTest(why)
         cls.hosts = Hosts()

@@ -48,10 +48,9 @@ poll = functools.partial(test_cluster.poll, interval=0.2)  # each ask runs a CLI
 
 class NetnsDnsTest(unittest.TestCase):
     def setUp(self):
-        if not hasattr(os, "geteuid") or os.geteuid() != 0:
-            self.skipTest("needs root (ip netns)")
-        if shutil.which("ip") is None:
-            self.skipTest("needs `ip` (iproute2)")
+        why = test_cluster.why_no_netns(("ip",))
+        if why:
+            self.skipTest(why)
         self.ns = f"shoal-dns-{os.getpid()}"
         r = subprocess.run(["ip", "netns", "add", self.ns], capture_output=True, text=True)
         if r.returncode != 0:

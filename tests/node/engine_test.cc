@@ -412,7 +412,7 @@ TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
 // minor 1 or later; to one from before minor versions, the probe goes on
 // without it.
 TEST(EngineVersions, FallbackProbeOnlyToPeersThatSpeakIt) {
-  for (uint32_t peer_minor : {0u, 1u, 2u}) {
+  for (uint32_t peer_minor : {0u, 1u, 2u, UINT32_MAX}) {
     SCOPED_TRACE("peer minor " + std::to_string(peer_minor));
     EngineOptions o;
     o.protocol.address = "127.0.0.1:1";

@@ -213,6 +213,11 @@ TEST(CodecTest, MinorVersionIsAdvertisedAndANewerOneAccepted) {
   ASSERT_TRUE(newer.ok()) << newer.detail;
   EXPECT_EQ(newer.minor, m::kProtocolMinor + 5);
   EXPECT_EQ(*newer.value, msg);
+  // The largest minor a peer can claim is no reason to drop it either.
+  env.set_minor_version(UINT32_MAX);
+  const Decoded<m::Message> top = decode_datagram(env.SerializeAsString(), kCluster, kBudget);
+  ASSERT_TRUE(top.ok()) << top.detail;
+  EXPECT_EQ(top.minor, UINT32_MAX);
   // A node from before minor versions sends none: 0.
   env.clear_minor_version();
   EXPECT_EQ(decode_datagram(env.SerializeAsString(), kCluster, kBudget).minor, 0u);
