@@ -221,9 +221,11 @@ Printed StatusReport::printed(bool json_out) const {
       p.out += format("%-28s %-10s %s\n", str(n, "address").c_str(), "no", str(n, "error").c_str());
       continue;
     }
-    p.out += format("%-28s %-10s %s   %llu\n", str(n, "address").c_str(), "yes",
+    p.out += format("%-28s %-10s %s   %llu", str(n, "address").c_str(), "yes",
                     str(n, "ring_checksum").c_str(),
                     static_cast<unsigned long long>(get<uint64_t>(n, "ring_members")));
+    if (n.contains("displaced_by")) p.out += "   displaced by " + str(n, "displaced_by");
+    p.out += "\n";
   }
   if (converged()) {
     p.out += format("converged: %zu members agree on ring checksum %s\n", nodes_.size(),

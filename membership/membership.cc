@@ -47,6 +47,9 @@ std::string Config::validate() const {
   if (std::string why = name.empty() ? "" : check_member_name(name); !why.empty()) {
     return "name: " + why + " (\"" + name + "\")";
   }
+  if (!name.empty() && name != address && check_member_address(name).empty()) {
+    return "name: \"" + name + "\" is an address but not this node's (" + address + ")";
+  }
   if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
   if (protocol_period < milliseconds(50)) {
     return "protocol_period: " + ms(protocol_period) + " is below the 50ms minimum";
@@ -157,6 +160,7 @@ void Membership::join(const std::vector<std::string>& seeds, Instant now) {
 void Membership::leave(Instant now) {
   if (leaving_) return;
   leaving_ = true;
+  name_check_ = NameCheck{};
   Member& self = members_.find(self_)->second;
   set_state(self, Status::kLeave, self.state.incarnation, nullptr, self_, now, false);
   set_deadline(self, kNever);  // we do not reap ourselves
@@ -338,7 +342,12 @@ void Membership::apply_self_claim(const Change& c, Instant now) {
   if (leaving_) return;  // our leave claim stands
   if (address_of(c) != config_.address) {
     // Our name at another address: a newer process under our name, or a
-    // forgery. Older news about a former holder changes nothing.
+    // forgery. Older news about a former holder changes nothing. Beyond
+    // the horizon no honest node accepted it: nothing to check or refute.
+    if (c.incarnation > incarnation_horizon(now, /*own_claim=*/true)) {
+      ++stats_.changes_rejected;
+      return;
+    }
     if (supersedes(c, self.state)) check_name(c, now);
     return;
   }
@@ -380,27 +389,28 @@ void Membership::refute(Incarnation above, const std::string& accuser, Instant n
 // process that really holds the name answers a ping there (it acks pings
 // addressed to its name); a forgery or a dead process does not. Ask up to
 // kNameCheckAttempts times, one protocol period each: an answer makes us
-// yield, silence makes us refute (docs/PROTOCOL.md "Names").
+// yield, silence makes us refute (docs/PROTOCOL.md "Names"). The ping's
+// seq is a random nonce, so an answer cannot be guessed, and a claim
+// arriving meanwhile only changes what is asked next: one ping per period
+// at most, wherever claims point (no reflection), and the check ends
+// after kNameCheckAttempts periods whatever arrives.
 void Membership::check_name(const Change& c, Instant now) {
   if (name_check_.active) {
     const Change& known = name_check_.claim;
     const MemberState asked{known.name, known.status, known.incarnation, {}, address_of(known)};
-    if (!supersedes(c, asked)) return;
-    const bool same_place = address_of(c) == address_of(known);
-    name_check_.claim = c;
-    if (same_place) return;  // already asking there
-  } else {
-    name_check_.claim = c;
+    if (supersedes(c, asked)) name_check_.claim = c;
+    return;
   }
   ++stats_.name_conflicts;
   name_check_.active = true;
+  name_check_.claim = c;
   name_check_.attempts = 0;
   send_name_check(now);
 }
 
 void Membership::send_name_check(Instant now) {
   ++name_check_.attempts;
-  name_check_.seq = next_seq_++;
+  name_check_.seq = rng_.next();
   name_check_.deadline = now + awareness_.scale(config_.protocol_period);
   send(address_of(name_check_.claim), Ping{name_check_.seq, self_, self_, checksum_, {}});
 }
@@ -408,6 +418,7 @@ void Membership::send_name_check(Instant now) {
 void Membership::finish_name_check(bool answered, Instant now) {
   const Change claim = name_check_.claim;
   name_check_ = NameCheck{};
+  if (leaving_) return;  // our leave claim stands
   if (!answered) {
     // Nobody there holds our name: we do, at a higher incarnation.
     refute(claim.incarnation, claim.source, now);
@@ -870,6 +881,12 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
 
 void Membership::handle(const Ping& m, const std::string& reply_to, Instant now) {
   apply_changes(m.changes, now);
+  if (m.source == self_ && name_check_.active && m.seq == name_check_.seq) {
+    // Our own name check came back to us (the claimed address is one of
+    // ours): no other process there.
+    ++stats_.messages_from_self;
+    return;
+  }
   if (m.target != self_ || displaced_) {
     // Meant for a former occupant of this address (or misrouted): an ack
     // would vouch for a member that is not us.
@@ -913,9 +930,10 @@ void Membership::handle(const Ack& m, const std::string& reply_to, Instant now) 
   (void)reply_to;
   apply_changes(m.changes, now);
   if (m.source == self_) {
-    // The answer to our name check: a live process holds our name there.
-    if (name_check_.active && m.seq == name_check_.seq &&
-        reply_to == address_of(name_check_.claim)) {
+    // The answer to our name check (its nonce): a live process holds our
+    // name. Matched by nonce, not by address: the holder may answer from
+    // another interface than the one it advertises.
+    if (name_check_.active && m.seq == name_check_.seq) {
       finish_name_check(true, now);
     } else {
       ++stats_.acks_unexpected;
@@ -970,8 +988,9 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
   }
   if (const auto* ping = std::get_if<Ping>(&req)) {
     // The fallback probe: says only that this node is up. An Ack whose
-    // source is not the ping's target is ignored by the prober, as over UDP.
-    return Ack{ping->seq, self_, checksum_, {}};
+    // source is not the ping's target is ignored by the prober, as over UDP
+    // (a displaced node answers under its address: not the name it lost).
+    return Ack{ping->seq, displaced_ ? config_.address : self_, checksum_, {}};
   }
   const auto& sync = std::get<SyncRequest>(req);
   ++stats_.syncs_received;

@@ -146,7 +146,10 @@ std::vector<OutForward> Engine::take_forwards() {
   for (OutForward& f : out) {
     // The forwarder speaks names (the ring's); links speak addresses.
     auto member = core_.member(f.peer);
-    if (!member || membership::address_of(*member) == f.peer) continue;
+    if (!member || membership::address_of(*member) == f.peer) {
+      forward_names_.erase(f.peer);  // a name of its own now (address reused)
+      continue;
+    }
     if (forward_names_.size() >= kForwardNamesMax) forward_names_.clear();
     std::string name = std::exchange(f.peer, membership::address_of(*member));
     forward_names_.insert_or_assign(f.peer, std::move(name));
@@ -172,8 +175,8 @@ void Engine::on_link_failed(std::string_view peer, const std::string& why, Insta
 
 void Engine::on_forward_request(proto::ForwardRequest request, Instant received, Instant now,
                                 Forwarder::Answer answer) {
-  forwarder_.serve(std::move(request), core_.leaving() || draining_, received, now,
-                   std::move(answer));
+  forwarder_.serve(std::move(request), core_.leaving() || draining_ || core_.displaced(), received,
+                   now, std::move(answer));
   collect(now);
 }
 
@@ -216,6 +219,12 @@ Instant Engine::next_protocol_deadline() const {
 void Engine::shutdown() { forwarder_.shutdown(); }
 
 void Engine::collect(Instant now) {
+  // A node that lost its name stops forwarding and serving: every call
+  // ends (shutting_down), and the ring's owner of its keys is the winner.
+  if (core_.displaced() && !forwarder_shut_) {
+    forwarder_shut_ = true;
+    forwarder_.shutdown();
+  }
   for (auto& d : core_.take_datagrams()) {
     std::string bytes = seal_->datagram(d.to, d.message);
     datagrams_.push_back({std::move(d.to), std::move(bytes)});

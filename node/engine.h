@@ -211,6 +211,7 @@ class Engine {
   // failures come back by address). Cleared when it reaches the bound.
   static constexpr size_t kForwardNamesMax = 1 << 16;
   std::map<std::string, std::string, std::less<>> forward_names_;
+  bool forwarder_shut_ = false;  // shut down when this node was displaced
   std::string_view forward_name(std::string_view address) const;
   std::array<uint64_t, proto::kDecodeErrorCount> drops_{};
   std::vector<Datagram> datagrams_;

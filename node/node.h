@@ -173,7 +173,7 @@ class Node {
   std::string name() const;
   // The metrics HTTP address (real port if bound to 0), or "" if off.
   std::string metrics_address() const;
-  // All known members, sorted by address (a snapshot).
+  // All known members, sorted by name (a snapshot).
   std::vector<membership::MemberState> members() const;
   // The current ring (alive + suspect members), lock-free. After a quiet
   // spell it follows a membership change within 10 ms; while changes keep

@@ -31,6 +31,11 @@ std::string NodeOptions::validate() const {
     if (auto why = membership::check_member_name(name); !why.empty()) {
       return "name: '" + name + "': " + why;
     }
+    // An address as a name must be this node's own (it is its address).
+    if (membership::check_member_address(name).empty() && name != advertise &&
+        (!advertise.empty() || name != listen)) {
+      return "name: '" + name + "' is an address but not this node's";
+    }
   }
   for (const std::string& s : seeds) {
     if (!parse_host_port(s, &err)) return "seeds: " + err;

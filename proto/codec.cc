@@ -282,9 +282,16 @@ std::string check_name(const std::string& value, std::string_view field) {
 // `out` unless it repeats the name (the encoder omits it then).
 std::string take_address(std::string& value, const std::string& name, std::string_view field,
                          std::string& out) {
+  const bool name_is_address = m::check_member_address(name).empty();
   if (value.empty() || value == name) {
-    if (m::check_member_address(name).empty()) return {};
+    if (name_is_address) return {};
     return std::string(field) + ": missing for a name that is not an address";
+  }
+  // A name that is an address is the member's address: such a member that
+  // restarts elsewhere has a new name, so no claim may move it (and nodes
+  // before minor 2, which ignore this field, would send to the name).
+  if (name_is_address) {
+    return std::string(field) + ": differs from a name that is an address " + quoted(value);
   }
   if (std::string problem = m::check_member_address(value); !problem.empty()) {
     return std::string(field) + ": " + problem + " " + quoted(value);

@@ -422,7 +422,7 @@ class CliErrorTest(unittest.TestCase):
         r = self.run_daemon("--seeds-file", "/nonexistent.json")
         self.assertEqual(r.returncode, 2)
         self.assertIn("seeds-file", r.stderr)
-        for bad_name in ("db 1", "-x", "a" * 65, "host.example:7000"):
+        for bad_name in ("db 1", "-x", "a" * 65, "host.example:7000", "127.0.0.2:1"):
             r = self.run_daemon("--listen", "127.0.0.1:1", "--name", bad_name, "--check-config")
             self.assertEqual(r.returncode, 2, bad_name)
             self.assertIn("name:", r.stderr)

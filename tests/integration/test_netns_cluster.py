@@ -8,7 +8,8 @@ Topology: a hub namespace with a bridge, and N=20 node namespaces, each
 joined to the bridge by a veth pair and addressed 10.232.0.(10+i)/24. All of
 it is created by the test and removed afterwards; no traffic leaves these
 namespaces. Each node runs `shoald --keyring-file` (so `--encryption
-required`), seeded by the first three; the CLI asks them with the same
+required`) and `--name host-<i>` (named like the Kubernetes pods of
+deploy/), seeded by the first three; the CLI asks them with the same
 keyring. Faults are nft rules on a node namespace's input hook.
 
 The cases run in order on one cluster (names sort in that order):
@@ -126,7 +127,8 @@ class Hosts:
         # `ip netns exec` execs shoald: the PID is shoald's.
         self.procs[i] = subprocess.Popen(
             ["ip", "netns", "exec", self.ns[i], os.path.join(BIN, "shoald"), "--listen",
-             self.addr(i), "--seeds", seeds, "--cluster", "mh", "--keyring-file", self.keyring]
+             self.addr(i), "--seeds", seeds, "--cluster", "mh", "--keyring-file", self.keyring,
+             "--name", f"host-{i}"]
             + os.environ.get("SHOAL_NETNS_SHOALD_ARGS", "").split(),
             stdout=log, stderr=subprocess.STDOUT)
         log.close()
@@ -164,7 +166,8 @@ class Hosts:
         """Sum of every running node's faulty_declared counter."""
         total = 0
         for i in self.running():
-            st = self.cli(i, "stats")
+            # A CLI call can time out on a loaded machine: ask again, bounded.
+            st = poll(lambda: self.cli(i, "stats"), timeout=15)
             if st is None:
                 raise AssertionError(f"node {i} did not answer stats; logs in {self.dir}")
             total += st["faulty_declared"]

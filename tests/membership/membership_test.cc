@@ -205,12 +205,15 @@ struct Harness {
   std::vector<OutDatagram> sent;
   std::vector<MemberEvent> events;
 
-  explicit Harness(const std::string& address = "self:1", Incarnation inc = 100, uint64_t seed = 7)
-      : m(make_config(address, inc), seed, Instant{}) {}
+  explicit Harness(const std::string& address = "self:1", Incarnation inc = 100, uint64_t seed = 7,
+                   const std::string& name = "")
+      : m(make_config(address, inc, name), seed, Instant{}) {}
 
-  static Config make_config(const std::string& address, Incarnation inc) {
+  static Config make_config(const std::string& address, Incarnation inc,
+                            const std::string& name = "") {
     Config c;
     c.address = address;
+    c.name = name;
     c.incarnation = inc;
     return c;
   }
@@ -307,13 +310,18 @@ TEST(MemberName, NamesAndCanonicalAddressesOnly) {
   c.address = "10.0.0.1:7000";
   c.name = "bad name";
   EXPECT_EQ(c.validate(), "name: a name is letters, digits, '.', '_' and '-' (\"bad name\")");
+  c.name = "10.0.0.2:7000";
+  EXPECT_EQ(c.validate(),
+            "name: \"10.0.0.2:7000\" is an address but not this node's (10.0.0.1:7000)");
+  c.name = "10.0.0.1:7000";
+  EXPECT_EQ(c.validate(), "");
   c.name = "good-name";
   EXPECT_EQ(c.validate(), "");
   EXPECT_EQ(c.identity(), "good-name");
 }
 
 struct Named : Harness {
-  Named() : Harness("10.0.0.1:7000") {}
+  Named() : Harness("10.0.0.1:7000", 100, 7, "me") {}
   static Change claim(const std::string& name, Incarnation inc, const std::string& address,
                       Status s = Status::kAlive) {
     return Change{name, s, inc, {}, name, inc, address};
@@ -356,27 +364,30 @@ TEST(MemberNames, ANameMovesOnlyToAWinningClaim) {
 // answer from a process holding the name makes it stand down for good.
 TEST(MemberNames, AnAnsweredNameCheckDisplacesTheNode) {
   Named h;
-  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  h.hear(Named::claim("me", 150, "10.0.0.9:7000"));
   EXPECT_EQ(h.m.stats().name_conflicts, 1u);
   const auto checks = h.sent_of<Ping>();
   ASSERT_EQ(checks.size(), 1u);
   EXPECT_EQ(checks[0].first, "10.0.0.9:7000");
-  EXPECT_EQ(checks[0].second.source, "10.0.0.1:7000");
-  EXPECT_EQ(checks[0].second.target, "10.0.0.1:7000");
-  // An answer from anywhere else proves nothing.
-  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.8:7000");
+  EXPECT_EQ(checks[0].second.source, "me");
+  EXPECT_EQ(checks[0].second.target, "me");
+  // The ping's seq is a nonce: an answer without it proves nothing.
+  for (uint64_t guess = 0; guess < 1000; ++guess) {
+    h.receive(Ack{guess, "me", 0, {}}, "10.0.0.9:7000");
+  }
   EXPECT_FALSE(h.m.displaced());
-  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.9:7000");
+  // The holder may answer from another interface than the one claimed.
+  h.receive(Ack{checks[0].second.seq, "me", 0, {}}, "10.0.0.8:7000");
   EXPECT_TRUE(h.m.displaced());
   EXPECT_EQ(h.m.displaced_by(), "10.0.0.9:7000");
   EXPECT_EQ(h.m.incarnation(), 150u);
-  EXPECT_EQ(h.m.member("10.0.0.1:7000")->address, "10.0.0.9:7000");
+  EXPECT_EQ(h.m.member("me")->address, "10.0.0.9:7000");
   // It takes no further part: no probes, and no ack for its old name.
   h.learn("10.0.0.2:7000");
   h.sent.clear();
   h.advance(seconds(5));
   EXPECT_TRUE(h.sent_of<Ping>().empty());
-  h.receive(Ping{77, "10.0.0.2:7000", "10.0.0.1:7000", 0, {}}, "10.0.0.2:7000");
+  h.receive(Ping{77, "10.0.0.2:7000", "me", 0, {}}, "10.0.0.2:7000");
   EXPECT_TRUE(h.sent_of<Ack>().empty());
   EXPECT_EQ(h.m.stats().refutations, 0u);
 }
@@ -385,15 +396,54 @@ TEST(MemberNames, AnAnsweredNameCheckDisplacesTheNode) {
 // after three periods the node refutes from its own address.
 TEST(MemberNames, AnUnansweredNameCheckEndsInARefutation) {
   Named h;
-  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  h.hear(Named::claim("me", 150, "10.0.0.9:7000"));
   h.advance(seconds(5));
   size_t checks = 0;
   for (const auto& [to, p] : h.sent_of<Ping>()) checks += to == "10.0.0.9:7000";
   EXPECT_EQ(checks, 3u);
   EXPECT_FALSE(h.m.displaced());
   EXPECT_EQ(h.m.incarnation(), 151u);
-  EXPECT_EQ(h.m.member("10.0.0.1:7000")->address, "10.0.0.1:7000");
+  EXPECT_EQ(h.m.member("me")->address, "10.0.0.1:7000");
   EXPECT_EQ(h.m.stats().refutations, 1u);
+}
+
+// Found in review: attacks on the check itself. A node whose check comes
+// back to itself (the claimed address is another of its own) does not
+// answer it; claims arriving during a check add no pings (no reflection
+// to addresses an attacker picks) and do not prolong it; a claim beyond
+// the incarnation horizon starts nothing; a leaving node never refutes.
+TEST(MemberNames, TheCheckCannotBeTurnedAgainstTheNode) {
+  Named h;
+  h.hear(Named::claim("me", 150, "10.0.0.9:7000"));
+  auto checks = h.sent_of<Ping>();
+  ASSERT_EQ(checks.size(), 1u);
+  h.sent.clear();
+  h.receive(checks[0].second, "127.0.0.1:7000");  // our own ping, looped back
+  EXPECT_TRUE(h.sent_of<Ack>().empty());
+  for (int i = 0; i < 60; ++i) {
+    h.hear(Named::claim("me", 151 + i, "10.0.1." + std::to_string(i) + ":7000"));
+  }
+  EXPECT_TRUE(h.sent_of<Ping>().empty());
+  EXPECT_EQ(h.m.stats().name_conflicts, 1u);
+  h.advance(seconds(5));
+  size_t pings = 0;
+  for (const auto& [to, p] : h.sent_of<Ping>()) pings += p.target == "me";
+  EXPECT_EQ(pings, 2u);                // the remaining attempts, to the strongest claim's address
+  EXPECT_EQ(h.m.incarnation(), 211u);  // refuted above the strongest claim
+  EXPECT_FALSE(h.m.displaced());
+
+  Named far;
+  far.hear(Named::claim("me", Incarnation{1} << 59, "10.0.0.9:7000"));
+  EXPECT_TRUE(far.sent_of<Ping>().empty());
+  EXPECT_EQ(far.m.stats().changes_rejected, 1u);
+  EXPECT_EQ(far.m.incarnation(), 100u);
+
+  Named leaving;
+  leaving.hear(Named::claim("me", 150, "10.0.0.9:7000"));
+  leaving.m.leave(leaving.now);
+  leaving.advance(seconds(5));
+  EXPECT_EQ(leaving.m.member("me")->status, Status::kLeave);
+  EXPECT_EQ(leaving.m.stats().refutations, 0u);
 }
 
 // Found by the membership fuzzer: the node's incarnation rose (another
@@ -401,12 +451,12 @@ TEST(MemberNames, AnUnansweredNameCheckEndsInARefutation) {
 // claim it now outranks.
 TEST(MemberNames, ALateAnswerDoesNotDisplaceANodeThatRoseMeanwhile) {
   Named h;
-  h.hear(Named::claim("10.0.0.1:7000", 150, "10.0.0.9:7000"));
+  h.hear(Named::claim("me", 150, "10.0.0.9:7000"));
   const auto checks = h.sent_of<Ping>();
   ASSERT_EQ(checks.size(), 1u);
-  h.hear(Change{"10.0.0.1:7000", Status::kSuspect, 160, {}, "10.0.0.50:7000", 1, "10.0.0.1:7000"});
+  h.hear(Change{"me", Status::kSuspect, 160, {}, "10.0.0.50:7000", 1, "10.0.0.1:7000"});
   EXPECT_EQ(h.m.incarnation(), 161u);
-  h.receive(Ack{checks[0].second.seq, "10.0.0.1:7000", 0, {}}, "10.0.0.9:7000");
+  h.receive(Ack{checks[0].second.seq, "me", 0, {}}, "10.0.0.9:7000");
   EXPECT_FALSE(h.m.displaced());
   EXPECT_EQ(h.m.incarnation(), 161u);
 }

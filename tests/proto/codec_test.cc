@@ -699,6 +699,11 @@ TEST(DecodeDatagramTest, MemberNamesOnTheWire) {
                   DecodeError::kBadField,
                   "gossip.changes[0].address: not an IP address (DNS names are for seeds only) "
                   "'db.internal:7000'");
+  // A name that is an address is the member's address: nothing may move it.
+  expect_rejected(
+      decode_datagram(gossip_about("10.0.0.1:7000", "10.0.0.5:7000"), kCluster, kNoLimit),
+      DecodeError::kBadField,
+      "gossip.changes[0].address: differs from a name that is an address '10.0.0.5:7000'");
   // A named member without its address could never be reached.
   expect_rejected(decode_datagram(gossip_about("shoal-1", ""), kCluster, kNoLimit),
                   DecodeError::kBadField,
