@@ -602,10 +602,15 @@ std::vector<MemberState> Membership::member_states() const {
 
 std::vector<MemberState> Membership::members() const { return member_states(); }
 
-std::optional<MemberState> Membership::member(std::string_view address) const {
-  auto it = members_.find(address);
+std::optional<MemberState> Membership::member(std::string_view name) const {
+  auto it = members_.find(name);
   if (it == members_.end()) return std::nullopt;
   return it->second.state;
+}
+
+const std::string* Membership::address_of_member(std::string_view name) const {
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second.state.address;
 }
 
 // -------------------------------------------------------------- probing

@@ -141,8 +141,8 @@ proto::AdminResponse Admin::lookup(const json& args) const {
   json addresses = json::array();  // where each owner is reached
   for (auto o : ring->lookup_n(key, n)) {
     owners.push_back(std::string(o));
-    auto m = engine_.core().member(o);
-    addresses.push_back(m ? m->address : std::string(o));
+    const std::string* at = engine_.core().address_of_member(o);
+    addresses.push_back(at ? *at : std::string(o));
   }
   return {dump({{"key", key},
                 {"owners", owners},

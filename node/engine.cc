@@ -145,13 +145,15 @@ std::vector<OutForward> Engine::take_forwards() {
   std::vector<OutForward> out = forwarder_.take_sends();
   for (OutForward& f : out) {
     // The forwarder speaks names (the ring's); links speak addresses.
-    auto member = core_.member(f.peer);
-    if (!member || membership::address_of(*member) == f.peer) {
-      forward_names_.erase(f.peer);  // a name of its own now (address reused)
+    const std::string* address = core_.address_of_member(f.peer);
+    if (address == nullptr || *address == f.peer) {
+      // A default name; drop what the map may hold for this address (a
+      // named member used it before).
+      if (!forward_names_.empty()) forward_names_.erase(f.peer);
       continue;
     }
     if (forward_names_.size() >= kForwardNamesMax) forward_names_.clear();
-    std::string name = std::exchange(f.peer, membership::address_of(*member));
+    std::string name = std::exchange(f.peer, *address);
     forward_names_.insert_or_assign(f.peer, std::move(name));
   }
   return out;
