@@ -577,8 +577,18 @@ std::optional<Out> take_either(FrameBody& body) {
 }  // namespace
 
 std::optional<m::TcpRequest> take_tcp_request(FrameBody& body) {
-  if (auto* p = std::get_if<m::Ping>(&body)) return m::TcpRequest(std::move(*p));
-  return take_either<m::TcpRequest, m::JoinRequest, m::SyncRequest>(body);
+  // Emplaced in place: building a temporary TcpRequest and moving it out
+  // trips GCC 12's -Wmaybe-uninitialized at -O3 (a false positive in
+  // std::variant's destructor).
+  std::optional<m::TcpRequest> out;
+  if (auto* p = std::get_if<m::Ping>(&body)) {
+    out.emplace(std::in_place_type<m::Ping>, std::move(*p));
+  } else if (auto* j = std::get_if<m::JoinRequest>(&body)) {
+    out.emplace(std::in_place_type<m::JoinRequest>, std::move(*j));
+  } else if (auto* s = std::get_if<m::SyncRequest>(&body)) {
+    out.emplace(std::in_place_type<m::SyncRequest>, std::move(*s));
+  }
+  return out;
 }
 
 std::optional<m::TcpResponse> take_tcp_response(FrameBody& body) {
