@@ -224,6 +224,7 @@ Printed StatusReport::printed(bool json_out) const {
     p.out += format("%-28s %-10s %s   %llu", str(n, "address").c_str(), "yes",
                     str(n, "ring_checksum").c_str(),
                     static_cast<unsigned long long>(get<uint64_t>(n, "ring_members")));
+    if (n.contains("name") && str(n, "name") != str(n, "address")) p.out += "   " + str(n, "name");
     if (n.contains("displaced_by")) p.out += "   displaced by " + str(n, "displaced_by");
     p.out += "\n";
   }
