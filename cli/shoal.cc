@@ -151,15 +151,32 @@ int cmd_watch(const Ctx& c, int interval_ms, int seconds) {
   auto first = call(c, c.node, "events", json::object(), &err);
   if (!first) return fail(err);
   uint64_t next = shoal::cli::get<uint64_t>(*first, "next");
+  // The node's run: sent back each time, so that a restart is noticed even
+  // when the new run already has more events than the cursor (nodes from
+  // before epochs send none).
+  std::optional<uint64_t> epoch;
+  if (first->contains("epoch")) epoch = shoal::cli::get<uint64_t>(*first, "epoch");
   const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
   if (!c.json_out) std::printf("watching %s (Ctrl-C to stop)\n", printable(c.node).c_str());
+  bool unreachable = false;
   std::fflush(stdout);
   while (seconds == 0 || std::chrono::steady_clock::now() < end) {
-    auto j = call(c, c.node, "events", json{{"since", next}}, &err);
-    if (!j) return fail(err);
+    json ask{{"since", next}};
+    if (epoch) ask["epoch"] = *epoch;
+    auto j = call(c, c.node, "events", ask, &err);
     const std::string when = now_text();
     // Notes go to stderr with --json, so that stdout stays one event per line.
     FILE* notes = c.json_out ? stderr : stdout;
+    if (!j) {
+      // Down or restarting: say so once, and keep asking.
+      if (!unreachable) std::fprintf(notes, "%s  ... no answer: %s\n", when.c_str(), err.c_str());
+      unreachable = true;
+      std::fflush(notes);
+      std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
+      continue;
+    }
+    if (unreachable) std::fprintf(notes, "%s  ... answering again\n", when.c_str());
+    unreachable = false;
     if (j->contains("restarted") && shoal::cli::get<bool>(*j, "restarted")) {
       std::fprintf(notes, "%s  ... the node restarted: its events from the start\n", when.c_str());
     }
@@ -177,6 +194,7 @@ int cmd_watch(const Ctx& c, int interval_ms, int seconds) {
     std::fflush(stdout);
     const uint64_t was = next;
     next = shoal::cli::get<uint64_t>(*j, "next");
+    if (j->contains("epoch")) epoch = shoal::cli::get<uint64_t>(*j, "epoch");
     if (next == was) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
   }
   return 0;

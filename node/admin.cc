@@ -87,18 +87,28 @@ proto::AdminResponse Admin::status() const {
 
 constexpr size_t kEventsPerAnswer = 256;
 
-// events {since?: N}: the member events after number N (at most
-// kEventsPerAnswer) that the node still
-// holds (Engine::kEventLogMax), and the number to ask from next time;
-// `missed` counts the ones after N it no longer holds. Without `since`:
-// none, and the number to start from (what `shoal watch` asks first).
+// events {since?: N, epoch?: E}: the member events after number N (at
+// most kEventsPerAnswer) that the node still holds (Engine::kEventLogMax),
+// and the number to ask from next time; `missed` counts the ones after N
+// it no longer holds. Without `since`: none, and the number to start from
+// (what `shoal watch` asks first). `epoch` names this run of the node (its
+// start incarnation): a watcher sends back the one it was given, and a
+// different one means the node restarted since.
 proto::AdminResponse Admin::events(const json& args) const {
   const uint64_t last = engine_.last_event_seq();
-  if (!args.contains("since")) return {dump({{"next", last}, {"events", json::array()}}), ""};
+  const uint64_t epoch = engine_.core().config().incarnation;
+  if (!args.contains("since")) {
+    return {dump({{"next", last}, {"events", json::array()}, {"epoch", epoch}}), ""};
+  }
   if (!args["since"].is_number_unsigned()) return {"", "events: 'since' must be a number >= 0"};
-  // A cursor past the last event is from before a restart of this node:
-  // start over from its first event, and say so.
-  const bool restarted = args["since"].get<uint64_t>() > last;
+  if (args.contains("epoch") && !args["epoch"].is_number_unsigned()) {
+    return {"", "events: 'epoch' must be a number >= 0"};
+  }
+  // A cursor from another run of this node (its epoch, or, from a watcher
+  // that sends none, a cursor past the last event): start over from this
+  // run's first event, and say so.
+  const bool restarted = args["since"].get<uint64_t>() > last ||
+                         (args.contains("epoch") && args["epoch"].get<uint64_t>() != epoch);
   const uint64_t since = restarted ? 0 : args["since"].get<uint64_t>();
   const auto& log = engine_.event_log();
   const uint64_t first = log.empty() ? last + 1 : log.front().seq;
@@ -121,7 +131,11 @@ proto::AdminResponse Admin::events(const json& args) const {
                    {"labels", e.labels}});
   }
   const uint64_t missed = first > since + 1 ? first - since - 1 : 0;
-  return {dump({{"next", next}, {"events", out}, {"missed", missed}, {"restarted", restarted}}),
+  return {dump({{"next", next},
+                {"events", out},
+                {"missed", missed},
+                {"restarted", restarted},
+                {"epoch", epoch}}),
           ""};
 }
 

@@ -268,6 +268,37 @@ class ClusterTest(unittest.TestCase):
             watch.kill()
             watch.wait(10)
             watch.stdout.close()
+        # watch across a restart of the watched node: it says the node went
+        # away, came back, and restarted (a new run: its epoch), and goes on.
+        watch = subprocess.Popen([os.path.join(BIN, "shoal"), "--node", self.c.addr(3),
+                                  "--cluster", self.c.cluster, "watch", "--seconds", "30",
+                                  "--interval-ms", "100"],
+                                 stdout=subprocess.PIPE, text=True)
+        try:
+            self.assertIn("watching", watch.stdout.readline())
+            self.c.kill(3)
+            self.c.wait_exit(3)
+            notes = []
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline:
+                line = watch.stdout.readline()
+                if not line:
+                    break
+                if "no answer" in line and not any("no answer" in n for n in notes):
+                    notes.append(line)
+                    self.c.start(3)
+                if "answering again" in line or "restarted" in line:
+                    notes.append(line)
+                if any("restarted" in n for n in notes):
+                    break
+            text = "".join(notes)
+            self.assertIn("no answer", text)
+            self.assertIn("answering again", text)
+            self.assertIn("the node restarted", text)
+        finally:
+            watch.kill()
+            watch.wait(10)
+            watch.stdout.close()
 
     def test_node_of_another_cluster_never_joins(self):
         self.c.start(self.N, cluster="other", seeds=self.c.addr(0))

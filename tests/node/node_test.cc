@@ -576,6 +576,14 @@ TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
   EXPECT_TRUE(later["restarted"].get<bool>());
   EXPECT_FALSE(later["events"].empty());
   EXPECT_FALSE(ask(nlohmann::json{{"since", next}}.dump())["restarted"].get<bool>());
+  // A cursor within this run's numbers but from another run (its epoch):
+  // also from the start. This run's epoch: not restarted.
+  const uint64_t epoch = ask("{}")["epoch"].get<uint64_t>();
+  auto other_run = ask(nlohmann::json{{"since", start}, {"epoch", epoch + 1}}.dump());
+  EXPECT_TRUE(other_run["restarted"].get<bool>());
+  EXPECT_EQ(other_run["epoch"].get<uint64_t>(), epoch);
+  EXPECT_FALSE(
+      ask(nlohmann::json{{"since", next}, {"epoch", epoch}}.dump())["restarted"].get<bool>());
   auto bad = admin_call(a.address(), "test", "events", R"({"since": -1})");
   EXPECT_FALSE(bad.ok);
   EXPECT_NE(bad.error.find("since"), std::string::npos) << bad.error;
