@@ -483,29 +483,20 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
     return true;
   }
   Member& m = it->second;
-  if (address_of(c) != address_of(m.state)) {
-    // The name at another address: the member restarted elsewhere, or two
-    // processes claim one name. The same total order decides everywhere.
-    if (!supersedes(c, m.state)) {
-      ++stats_.changes_stale;
-      return false;
-    }
-    ++stats_.members_moved;
-    const std::string at = address_of(c);
+  // At another address than the one known, the name moves: the member
+  // restarted elsewhere, or two processes claim one name. supersedes() is
+  // the same total order on every node (at the known address, precedence).
+  const bool moved = address_of(c) != address_of(m.state);
+  if (supersedes(c, m.state)) {
+    if (moved) ++stats_.members_moved;
     const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
-    set_state(m, c.status, c.incarnation, labels, c.source, now, false, &at);
+    set_state(m, c.status, c.incarnation, labels, c.source, now, false,
+              moved ? &address_of(c) : nullptr);
     ++stats_.changes_applied;
     if (regossip) enqueue(c);
     return true;
   }
-  if (overrides(c.incarnation, c.status, m.state.incarnation, m.state.status)) {
-    const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
-    set_state(m, c.status, c.incarnation, labels, c.source, now, false);
-    ++stats_.changes_applied;
-    if (regossip) enqueue(c);
-    return true;
-  }
-  if (c.status == Status::kSuspect && m.state.status == Status::kSuspect &&
+  if (!moved && c.status == Status::kSuspect && m.state.status == Status::kSuspect &&
       c.incarnation == m.state.incarnation) {
     confirm_suspicion(m, c.source, now);
     return false;
@@ -1056,13 +1047,15 @@ void Membership::attempt_join(Instant now) {
   rng_.shuffle(candidates.begin(), candidates.end());
   candidates.resize(std::min(candidates.size(), static_cast<size_t>(config_.join_fanout)));
   join_round_pending_ = static_cast<int>(candidates.size());
-  const Member& self = members_.find(self_)->second;
   for (const std::string& seed : candidates) {
     ++stats_.joins_sent;
-    start_exchange(
-        ExchangeKind::kJoin, seed,
-        JoinRequest{self_, self.state.incarnation, self.state.labels, self.state.address}, now);
+    start_exchange(ExchangeKind::kJoin, seed, join_request(), now);
   }
+}
+
+JoinRequest Membership::join_request() const {
+  const MemberState& s = members_.find(self_)->second.state;
+  return JoinRequest{self_, s.incarnation, s.labels, s.address};
 }
 
 void Membership::finish_join_round(Instant now) {
@@ -1100,11 +1093,8 @@ void Membership::maybe_heal(Instant now) {
   }
   if (targets.empty()) return;
   const std::string& target = targets[rng_.below(targets.size())];
-  const Member& self = members_.find(self_)->second;
   ++stats_.heals_sent;
-  start_exchange(ExchangeKind::kHeal, target,
-                 JoinRequest{self_, self.state.incarnation, self.state.labels, self.state.address},
-                 now);
+  start_exchange(ExchangeKind::kHeal, target, join_request(), now);
 }
 
 // ---------------------------------------------------------------- time

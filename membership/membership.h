@@ -303,6 +303,8 @@ class Membership {
 
   // ---- join, heal, sync ----
   void attempt_join(Instant now);
+  // This node's join request (joins and heals send the same).
+  JoinRequest join_request() const;
   void maybe_heal(Instant now);
   uint64_t start_exchange(ExchangeKind kind, const std::string& to, TcpRequest req, Instant now);
   void finish_join_round(Instant now);
