@@ -2,6 +2,7 @@
 
 #include "tests/sim/sim.h"
 
+#include <algorithm>
 #include <set>
 #include <utility>
 
@@ -41,6 +42,7 @@ int Simulator::add_node() {
               std::to_string(i % 256) + ":7000";
   n.name = n.address;
   by_address_.emplace(n.address, i);
+  by_name_[n.name].push_back(i);
   nodes_.push_back(std::move(n));
   return i;
 }
@@ -51,17 +53,24 @@ int Simulator::index_of(const std::string& address) const {
 }
 
 void Simulator::set_name(int i, const std::string& name) {
-  nodes_[static_cast<size_t>(i)].name = name;
+  std::string& old = nodes_[static_cast<size_t>(i)].name;
+  std::vector<int>& holders = by_name_[old];
+  holders.erase(std::find(holders.begin(), holders.end(), i));
+  if (holders.empty()) by_name_.erase(old);
+  old = name;
+  std::vector<int>& now = by_name_[name];
+  now.insert(std::upper_bound(now.begin(), now.end(), i), i);
 }
 
 int Simulator::index_of_name(const std::string& name) const {
-  int last = -1;
-  for (size_t j = 0; j < nodes_.size(); ++j) {
-    if (nodes_[j].name != name) continue;
-    if (nodes_[j].engine) return static_cast<int>(j);
-    last = static_cast<int>(j);
+  // Called for every member event: the nodes under one name, in index
+  // order, not a scan of all nodes.
+  auto it = by_name_.find(name);
+  if (it == by_name_.end()) return -1;
+  for (int j : it->second) {
+    if (nodes_[static_cast<size_t>(j)].engine) return j;
   }
-  return last;
+  return it->second.back();
 }
 
 void Simulator::start(int i, const std::vector<std::string>& seeds) {

@@ -229,6 +229,7 @@ class Simulator {
   std::priority_queue<Event, std::vector<Event>, std::greater<>> events_;
   std::vector<Node> nodes_;
   std::map<std::string, int, std::less<>> by_address_;
+  std::map<std::string, std::vector<int>, std::less<>> by_name_;  // indices, ascending
   std::map<std::pair<int, int>, double> link_loss_;
   double forward_answer_loss_ = 0;
   Duration handler_delay_{0};
