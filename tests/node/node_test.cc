@@ -587,6 +587,13 @@ TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
   auto bad = admin_call(a.address(), "test", "events", R"({"since": -1})");
   EXPECT_FALSE(bad.ok);
   EXPECT_NE(bad.error.find("since"), std::string::npos) << bad.error;
+  // The epoch: a number or an error; the largest is just another run.
+  for (const char* args : {R"({"since": 0, "epoch": -1})", R"({"since": 0, "epoch": "x"})"}) {
+    auto bad_epoch = admin_call(a.address(), "test", "events", args);
+    EXPECT_FALSE(bad_epoch.ok) << args;
+    EXPECT_NE(bad_epoch.error.find("epoch"), std::string::npos) << bad_epoch.error;
+  }
+  EXPECT_TRUE(ask(R"({"since": 0, "epoch": 18446744073709551615})")["restarted"].get<bool>());
 }
 
 // Listeners added after start, one run by an executor of the app's; the
