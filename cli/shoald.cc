@@ -13,6 +13,7 @@
 #include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -28,6 +29,7 @@
 #include "shoal/cli/seeds_file.h"
 #include "shoal/node/node.h"
 #include "shoal/node/version.h"
+#include "shoal/proto/codec.h"
 
 namespace {
 
@@ -205,7 +207,7 @@ struct Flags {
       if (!err.empty()) return err;
       o.seeds.insert(o.seeds.end(), more.begin(), more.end());
     }
-    return o.validate();
+    return o.validate().message;
   }
 };
 
@@ -226,11 +228,11 @@ int run(shoal::node::NodeOptions o) {
   shoal::node::Node node(o);
   // The default handler echoes the payload; the result names the node that
   // handled it, so forwarding is visible from `shoal forward`.
-  node.set_handler([](std::string_view, std::string_view payload) {
+  node.set_simple_handler([](std::string_view, std::string_view payload) {
     return shoal::node::HandlerResult{true, std::string(payload)};
   });
-  if (auto err = node.start(); !err.empty()) {
-    std::fprintf(stderr, "shoald: %s\n", err.c_str());
+  if (auto err = node.start()) {
+    std::fprintf(stderr, "shoald: %s\n", err.message.c_str());
     return 1;
   }
   std::thread stop_watch([&node, main_thread = pthread_self()] {
@@ -304,7 +306,13 @@ int main(int argc, char** argv) {
         o.metrics_listen.empty() ? "off" : o.metrics_listen.c_str());
     return 0;
   }
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  // One logger, on stderr (docs/OPERATIONS.md), for the node's lines and
+  // shoald's own.
+  auto logger = std::make_shared<spdlog::logger>(
+      "shoald", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  logger->set_level(spdlog::level::from_str(flags.log_level));
+  spdlog::set_default_logger(logger);
+  flags.o.logger = logger;
   return run(std::move(flags.o));
 }

@@ -54,19 +54,6 @@
 
 namespace shoal::membership {
 
-// Something changed about a member: it appeared, changed status or
-// incarnation, or was forgotten. Drives the ring, events and logs.
-struct MemberEvent {
-  std::string name;
-  std::optional<Status> old_status;  // nullopt: newly known
-  Status status = Status::kAlive;    // current (if forgotten: the last one)
-  Incarnation incarnation = 0;
-  std::string source;  // who made the claim that caused it
-  bool forgotten = false;
-  Labels labels;          // the member's, as of this event
-  std::string address{};  // where the member is reached (its name by default)
-};
-
 struct OutDatagram {
   std::string to;
   Message message;

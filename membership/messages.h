@@ -61,16 +61,6 @@ inline constexpr uint32_t kMinorNames = 2;
 // means the name is the address (a default name: the wire then carries
 // nothing extra, so clusters without names encode exactly as before).
 
-// A member's full state, as exchanged by join and full sync.
-struct MemberState {
-  std::string name;
-  Status status = Status::kAlive;
-  Incarnation incarnation = 0;
-  Labels labels;
-  std::string address{};  // "" = name
-  bool operator==(const MemberState&) const = default;
-};
-
 // A claim about a member, made first by `source`.
 struct Change {
   std::string name;
@@ -83,11 +73,7 @@ struct Change {
   bool operator==(const Change&) const = default;
 };
 
-// Where a member is reached: its address field, or its name if that is
-// empty (a default name).
-inline const std::string& address_of(const MemberState& s) {
-  return s.address.empty() ? s.name : s.address;
-}
+// Where a member is reached (as address_of(MemberState), types.h).
 inline const std::string& address_of(const Change& c) {
   return c.address.empty() ? c.name : c.address;
 }

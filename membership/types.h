@@ -12,6 +12,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -72,6 +73,35 @@ inline bool overrides(Incarnation inc_a, Status status_a, Incarnation inc_b, Sta
   if (inc_a != inc_b) return inc_a > inc_b;
   return static_cast<int>(status_a) > static_cast<int>(status_b);
 }
+
+// A member's full state, as exchanged by join and full sync.
+struct MemberState {
+  std::string name;
+  Status status = Status::kAlive;
+  Incarnation incarnation = 0;
+  Labels labels;
+  std::string address{};  // "" = name
+  bool operator==(const MemberState&) const = default;
+};
+
+// Where a member is reached: its address field, or its name if that is
+// empty (a default name).
+inline const std::string& address_of(const MemberState& s) {
+  return s.address.empty() ? s.name : s.address;
+}
+
+// Something changed about a member: it appeared, changed status or
+// incarnation, or was forgotten. Drives the ring, events and logs.
+struct MemberEvent {
+  std::string name;
+  std::optional<Status> old_status;  // nullopt: newly known
+  Status status = Status::kAlive;    // current (if forgotten: the last one)
+  Incarnation incarnation = 0;
+  std::string source;  // who made the claim that caused it
+  bool forgotten = false;
+  Labels labels;          // the member's, as of this event
+  std::string address{};  // where the member is reached (its name by default)
+};
 
 }  // namespace shoal::membership
 

@@ -3,6 +3,7 @@
 #include "shoal/node/admin.h"
 
 #include <algorithm>
+#include <asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
 #include "shoal/node/version.h"
@@ -27,7 +28,32 @@ bool has_string(const json& args, const char* key) {
   return args.contains(key) && args[key].is_string();
 }
 
+// "ip" of a TCP peer "ip:port" (IPv6 without brackets).
+std::string peer_ip(const std::string& peer) { return peer.substr(0, peer.rfind(':')); }
+
+bool is_loopback_peer(const std::string& peer) {
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(peer_ip(peer), ec);
+  if (ec) return false;
+  if (ip.is_v6() && ip.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, ip.to_v6()).is_loopback();
+  }
+  return ip.is_loopback();
+}
+
 }  // namespace
+
+std::string admin_refusal(const std::string& peer, bool sealed, Encryption mode) {
+  if (mode != Encryption::kOff) {
+    if (sealed) return "";
+    return "admin from " + peer_ip(peer) +
+           " needs the cluster key: this node takes admin requests sealed with a key of its "
+           "keyring (shoal --keyring-file)";
+  }
+  if (is_loopback_peer(peer)) return "";
+  return "admin from " + peer_ip(peer) +
+         " refused: a node without a keyring takes admin requests from loopback only";
+}
 
 void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   const std::optional<json> args = parse_args(request.args_json);

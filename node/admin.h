@@ -17,8 +17,10 @@
 //   keys.use {key}        make an installed key primary } keyring file before
 //   keys.remove {key}     remove a key, not the primary } it is answered
 //
-// Who may ask is the node's business (node.cc): loopback peers without a
-// keyring, sealed requests with one.
+// Who may ask (admin_refusal): the owner. With a keyring, whoever holds a
+// key of it (the request is sealed); without one, whoever is on this host
+// (a loopback peer). The inbound path (inbound.cc) asks before it hands a
+// request here.
 // Errors are answers, never a closed connection: a bad argument or an
 // unknown command gets AdminResponse.error saying what is wrong.
 // Thread safety: the io thread only.
@@ -33,6 +35,11 @@
 #include "shoal/proto/codec.h"
 
 namespace shoal::node {
+
+// "" if `peer` ("ip:port") may send admin requests to a node whose seal is
+// in `mode` (`sealed`: this request was sealed with a key of its ring),
+// else why not, for the refusal the peer gets.
+std::string admin_refusal(const std::string& peer, bool sealed, Encryption mode);
 
 class Admin {
  public:

@@ -5,7 +5,7 @@
 #include <array>
 #include <asio.hpp>
 
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 #include "shoal/node/seal.h"
 #include "shoal/proto/codec.h"
 

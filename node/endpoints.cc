@@ -2,7 +2,7 @@
 
 #include "shoal/node/endpoints.h"
 
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 
 namespace shoal::node {
 

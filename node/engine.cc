@@ -36,7 +36,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
     : options_(std::move(options)),
       seal_(seal_of(options_)),
       core_(core_config(options_, *seal_), seed, now),
-      ring_(options_.replica_points, options_.protocol.identity()),
+      ring_(options_.replica_points, options_.protocol.identity(), options_.ring_publisher),
       forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {}
 
 void Engine::join(const std::vector<std::string>& seeds, Instant now) {

@@ -69,6 +69,9 @@ struct EngineOptions {
   // Seals and opens every datagram and frame (seal.h); null: plaintext
   // (Encryption::kOff). The driver shares it with its TCP connections.
   std::shared_ptr<Seal> seal;
+  // Where the ring snapshots are published; null: the engine's own. The
+  // node passes one that exists before the engine (Node::ring_publisher()).
+  ring::RingPublisher* ring_publisher = nullptr;
 };
 
 class Engine {

@@ -67,6 +67,7 @@
 
 #include "shoal/membership/types.h"
 #include "shoal/node/counters.h"
+#include "shoal/node/forwarding.h"
 #include "shoal/node/handler.h"
 #include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
@@ -75,55 +76,6 @@ namespace shoal::node {
 
 using membership::Duration;
 using membership::Instant;
-
-// Why a forwarded request did not produce a handler response. Values are
-// the wire's ErrorCode (proto/shoal.proto); 7 was TOO_MANY_HOPS, removed
-// (a request never travels past its owner).
-enum class ForwardError : uint8_t {
-  kOk = 0,
-  kTimeout = 1,             // no answer within the request's time budget
-  kOwnerUnreachable = 2,    // the owner's connection failed, retries used up
-  kOverloaded = 3,          // too many requests in flight to the owner
-  kCircuitOpen = 4,         // the owner failed repeatedly; not tried for a while
-  kTooManyRingChanges = 5,  // each retry found another owner who disowned the key
-  kNotOwner = 6,            // (on the wire) the receiver does not own the key
-  kNoHandler = 8,           // the owner has no handler registered
-  kHandlerFailed = 9,       // the owner's handler reported an error
-  kBadRequest = 10,
-  kShuttingDown = 11,    // this node or the owner is stopping
-  kHandlerDropped = 12,  // the owner's handler let go of its reply unanswered
-};
-std::string_view to_string(ForwardError e);
-// Every value, in wire order (for counting outcomes by name).
-inline constexpr ForwardError kForwardErrors[] = {
-    ForwardError::kOk,         ForwardError::kTimeout,      ForwardError::kOwnerUnreachable,
-    ForwardError::kOverloaded, ForwardError::kCircuitOpen,  ForwardError::kTooManyRingChanges,
-    ForwardError::kNotOwner,   ForwardError::kNoHandler,    ForwardError::kHandlerFailed,
-    ForwardError::kBadRequest, ForwardError::kShuttingDown, ForwardError::kHandlerDropped};
-
-struct ForwardResult {
-  ForwardError error = ForwardError::kOk;
-  std::string message;     // why, for errors
-  std::string payload;     // the handler's response
-  std::string handled_by;  // the node that ran the handler
-  int attempts = 0;        // 1 + retries used
-  bool ok() const { return error == ForwardError::kOk; }
-};
-
-struct ForwardOptions {
-  // Total time budget for the request, retries included.
-  std::chrono::milliseconds timeout{1000};
-  // Retries after a failed attempt; each looks the key up again first.
-  int retries = 3;
-  // Go with the request to its handler (bounded: node/handler.h).
-  Headers headers{};
-};
-
-// handle_or_forward_all: the result of each key, in the order given.
-struct KeyResult {
-  std::string key;
-  ForwardResult result;
-};
 
 // A request for the handler executor: run the application's handler on
 // `request`, then report with on_job_done(id, ...).

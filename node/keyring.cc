@@ -233,4 +233,23 @@ std::string save_keyring_file(const std::string& path, const Keyring& ring) {
   return "";
 }
 
+std::string_view to_string(Encryption e) {
+  switch (e) {
+    case Encryption::kOff:
+      return "off";
+    case Encryption::kAcceptPlaintext:
+      return "accept-plaintext";
+    case Encryption::kRequired:
+      return "required";
+  }
+  return "?";
+}
+
+std::optional<Encryption> parse_encryption(std::string_view text) {
+  for (Encryption e : {Encryption::kOff, Encryption::kAcceptPlaintext, Encryption::kRequired}) {
+    if (text == to_string(e)) return e;
+  }
+  return std::nullopt;
+}
+
 }  // namespace shoal::node

@@ -49,6 +49,15 @@ std::string encode_key(const Key& key);  // base64, 44 characters
 // `why` if it is not base64 of exactly 32 bytes.
 std::optional<Key> decode_key(std::string_view text, std::string* why);
 
+// How a node treats the seal (node/seal.h has what each mode does):
+// kOff: plaintext, no keyring; kAcceptPlaintext: seals to peers that open
+// sealed messages and accepts both (the rollout mode); kRequired: seals
+// everything and drops plaintext.
+enum class Encryption : uint8_t { kOff, kAcceptPlaintext, kRequired };
+// "off", "accept-plaintext", "required", and back (nullopt: none of those).
+std::string_view to_string(Encryption e);
+std::optional<Encryption> parse_encryption(std::string_view text);
+
 class Keyring {
  public:
   bool empty() const { return keys_.empty(); }

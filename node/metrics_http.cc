@@ -6,7 +6,7 @@
 #include <asio/write.hpp>
 #include <memory>
 
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 
 namespace shoal::node {
 

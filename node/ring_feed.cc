@@ -9,14 +9,17 @@ namespace shoal::node {
 using membership::Duration;
 using membership::Instant;
 
-RingFeed::RingFeed(uint32_t replica_points, const std::string& self) : builder_(replica_points) {
+RingFeed::RingFeed(uint32_t replica_points, const std::string& self, ring::RingPublisher* publisher)
+    : builder_(replica_points),
+      own_(publisher ? nullptr : std::make_unique<ring::RingPublisher>()),
+      publisher_(publisher ? publisher : own_.get()) {
   (void)builder_.add(self);
-  publisher_.publish(builder_.build());
+  publisher_->publish(builder_.build());
 }
 
 Duration RingFeed::delay_cap() const {
   const Duration per_member =
-      kDelayPerMember * static_cast<int64_t>(publisher_.current()->member_count());
+      kDelayPerMember * static_cast<int64_t>(publisher_->current()->member_count());
   return std::clamp(per_member, kDelayMin, kDelayMax);
 }
 
@@ -38,10 +41,10 @@ std::optional<RingChange> RingFeed::tick(Instant now) {
   publish_at_ = membership::kNever;
   if (!builder_.pending()) return std::nullopt;
   published_at_ = now;
-  auto before = publisher_.current();
+  auto before = publisher_->current();
   auto after = builder_.build();
   if (after == before) return std::nullopt;
-  publisher_.publish(after);
+  publisher_->publish(after);
   return RingChange{std::move(before), std::move(after)};
 }
 

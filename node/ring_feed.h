@@ -31,28 +31,11 @@
 #include <string>
 
 #include "shoal/membership/membership.h"
-#include "shoal/ring/diff.h"
+#include "shoal/node/events.h"
 #include "shoal/ring/publisher.h"
 #include "shoal/ring/ring.h"
 
 namespace shoal::node {
-
-// A member labelled draining=true (it is leaving: Node::leave() drains)
-// owns no keys: it is off every ring while it finishes what it runs.
-inline constexpr const char* kDrainingLabel = "draining";
-inline bool is_draining(const membership::Labels& labels) {
-  auto it = labels.find(kDrainingLabel);
-  return it != labels.end() && it->second == "true";
-}
-
-struct RingChange {
-  std::shared_ptr<const ring::Ring> before;
-  std::shared_ptr<const ring::Ring> after;
-  // Who joined and left the ring, and which key ranges moved from whom to
-  // whom (ring/diff.h): computed on each call (about 0.4 ms at 1000
-  // members), so a callback that does not need it pays nothing.
-  ring::RingDiff diff() const { return ring::diff(*before, *after); }
-};
 
 class RingFeed {
  public:
@@ -60,8 +43,11 @@ class RingFeed {
   static constexpr membership::Duration kDelayMax = std::chrono::seconds(2);
   static constexpr membership::Duration kDelayPerMember = std::chrono::milliseconds(2);
 
-  // Starts with a ring of `self` alone, published at once.
-  RingFeed(uint32_t replica_points, const std::string& self);
+  // Starts with a ring of `self` alone, published at once to `publisher`
+  // (which must outlive the feed; the node's exists before it starts, so
+  // readers taken then see every ring), or to one of its own if null.
+  RingFeed(uint32_t replica_points, const std::string& self,
+           ring::RingPublisher* publisher = nullptr);
 
   RingFeed(const RingFeed&) = delete;
   RingFeed& operator=(const RingFeed&) = delete;
@@ -73,14 +59,15 @@ class RingFeed {
   // Publishes the pending changes if due; returns what changed, if anything.
   std::optional<RingChange> tick(membership::Instant now);
 
-  const ring::RingPublisher& publisher() const { return publisher_; }
-  std::shared_ptr<const ring::Ring> current() const { return publisher_.current(); }
+  const ring::RingPublisher& publisher() const { return *publisher_; }
+  std::shared_ptr<const ring::Ring> current() const { return publisher_->current(); }
 
  private:
   membership::Duration delay_cap() const;
 
   ring::RingBuilder builder_;
-  ring::RingPublisher publisher_;
+  std::unique_ptr<ring::RingPublisher> own_;  // if not given one
+  ring::RingPublisher* publisher_;
   membership::Instant publish_at_ = membership::kNever;
   membership::Duration delay_ = kDelayMin;
   std::optional<membership::Instant> published_at_;

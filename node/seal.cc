@@ -23,25 +23,6 @@ KeyId read_id(const unsigned char* p) {
 }
 }  // namespace
 
-std::string_view to_string(Encryption e) {
-  switch (e) {
-    case Encryption::kOff:
-      return "off";
-    case Encryption::kAcceptPlaintext:
-      return "accept-plaintext";
-    case Encryption::kRequired:
-      return "required";
-  }
-  return "?";
-}
-
-std::optional<Encryption> parse_encryption(std::string_view text) {
-  for (Encryption e : {Encryption::kOff, Encryption::kAcceptPlaintext, Encryption::kRequired}) {
-    if (text == to_string(e)) return e;
-  }
-  return std::nullopt;
-}
-
 Seal::Seal(std::string cluster, Encryption mode, Keyring keyring)
     : cluster_(std::move(cluster)), mode_(mode), keyring_(std::move(keyring)) {
   SHOAL_ASSERT(mode_ == Encryption::kOff || !keyring_.empty());

@@ -55,11 +55,6 @@
 
 namespace shoal::node {
 
-enum class Encryption : uint8_t { kOff, kAcceptPlaintext, kRequired };
-// "off", "accept-plaintext", "required", and back (nullopt: none of those).
-std::string_view to_string(Encryption e);
-std::optional<Encryption> parse_encryption(std::string_view text);
-
 inline constexpr size_t kSealOverhead = 1 + 4 + 24 + 16;
 // Opened::detail for a sealed message to a node without a keyring (a CLI
 // with a key asking such a node tries again in plaintext).

@@ -14,12 +14,12 @@ constexpr uint32_t kNone = std::numeric_limits<uint32_t>::max();
 
 RingDiff diff(const Ring& before, const Ring& after) {
   RingDiff d;
-  const std::vector<std::string>& am = before.addresses_;
-  const std::vector<std::string>& bm = after.addresses_;
+  const std::vector<std::string>& am = before.members_;
+  const std::vector<std::string>& bm = after.members_;
   std::set_difference(bm.begin(), bm.end(), am.begin(), am.end(), std::back_inserter(d.added));
   std::set_difference(am.begin(), am.end(), bm.begin(), bm.end(), std::back_inserter(d.removed));
   // before's member index -> after's (kNone: gone), by one merge of the
-  // sorted address lists, so that owners compare as integers below.
+  // sorted member lists, so that owners compare as integers below.
   std::vector<uint32_t> same(am.size(), kNone);
   for (size_t x = 0, y = 0; x < am.size() && y < bm.size();) {
     const int c = am[x].compare(bm[y]);

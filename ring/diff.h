@@ -17,7 +17,7 @@
 // for two 1000-member rings of 100 points each (docs/PERFORMANCE.md).
 //
 // Pure: no I/O, no locks; both rings must stay alive during the call only
-// (the result holds copies of addresses).
+// (the result holds copies of member names).
 
 #ifndef SHOAL_RING_DIFF_H_
 #define SHOAL_RING_DIFF_H_

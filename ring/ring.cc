@@ -26,11 +26,11 @@ constexpr size_t kSmallN = 16;
 
 uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
-uint64_t compute_checksum(std::span<const std::string> sorted_addresses) {
+uint64_t compute_checksum(std::span<const std::string> sorted_members) {
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
   bool first = true;
-  for (const std::string& a : sorted_addresses) {
+  for (const std::string& a : sorted_members) {
     if (!first) XXH3_64bits_update(&state, ";", 1);
     XXH3_64bits_update(&state, a.data(), a.size());
     first = false;
@@ -42,20 +42,20 @@ uint64_t compute_checksum(std::span<const std::string> sorted_addresses) {
 
 uint64_t key_hash(std::string_view key) { return hash_bytes(key); }
 
-uint64_t point_hash(std::string_view address, uint32_t index) {
-  // address + "#" + decimal(index), assembled without allocating for the
-  // common address lengths.
+uint64_t point_hash(std::string_view member, uint32_t index) {
+  // member + "#" + decimal(index), assembled without allocating for the
+  // common name lengths.
   char stack[128];
   std::string heap;
   char* buf = stack;
-  const size_t need = address.size() + 1 + 10;
+  const size_t need = member.size() + 1 + 10;
   if (need > sizeof(stack)) {
     heap.resize(need);
     buf = heap.data();
   }
-  std::copy(address.begin(), address.end(), buf);
-  buf[address.size()] = '#';
-  char* digits = buf + address.size() + 1;
+  std::copy(member.begin(), member.end(), buf);
+  buf[member.size()] = '#';
+  char* digits = buf + member.size() + 1;
   auto [end, ec] = std::to_chars(digits, buf + need, index);
   SHOAL_ASSERT(ec == std::errc());
   return XXH3_64bits(buf, static_cast<size_t>(end - buf));
@@ -104,8 +104,8 @@ void Ring::finish() {
   }
   buckets_.pop_back();
 
-  owner_.assign(addresses_.begin(), addresses_.end());
-  checksum_ = compute_checksum(addresses_);
+  owner_.assign(members_.begin(), members_.end());
+  checksum_ = compute_checksum(members_);
 }
 
 inline size_t Ring::first_point_at_or_after(uint64_t hash) const {
@@ -134,7 +134,7 @@ std::string_view Ring::lookup_hash(uint64_t hash) const {
 std::string_view Ring::lookup(std::string_view key) const { return lookup_hash(hash_bytes(key)); }
 
 size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) const {
-  const size_t want = std::min(out.size(), addresses_.size());
+  const size_t want = std::min(out.size(), members_.size());
   if (want == 0) return 0;
   const size_t n = point_count_;
   size_t i = first_point_at_or_after(hash_bytes(key));
@@ -152,7 +152,7 @@ size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) con
       if (++i == n) i = 0;
     }
   } else {
-    std::vector<bool> seen(addresses_.size());
+    std::vector<bool> seen(members_.size());
     for (size_t steps = 0; steps < n && found < want; ++steps) {
       const uint32_t m = points_[i].member;
       if (!seen[m]) {
@@ -167,7 +167,7 @@ size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) con
 }
 
 std::vector<std::string_view> Ring::lookup_n(std::string_view key, size_t n) const {
-  std::vector<std::string_view> out(std::min(n, addresses_.size()));
+  std::vector<std::string_view> out(std::min(n, members_.size()));
   out.resize(lookup_n(key, std::span<std::string_view>(out)));
   return out;
 }
@@ -177,7 +177,7 @@ std::vector<std::string_view> Ring::lookup_n_if(
   std::vector<std::string_view> out;
   if (n == 0 || point_count_ == 0) return out;
   enum : uint8_t { kUnseen, kTaken, kSkipped };
-  std::vector<uint8_t> seen(addresses_.size(), kUnseen);
+  std::vector<uint8_t> seen(members_.size(), kUnseen);
   size_t i = first_point_at_or_after(hash_bytes(key));
   if (i == point_count_) i = 0;
   size_t decided = 0;
@@ -199,17 +199,17 @@ std::string_view Ring::lookup_if(std::string_view key,
   return owners.empty() ? std::string_view() : owners[0];
 }
 
-int Ring::index_of(std::string_view address) const {
-  auto it = std::lower_bound(addresses_.begin(), addresses_.end(), address,
+int Ring::index_of(std::string_view member) const {
+  auto it = std::lower_bound(members_.begin(), members_.end(), member,
                              [](const std::string& a, std::string_view b) { return a < b; });
-  if (it == addresses_.end() || *it != address) return -1;
-  return static_cast<int>(it - addresses_.begin());
+  if (it == members_.end() || *it != member) return -1;
+  return static_cast<int>(it - members_.begin());
 }
 
-bool Ring::contains(std::string_view address) const { return index_of(address) >= 0; }
+bool Ring::contains(std::string_view member) const { return index_of(member) >= 0; }
 
-double Ring::weight(std::string_view address) const {
-  const int i = index_of(address);
+double Ring::weight(std::string_view member) const {
+  const int i = index_of(member);
   return i < 0 ? 0.0 : weights_[static_cast<size_t>(i)];
 }
 
@@ -226,24 +226,24 @@ RingBuilder::RingBuilder(std::shared_ptr<const Ring> base) : current_(std::move(
   SHOAL_ASSERT(current_ != nullptr);
 }
 
-bool RingBuilder::add(std::string_view address, double weight) {
-  if (address.empty() || points_for_weight(current_->replica_points(), weight) == 0) {
+bool RingBuilder::add(std::string_view member, double weight) {
+  if (member.empty() || points_for_weight(current_->replica_points(), weight) == 0) {
     return false;
   }
-  if (auto it = removes_.find(address); it != removes_.end()) removes_.erase(it);
-  if (current_->weight(address) == weight) {
+  if (auto it = removes_.find(member); it != removes_.end()) removes_.erase(it);
+  if (current_->weight(member) == weight) {
     // Already present with this weight: nothing to queue.
-    if (auto it = adds_.find(address); it != adds_.end()) adds_.erase(it);
+    if (auto it = adds_.find(member); it != adds_.end()) adds_.erase(it);
     return true;
   }
-  adds_.insert_or_assign(std::string(address), weight);
+  adds_.insert_or_assign(std::string(member), weight);
   return true;
 }
 
-void RingBuilder::remove(std::string_view address) {
-  if (auto it = adds_.find(address); it != adds_.end()) adds_.erase(it);
+void RingBuilder::remove(std::string_view member) {
+  if (auto it = adds_.find(member); it != adds_.end()) adds_.erase(it);
   // Removing a non-member queues nothing.
-  if (current_->contains(address)) removes_.emplace(address);
+  if (current_->contains(member)) removes_.emplace(member);
 }
 
 // Step 1 of build(): the new member list, sorted: old members that stay
@@ -251,11 +251,11 @@ void RingBuilder::remove(std::string_view address) {
 // plan.remap[old index] = new index, or kRemoved.
 RingBuilder::Plan RingBuilder::plan_members(const Ring& old, Ring& next) const {
   Plan plan;
-  const size_t old_count = old.addresses_.size();
+  const size_t old_count = old.members_.size();
   plan.remap.assign(old_count, kRemoved);
   plan.keep.assign(old_count, true);
   for (size_t i = 0; i < old_count; ++i) {
-    const std::string& a = old.addresses_[i];
+    const std::string& a = old.members_[i];
     if (removes_.count(a) != 0) {
       plan.keep[i] = false;
     } else if (auto it = adds_.find(a); it != adds_.end()) {
@@ -263,11 +263,11 @@ RingBuilder::Plan RingBuilder::plan_members(const Ring& old, Ring& next) const {
       if (it->second != old.weights_[i]) plan.keep[i] = false;
     }
   }
-  for (const auto& [address, weight] : adds_) {
-    const int i = old.index_of(address);
-    if (i < 0 || !plan.keep[static_cast<size_t>(i)]) plan.fresh.emplace_back(address, weight);
+  for (const auto& [member, weight] : adds_) {
+    const int i = old.index_of(member);
+    if (i < 0 || !plan.keep[static_cast<size_t>(i)]) plan.fresh.emplace_back(member, weight);
   }
-  next.addresses_.reserve(old_count + plan.fresh.size());
+  next.members_.reserve(old_count + plan.fresh.size());
   next.weights_.reserve(old_count + plan.fresh.size());
   plan.fresh_index.resize(plan.fresh.size());
   size_t i = 0;
@@ -277,15 +277,15 @@ RingBuilder::Plan RingBuilder::plan_members(const Ring& old, Ring& next) const {
       ++i;
       continue;
     }
-    const auto index = static_cast<uint32_t>(next.addresses_.size());
-    if (j == plan.fresh.size() || (i < old_count && old.addresses_[i] < plan.fresh[j].first)) {
+    const auto index = static_cast<uint32_t>(next.members_.size());
+    if (j == plan.fresh.size() || (i < old_count && old.members_[i] < plan.fresh[j].first)) {
       plan.remap[i] = index;
-      next.addresses_.push_back(old.addresses_[i]);
+      next.members_.push_back(old.members_[i]);
       next.weights_.push_back(old.weights_[i]);
       ++i;
     } else {
       plan.fresh_index[j] = index;
-      next.addresses_.emplace_back(plan.fresh[j].first);
+      next.members_.emplace_back(plan.fresh[j].first);
       next.weights_.push_back(plan.fresh[j].second);
       ++j;
     }
@@ -302,8 +302,8 @@ std::vector<Ring::Point> RingBuilder::hash_fresh(const Plan& plan, uint32_t repl
       added.push_back({point_hash(plan.fresh[j].first, p), plan.fresh_index[j]});
     }
   }
-  // Sorted by (hash, member). Member indices follow address order, so this
-  // is (hash, address). The points were generated in member order, so a
+  // Sorted by (hash, member). Member indices follow name order, so this
+  // is (hash, name). The points were generated in member order, so a
   // stable sort by hash alone gives the same order.
   if (added.size() < kRadixSortMin) {
     std::sort(added.begin(), added.end(), [](const Ring::Point& a, const Ring::Point& b) {
@@ -339,7 +339,7 @@ void RingBuilder::merge_points(const Ring& old, const Plan& plan,
                                const std::vector<Ring::Point>& added, Ring& next) {
   const uint32_t replica_points = old.replica_points();
   size_t total = added.size();
-  for (size_t i = 0; i < old.addresses_.size(); ++i) {
+  for (size_t i = 0; i < old.members_.size(); ++i) {
     if (plan.keep[i]) total += points_for_weight(replica_points, old.weights_[i]);
   }
   SHOAL_ASSERT(total < kRemoved);
@@ -381,7 +381,7 @@ void RingBuilder::merge_points(const Ring& old, const Plan& plan,
   };
   for (const Ring::Point& a : added) {
     size_t pos = std::max(k, old.first_point_at_or_after(a.hash));
-    // Equal hashes: old points of lower addresses go first.
+    // Equal hashes: old points of lower names go first.
     while (pos < in_count && in[pos].hash == a.hash &&
            (to[in[pos].member] == kRemoved || to[in[pos].member] < a.member)) {
       ++pos;

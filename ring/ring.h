@@ -1,7 +1,9 @@
 // Copyright shoal authors. Consistent hash ring.
 //
 // A Ring is an immutable snapshot of the members that own keys, and the
-// points they occupy on a 64-bit hash circle. A RingBuilder makes new
+// points they occupy on a 64-bit hash circle. A member is its name (a
+// node's member name: its address unless it was named), so a member that
+// comes back at another address keeps its points and its keys. A RingBuilder makes new
 // snapshots from old ones by applying batches of member changes.
 //
 // Placement (the cross-node contract; docs/PROTOCOL.md "Ring" has the prose):
@@ -11,9 +13,9 @@
 //   * a key sits at XXH3_64bits(seed 0) of its bytes;
 //   * the key's owner is the member of the first point whose hash is >= the
 //     key's hash, wrapping round to the first point; points with equal
-//     hashes are ordered by member address (bytewise);
+//     hashes are ordered by member name (bytewise);
 //   * lookup_n walks on clockwise and returns the first n distinct members;
-//   * checksum = XXH3_64bits of the sorted addresses joined by ";".
+//   * checksum = XXH3_64bits of the sorted member names joined by ";".
 //
 // Layout: one sorted flat array of 12-byte points (hash, member index) plus
 // a bucket table indexed by the top k bits of a hash (k = floor(log2(points)),
@@ -55,8 +57,8 @@ inline constexpr uint32_t kMaxPointsPerMember = 1u << 20;
 
 // XXH3_64bits(seed 0) of the key bytes: where a key sits on the ring.
 uint64_t key_hash(std::string_view key);
-// Where point `index` of `address` sits: XXH3_64bits of address#index.
-uint64_t point_hash(std::string_view address, uint32_t index);
+// Where point `index` of `member` sits: XXH3_64bits of member#index.
+uint64_t point_hash(std::string_view member, uint32_t index);
 // Points a member of this weight gets; 0 if the weight is invalid (not
 // finite, <= 0, or above kMaxPointsPerMember points).
 uint32_t points_for_weight(uint32_t replica_points, double weight);
@@ -70,7 +72,7 @@ class Ring {
   // An empty ring: every lookup finds no owner.
   explicit Ring(uint32_t replica_points = kDefaultReplicaPoints);
 
-  // Not copyable or movable: owner views point into addresses_.
+  // Not copyable or movable: owner views point into members_.
   Ring(const Ring&) = delete;
   Ring& operator=(const Ring&) = delete;
 
@@ -88,26 +90,26 @@ class Ring {
   // Lookups that skip members: the first n distinct owners clockwise from
   // `key` that `accept` takes (fewer if fewer are accepted), e.g. to
   // place replicas in other zones, or skip members labelled some way.
-  // `accept` sees each member's address at most once per call.
+  // `accept` sees each member's name at most once per call.
   std::vector<std::string_view> lookup_n_if(
       std::string_view key, size_t n,
-      const std::function<bool(std::string_view address)>& accept) const;
+      const std::function<bool(std::string_view member)>& accept) const;
   // The first owner `accept` takes, or an empty view if it takes none.
   std::string_view lookup_if(std::string_view key,
-                             const std::function<bool(std::string_view address)>& accept) const;
+                             const std::function<bool(std::string_view member)>& accept) const;
 
-  // XXH3_64bits of the sorted addresses joined by ";" (0 members: hash of
+  // XXH3_64bits of the sorted member names joined by ";" (0 members: hash of
   // the empty string). Weights are not part of it.
   uint64_t checksum() const { return checksum_; }
 
-  size_t member_count() const { return addresses_.size(); }
+  size_t member_count() const { return members_.size(); }
   size_t point_count() const { return point_count_; }
   uint32_t replica_points() const { return replica_points_; }
-  // Member addresses, sorted bytewise.
-  std::span<const std::string> members() const { return addresses_; }
-  bool contains(std::string_view address) const;
-  // The weight of `address`, or 0 if it is not a member.
-  double weight(std::string_view address) const;
+  // Member names, sorted bytewise.
+  std::span<const std::string> members() const { return members_; }
+  bool contains(std::string_view member) const;
+  // The weight of `member`, or 0 if it is not a member.
+  double weight(std::string_view member) const;
   // Heap bytes held by the point array and bucket table (the per-point cost).
   size_t lookup_memory_bytes() const;
 
@@ -120,7 +122,7 @@ class Ring {
   // full speed.
   struct __attribute__((packed)) Point {
     uint64_t hash;
-    uint32_t member;  // index into addresses_ / owner_
+    uint32_t member;  // index into members_ / owner_
   };
   static_assert(sizeof(Point) == 12);
   // A lookup compares the key with this many points at once, without
@@ -131,7 +133,7 @@ class Ring {
 
   // Index of the first point with hash >= `hash`, or point_count_ if none.
   size_t first_point_at_or_after(uint64_t hash) const;
-  int index_of(std::string_view address) const;  // -1 if absent
+  int index_of(std::string_view member) const;  // -1 if absent
   // Allocates `count` real points plus sentinels, and the bucket table for
   // that many points. Whoever fills point i (sorted order) also records
   // ends[(hash >> bucket_shift_) + 1] = i + 1 (see finish()).
@@ -140,9 +142,9 @@ class Ring {
   void finish();
 
   uint32_t replica_points_;
-  std::vector<std::string> addresses_;   // sorted, unique
-  std::vector<double> weights_;          // parallel to addresses_
-  std::vector<std::string_view> owner_;  // views of addresses_, for lookup
+  std::vector<std::string> members_;     // sorted, unique
+  std::vector<double> weights_;          // parallel to members_
+  std::vector<std::string_view> owner_;  // views of members_, for lookup
   std::unique_ptr<Point[]> points_;      // sorted by (hash, member), + sentinels
   size_t point_count_ = 0;               // real points, without sentinels
   std::vector<uint32_t> buckets_;        // first point with hash >= b << shift_
@@ -159,14 +161,14 @@ class RingBuilder {
   // Continues from an existing snapshot (not copied; shared).
   explicit RingBuilder(std::shared_ptr<const Ring> base);
 
-  // Queue `address` to be present with `weight` in the next snapshot (adds
+  // Queue `member` to be present with `weight` in the next snapshot (adds
   // it, or changes its weight). Returns false, queuing nothing, if the
-  // address is empty or the weight invalid (see points_for_weight).
-  [[nodiscard]] bool add(std::string_view address, double weight = 1.0);
-  // Queue `address` to be absent from the next snapshot. Removing a
+  // member is empty or the weight invalid (see points_for_weight).
+  [[nodiscard]] bool add(std::string_view member, double weight = 1.0);
+  // Queue `member` to be absent from the next snapshot. Removing a
   // non-member, or adding a member again at its weight, queues nothing.
-  // The last add/remove of an address wins.
-  void remove(std::string_view address);
+  // The last add/remove of a member wins.
+  void remove(std::string_view member);
   // True if changes are queued.
   bool pending() const { return !adds_.empty() || !removes_.empty(); }
 

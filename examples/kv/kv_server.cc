@@ -235,7 +235,7 @@ class Server {
 std::string Server::start() {
   node_.set_handler(
       [this](shoal::node::Request q, shoal::node::Reply r) { handle(std::move(q), std::move(r)); });
-  node_.on_member_change([this](const shoal::membership::MemberEvent& e) {
+  node_.on_member_change([this](const shoal::node::MemberEvent& e) {
     auto it = e.labels.find(kLabel);
     if (it == e.labels.end()) return;
     std::lock_guard lock(kv_mu_);
@@ -243,7 +243,7 @@ std::string Server::start() {
   });
   node_.on_ring_change([this](const shoal::node::RingChange& c) { on_ring_change(c); },
                        [this](std::function<void()> task) { worker_.post(std::move(task)); });
-  if (std::string err = node_.start(); !err.empty()) return err;
+  if (auto err = node_.start()) return err.message;
   self_ = node_.name();
   routes();
   // Without it, a request's head and body are separate segments, and the
@@ -444,14 +444,12 @@ std::string Server::kv_address(const std::string& member) {
     std::lock_guard lock(kv_mu_);
     if (auto it = kv_of_.find(member); it != kv_of_.end()) return it->second;
   }
-  for (const shoal::membership::MemberState& m : node_.members()) {
-    if (m.name != member) continue;
-    auto it = m.labels.find(kLabel);
-    if (it == m.labels.end()) return "";
-    std::lock_guard lock(kv_mu_);
-    return kv_of_[member] = it->second;
-  }
-  return "";
+  std::optional<shoal::node::Member> m = node_.member(member);
+  if (!m) return "";
+  auto it = m->labels.find(kLabel);
+  if (it == m->labels.end()) return "";
+  std::lock_guard lock(kv_mu_);
+  return kv_of_[member] = it->second;
 }
 
 std::unique_ptr<httplib::Client> Server::client_for(const std::string& member,

@@ -86,11 +86,11 @@ int main(int argc, char** argv) {
     }
     if (i > 0) o.seeds = {nodes[0]->address()};
     nodes.push_back(std::make_unique<Node>(o));
-    nodes.back()->set_handler([](std::string_view, std::string_view payload) {
+    nodes.back()->set_simple_handler([](std::string_view, std::string_view payload) {
       return HandlerResult{true, std::string(payload)};
     });
-    if (auto err = nodes.back()->start(); !err.empty()) {
-      std::fprintf(stderr, "forward_bench: %s\n", err.c_str());
+    if (auto err = nodes.back()->start()) {
+      std::fprintf(stderr, "forward_bench: %s\n", err.message.c_str());
       return 1;
     }
   }

@@ -18,12 +18,12 @@ int main() {
     options.cluster = "embed-example";
     if (i > 0) options.seeds = {nodes[0]->address()};
     auto node = std::make_unique<shoal::node::Node>(options);
-    node->set_handler([](std::string_view key, std::string_view payload) {
+    node->set_simple_handler([](std::string_view key, std::string_view payload) {
       return shoal::node::HandlerResult{
           true, "value of " + std::string(key) + " for " + std::string(payload)};
     });
-    if (auto err = node->start(); !err.empty()) {
-      std::fprintf(stderr, "start: %s\n", err.c_str());
+    if (auto err = node->start()) {
+      std::fprintf(stderr, "start: %s\n", err.message.c_str());
       return 1;
     }
     nodes.push_back(std::move(node));

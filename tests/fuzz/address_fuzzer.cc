@@ -1,6 +1,6 @@
 // Fuzz target for the two address parsers: membership/address.h (member
 // addresses: canonical IP literal and port, the identity on the wire) and
-// node/address.h (parse_host_port: "host:port" as flags and seeds give it).
+// node/host_port.h (parse_host_port: "host:port" as flags and seeds give it).
 //
 // The input is the text. Checks, each a trap when broken:
 //   canonical_member_address / check_member_address
@@ -29,7 +29,7 @@
 #include <string_view>
 
 #include "shoal/membership/address.h"
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 
 namespace {
 

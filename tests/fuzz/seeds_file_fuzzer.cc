@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "shoal/cli/seeds_file.h"
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 
 namespace {
 

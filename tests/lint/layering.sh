@@ -10,6 +10,8 @@
 #   node/ sans-I/O part  engine, forwarder, ring_feed, counters, handler: no Asio,
 #                        sockets, threads or spdlog; node/ headers of that
 #                        part only (the simulator links it)
+#   public headers       (CMakeLists.txt SHOAL_PUBLIC_HEADERS: what an app
+#                        compiles) no Asio; shoal headers of that list only
 #   tests/sim            no Asio or sockets; node/ headers of the sans-I/O
 #                        part only (it drives the engine in virtual time;
 #                        its wall-clock timing of runs is allowed)
@@ -25,7 +27,7 @@ threads='thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphor
 # seal.h and keyring.h are allowed: the engine seals through them; their .cc
 # files draw nonces from the OS (only in sealed modes, which the simulator
 # does not run) and read the keyring file (only the driver calls that).
-sansio_node='node/(engine|forwarder|ring_feed|counters|handler|seal|keyring)\.h'
+sansio_node='node/(engine|forwarder|forwarding|ring_feed|events|counters|handler|seal|keyring)\.h'
 # Project headers are spelled shoal/<dir>/... (the fixtures use the bare
 # <dir>/... of older code: both are checked).
 include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](shoal/)?('"$1"')[>"]'; }
@@ -65,7 +67,8 @@ while IFS= read -r -d '' f; do check "$f" "$codec" yes "proto/"; done < <(source
 # node/'s sans-I/O part: its own files, and which node/ headers they use.
 while IFS= read -r -d '' f; do
   case $f in
-    node/engine.* | node/forwarder.* | node/ring_feed.* | node/counters.* | node/handler.*) ;;
+    node/engine.* | node/forwarder.* | node/forwarding.* | node/ring_feed.* | node/events.* | \
+      node/counters.* | node/handler.*) ;;
     *) continue ;;
   esac
   check "$f" "$(include_of "$io|$threads|spdlog/[^>\"]*")" yes "node/'s sans-I/O part"
@@ -73,6 +76,21 @@ while IFS= read -r -d '' f; do
     report "$f" "$out" "node/'s sans-I/O part includes an I/O header"
   fi
 done < <(sources node)
+# The installed headers: an app compiles them, so no Asio and nothing
+# internal (the list is the one CMakeLists.txt installs).
+public=$(sed -n '/^set(SHOAL_PUBLIC_HEADERS/,/)/p' CMakeLists.txt 2>/dev/null |
+  sed 's/set(SHOAL_PUBLIC_HEADERS//; s/)//' | tr -s ' \n' '\n' | grep -v '^$' | sed 's/[.]/[.]/g' |
+  paste -sd '|' -)
+if [[ -n $public ]]; then
+  while IFS= read -r -d '' f; do
+    [[ $f =~ ^($public)$ ]] || continue
+    check "$f" "$(include_of "$io")" no "a public header (an app compiles it)"
+    if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(shoal/)?(node|membership|ring|proto)/' "$f" |
+      grep -vE "\"(shoal/)?($public)\""); then
+      report "$f" "$out" "a public header includes an internal one"
+    fi
+  done < <(sources node membership ring)
+fi
 while IFS= read -r -d '' f; do
   check "$f" "$(include_of "$io")" no "tests/sim (the simulator never links Asio)"
   if out=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"(shoal/)?node/' "$f" | grep -vE "\"(shoal/)?$sansio_node\""); then
@@ -81,6 +99,6 @@ while IFS= read -r -d '' f; do
 done < <(sources tests/sim)
 
 if ((status == 0)); then
-  echo "layering: ring/, membership/, proto/, node/'s sans-I/O part and tests/sim are clean"
+  echo "layering: ring/, membership/, proto/, node/'s sans-I/O part, the public headers and tests/sim are clean"
 fi
 exit $status

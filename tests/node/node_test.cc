@@ -22,9 +22,10 @@
 #include <thread>
 #include <vector>
 
-#include "shoal/node/address.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/frame_buffer.h"
+#include "shoal/node/host_port.h"
+#include "shoal/node/seal.h"
 #include "shoal/node/tcp_server.h"
 #include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
@@ -78,12 +79,12 @@ TEST(NodeAddress, ParsesAndRejects) {
 
 TEST(NodeOptionsTest, ValidateNamesTheProblem) {
   NodeOptions o;
-  EXPECT_EQ(o.validate(), "");
+  EXPECT_EQ(o.validate().message, "");
   o.seeds = {"nohostport"};
-  EXPECT_NE(o.validate().find("seeds:"), std::string::npos);
+  EXPECT_NE(o.validate().message.find("seeds:"), std::string::npos);
   o.seeds.clear();
   o.protocol.protocol_period = milliseconds(10);
-  EXPECT_NE(o.validate().find("protocol_period"), std::string::npos);
+  EXPECT_NE(o.validate().message.find("protocol_period"), std::string::npos);
 }
 
 // This member's identity must be a canonical IP literal and port; names
@@ -91,27 +92,30 @@ TEST(NodeOptionsTest, ValidateNamesTheProblem) {
 TEST(NodeOptionsTest, IdentityIsAnIpLiteral) {
   NodeOptions o;
   o.listen = "localhost:7000";
-  EXPECT_NE(o.validate().find("give --advertise IP:PORT"), std::string::npos) << o.validate();
+  EXPECT_NE(o.validate().message.find("give --advertise IP:PORT"), std::string::npos)
+      << o.validate().message;
   o.advertise = "127.0.0.1:7000";
-  EXPECT_EQ(o.validate(), "");
+  EXPECT_EQ(o.validate().message, "");
   o.advertise = "db-1.internal:7000";
-  EXPECT_NE(o.validate().find("not an IP address"), std::string::npos) << o.validate();
+  EXPECT_NE(o.validate().message.find("not an IP address"), std::string::npos)
+      << o.validate().message;
   o.advertise = "[0::1]:7000";
-  EXPECT_NE(o.validate().find("not canonical ([::1]:7000)"), std::string::npos) << o.validate();
+  EXPECT_NE(o.validate().message.find("not canonical ([::1]:7000)"), std::string::npos)
+      << o.validate().message;
   o.advertise.clear();
   o.listen = "127.0.0.1:0";
   o.seeds = {"localhost:7000", "db-1.internal:7000"};  // names are fine for seeds
-  EXPECT_EQ(o.validate(), "");
+  EXPECT_EQ(o.validate().message, "");
 }
 
 // A seed given by name is resolved off the io thread, and joined.
 TEST(NodeTest, SeedGivenByNameIsJoined) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {"localhost:" + std::to_string(parse_host_port(a.address())->port)};
   Node b(ob);
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   EXPECT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
   EXPECT_TRUE(eventually([&] { return b.ring()->member_count() == 2; }));
 }
@@ -237,11 +241,11 @@ TEST(FrameBufferTest, PartialCountsAnIncompleteFrame) {
 
 TEST(NodeTest, BindFailureIsReported) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions o = options();
   o.listen = a.address();
   Node b(o);
-  EXPECT_NE(b.start().find("in use"), std::string::npos);
+  EXPECT_NE(b.start().message.find("in use"), std::string::npos);
 }
 
 // Three nodes converge; one stops; the others mark it faulty and drop it
@@ -254,13 +258,13 @@ TEST(NodeTest, ThreeNodesConvergeAndDetectAStop) {
     ++ring_changes;
     last_ring_size = c.after->member_count();
   });
-  ASSERT_EQ(a->start(), "");
+  ASSERT_EQ(a->start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a->address()};
   auto b = std::make_unique<Node>(ob);
   auto c = std::make_unique<Node>(ob);
-  ASSERT_EQ(b->start(), "");
-  ASSERT_EQ(c->start(), "");
+  ASSERT_EQ(b->start().message, "");
+  ASSERT_EQ(c->start().message, "");
   ASSERT_TRUE(eventually([&] {
     return a->ring()->member_count() == 3 && b->ring()->member_count() == 3 &&
            c->ring()->member_count() == 3 && a->membership_checksum() == b->membership_checksum() &&
@@ -303,14 +307,14 @@ TEST(NodeTest, LateTimersSeeTheAcksQueuedMeanwhile) {
   o.protocol.ping_timeout = milliseconds(300);
   o.handler_threads = 0;  // the handler runs on the io thread: it can hold it
   Node a(o);
-  a.set_handler([&](std::string_view, std::string_view) {
+  a.set_simple_handler([&](std::string_view, std::string_view) {
     if (hold) {
       held = true;
       released.wait();
     }
     return HandlerResult{true, "ok"};
   });
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   const auto hp = *parse_host_port(a.address());
   const asio::ip::udp::endpoint a_ep(asio::ip::make_address(hp.host), hp.port);
 
@@ -410,14 +414,14 @@ TEST(NodeTest, ThrowingCallbacksAndHandlersDoNotStopTheNode) {
   Node a(o);
   a.on_member_change([](const membership::MemberEvent&) { throw std::runtime_error("cb"); });
   a.on_ring_change([](const RingChange&) { throw 7; });
-  a.set_handler([](std::string_view, std::string_view) -> HandlerResult {
+  a.set_simple_handler([](std::string_view, std::string_view) -> HandlerResult {
     throw std::runtime_error("handler");
   });
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
   EXPECT_GE(a.stats().callback_errors, 2u);  // member and ring callbacks
   std::string key;
@@ -441,11 +445,11 @@ TEST(NodeTest, StuckOwnerFailsTheForwardingLinkAfterTheReadTimeout) {
   NodeOptions oa = options();
   oa.tcp_read_timeout = milliseconds(300);
   Node a(oa);
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
-  b.set_handler([&](std::string_view, std::string_view) {
+  b.set_simple_handler([&](std::string_view, std::string_view) {
     held = true;
     released.wait();
     return HandlerResult{true, "late"};
@@ -454,7 +458,7 @@ TEST(NodeTest, StuckOwnerFailsTheForwardingLinkAfterTheReadTimeout) {
     std::promise<void>& p;
     ~Release() { p.set_value(); }  // b's io thread is freed before b stops
   } guard{release};
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
   std::string key;
   for (int i = 0; key.empty() && i < 1000; ++i) {
@@ -470,11 +474,11 @@ TEST(NodeTest, StuckOwnerFailsTheForwardingLinkAfterTheReadTimeout) {
 
 TEST(NodeTest, GracefulLeaveIsNotAFailure) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
   const std::string leaver = b.address();
   b.leave(milliseconds(2000));
@@ -488,7 +492,7 @@ TEST(NodeTest, GracefulLeaveIsNotAFailure) {
 // and their member events; over 512 bytes they are refused.
 TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
@@ -498,11 +502,11 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
     std::lock_guard lock(mu);
     if (e.name == a.address()) seen.push_back(e.labels);
   });
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(b.wait_ready(milliseconds(10000)));
   ASSERT_TRUE(eventually([&] { return status_of(b, a.address()) == Status::kAlive; }));
   const auto before = a.incarnation();
-  EXPECT_EQ(a.set_labels({{"zone", "b"}, {"version", "2"}}), "");
+  EXPECT_EQ(a.set_labels({{"zone", "b"}, {"version", "2"}}).message, "");
   EXPECT_GT(a.incarnation(), before);
   const membership::Labels want{{"zone", "b"}, {"version", "2"}};
   ASSERT_TRUE(eventually([&] {
@@ -516,7 +520,7 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
     ASSERT_FALSE(seen.empty());
     EXPECT_EQ(seen.back(), want);
   }
-  EXPECT_NE(a.set_labels({{"big", std::string(600, 'x')}}).find("512"), std::string::npos);
+  EXPECT_NE(a.set_labels({{"big", std::string(600, 'x')}}).message.find("512"), std::string::npos);
   // Through the admin command (what `shoal labels set/unset` sends).
   auto r =
       admin_call(a.address(), "test", "labels", R"({"set": {"zone": "c"}, "unset": ["version"]})");
@@ -531,7 +535,7 @@ TEST(NodeTest, RuntimeLabelsAreGossipedAndInEvents) {
 // from, then every member event after it, in order, each once.
 TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   auto ask = [&](const std::string& args) {
     auto r = admin_call(a.address(), "test", "events", args);
     EXPECT_TRUE(r.ok) << r.error;
@@ -542,7 +546,7 @@ TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   auto b = std::make_unique<Node>(ob);
-  ASSERT_EQ(b->start(), "");
+  ASSERT_EQ(b->start().message, "");
   const std::string b_address = b->address();
   // b joins, then stops without leaving: a sees it new, then not alive.
   std::vector<std::string> seen;  // "status" of each event about b, in order
@@ -601,7 +605,7 @@ TEST(NodeTest, AdminEventsStreamMemberChangesFromACursor) {
 // listener hears nothing more.
 TEST(NodeTest, ListenersComeAndGoAndRunOnTheAppsExecutor) {
   Node a(options());
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   std::mutex mu;
   std::vector<std::function<void()>> queued;  // the app's executor: a queue it runs
   std::vector<std::string> joined, ranges_to;
@@ -623,7 +627,7 @@ TEST(NodeTest, ListenersComeAndGoAndRunOnTheAppsExecutor) {
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(eventually([&] {
     std::lock_guard lock(mu);
     return !queued.empty();
@@ -659,7 +663,7 @@ TEST(NodeTest, LoneNodeLeavesWithoutWaiting) {
   o.drain_timeout = milliseconds(20000);
   o.leave_timeout = milliseconds(20000);
   Node a(o);
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   std::thread leaver([&] { a.leave(); });
   EXPECT_TRUE(a.wait_stopped(milliseconds(10000)));
   leaver.join();
@@ -669,19 +673,19 @@ TEST(NodeTest, LoneNodeLeavesWithoutWaiting) {
 TEST(NodeTest, ReadyOnceJoined) {
   Node a(options());
   EXPECT_FALSE(a.wait_ready(milliseconds(0)));
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   EXPECT_TRUE(a.wait_ready(milliseconds(5000)));
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(b.wait_ready(milliseconds(10000)));
   EXPECT_TRUE(status_of(b, a.address()).has_value());
   // A seed that never answers: not ready.
   NodeOptions oc = options();
   oc.seeds = {"127.0.0.1:9"};
   Node c(oc);
-  ASSERT_EQ(c.start(), "");
+  ASSERT_EQ(c.start().message, "");
   EXPECT_FALSE(c.wait_ready(milliseconds(300)));
 }
 
@@ -692,7 +696,7 @@ TEST(NodeTest, ReadyOnceJoined) {
 TEST(NodeTest, LeaveDrainsBeforeLeaving) {
   NodeOptions oa = options();
   Node a(oa);
-  ASSERT_EQ(a.start(), "");
+  ASSERT_EQ(a.start().message, "");
   NodeOptions ob = options();
   ob.seeds = {a.address()};
   Node b(ob);
@@ -718,7 +722,7 @@ TEST(NodeTest, LeaveDrainsBeforeLeaving) {
         std::lock_guard lock(hooks_mu);
         hooks.push_back("after");
       });
-  ASSERT_EQ(b.start(), "");
+  ASSERT_EQ(b.start().message, "");
   ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
   std::string key;
   for (int i = 0; key.empty() && i < 10000; ++i) {
@@ -760,11 +764,11 @@ class Forwarding : public ::testing::Test {
       if (i > 0) o.seeds = {nodes[0]->address()};
       nodes.push_back(std::make_unique<Node>(o));
       Node* self = nodes.back().get();
-      self->set_handler([self, this](std::string_view, std::string_view payload) {
+      self->set_simple_handler([self, this](std::string_view, std::string_view payload) {
         if (slow.load() && self == slow_node.load()) std::this_thread::sleep_for(milliseconds(60));
         return HandlerResult{true, self->address() + ":" + std::string(payload)};
       });
-      ASSERT_EQ(self->start(), "");
+      ASSERT_EQ(self->start().message, "");
     }
     ASSERT_TRUE(eventually([&] {
       for (auto& n : nodes) {
@@ -809,7 +813,7 @@ TEST_F(Forwarding, NoHandlerIsAnExplicitError) {
   NodeOptions o = options();
   o.seeds = {nodes[0]->address()};
   Node bare(o);  // no handler
-  ASSERT_EQ(bare.start(), "");
+  ASSERT_EQ(bare.start().message, "");
   ASSERT_TRUE(eventually([&] { return nodes[0]->ring()->member_count() == 4; }));
   const std::string key = key_owned_by(*nodes[0], bare.address());
   ForwardResult r = nodes[0]->handle_or_forward(key, "x").get();
@@ -1055,11 +1059,11 @@ class HostileInput : public ::testing::Test {
     o.tcp_read_timeout = milliseconds(300);
     o.frame_bytes_max = 1 << 16;
     node = std::make_unique<Node>(o);
-    ASSERT_EQ(node->start(), "");
+    ASSERT_EQ(node->start().message, "");
     NodeOptions op = options();
     op.seeds = {node->address()};
     peer = std::make_unique<Node>(op);
-    ASSERT_EQ(peer->start(), "");
+    ASSERT_EQ(peer->start().message, "");
     ASSERT_TRUE(eventually([&] { return node->ring()->member_count() == 2; }));
     auto hp = *parse_host_port(node->address());
     udp_target = asio::ip::udp::endpoint(asio::ip::make_address(hp.host), hp.port);
@@ -1171,7 +1175,7 @@ TEST(NodeTest, ConnectionsBeyondTheCapAreRefused) {
   NodeOptions o = options();
   o.tcp_connections_max = 4;
   Node n(o);
-  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(n.start().message, "");
   const auto hp = *parse_host_port(n.address());
   const asio::ip::tcp::endpoint ep(asio::ip::make_address(hp.host), hp.port);
   asio::io_context io;
@@ -1196,7 +1200,7 @@ TEST(NodeTest, ConnectionsBeyondTheCapAreRefused) {
 // and never parsed.
 TEST(NodeTest, OversizedAdminRequestIsRefusedWithAReason) {
   Node n(options());
-  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(n.start().message, "");
   const std::string big = "[" + std::string(100 * 1024, ' ') + "]";
   auto r = admin_call(n.address(), "test", "status", big);
   EXPECT_FALSE(r.ok);
@@ -1440,7 +1444,7 @@ TEST(NodeMetrics, PrometheusHealthAndReadyOnLoopback) {
   NodeOptions o = options();
   o.metrics_listen = "127.0.0.1:0";
   Node n(o);
-  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(n.start().message, "");
   ASSERT_FALSE(n.metrics_address().empty());
   const std::string page = http_get(n.metrics_address(), "/metrics");
   EXPECT_EQ(http_status(page), 200) << page.substr(0, 80);
@@ -1462,9 +1466,9 @@ TEST(NodeMetrics, PrometheusHealthAndReadyOnLoopback) {
 
   NodeOptions bad = options();
   bad.metrics_listen = "0.0.0.0:9100";
-  EXPECT_NE(bad.validate().find("not a loopback address"), std::string::npos);
+  EXPECT_NE(bad.validate().message.find("not a loopback address"), std::string::npos);
   bad.metrics_public = true;
-  EXPECT_EQ(bad.validate(), "");
+  EXPECT_EQ(bad.validate().message, "");
 }
 
 // A node whose seeds never answer is alive (/health) but not ready.
@@ -1478,7 +1482,7 @@ TEST(NodeMetrics, NotReadyUntilJoined) {
   o.metrics_listen = "127.0.0.1:0";
   o.seeds = {"127.0.0.1:" + std::to_string(port)};
   Node n(o);
-  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(n.start().message, "");
   EXPECT_EQ(http_status(http_get(n.metrics_address(), "/health")), 200);
   const std::string ready = http_get(n.metrics_address(), "/ready");
   EXPECT_EQ(http_status(ready), 503) << ready;
@@ -1492,7 +1496,7 @@ TEST(NodeMetrics, HostileHttpClientsDoNotStopIt) {
   NodeOptions o = options();
   o.metrics_listen = "127.0.0.1:0";
   Node n(o);
-  ASSERT_EQ(n.start(), "");
+  ASSERT_EQ(n.start().message, "");
   const std::string at = n.metrics_address();
   EXPECT_EQ(http_status(http_send(at, std::string("\x00\xff\x1b[2J garbage\r\n\r\n", 19))), 404);
   EXPECT_EQ(http_status(http_send(

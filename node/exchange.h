@@ -1,29 +1,21 @@
-// Copyright shoal authors. The TCP connections a node starts: one-shot
-// exchanges (join, full sync) and the pooled forwarding links.
+// Copyright shoal authors. The one-shot TCP exchanges a node starts (join,
+// full sync), and the options of every connection it starts (exchanges
+// here, forwarding links in peer_links.h).
 //
 // Exchange: connect, send one request frame, read one answer, close. It
 // always ends in exactly one call of `done`: the answer's bytes, or a
 // failure (connect refused, timed out, closed, oversized answer). The
 // whole exchange is bounded by `timeout`.
 //
-// PeerLinks: one pipelined connection per peer for forwarded requests.
-// send() queues a request on the peer's connection, connecting first if
-// there is none; answers go to Delegate::on_answer(peer, bytes). When a
-// connection fails (connect error or timeout, read or write error, an
-// oversized or bad answer, or read_timeout without a byte while requests
-// are outstanding), Delegate::on_failed(peer, why) runs once and the next
-// send() connects again.
-//
 // Thread safety: the io thread only.
 
-#ifndef SHOAL_NODE_TCP_CLIENT_H_
-#define SHOAL_NODE_TCP_CLIENT_H_
+#ifndef SHOAL_NODE_EXCHANGE_H_
+#define SHOAL_NODE_EXCHANGE_H_
 
 #include <asio/io_context.hpp>
 #include <asio/ip/tcp.hpp>
 #include <chrono>
 #include <functional>
-#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -61,37 +53,6 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
                        EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
                        const proto::FrameBody& request, ExchangeDone done);
 
-class PeerLinks {
- public:
-  class Delegate {
-   public:
-    virtual ~Delegate() = default;
-    // An answer frame from `peer`; false if it is not a valid answer (the
-    // link then fails with "bad answer").
-    virtual bool on_answer(const std::string& peer, std::string_view bytes, SealWith opened) = 0;
-    virtual void on_failed(const std::string& peer, const std::string& why) = 0;
-  };
-
-  PeerLinks(asio::io_context& io, TcpClientOptions options, EndpointCache& endpoints,
-            Delegate& delegate);
-  ~PeerLinks();
-
-  // Queues `body` as frame `id` to `peer`. An address that does not resolve
-  // fails at once (Delegate::on_failed, posted).
-  void send(const std::string& peer, uint64_t id, const proto::FrameBody& body);
-  void close_all();
-
- private:
-  class Link;
-  void failed(const std::string& peer, Link* link, const std::string& why);
-
-  asio::io_context& io_;
-  TcpClientOptions options_;
-  EndpointCache& endpoints_;
-  Delegate& delegate_;
-  std::map<std::string, std::shared_ptr<Link>, std::less<>> links_;
-};
-
 }  // namespace shoal::node
 
-#endif  // SHOAL_NODE_TCP_CLIENT_H_
+#endif  // SHOAL_NODE_EXCHANGE_H_

@@ -1,6 +1,6 @@
 // Copyright shoal authors. See address.h.
 
-#include "shoal/node/address.h"
+#include "shoal/node/host_port.h"
 
 #include <charconv>
 

@@ -2,8 +2,8 @@
 // other: IPv4 "10.0.0.1:7000", IPv6 in brackets "[::1]:7000", or a DNS name
 // "db-1.internal:7000". Pure parsing, no I/O.
 
-#ifndef SHOAL_NODE_ADDRESS_H_
-#define SHOAL_NODE_ADDRESS_H_
+#ifndef SHOAL_NODE_HOST_PORT_H_
+#define SHOAL_NODE_HOST_PORT_H_
 
 #include <cstdint>
 #include <optional>
@@ -29,4 +29,4 @@ std::optional<HostPort> parse_host_port(std::string_view text, std::string* erro
 
 }  // namespace shoal::node
 
-#endif  // SHOAL_NODE_ADDRESS_H_
+#endif  // SHOAL_NODE_HOST_PORT_H_

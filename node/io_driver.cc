@@ -1,0 +1,343 @@
+// Copyright shoal authors. The io driver: binds the sockets, builds the
+// engine, runs the io thread, and carries the engine's outputs to the
+// transports after every input (pump), re-arming its timers. The driver
+// contract it follows is engine.h's.
+
+#include <asio/ip/tcp.hpp>
+#include <asio/ip/udp.hpp>
+#include <random>
+
+#include "shoal/node/host_port.h"
+#include "shoal/node/node_impl.h"
+
+namespace shoal::node {
+
+using asio::ip::tcp;
+using asio::ip::udp;
+using membership::Instant;
+
+namespace {
+
+uint64_t wall_ms() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+// The IP address to bind for `host` (an IP literal, or a name such as
+// "localhost"); nullopt if it does not resolve.
+std::optional<asio::ip::address> bind_address(asio::io_context& io, const std::string& host) {
+  asio::error_code ec;
+  auto ip = asio::ip::make_address(host, ec);
+  if (!ec) return ip;
+  udp::resolver resolver(io);
+  auto results = resolver.resolve(host, "0", ec);
+  if (ec || results.empty()) return std::nullopt;
+  return results.begin()->endpoint().address();
+}
+
+// The node's seal; plaintext if the options are inconsistent (start()
+// refuses those before anything is sent).
+std::shared_ptr<Seal> make_seal(const NodeOptions& o) {
+  if (o.encryption == Encryption::kOff || o.keyring.empty()) {
+    return std::make_shared<Seal>(o.cluster, Encryption::kOff);
+  }
+  return std::make_shared<Seal>(o.cluster, o.encryption, o.keyring);
+}
+
+// "name" for a default name, "name (address)" for a named member.
+std::string member_label(const MemberEvent& e) {
+  return e.address.empty() || e.address == e.name ? e.name : e.name + " (" + e.address + ")";
+}
+
+}  // namespace
+
+Node::Impl::Impl(NodeOptions o)
+    : opts(std::move(o)),
+      log(opts.logger),
+      seal(make_seal(opts)),
+      tcp(io,
+          {seal, opts.frame_bytes_max, opts.tcp_idle_timeout, opts.tcp_read_timeout,
+           opts.tcp_connections_max},
+          counters, *this),
+      links(io, client_options(), endpoints, *this),
+      metrics(io,
+              {[this] { return render_prometheus(stats_now()); }, [this] { return readiness(); }}) {
+  log.set_name(opts.name.empty() ? opts.listen : opts.name);
+}
+
+TcpClientOptions Node::Impl::client_options() const {
+  TcpClientOptions c;
+  c.seal = seal;
+  c.frame_bytes_max = opts.frame_bytes_max;
+  c.exchange_timeout =
+      std::chrono::duration_cast<std::chrono::milliseconds>(opts.protocol.tcp_timeout);
+  c.connect_timeout = opts.tcp_read_timeout;
+  c.read_timeout = opts.tcp_read_timeout;
+  return c;
+}
+
+// Binds TCP, UDP (same port) and metrics; sets `advertised`.
+Error Node::Impl::bind() {
+  auto listen = *parse_host_port(opts.listen, nullptr, /*allow_port_zero=*/true);
+  auto ip = bind_address(io, listen.host);
+  auto failed = [](std::string why) { return Error{ErrorCode::kBindFailed, std::move(why)}; };
+  if (!ip) return failed("listen: cannot resolve '" + listen.host + "'");
+  // TCP first: with port 0 the kernel picks the port, and UDP takes the same.
+  if (auto err = tcp.open(tcp::endpoint(*ip, listen.port)); !err.empty()) {
+    return failed("listen " + opts.listen + " (tcp): " + err);
+  }
+  const uint16_t port = tcp.port();
+  listen_v6 = ip->is_v6();
+  if (auto err = udp.open(udp::endpoint(*ip, port)); !err.empty()) {
+    return failed("listen " + opts.listen + " (udp): " + err);
+  }
+  if (!opts.metrics_listen.empty()) {
+    if (auto err = metrics.open(opts.metrics_listen); !err.empty()) {
+      return failed("metrics " + opts.metrics_listen + ": " + err);
+    }
+  }
+  if (opts.advertise.empty()) {
+    listen.port = port;
+    advertised = listen.to_string();
+  } else {
+    advertised = opts.advertise;
+  }
+  log.set_name(opts.name.empty() ? advertised : opts.name);
+  return {};
+}
+
+void Node::Impl::make_engine() {
+  uint64_t seed = opts.rng_seed;
+  if (seed == 0) {
+    std::random_device rd;
+    seed = (static_cast<uint64_t>(rd()) << 32) | rd();
+  }
+  EngineOptions eo;
+  eo.protocol = opts.protocol;
+  eo.protocol.address = advertised;
+  eo.protocol.name = opts.name;
+  eo.protocol.cluster = opts.cluster;
+  eo.protocol.labels = opts.labels;
+  eo.protocol.incarnation = wall_ms();
+  eo.replica_points = opts.replica_points;
+  eo.frame_bytes_max = opts.frame_bytes_max;
+  eo.forward = {opts.forward_inflight_max, opts.breaker_failures, opts.breaker_open};
+  eo.seal = seal;
+  eo.ring_publisher = &ring_publisher;
+  log.info("shoal node {} (cluster '{}', incarnation {}, rng seed {}, encryption {}{})", advertised,
+           opts.cluster, eo.protocol.incarnation, seed, to_string(seal->mode()),
+           seal->mode() == Encryption::kOff
+               ? ""
+               : ", primary key " + key_id_hex(seal->keyring().primary_id()));
+  engine = std::make_unique<Engine>(std::move(eo), seed, mono_now());
+  handlers.start(opts.handler_threads, opts.handler_queue_max, [this] { take_answers(); });
+  engine->forwarder().on_breaker_open([this](std::string_view peer, uint32_t failures) {
+    log.warn("circuit to {} open after {} failures", peer, failures);
+  });
+  seeds.configure(listen_v6,
+                  [this](std::vector<std::string> addresses) { engine->set_seeds(addresses); });
+  admin = std::make_unique<Admin>(
+      *engine, Admin::Hooks{mono_now, [this] { begin_leave(opts.leave_timeout); },
+                            [this] { return stats_now(); },
+                            [this](const Keyring& ring) { return save_keyring(ring); }});
+}
+
+// The io loop. An exception that escapes one handler (bad_alloc while
+// decoding one message, say) ends that handler, not the node: it is
+// counted and logged, and the loop resumes (Asio allows run() again).
+void Node::Impl::run_io() {
+  for (;;) {
+    try {
+      io.run();
+      return;
+    } catch (const std::exception& e) {
+      ++counters.io_exceptions;
+      log.error("io thread: a handler threw: {}; carrying on", e.what());
+    } catch (...) {
+      ++counters.io_exceptions;
+      log.error("io thread: a handler threw; carrying on");
+    }
+  }
+}
+
+void Node::Impl::start_thread() {
+  std::promise<void> began;
+  auto began_f = began.get_future();
+  thread = std::thread([this, &began] {
+    {
+      std::lock_guard lock(state_mu);
+      io_thread_id = std::this_thread::get_id();
+      running = true;
+    }
+    began.set_value();
+    run_io();
+    std::lock_guard lock(state_mu);
+    io_thread_id = {};  // a later thread may get the same id
+    running = false;
+    stopped = true;
+    stopped_cv.notify_all();
+  });
+  began_f.wait();
+}
+
+bool Node::Impl::on_io_thread() const {
+  std::lock_guard lock(state_mu);
+  return running && std::this_thread::get_id() == io_thread_id;
+}
+
+// On the io thread: /ready's answer.
+std::pair<bool, std::string> Node::Impl::readiness() const {
+  const auto& core = engine->core();
+  const bool joined = ready && core.joined();
+  const bool agrees = core.agrees_with_peers(mono_now());
+  const bool draining = engine->draining() || core.leaving();
+  const bool ok = joined && agrees && !draining && !core.displaced();
+  auto flag = [](bool b) { return b ? "true" : "false"; };
+  std::string body = std::string("{\"ready\":") + flag(ok) + ",\"joined\":" + flag(joined) +
+                     ",\"agrees_with_peers\":" + flag(agrees) + ",\"draining\":" + flag(draining) +
+                     ",\"displaced\":" + flag(core.displaced()) + ",\"ring_members\":" +
+                     std::to_string(engine->ring().current()->member_count()) + "}\n";
+  return {ok, std::move(body)};
+}
+
+NodeStats Node::Impl::stats_now() const {
+  if (!engine) return empty_node_stats();
+  return engine->stats(counters);
+}
+
+bool Node::Impl::with_engine(std::function<void()> call) {
+  bool here = false;
+  {
+    std::lock_guard lock(state_mu);
+    if (!running) return false;
+    here = std::this_thread::get_id() == io_thread_id;
+  }
+  if (here) {
+    call();
+    pump();
+  } else {
+    asio::post(io, [this, call = std::move(call)] {
+      call();
+      pump();
+    });
+  }
+  return true;
+}
+
+void Node::Impl::log_drop(proto::DecodeError error, const std::string& detail,
+                          const std::string& from) {
+  const std::string reason(proto::to_string(error));
+  if (!log.due(reason)) return;
+  log.warn("dropped from {}: {} ({}); {} dropped for this reason so far", from, reason, detail,
+           engine->drops(error));
+}
+
+uint64_t Node::Impl::seed_attempts() const {
+  const auto& st = engine->core().stats();
+  return st.joins_sent + st.heals_sent;
+}
+
+// ---- the engine's outputs ----
+void Node::Impl::pump() {
+  for (auto& d : engine->take_datagrams()) udp.send(d.to, d.bytes);
+  for (auto& x : engine->take_exchanges()) exchange(std::move(x));
+  for (auto& f : engine->take_forwards()) links.send(f.peer, f.id, f.request);
+  handlers.dispatch(engine->take_jobs(), advertised);
+  seeds.poll(seed_attempts());
+  if (!ready && engine->core().joined()) {
+    ready = true;
+    ready_promise.set_value();
+  }
+  for (const MemberEvent& e : engine->take_events()) report(e);
+  if (engine->core().displaced() && !displaced_logged) {
+    displaced_logged = true;
+    log.error(
+        "name conflict: the process at {} holds this member's name '{}' and outranks it; this "
+        "node takes no further part in the cluster (restart it under another --name)",
+        engine->core().displaced_by(), engine->name());
+  }
+  for (auto& change : engine->take_ring_changes()) {
+    log.debug("ring: {} members, checksum {:016x}", change.after->member_count(),
+              change.after->checksum());
+    listeners.notify_ring(change);
+  }
+  arm_timers();
+}
+
+// Handler answers, taken in one batch per wake-up of the io thread.
+void Node::Impl::take_answers() {
+  auto batch = handlers.take();
+  if (batch.empty()) return;
+  const Instant now = mono_now();
+  for (auto& [job, outcome] : batch) engine->on_job_done(job, std::move(outcome), now);
+  pump();
+}
+
+void Node::Impl::report(const MemberEvent& e) {
+  if (!log.member_line_due(opts.member_log_per_second)) {
+  } else if (e.forgotten) {
+    log.info("member {} forgotten", member_label(e));
+  } else if (!e.old_status) {
+    log.info("member {} new -> {} inc {} (from {})", member_label(e), to_string(e.status),
+             e.incarnation, e.source);
+  } else {
+    log.info("member {} {} -> {} inc {} (from {})", member_label(e), to_string(*e.old_status),
+             to_string(e.status), e.incarnation, e.source);
+  }
+  listeners.notify_member(e);
+}
+
+// Two timers. The protocol's (membership core, ring feed) is re-armed
+// whenever its deadline moves: re-arming lazily, only for earlier
+// deadlines, cost an idle node a wasted wake-up per probe period (an ack
+// moves the deadline from the ping timeout to the period's end: 35% more
+// CPU for an idle 100-node cluster in scripts/bench_cluster.py). The
+// forwarder's is re-armed only for an earlier deadline: each request in
+// flight moves its deadline, and a re-arm per request cost a fifth of the
+// forwarding throughput; when it fires early, nothing is due and it is
+// armed again for the real next deadline.
+void Node::Impl::arm_timers() {
+  arm(protocol_timer, protocol_timer_at, engine->next_protocol_deadline(), /*lazy=*/false);
+  arm(forward_timer, forward_timer_at, engine->next_forward_deadline(), /*lazy=*/true);
+}
+
+void Node::Impl::arm(asio::steady_timer& t, Instant& armed_at, Instant next, bool lazy) {
+  if (next == armed_at || (lazy && next > armed_at)) return;
+  armed_at = next;
+  if (next == membership::kNever) {
+    t.cancel();
+    return;
+  }
+  t.expires_at(to_steady(next));
+  t.async_wait([this, &armed_at, next](const asio::error_code& ec) {
+    if (ec || armed_at != next) return;  // cancelled or superseded
+    armed_at = membership::kNever;
+    // The driver contract: every input that arrived by now first (the
+    // ack being waited for may be last in the queue).
+    udp.drain(65536);
+    engine->tick(mono_now());
+    pump();
+  });
+}
+
+// A join or sync exchange, to a member or to a seed given by name.
+void Node::Impl::exchange(Engine::Exchange x) {
+  auto done = [this, id = x.id, to = x.to](bool ok, std::string_view answer, SealWith opened) {
+    bool answered = false;
+    if (ok) {
+      auto decoded = engine->decode_frame(answer, opened);
+      if (decoded.ok()) engine->note_minor(to, decoded.minor);
+      answered = decoded.ok() && engine->on_exchange_response(id, decoded.value->body, mono_now());
+    }
+    if (!answered) {
+      ++counters.exchanges_failed;
+      engine->on_exchange_failed(id, mono_now());
+    }
+    pump();
+  };
+  start_exchange_to(io, client_options(), endpoints, x.to, listen_v6, x.id, x.request,
+                    std::move(done));
+}
+
+}  // namespace shoal::node

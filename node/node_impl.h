@@ -1,0 +1,194 @@
+// Copyright shoal authors. Node::Impl: the node's private state, and which
+// file runs which part of it. Internal: not installed.
+//
+// One io thread runs everything below. Inputs go into the engine; pump()
+// then hands its outputs to the transports and re-arms the timers:
+//
+//   UdpTransport --datagram--> Engine.on_datagram --.
+//   TcpServer ----frame------> Engine.on_request ---+   pump(): datagrams -> UdpTransport
+//                `--admin----> Admin               |           exchanges -> start_exchange_to
+//   PeerLinks ----answer-----> Engine.on_forward_..-+           forwards  -> PeerLinks
+//   HandlerGate --answers----> Engine.on_job_done --+           jobs      -> HandlerGate
+//   timer (next_deadline) ---> drain UDP, tick -----'           events    -> log, Listeners
+//                                                               timers re-armed
+//
+// Files, by mechanism:
+//   node.cc           the public API (node.h): posts to the io thread or reads snapshots
+//   io_driver.cc      bind, the engine's construction, the io thread, pump(), the timers,
+//                     exchanges, member-change lines
+//   inbound.cc        frames from accepted connections (TcpServer::Delegate) and
+//                     forwarding answers (PeerLinks::Delegate): decode, route, refuse
+//   leave.cc          the drain -> leave -> stop state machine, and shutdown
+//   admin.cc          admin commands and who may send them (admin_refusal)
+//   seed_resolver.cc  seeds given by DNS name, resolved off the io thread
+//   handler_gate.cc   the application's handler: dispatch, executor, answers back
+//   listeners.cc      the app's listeners and leave hooks
+//   log.cc            the node's logger and its rate limits
+// and the seams they drive: udp_transport, frame_conn, tcp_server, exchange,
+// peer_links (sockets), engine (everything without I/O), metrics_http.
+//
+// Thread safety: fields are the io thread's unless marked; state_mu guards
+// the run state; HandlerGate, Listeners and the ring publisher are safe
+// from any thread on their own.
+
+#ifndef SHOAL_NODE_NODE_IMPL_H_
+#define SHOAL_NODE_NODE_IMPL_H_
+
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <asio/steady_timer.hpp>
+#include <chrono>
+#include <condition_variable>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "shoal/node/admin.h"
+#include "shoal/node/endpoints.h"
+#include "shoal/node/engine.h"
+#include "shoal/node/handler_gate.h"
+#include "shoal/node/listeners.h"
+#include "shoal/node/log.h"
+#include "shoal/node/metrics_http.h"
+#include "shoal/node/node.h"
+#include "shoal/node/peer_links.h"
+#include "shoal/node/seed_resolver.h"
+#include "shoal/node/tcp_server.h"
+#include "shoal/node/udp_transport.h"
+
+namespace shoal::node {
+
+// The node's clock: steady_clock as the engine's Instant.
+inline membership::Instant mono_now() {
+  return membership::Instant(std::chrono::steady_clock::now().time_since_epoch());
+}
+
+class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate {
+ public:
+  explicit Impl(NodeOptions o);
+
+  NodeOptions opts;
+  NodeLog log;
+  std::shared_ptr<Seal> seal;  // the engine's, shared with every TCP connection
+  asio::io_context io;
+  NodeCounters counters;  // transports' (the engine keeps the rest)
+  EndpointCache endpoints;
+  UdpTransport udp{io, counters, endpoints};
+  TcpServer tcp;
+  AnswerSlots full_state_answers{opts.full_syncs_max};
+  PeerLinks links;
+  MetricsServer metrics;
+  // Exists from construction, so a reader taken before start() follows
+  // the live ring; the engine publishes into it.
+  ring::RingPublisher ring_publisher;
+  std::unique_ptr<Engine> engine;  // from start()
+  std::unique_ptr<Admin> admin;
+  SeedResolver seeds{io, log};
+  HandlerGate handlers{io};
+  Listeners listeners{log, counters.callback_errors};
+  asio::steady_timer protocol_timer{io};
+  membership::Instant protocol_timer_at = membership::kNever;
+  asio::steady_timer forward_timer{io};
+  membership::Instant forward_timer_at = membership::kNever;
+  asio::steady_timer leave_timer{io};
+  std::string advertised;  // set by bind(), before the io thread starts
+  bool listen_v6 = false;
+  std::thread thread;
+  std::thread::id io_thread_id;  // guarded by state_mu; set while the io thread runs
+
+  // Ready: joined (or alone by configuration); set once, on the io thread.
+  std::promise<void> ready_promise;
+  std::shared_future<void> ready_future = ready_promise.get_future().share();
+  bool ready = false;
+  bool displaced_logged = false;
+
+  mutable std::mutex state_mu;
+  std::condition_variable stopped_cv;
+  bool started = false;  // guarded by state_mu
+  bool running = false;  // guarded by state_mu
+  bool stopped = false;  // guarded by state_mu
+
+  // Admin frames carry small JSON arguments.
+  static constexpr size_t kAdminFrameMax = 64 * 1024;
+
+  // ---- io_driver.cc ----
+  Error bind();
+  void make_engine();
+  void start_thread();
+  void run_io();
+  TcpClientOptions client_options() const;
+  std::pair<bool, std::string> readiness() const;  // /ready's answer
+  NodeStats stats_now() const;
+  // Whether the caller is the running io thread (a callback, a listener).
+  bool on_io_thread() const;
+  // Runs `call` (which uses the engine) on the io thread, then pumps: at
+  // once if called there, else posted. false if the node is not running.
+  bool with_engine(std::function<void()> call);
+  // Runs f on the io thread and waits; directly if already there or if
+  // the io thread is not running.
+  template <class F>
+  auto on_io(F&& f) -> decltype(f());
+  void pump();
+  void take_answers();  // the handler gate's drain
+  void report(const MemberEvent& e);
+  void arm_timers();
+  void arm(asio::steady_timer& t, membership::Instant& armed_at, membership::Instant next,
+           bool lazy);
+  void exchange(Engine::Exchange x);
+  void log_drop(proto::DecodeError error, const std::string& detail, const std::string& from);
+  uint64_t seed_attempts() const;
+
+  // ---- inbound.cc: TcpServer::Delegate, PeerLinks::Delegate ----
+  bool on_frame(const std::string& peer, std::string_view bytes, SealWith opened,
+                const std::shared_ptr<Responder>& responder) override;
+  bool on_unopened(const std::string& peer, const Seal::Opened& why,
+                   const std::shared_ptr<Responder>& responder) override;
+  void on_oversized(const std::string& peer, uint32_t length) override;
+  bool on_answer(const std::string& peer, std::string_view bytes, SealWith opened) override;
+  void on_failed(const std::string& peer, const std::string& why) override;
+  bool on_admin(const std::string& peer, const proto::AdminRequest& request, uint64_t id,
+                size_t bytes, SealWith sealed, const std::shared_ptr<Responder>& responder);
+  bool on_membership_request(const std::string& peer, proto::Decoded<proto::Frame>& decoded,
+                             SealWith sealed, const std::shared_ptr<Responder>& responder);
+  bool refuse_full_state(const std::string& peer, const std::shared_ptr<Responder>& responder);
+  bool refuse(const std::shared_ptr<Responder>& responder, uint64_t id, const std::string& why,
+              SealWith sealed);
+  bool answer_unopened(const proto::Decoded<proto::Frame>& decoded, std::string_view bytes,
+                       const std::shared_ptr<Responder>& responder);
+  std::string save_keyring(const Keyring& ring) const;
+
+  // ---- leave.cc ----
+  void begin_leave(std::chrono::milliseconds timeout);
+  void poll_drain(std::chrono::steady_clock::time_point deadline,
+                  std::chrono::milliseconds leave_timeout);
+  void poll_leave(std::chrono::steady_clock::time_point deadline);
+  void shutdown();
+};
+
+template <class F>
+auto Node::Impl::on_io(F&& f) -> decltype(f()) {
+  {
+    std::lock_guard lock(state_mu);
+    if (!running || std::this_thread::get_id() == io_thread_id) return f();
+  }
+  std::packaged_task<decltype(f())()> task(std::forward<F>(f));
+  auto fut = task.get_future();
+  asio::post(io, [&task] { task(); });
+  // Bounded wait: if the io thread ends before running the task (a leave
+  // completing concurrently), run it here: the state is quiescent then.
+  while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
+    std::lock_guard lock(state_mu);
+    if (stopped && fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
+      task();
+      break;
+    }
+  }
+  return fut.get();
+}
+
+}  // namespace shoal::node
+
+#endif  // SHOAL_NODE_NODE_IMPL_H_

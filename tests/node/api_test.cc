@@ -1,0 +1,215 @@
+// The embedding API as an app meets it (node.h): typed errors, member
+// lookups, handlers given as generic lambdas, a logger per node, and the
+// thread-safety promises (hooks added while the node leaves, a ring
+// reader taken before start, the io thread calling back into the node).
+// Each thread-safety test fails without its fix: the hook race under TSan
+// (scripts/test.sh --tsan), the other two in any build.
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/ostream_sink.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdlib>
+#include <functional>
+#include <future>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoal/node/node.h"
+
+namespace shoal::node {
+namespace {
+
+using std::chrono::milliseconds;
+
+bool eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  return pred();
+}
+
+NodeOptions options() {
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.cluster = "api-test";
+  return o;
+}
+
+TEST(NodeApi, ErrorsAreTyped) {
+  NodeOptions bad = options();
+  bad.seeds = {"no-port"};
+  Node n(bad);
+  Error err = n.start();
+  EXPECT_TRUE(err);
+  EXPECT_EQ(err.code, ErrorCode::kInvalidOptions);
+  EXPECT_NE(err.message.find("seeds:"), std::string::npos) << err.message;
+  EXPECT_EQ(err.to_string().rfind("invalid_options: seeds:", 0), 0u) << err.to_string();
+
+  Node a(options());
+  ASSERT_TRUE(a.start().ok());
+  Error twice = a.start();
+  EXPECT_EQ(twice.code, ErrorCode::kAlreadyStarted);
+
+  NodeOptions same = options();
+  same.listen = a.address();
+  Node b(same);
+  Error in_use = b.start();
+  EXPECT_EQ(in_use.code, ErrorCode::kBindFailed) << in_use.to_string();
+
+  Error big = a.set_labels({{"big", std::string(600, 'x')}});
+  EXPECT_EQ(big.code, ErrorCode::kInvalidArgument);
+  EXPECT_NE(big.message.find("512"), std::string::npos);
+  Node never(options());
+  EXPECT_EQ(never.set_labels({{"zone", "a"}}).code, ErrorCode::kNotRunning);
+  EXPECT_TRUE(a.set_labels({{"zone", "a"}}).ok());
+}
+
+TEST(NodeApi, MembersByNameAndReachable) {
+  Node a(options());
+  ASSERT_TRUE(a.start().ok());
+  NodeOptions bo = options();
+  bo.name = "b-node";
+  bo.labels = {{"role", "cache"}};
+  bo.seeds = {a.address()};
+  auto b = std::make_unique<Node>(bo);
+  ASSERT_TRUE(b->start().ok());
+  ASSERT_TRUE(eventually([&] { return a.reachable_members().size() == 2; }));
+
+  std::optional<Member> m = a.member("b-node");
+  ASSERT_TRUE(m);
+  EXPECT_EQ(address_of(*m), b->address());
+  EXPECT_EQ(m->status, MemberStatus::kAlive);
+  EXPECT_FALSE(a.member("nobody"));
+  auto caches = a.reachable_members([](const Member& x) {
+    auto it = x.labels.find("role");
+    return it != x.labels.end() && it->second == "cache";
+  });
+  ASSERT_EQ(caches.size(), 1u);
+  EXPECT_EQ(caches[0].name, "b-node");
+
+  // A departed member is still a member, but not reachable.
+  b->leave(milliseconds(1000));
+  ASSERT_TRUE(eventually([&] { return a.reachable_members().size() == 1; }));
+  EXPECT_EQ(a.members().size(), 2u);
+  EXPECT_EQ(a.member("b-node")->status, MemberStatus::kLeave);
+}
+
+TEST(NodeApi, GenericLambdasAreHandlers) {
+  NodeOptions o = options();
+  o.handler_threads = 1;
+  Node a(o);
+  a.set_handler([](auto request, auto reply) { reply.ok("async " + request.key); });
+  ASSERT_TRUE(a.start().ok());
+  EXPECT_EQ(a.handle_or_forward("k1", "").get().payload, "async k1");
+  a.set_simple_handler([](auto key, auto payload) {
+    return HandlerResult{true, "simple " + std::string(key) + std::string(payload)};
+  });
+  EXPECT_EQ(a.handle_or_forward("k2", "!").get().payload, "simple k2!");
+}
+
+// Two nodes in one process, each with its own logger: each line goes to its
+// node's sink and begins with that node's name.
+TEST(NodeApi, EachNodeLogsToItsOwnLogger) {
+  std::ostringstream out_a, out_b;
+  auto logger = [](const char* name, std::ostringstream& out) {
+    auto l = std::make_shared<spdlog::logger>(
+        name, std::make_shared<spdlog::sinks::ostream_sink_mt>(out));
+    l->set_level(spdlog::level::info);
+    l->set_pattern("%v");
+    return l;
+  };
+  NodeOptions ao = options();
+  ao.name = "node-a";
+  ao.logger = logger("a", out_a);
+  Node a(ao);
+  ASSERT_TRUE(a.start().ok());
+  NodeOptions bo = options();
+  bo.name = "node-b";
+  bo.logger = logger("b", out_b);
+  bo.seeds = {a.address()};
+  Node b(bo);
+  ASSERT_TRUE(b.start().ok());
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  a.stop();
+  b.stop();
+  const std::string la = out_a.str(), lb = out_b.str();
+  EXPECT_NE(la.find("node-a: member node-b ("), std::string::npos) << la;
+  EXPECT_NE(lb.find("node-b: member node-a ("), std::string::npos) << lb;
+  for (const auto& [text, name] : {std::pair{la, "node-a: "}, std::pair{lb, "node-b: "}}) {
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);) {
+      EXPECT_EQ(line.rfind(name, 0), 0u) << "a line without its node's name: " << line;
+    }
+  }
+}
+
+// Leave hooks added from another thread while the io thread walks them.
+// Before the fix on_leave() appended to a vector the io thread read without
+// a lock: TSan reports the race.
+TEST(NodeThreadSafety, LeaveHooksMayBeAddedWhileTheNodeLeaves) {
+  Node a(options());
+  ASSERT_TRUE(a.start().ok());
+  std::atomic<int> before{0}, after{0};
+  std::atomic<bool> go{false};
+  std::thread adder([&] {
+    while (!go.load()) std::this_thread::yield();
+    for (int i = 0; i < 200; ++i) a.on_leave([&] { ++before; }, [&] { ++after; });
+  });
+  a.on_leave([&] { go = true; }, {});
+  a.leave(milliseconds(1000));
+  adder.join();
+  EXPECT_TRUE(a.wait_stopped(milliseconds(0)));
+  // A hook added before the drain began runs both halves; one added
+  // between the halves runs only `after`; a later one, neither.
+  EXPECT_GE(after.load(), before.load());
+}
+
+// A ring reader taken before start() follows the live ring. Before the fix
+// ring_publisher() returned a static empty publisher until start(), and a
+// reader taken then never saw a member.
+TEST(NodeThreadSafety, RingReaderTakenBeforeStartFollowsTheRing) {
+  Node a(options());
+  ring::RingReader reader(a.ring_publisher());
+  EXPECT_EQ(reader.get().member_count(), 0u);
+  ASSERT_TRUE(a.start().ok());
+  EXPECT_TRUE(eventually([&] { return reader.get().member_count() == 1; }));
+  EXPECT_EQ(a.ring()->member_count(), 1u);
+}
+
+// The io thread calling back into the node: a future form waited on there
+// ends at once in an error (before the fix it waited for itself forever),
+// and leave() begins the leave without waiting for itself.
+TEST(NodeThreadSafety, TheIoThreadCanCallTheNodeWithoutDeadlock) {
+  NodeOptions o = options();
+  o.handler_threads = 0;
+  Node a(o);
+  a.set_simple_handler([](std::string_view key, std::string_view) {
+    return HandlerResult{true, std::string(key)};
+  });
+  ASSERT_TRUE(a.start().ok());
+  std::promise<ForwardResult> inner;
+  auto inner_f = inner.get_future();
+  a.handle_or_forward("outer", "", {}, [&](ForwardResult) {
+    inner.set_value(a.handle_or_forward("inner", "").get());  // on the io thread
+    a.leave(milliseconds(500));
+  });
+  if (inner_f.wait_for(std::chrono::seconds(10)) != std::future_status::ready) {
+    std::fprintf(stderr, "deadlock: the io thread waits for itself\n");
+    std::abort();  // the node's destructor would wait forever too
+  }
+  ForwardResult r = inner_f.get();
+  EXPECT_EQ(r.error, ForwardError::kBadRequest);
+  EXPECT_NE(r.message.find("io thread"), std::string::npos) << r.message;
+  EXPECT_TRUE(a.wait_stopped(milliseconds(10000)));
+}
+
+}  // namespace
+}  // namespace shoal::node
