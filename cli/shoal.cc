@@ -45,7 +45,7 @@
 #include <thread>
 #include <utility>
 
-#include "shoal/cli/answers.h"
+#include "shoal/cli/answer_format.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/keyring.h"
