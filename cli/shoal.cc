@@ -45,7 +45,7 @@
 #include <thread>
 #include <utility>
 
-#include "shoal/cli/answers.h"
+#include "shoal/cli/answer_format.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/keyring.h"
@@ -370,103 +370,217 @@ int cmd_keys(const Ctx& c, const std::string& op, const std::string& key, bool a
   return failed == 0 ? 0 : 1;
 }
 
-// `shoal keys ...`: generate, and the four that ask nodes.
-struct KeyCommands {
-  CLI::App* generate = nullptr;
-  std::vector<CLI::App*> ops;  // list, install, use, remove
-  std::string key;
-  bool all = false;
-};
-
-// `shoal labels [set K=V...|unset K...]`.
-struct LabelCommands {
-  CLI::App* show = nullptr;
-  CLI::App* set = nullptr;
-  CLI::App* unset = nullptr;
-  std::vector<std::string> items;
-};
-
-void add_label_commands(CLI::App& app, LabelCommands& lc) {
-  lc.show = app.add_subcommand("labels", "the node's labels; set or unset them");
-  lc.show->fallthrough();
-  lc.set = lc.show->add_subcommand("set", "set labels KEY=VALUE (merged with the others)");
-  lc.set->add_option("LABELS", lc.items, "KEY=VALUE ...")->required();
-  lc.unset = lc.show->add_subcommand("unset", "remove labels by name");
-  lc.unset->add_option("KEYS", lc.items, "KEY ...")->required();
-  lc.set->fallthrough();
-  lc.unset->fallthrough();
-}
-
-// `kc` must outlive parsing: the options write into it.
-void add_key_commands(CLI::App& app, KeyCommands& kc) {
-  auto* keys = app.add_subcommand("keys", "the cluster keyring");
-  keys->require_subcommand(1);
-  keys->fallthrough();
-  kc.generate = keys->add_subcommand("generate", "print a new random key (no node asked)");
-  for (const std::string op : {"list", "install", "use", "remove"}) {
-    auto* k = keys->add_subcommand(
-        op, op == "list" ? "the key ids and the primary" : op + " KEY (base64) on the node");
-    if (op != "list") k->add_option("KEY", kc.key, "the key, base64")->required();
-    k->add_flag("--all", kc.all, "on every alive or suspect member, reported per member");
-    k->fallthrough();
-    kc.ops.push_back(k);
-  }
-}
-
-// `shoal members [--status S] [--label K=V]`, `shoal watch`, `shoal top`.
-struct OperatorCommands {
-  CLI::App* members = nullptr;
-  CLI::App* watch = nullptr;
-  CLI::App* top = nullptr;
-  CLI::App* version = nullptr;
-  std::vector<std::string> status_filter;
-  std::vector<std::string> label_filter;
-  int interval_ms = 250;
+// What the subcommands' options and arguments write into: it must outlive
+// parsing. Only the parsed subcommand's fields are read.
+struct Args {
+  std::vector<std::string> status_filter;  // members --status
+  std::vector<std::string> label_filter;   // members --label
+  int watch_interval_ms = 250;
   int watch_seconds = 0;
   int top_interval_ms = 1000;
   bool top_once = false;
+  std::string lookup_key;
+  size_t n = 1;  // lookup -n
+  std::string forward_key;
+  std::string payload;              // forward
+  std::vector<std::string> labels;  // labels set K=V... / labels unset K...
+  std::string key;                  // keys install|use|remove KEY
+  bool all = false;                 // keys ... --all
 };
 
-// `ops` must outlive parsing: the options write into it.
-void add_operator_commands(CLI::App& app, OperatorCommands& ops) {
-  ops.members = app.add_subcommand("members", "every member and its state");
-  ops.members->add_option("--status", ops.status_filter, "only members of this status (repeatable)")
+void add_members(CLI::App& sub, Args& a) {
+  sub.add_option("--status", a.status_filter, "only members of this status (repeatable)")
       ->check(CLI::IsMember({"alive", "suspect", "faulty", "leave"}));
-  ops.members->add_option("--label", ops.label_filter,
-                          "only members with label KEY=VALUE (repeatable)");
-  ops.watch = app.add_subcommand("watch", "print member changes as they happen");
-  ops.watch->add_option("--seconds", ops.watch_seconds, "stop after this long (0: never)")
+  sub.add_option("--label", a.label_filter, "only members with label KEY=VALUE (repeatable)");
+}
+
+void add_watch(CLI::App& sub, Args& a) {
+  sub.add_option("--seconds", a.watch_seconds, "stop after this long (0: never)")
       ->check(CLI::Range(0, 86400 * 365));
-  ops.watch->add_option("--interval-ms", ops.interval_ms, "how often to ask the node")
+  sub.add_option("--interval-ms", a.watch_interval_ms, "how often to ask the node")
       ->check(CLI::Range(10, 60000));
-  ops.top = app.add_subcommand("top", "every member's view of every member, refreshed");
-  ops.top->add_flag("--once", ops.top_once, "print once and exit");
-  ops.top->add_option("--interval-ms", ops.top_interval_ms, "refresh period")
+}
+
+void add_top(CLI::App& sub, Args& a) {
+  sub.add_flag("--once", a.top_once, "print once and exit");
+  sub.add_option("--interval-ms", a.top_interval_ms, "refresh period")
       ->check(CLI::Range(100, 600000));
-  ops.version = app.add_subcommand("version", "this CLI's version and the node's");
-  // Global flags are accepted after the subcommand too.
-  for (auto* sub : {ops.members, ops.watch, ops.top, ops.version}) sub->fallthrough();
 }
 
-// The parsed one of `ops`' commands: its exit status; -1 if none was.
-int run_operator_command(const Ctx& c, const OperatorCommands& ops) {
-  if (ops.members->parsed()) {
-    shoal::cli::MemberFilter filter;
-    if (!member_filter(ops.status_filter, ops.label_filter, filter)) return 2;
-    return cmd_members(c, filter);
+void add_lookup(CLI::App& sub, Args& a) {
+  sub.add_option("KEY", a.lookup_key, "the key")->required();
+  sub.add_option("-n", a.n, "distinct owners, clockwise")
+      ->check(CLI::Range(size_t{1}, size_t{100000}));
+}
+
+void add_forward(CLI::App& sub, Args& a) {
+  sub.add_option("KEY", a.forward_key, "the key")->required();
+  sub.add_option("PAYLOAD", a.payload, "the request payload");
+}
+
+// keys: one of the rows under it is required.
+void add_keys(CLI::App& sub, Args&) { sub.require_subcommand(1); }
+
+// keys list: --all only; keys install|use|remove: KEY and --all.
+void add_key_list(CLI::App& sub, Args& a) {
+  sub.add_flag("--all", a.all, "on every alive or suspect member, reported per member");
+}
+
+void add_key_op(CLI::App& sub, Args& a) {
+  sub.add_option("KEY", a.key, "the key, base64")->required();
+  add_key_list(sub, a);
+}
+
+void add_labels_set(CLI::App& sub, Args& a) {
+  sub.add_option("LABELS", a.labels, "KEY=VALUE ...")->required();
+}
+
+void add_labels_unset(CLI::App& sub, Args& a) {
+  sub.add_option("KEYS", a.labels, "KEY ...")->required();
+}
+
+// What each row of kCommands runs: the command, given its options.
+int run_members(const Ctx& c, const Args& a, const CLI::App&) {
+  shoal::cli::MemberFilter filter;
+  if (!member_filter(a.status_filter, a.label_filter, filter)) return 2;
+  return cmd_members(c, filter);
+}
+int run_watch(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_watch(c, a.watch_interval_ms, a.watch_seconds);
+}
+int run_top(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_top(c, a.top_once, a.top_interval_ms);
+}
+int run_version(const Ctx& c, const Args&, const CLI::App&) { return cmd_version(c); }
+int run_status(const Ctx& c, const Args&, const CLI::App&) { return cmd_status(c); }
+int run_lookup(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_lookup(c, a.lookup_key, a.n);
+}
+int run_forward(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_forward(c, a.forward_key, a.payload);
+}
+int run_stats(const Ctx& c, const Args&, const CLI::App&) { return cmd_simple(c, "stats"); }
+int run_counters(const Ctx&, const Args&, const CLI::App&) {
+  std::printf("%s", shoal::node::render_counters_markdown().c_str());
+  return 0;
+}
+int run_leave(const Ctx& c, const Args&, const CLI::App&) { return cmd_simple(c, "leave"); }
+int run_key_generate(const Ctx&, const Args&, const CLI::App&) {
+  std::printf("%s\n", shoal::node::encode_key(shoal::node::generate_key()).c_str());
+  return 0;
+}
+// keys list|install|use|remove: the subcommand's name is the operation.
+int run_keys(const Ctx& c, const Args& a, const CLI::App& sub) {
+  return cmd_keys(c, sub.get_name(), a.key, a.all);
+}
+// labels, labels set, labels unset.
+int run_labels(const Ctx& c, const Args& a, const CLI::App& sub) {
+  const std::string op = sub.get_name() == "labels" ? "show" : sub.get_name();
+  return cmd_labels(c, op, a.labels);
+}
+
+// How a subcommand adds its options (into `Args`), and how it runs once
+// parsed: its exit status.
+using AddOptions = void (*)(CLI::App& sub, Args& a);
+using Run = int (*)(const Ctx& c, const Args& a, const CLI::App& sub);
+
+// A subcommand of `shoal`, or (`under`) of another row's subcommand.
+struct Command {
+  const char* under = nullptr;  // the name of the row it is under; nullptr: of `shoal`
+  const char* name = nullptr;
+  const char* about = nullptr;  // its line in --help
+  AddOptions add = nullptr;     // nullptr: no options
+  Run run = nullptr;            // nullptr: not run itself (it requires one under it)
+  bool local = false;           // asks no node: runs before the keyring is read
+  bool fallthrough = true;      // global flags accepted after it too
+};
+
+// Every subcommand, one row each: the table registers them with CLI11 (in
+// this order: --help lists them so) and dispatches to the one parsed. A
+// row under another comes after it.
+constexpr Command kCommands[] = {
+    {.name = "members",
+     .about = "every member and its state",
+     .add = add_members,
+     .run = run_members},
+    {.name = "watch",
+     .about = "print member changes as they happen",
+     .add = add_watch,
+     .run = run_watch},
+    {.name = "top",
+     .about = "every member's view of every member, refreshed",
+     .add = add_top,
+     .run = run_top},
+    {.name = "version", .about = "this CLI's version and the node's", .run = run_version},
+    {.name = "status", .about = "has the cluster converged?", .run = run_status},
+    {.name = "lookup", .about = "the owner(s) of a key", .add = add_lookup, .run = run_lookup},
+    {.name = "forward",
+     .about = "send a request to the key's owner",
+     .add = add_forward,
+     .run = run_forward},
+    {.name = "stats", .about = "the node's counters", .run = run_stats},
+    {.name = "counters",
+     .about = "what each counter means (no node asked)",
+     .run = run_counters,
+     .local = true,
+     .fallthrough = false},
+    {.name = "leave", .about = "make the node leave gracefully", .run = run_leave},
+    {.name = "keys", .about = "the cluster keyring", .add = add_keys},
+    {.under = "keys",
+     .name = "generate",
+     .about = "print a new random key (no node asked)",
+     .run = run_key_generate,
+     .local = true},
+    {.under = "keys",
+     .name = "list",
+     .about = "the key ids and the primary",
+     .add = add_key_list,
+     .run = run_keys},
+    {.under = "keys",
+     .name = "install",
+     .about = "install KEY (base64) on the node",
+     .add = add_key_op,
+     .run = run_keys},
+    {.under = "keys",
+     .name = "use",
+     .about = "use KEY (base64) on the node",
+     .add = add_key_op,
+     .run = run_keys},
+    {.under = "keys",
+     .name = "remove",
+     .about = "remove KEY (base64) on the node",
+     .add = add_key_op,
+     .run = run_keys},
+    {.name = "labels", .about = "the node's labels; set or unset them", .run = run_labels},
+    {.under = "labels",
+     .name = "set",
+     .about = "set labels KEY=VALUE (merged with the others)",
+     .add = add_labels_set,
+     .run = run_labels},
+    {.under = "labels",
+     .name = "unset",
+     .about = "remove labels by name",
+     .add = add_labels_unset,
+     .run = run_labels},
+};
+
+// Adds every row of kCommands; the subcommand of each, in the table's
+// order. `a` must outlive parsing: the options write into it.
+std::vector<CLI::App*> add_commands(CLI::App& app, Args& a) {
+  std::vector<CLI::App*> subs;
+  for (const Command& row : kCommands) {
+    CLI::App* parent = row.under == nullptr ? &app : app.get_subcommand(row.under);
+    CLI::App* sub = parent->add_subcommand(row.name, row.about);
+    // Before the options and the rows under it (which inherit it).
+    sub->fallthrough(row.fallthrough);
+    if (row.add != nullptr) row.add(*sub, a);
+    subs.push_back(sub);
   }
-  if (ops.watch->parsed()) return cmd_watch(c, ops.interval_ms, ops.watch_seconds);
-  if (ops.top->parsed()) return cmd_top(c, ops.top_once, ops.top_interval_ms);
-  if (ops.version->parsed()) return cmd_version(c);
-  return -1;
+  return subs;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  Ctx c;
-  CLI::App app{"shoal: query a shoal cluster"};
-  app.require_subcommand(1);
+// The options every subcommand shares. `c` must outlive parsing.
+void add_global_options(CLI::App& app, Ctx& c) {
   app.add_option("--node", c.node, "member to ask (host:port)")->capture_default_str();
   app.add_option("--cluster", c.cluster, "cluster name")->capture_default_str();
   app.add_option("--timeout-ms", c.timeout_ms, "per request")
@@ -476,67 +590,54 @@ int main(int argc, char** argv) {
   if (const char* env = std::getenv("SHOAL_KEYRING_FILE")) c.keyring_file = env;
   app.add_option("--keyring-file", c.keyring_file,
                  "keyring whose primary key seals admin requests (default: $SHOAL_KEYRING_FILE)");
-  OperatorCommands ops;
-  add_operator_commands(app, ops);
-  auto* status = app.add_subcommand("status", "has the cluster converged?");
-  std::string key;
-  size_t n = 1;
-  auto* lookup = app.add_subcommand("lookup", "the owner(s) of a key");
-  lookup->add_option("KEY", key, "the key")->required();
-  lookup->add_option("-n", n, "distinct owners, clockwise")
-      ->check(CLI::Range(size_t{1}, size_t{100000}));
-  std::string fkey, fpayload;
-  auto* forward = app.add_subcommand("forward", "send a request to the key's owner");
-  forward->add_option("KEY", fkey, "the key")->required();
-  forward->add_option("PAYLOAD", fpayload, "the request payload");
-  auto* stats = app.add_subcommand("stats", "the node's counters");
-  auto* counters = app.add_subcommand("counters", "what each counter means (no node asked)");
-  auto* leave = app.add_subcommand("leave", "make the node leave gracefully");
-  KeyCommands keys;
-  add_key_commands(app, keys);
-  LabelCommands labels;
-  add_label_commands(app, labels);
-  // Global flags are accepted after the subcommand too.
-  for (auto* sub : {status, lookup, forward, stats, leave}) sub->fallthrough();
+}
+
+// Reads c.keyring_file, if one is given, into c.keyring; false (after
+// saying why) if it cannot be read.
+bool load_keyring(Ctx& c) {
+  if (c.keyring_file.empty()) return true;
+  std::string why;
+  c.keyring = shoal::node::load_keyring_file(c.keyring_file, &why);
+  if (!c.keyring) {
+    std::fprintf(stderr, "shoal: %s\n", why.c_str());
+    return false;
+  }
+  return true;
+}
+
+// Runs the parsed command: the last row whose subcommand was parsed (a row
+// under another comes after it). Its exit status.
+int run_parsed(Ctx& c, const Args& a, const std::vector<CLI::App*>& subs) {
+  for (size_t i = subs.size(); i-- > 0;) {
+    const Command& row = kCommands[i];
+    if (!subs[i]->parsed()) continue;
+    if (row.run == nullptr) return 2;
+    if (row.local) return row.run(c, a, *subs[i]);
+    if (!load_keyring(c)) return 2;
+    // A node's answer is input like any other: a missing field or a wrong
+    // type is reported, never undefined behaviour.
+    try {
+      return row.run(c, a, *subs[i]);
+    } catch (const std::exception& e) {
+      return fail(printable(c.node) + ": malformed answer: " + e.what());
+    }
+  }
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Ctx c;
+  Args a;
+  CLI::App app{"shoal: query a shoal cluster"};
+  app.require_subcommand(1);
+  add_global_options(app, c);
+  const std::vector<CLI::App*> subs = add_commands(app, a);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (keys.generate->parsed()) {
-    std::printf("%s\n", shoal::node::encode_key(shoal::node::generate_key()).c_str());
-    return 0;
-  }
-  if (counters->parsed()) {
-    std::printf("%s", shoal::node::render_counters_markdown().c_str());
-    return 0;
-  }
-  if (!c.keyring_file.empty()) {
-    std::string why;
-    c.keyring = shoal::node::load_keyring_file(c.keyring_file, &why);
-    if (!c.keyring) {
-      std::fprintf(stderr, "shoal: %s\n", why.c_str());
-      return 2;
-    }
-  }
-  // A node's answer is input like any other: a missing field or a wrong
-  // type is reported, never undefined behaviour.
-  try {
-    if (int done = run_operator_command(c, ops); done >= 0) return done;
-    if (status->parsed()) return cmd_status(c);
-    if (lookup->parsed()) return cmd_lookup(c, key, n);
-    if (forward->parsed()) return cmd_forward(c, fkey, fpayload);
-    if (stats->parsed()) return cmd_simple(c, "stats");
-    if (leave->parsed()) return cmd_simple(c, "leave");
-    if (labels.show->parsed()) {
-      const char* op = labels.set->parsed() ? "set" : labels.unset->parsed() ? "unset" : "show";
-      return cmd_labels(c, op, labels.items);
-    }
-    for (auto* k : keys.ops) {
-      if (k->parsed()) return cmd_keys(c, k->get_name(), keys.key, keys.all);
-    }
-  } catch (const std::exception& e) {
-    return fail(printable(c.node) + ": malformed answer: " + e.what());
-  }
-  return 2;
+  return run_parsed(c, a, subs);
 }

@@ -22,35 +22,25 @@ import random
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
+                                "integration"))
+from shoal_testlib import free_base_port  # noqa: E402
+
 CLK = os.sysconf("SC_CLK_TCK")
 LOG_TS = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}) ")
 
 
 def free_base(n):
-    for _ in range(500):
-        base = random.randint(10000, 32000 - n)  # below the ephemeral range
-        ok = True
-        for port in range(base, base + n):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind(("127.0.0.1", port))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-            if not ok:
-                break
-        if ok:
-            return base
-    sys.exit("bench-cluster: no free port range")
+    try:
+        return free_base_port(n, tries=500)
+    except RuntimeError:
+        sys.exit("bench-cluster: no free port range")
 
 
 def ts(line):

@@ -1,4 +1,4 @@
-// Fuzz target for cli/answers.h: how the shoal CLI reads and prints what a
+// Fuzz target for cli/answer_format.h: how the shoal CLI reads and prints what a
 // node answers (a node, or anyone answering on its port, picks the bytes).
 //
 // The input, parsed as JSON (inputs that are not JSON are dropped by the
@@ -31,7 +31,7 @@
 #include <utility>
 #include <vector>
 
-#include "shoal/cli/answers.h"
+#include "shoal/cli/answer_format.h"
 
 namespace {
 

@@ -10,8 +10,6 @@ Ports are picked free (bound and released) from a random base.
 
 import json
 import os
-import random
-import shutil
 import signal
 import socket
 import subprocess
@@ -20,55 +18,10 @@ import tempfile
 import time
 import unittest
 
+from shoal_testlib import (free_base_port, json_answer, poll, run_shoal, shoal_command,
+                           stop_processes)
+
 BIN = None  # set from argv
-
-
-def free_base_port(count, host="127.0.0.1"):
-    """A base port such that base..base+count-1 are free on host, TCP and UDP."""
-    for _ in range(200):
-        base = random.randint(10000, 32000 - count)  # below the ephemeral range
-        ok = True
-        for port in range(base, base + count):
-            for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-                s = socket.socket(socket.AF_INET, kind)
-                try:
-                    s.bind((host, port))
-                except OSError:
-                    ok = False
-                finally:
-                    s.close()
-            if not ok:
-                break
-        if ok:
-            return base
-    raise RuntimeError("no free port range")
-
-
-def poll(predicate, timeout=30.0, interval=0.1):
-    """Calls predicate until it returns a truthy value or timeout passes."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def why_no_netns(tools=("ip",)):
-    """Why network-namespace tests cannot run here ("" if they can): they
-    need root, the given tools (iproute2's `ip`, nftables' `nft`) and a
-    working `ip netns`."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "needs root to create network namespaces"
-    for tool in tools:
-        if shutil.which(tool) is None:
-            return f"needs `{tool}` ({'nftables' if tool == 'nft' else 'iproute2'})"
-    r = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True)
-    if r.returncode != 0:
-        return f"`ip netns` is unavailable: {r.stderr.strip()}"
-    return ""
 
 
 class Cluster:
@@ -111,28 +64,11 @@ class Cluster:
             return None
 
     def stop_all(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(timeout=5)
+        stop_processes(self.procs.values(), timeout=5, kill_timeout=5)
 
     def cli(self, node, *args, cluster=None):
-        out = subprocess.run(
-            [os.path.join(BIN, "shoal"), "--node", self.addr(node), "--cluster",
-             cluster or self.cluster, "--json", "--timeout-ms", "2000", *args],
-            capture_output=True, text=True, timeout=30)
-        # `status` exits 1 when not converged but still prints its JSON.
-        if out.returncode not in (0, 1) or not out.stdout.strip():
-            return None
-        try:
-            return json.loads(out.stdout)
-        except json.JSONDecodeError:
-            return None
+        return json_answer(run_shoal(shoal_command(BIN, self.addr(node),
+                                                   cluster or self.cluster, *args)))
 
     def members(self, node):
         m = self.cli(node, "members")

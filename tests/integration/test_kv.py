@@ -26,7 +26,7 @@ import unittest
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_cluster import free_base_port, poll  # noqa: E402
+from shoal_testlib import free_base_port, poll, stop_process  # noqa: E402
 
 BIN = None  # set from argv
 NODES = 5
@@ -35,16 +35,6 @@ KEYS = 10000
 # for is under 1%; the check is looser so that a slow shared machine does
 # not fail it, and the figure is printed for docs/PERFORMANCE.md.
 FAILED_PCT_MAX = 5.0
-
-
-def stop_process(p, timeout=30.0):
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(timeout)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(10)
 
 
 class KvCluster:

@@ -51,8 +51,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_cluster  # noqa: E402  (Cluster, poll)
-from test_cluster import Cluster, poll  # noqa: E402
+import test_cluster  # noqa: E402  (Cluster, BIN)
+from shoal_testlib import (free_base_port, json_answer, poll, run_shoal,  # noqa: E402
+                           shoal_command, why_no_netns)
+from test_cluster import Cluster  # noqa: E402
 
 CLUSTER = "atk"
 
@@ -263,7 +265,7 @@ class NetCluster(Cluster):
         # it listens on every address, so the CLI can ask it on 127.0.0.1,
         # and advertises host.
         self.keyless = key is None
-        self.base = test_cluster.free_base_port(n, "0.0.0.0" if self.keyless else host)
+        self.base = free_base_port(n, "0.0.0.0" if self.keyless else host)
         self.cluster = CLUSTER
         self.extra = []
         self.dir = tempfile.mkdtemp(prefix="shoal-netns-")
@@ -295,20 +297,8 @@ class NetCluster(Cluster):
 
     def cli(self, node, *args, cluster=None):
         admin = f"127.0.0.1:{self.base + node}" if self.keyless else self.addr(node)
-        cmd = [os.path.join(test_cluster.BIN, "shoal"), "--node", admin,
-               "--cluster", self.cluster, "--json", "--timeout-ms", "2000"]
-        if self.cli_keys:
-            cmd += ["--keyring-file", self.cli_keys]
-        env = dict(os.environ)
-        env.pop("SHOAL_KEYRING_FILE", None)
-        out = subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
-                             env=env)
-        if out.returncode not in (0, 1) or not out.stdout.strip():
-            return None
-        try:
-            return json.loads(out.stdout)
-        except json.JSONDecodeError:
-            return None
+        return json_answer(run_shoal(shoal_command(test_cluster.BIN, admin, self.cluster, *args,
+                                                   keyring=self.cli_keys), env_keyring=False))
 
     def view(self, node):
         """{address: (status, incarnation)}, or None if the node did not answer."""
@@ -378,7 +368,7 @@ class NetnsAttackTest(unittest.TestCase):
 
     @staticmethod
     def why_no_netns():
-        return test_cluster.why_no_netns(("ip",))
+        return why_no_netns(("ip",))
 
     @staticmethod
     def unused_subnet():

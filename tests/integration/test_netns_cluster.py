@@ -34,10 +34,8 @@ are skipped with the reason. Every process started is stopped by PID
 """
 
 import functools
-import json
 import os
 import random
-import signal
 import subprocess
 import sys
 import tempfile
@@ -57,9 +55,10 @@ def run(*args, input=None):
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_cluster  # noqa: E402
+import shoal_testlib  # noqa: E402
+from shoal_testlib import json_answer, run_shoal, shoal_command, stop_processes  # noqa: E402
 
-poll = functools.partial(test_cluster.poll, interval=0.5)  # a sweep asks 20 nodes
+poll = functools.partial(shoal_testlib.poll, interval=0.5)  # a sweep asks 20 nodes
 
 
 class Hosts:
@@ -109,15 +108,7 @@ class Hosts:
         return ""
 
     def teardown(self):
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_processes(self.procs.values())
         for ns in self.made:
             run("ip", "netns", "del", ns)
 
@@ -137,15 +128,9 @@ class Hosts:
         return [i for i, p in self.procs.items() if p.poll() is None]
 
     def cli(self, i, *args):
-        r = run("ip", "netns", "exec", self.ns[i], os.path.join(BIN, "shoal"), "--node",
-                self.addr(i), "--cluster", "mh", "--keyring-file", self.keyring, "--json",
-                "--timeout-ms", "3000", *args)
-        if r.returncode != 0 or not r.stdout.strip():
-            return None
-        try:
-            return json.loads(r.stdout)
-        except json.JSONDecodeError:
-            return None
+        cmd = shoal_command(BIN, self.addr(i), "mh", *args, timeout_ms=3000,
+                            keyring=self.keyring, netns=self.ns[i])
+        return json_answer(run_shoal(cmd, timeout=60), exit_codes=(0,))
 
     def view(self, i):
         """{address: status} as node i sees it, or None."""
@@ -190,7 +175,7 @@ class NetnsClusterTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        why = test_cluster.why_no_netns(("ip", "nft"))
+        why = shoal_testlib.why_no_netns(("ip", "nft"))
         if why:
             raise unittest.SkipTest(why)
         cls.hosts = Hosts()

@@ -26,11 +26,9 @@ is a bounded poll.
 """
 
 import functools
-import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -41,14 +39,15 @@ NAME = "seeds.shoal.test"
 
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_cluster  # noqa: E402
+import shoal_testlib  # noqa: E402
+from shoal_testlib import json_answer, run_shoal, shoal_command, stop_processes  # noqa: E402
 
-poll = functools.partial(test_cluster.poll, interval=0.2)  # each ask runs a CLI in the netns
+poll = functools.partial(shoal_testlib.poll, interval=0.2)  # each ask runs a CLI in the netns
 
 
 class NetnsDnsTest(unittest.TestCase):
     def setUp(self):
-        why = test_cluster.why_no_netns(("ip",))
+        why = shoal_testlib.why_no_netns(("ip",))
         if why:
             self.skipTest(why)
         self.ns = f"shoal-dns-{os.getpid()}"
@@ -93,27 +92,11 @@ class NetnsDnsTest(unittest.TestCase):
         log.close()
 
     def stop_all(self):
-        for p in self.procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs:
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(10)
+        stop_processes(self.procs)
 
     def admin(self, ip, command):
-        r = subprocess.run(["ip", "netns", "exec", self.ns, os.path.join(BIN, "shoal"),
-                            "--node", f"{ip}:{self.port}", "--cluster", "dns", "--json",
-                            "--timeout-ms", "2000", command],
-                           capture_output=True, text=True, timeout=30)
-        if r.returncode not in (0, 1) or not r.stdout.strip():
-            return None
-        try:
-            return json.loads(r.stdout)
-        except json.JSONDecodeError:
-            return None
+        return json_answer(run_shoal(shoal_command(BIN, f"{ip}:{self.port}", "dns", command,
+                                                   netns=self.ns)))
 
     def log(self, ip):
         with open(os.path.join(self.dir, f"{ip}.log"), errors="replace") as f:

@@ -23,8 +23,9 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import test_cluster  # noqa: E402  (Cluster, poll, free ports)
-from test_cluster import Cluster, poll  # noqa: E402
+import test_cluster  # noqa: E402  (Cluster, BIN)
+from shoal_testlib import json_answer, poll, run_shoal, shoal_command  # noqa: E402
+from test_cluster import Cluster  # noqa: E402
 
 
 def new_key():
@@ -59,23 +60,11 @@ class KeyedCluster(Cluster):
 
     def cli_raw(self, node, *args, keys="default", timeout_ms=2000):
         keys = (self.cli_keys if self.cli_keyed[node] else None) if keys == "default" else keys
-        cmd = [os.path.join(test_cluster.BIN, "shoal"), "--node", self.addr(node), "--cluster",
-               self.cluster, "--json", "--timeout-ms", str(timeout_ms)]
-        if keys:
-            cmd += ["--keyring-file", keys]
-        env = dict(os.environ)
-        env.pop("SHOAL_KEYRING_FILE", None)
-        return subprocess.run(cmd + list(args), capture_output=True, text=True, timeout=30,
-                              env=env)
+        return run_shoal(shoal_command(test_cluster.BIN, self.addr(node), self.cluster, *args,
+                                       timeout_ms=timeout_ms, keyring=keys), env_keyring=False)
 
     def cli(self, node, *args, cluster=None):
-        out = self.cli_raw(node, *args)
-        if out.returncode not in (0, 1) or not out.stdout.strip():
-            return None
-        try:
-            return json.loads(out.stdout)
-        except json.JSONDecodeError:
-            return None
+        return json_answer(self.cli_raw(node, *args))
 
     def stats(self, node):
         return self.cli(node, "stats")

@@ -13,8 +13,8 @@
 //
 // Pure: no I/O; the callers print what these return.
 
-#ifndef SHOAL_CLI_ANSWERS_H_
-#define SHOAL_CLI_ANSWERS_H_
+#ifndef SHOAL_CLI_ANSWER_FORMAT_H_
+#define SHOAL_CLI_ANSWER_FORMAT_H_
 
 #include <cstdint>
 #include <limits>
@@ -128,4 +128,4 @@ class StatusReport {
 
 }  // namespace shoal::cli
 
-#endif  // SHOAL_CLI_ANSWERS_H_
+#endif  // SHOAL_CLI_ANSWER_FORMAT_H_

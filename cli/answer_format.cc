@@ -1,6 +1,6 @@
-// Copyright shoal authors. See answers.h.
+// Copyright shoal authors. See answer_format.h.
 
-#include "shoal/cli/answers.h"
+#include "shoal/cli/answer_format.h"
 
 #include <algorithm>
 #include <cstdarg>
