@@ -60,6 +60,11 @@ Change Membership::change_of(const Member& m, const std::string& source) const {
                 source,       incarnation(),  m.state.address};
 }
 
+Change Membership::accusation(const Member& m, Status status) const {
+  return Change{m.state.name, status,        m.state.incarnation, {},
+                self_,        incarnation(), m.state.address};
+}
+
 void Membership::set_deadline(Member& m, Instant deadline) {
   if (m.deadline != kNever) timers_.erase({m.deadline, m.state.name});
   m.deadline = deadline;

@@ -211,14 +211,7 @@ void Membership::run_member_timers(Instant now) {
     switch (m.state.status) {
       case Status::kSuspect:
         ++stats_.faulty_declared;
-        apply(Change{name,
-                     Status::kFaulty,
-                     m.state.incarnation,
-                     {},
-                     self_,
-                     incarnation(),
-                     m.state.address},
-              now);
+        apply(accusation(m, Status::kFaulty), now);
         break;
       case Status::kFaulty:
       case Status::kLeave:

@@ -286,6 +286,10 @@ class Membership {
                      MergeKind kind);
   Change self_change() const;
   Change change_of(const Member& m, const std::string& source) const;
+  // This node's claim that member `m` is `status` (suspect after failed
+  // probes, faulty when a suspicion runs out), at its known incarnation
+  // and address.
+  Change accusation(const Member& m, Status status) const;
 
   // ---- probing ----
   void start_period(Instant now);

@@ -105,15 +105,7 @@ void Membership::finish_probe(Instant now) {
     retry_target_ = probe_.target;
     return;
   }
-  Member& m = it->second;
-  apply(Change{m.state.name,
-               Status::kSuspect,
-               m.state.incarnation,
-               {},
-               self_,
-               incarnation(),
-               m.state.address},
-        now);
+  apply(accusation(it->second, Status::kSuspect), now);
 }
 
 void Membership::start_period(Instant now) {
