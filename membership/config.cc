@@ -7,7 +7,7 @@
 #include <chrono>
 #include <string>
 
-#include "shoal/membership/address.h"
+#include "shoal/membership/member_address.h"
 #include "shoal/membership/membership.h"
 #include "shoal/membership/messages.h"
 #include "shoal/membership/types.h"

@@ -17,8 +17,8 @@
 #include <variant>
 #include <vector>
 
-#include "shoal/membership/address.h"
 #include "shoal/membership/assert.h"
+#include "shoal/membership/member_address.h"
 
 namespace shoal::membership {
 

@@ -3,7 +3,7 @@
 
 #include <asio/ip/address.hpp>
 
-#include "shoal/membership/address.h"
+#include "shoal/membership/member_address.h"
 #include "shoal/node/address.h"
 #include "shoal/node/node.h"
 
@@ -14,7 +14,7 @@ std::string NodeOptions::validate() const {
   if (!parse_host_port(listen, &err, /*allow_port_zero=*/true)) return "listen: " + err;
   if (!advertise.empty() && !parse_host_port(advertise, &err)) return "advertise: " + err;
   // This member's identity on the wire: a canonical IP literal and port
-  // (membership/address.h), as every peer's codec requires.
+  // (membership/member_address.h), as every peer's codec requires.
   if (!advertise.empty()) {
     if (auto why = membership::check_member_address(advertise); !why.empty()) {
       return "advertise: '" + advertise + "' " + why;

@@ -18,8 +18,8 @@
 #include <vector>
 
 #include "shoal.pb.h"
-#include "shoal/membership/address.h"
 #include "shoal/membership/assert.h"
+#include "shoal/membership/member_address.h"
 #include "shoal/membership/types.h"
 
 namespace shoal::proto {
@@ -267,7 +267,7 @@ std::string take_status(int wire, m::Status& out) {
 }
 
 // "<field>: <problem> '<text>'" if `value` is not a member name
-// (membership/address.h: a canonical address, or letters, digits, '.',
+// (membership/member_address.h: a canonical address, or letters, digits, '.',
 // '_', '-').
 std::string check_name(const std::string& value, std::string_view field) {
   if (value.empty()) return std::string(field) + ": empty";

@@ -15,7 +15,7 @@
 //     is kProtocolVersion, the cluster is the caller's, a body is present,
 //     every Status is a known value, and every address, source, responder
 //     and probe target is a canonical member address: an IP literal and a
-//     port (membership/address.h), never a DNS name.
+//     port (membership/member_address.h), never a DNS name.
 //   * decode(encode(v)) == v for every v that satisfies the above.
 //     Re-encoding decoded bytes need not reproduce them byte for byte:
 //     unknown fields (from newer peers) are dropped.

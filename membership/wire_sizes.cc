@@ -18,14 +18,13 @@
 // tests/proto/codec_test.cc checks every function here against the
 // generated code's ByteSizeLong() on randomized messages.
 
-#include "shoal/membership/messages.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "shoal/membership/messages.h"
 #include "shoal/membership/types.h"
 
 namespace shoal::membership {
