@@ -2,7 +2,8 @@
 // types of proto/shoal.proto (generated, package shoal.v1) and the plain
 // membership:: values of membership/messages.h. Nothing else includes
 // shoal.pb.h, and this header does not either, so protobuf stays out of the
-// core and out of every file that includes this one.
+// core and out of every file that includes this one. Defined in two
+// halves that share no code: encode.cc and decode.cc.
 //
 // Contract:
 //   * Decoders take a bounded byte span and a size limit, check the limit
