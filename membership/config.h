@@ -30,7 +30,7 @@ struct Config {
   // This node's advertised address ("host:port", IPv6 in brackets). Other
   // members reach it there.
   std::string address;
-  // This node's identity in the cluster and on the ring (address.h,
+  // This node's identity in the cluster and on the ring (member_address.h,
   // check_member_name); "" means its address. A member that comes back
   // under the same name on another address keeps its place on the ring.
   std::string name;

@@ -29,6 +29,23 @@
 // tombstone_timeout. The member table includes this node itself.
 //
 // Thread safety: none; one thread (the node's io thread) owns it.
+//
+// One class, defined in one file per mechanism (each opens with its
+// contract):
+//
+//   membership.cc  construction, public calls, messages in and out
+//                  (dispatch, piggybacking), events, tick/next_deadline
+//   claims.cc      applying claims (precedence, supersedes, the
+//                  incarnation horizon), set_state, the member table and
+//                  its bounds, forgetting, merging tables
+//   names.cc       claims about this node: refutation, name conflicts
+//   probing.cc     probe periods, ping, ping-req, ack, nack, the TCP
+//                  fallback ping, the peer list and probe order
+//   sync.cc        join, heal, full sync (checksum anti-entropy), TCP
+//                  exchanges
+//   lifeguard.cc   suspicion timeouts and confirmations (and lifeguard.h's
+//                  suspicion_timeout)
+//   config.cc      Config::validate (config.h)
 
 #ifndef SHOAL_MEMBERSHIP_MEMBERSHIP_H_
 #define SHOAL_MEMBERSHIP_MEMBERSHIP_H_
@@ -256,6 +273,10 @@ class Membership {
                      MergeKind kind);
   Change self_change() const;
   Change change_of(const Member& m, const std::string& source) const;
+  // This node's claim that member `m` is `status` (suspect after failed
+  // probes, faulty when a suspicion runs out), at its known incarnation
+  // and address.
+  Change accusation(const Member& m, Status status) const;
 
   // ---- probing ----
   void start_period(Instant now);

@@ -55,7 +55,7 @@ inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
 
 // Members are identified by name (Config::name: the member's address
-// unless the operator names it; address.h check_member_name). Every
+// unless the operator names it; member_address.h check_member_name). Every
 // `source`, `target` and `responder` below is a name. Where a message also
 // says where a member is reached, `address` holds that address; empty
 // means the name is the address (a default name: the wire then carries

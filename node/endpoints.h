@@ -1,5 +1,5 @@
 // Copyright shoal authors. Member addresses ("ip:port", membership/
-// address.h) to socket endpoints, cached: the UDP transport, join/sync
+// member_address.h) to socket endpoints, cached: the UDP transport, join/sync
 // exchanges and forwarding links all reach members by address.
 //
 // Only IP literals convert, without I/O: this never resolves a DNS name,

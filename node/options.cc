@@ -5,7 +5,7 @@
 
 #include <asio/ip/address.hpp>
 
-#include "shoal/membership/address.h"
+#include "shoal/membership/member_address.h"
 #include "shoal/node/host_port.h"
 #include "shoal/node/seal.h"
 
@@ -20,7 +20,7 @@ std::string address_problem(const NodeOptions& o) {
   if (!parse_host_port(o.listen, &err, /*allow_port_zero=*/true)) return "listen: " + err;
   if (!o.advertise.empty() && !parse_host_port(o.advertise, &err)) return "advertise: " + err;
   // This member's identity on the wire: a canonical IP literal and port
-  // (membership/address.h), as every peer's codec requires.
+  // (membership/member_address.h), as every peer's codec requires.
   if (!o.advertise.empty()) {
     if (auto why = membership::check_member_address(o.advertise); !why.empty()) {
       return "advertise: '" + o.advertise + "' " + why;

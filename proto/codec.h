@@ -2,7 +2,8 @@
 // types of proto/shoal.proto (generated, package shoal.v1) and the plain
 // membership:: values of membership/messages.h. Nothing else includes
 // shoal.pb.h, and this header does not either, so protobuf stays out of the
-// core and out of every file that includes this one.
+// core and out of every file that includes this one. Defined in two
+// halves that share no code: encode.cc and decode.cc.
 //
 // Contract:
 //   * Decoders take a bounded byte span and a size limit, check the limit
@@ -15,7 +16,7 @@
 //     is kProtocolVersion, the cluster is the caller's, a body is present,
 //     every Status is a known value, and every address, source, responder
 //     and probe target is a canonical member address: an IP literal and a
-//     port (membership/address.h), never a DNS name.
+//     port (membership/member_address.h), never a DNS name.
 //   * decode(encode(v)) == v for every v that satisfies the above.
 //     Re-encoding decoded bytes need not reproduce them byte for byte:
 //     unknown fields (from newer peers) are dropped.

@@ -1,4 +1,4 @@
-// Fuzz target for the two address parsers: membership/address.h (member
+// Fuzz target for the two address parsers: membership/member_address.h (member
 // addresses: canonical IP literal and port, the identity on the wire) and
 // node/host_port.h (parse_host_port: "host:port" as flags and seeds give it).
 //
@@ -28,7 +28,7 @@
 #include <string>
 #include <string_view>
 
-#include "shoal/membership/address.h"
+#include "shoal/membership/member_address.h"
 #include "shoal/node/host_port.h"
 
 namespace {

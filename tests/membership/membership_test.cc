@@ -12,9 +12,9 @@
 #include <string>
 #include <vector>
 
-#include "shoal/membership/address.h"
 #include "shoal/membership/dissemination.h"
 #include "shoal/membership/lifeguard.h"
+#include "shoal/membership/member_address.h"
 
 namespace shoal::membership {
 namespace {

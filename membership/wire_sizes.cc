@@ -18,14 +18,13 @@
 // tests/proto/codec_test.cc checks every function here against the
 // generated code's ByteSizeLong() on randomized messages.
 
-#include "shoal/membership/messages.h"
-
 #include <cstddef>
 #include <cstdint>
 #include <string_view>
 #include <variant>
 #include <vector>
 
+#include "shoal/membership/messages.h"
 #include "shoal/membership/types.h"
 
 namespace shoal::membership {
@@ -102,31 +101,6 @@ size_t body_size(const Gossip& m) {
 }
 
 }  // namespace
-
-std::string check_labels(const Labels& labels) {
-  const size_t n = labels_bytes(labels);
-  if (n <= kLabelsBytesMax) return {};
-  return "labels: " + std::to_string(n) + " bytes, over the " + std::to_string(kLabelsBytesMax) +
-         "-byte limit";
-}
-
-std::string_view to_string(Status s) {
-  switch (s) {
-    case Status::kAlive:
-      return "alive";
-    case Status::kSuspect:
-      return "suspect";
-    case Status::kFaulty:
-      return "faulty";
-    case Status::kLeave:
-      return "leave";
-    case Status::kTombstone:
-      return "tombstone";
-  }
-  // Only reachable through a cast of an out-of-range value: a bug, but a
-  // name for it is more useful in a log line than a crash.
-  return "unknown";
-}
 
 size_t encoded_change_size(const Change& c) {
   // The codec writes the address only when it is not the name.

@@ -19,8 +19,8 @@
 //
 // Pure parsing, no I/O; at most kMemberAddressMax bytes are looked at.
 
-#ifndef SHOAL_MEMBERSHIP_ADDRESS_H_
-#define SHOAL_MEMBERSHIP_ADDRESS_H_
+#ifndef SHOAL_MEMBERSHIP_MEMBER_ADDRESS_H_
+#define SHOAL_MEMBERSHIP_MEMBER_ADDRESS_H_
 
 #include <cstddef>
 #include <optional>
@@ -56,4 +56,4 @@ std::string check_member_name(std::string_view text);
 
 }  // namespace shoal::membership
 
-#endif  // SHOAL_MEMBERSHIP_ADDRESS_H_
+#endif  // SHOAL_MEMBERSHIP_MEMBER_ADDRESS_H_

@@ -1,6 +1,6 @@
-// Copyright shoal authors. See address.h.
+// Copyright shoal authors. See member_address.h.
 
-#include "shoal/membership/address.h"
+#include "shoal/membership/member_address.h"
 
 #include <array>
 #include <cstdint>
