@@ -1,4 +1,4 @@
-// Copyright shoal authors. Config::validate() (contract in config.h): the
+// Copyright shoal authors. Config::validate() and Tuning::validate() (contracts in config.h): the
 // bounds of every option, a name the codec lets through, and room in a
 // datagram for this node's own claim.
 
@@ -14,10 +14,15 @@
 
 namespace shoal::membership {
 
+namespace {
+
+std::string ms(Duration d) {
+  return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + "ms";
+}
+
+}  // namespace
+
 std::string Config::validate() const {
-  auto ms = [](Duration d) {
-    return std::to_string(std::chrono::duration_cast<milliseconds>(d).count()) + "ms";
-  };
   if (address.empty()) return "address: must not be empty";
   // The address's form is the driver's business (the core never parses
   // it); a name given apart from it must be one the codec lets through.
@@ -28,6 +33,19 @@ std::string Config::validate() const {
     return "name: \"" + name + "\" is an address but not this node's (" + address + ")";
   }
   if (cluster.empty() || cluster.size() > 255) return "cluster: must be 1..255 bytes";
+  if (std::string why = Tuning::validate(); !why.empty()) return why;
+  if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
+  if (std::string problem = check_labels(labels); !problem.empty()) return problem;
+  const Change self{identity(), Status::kAlive, UINT64_MAX, labels,
+                    identity(), UINT64_MAX,     address};
+  if (encoded_change_size(self) > Membership::change_bytes_max(*this)) {
+    return "labels: this member's claim (" + std::to_string(encoded_change_size(self)) +
+           " bytes) does not fit datagram_budget with room for a ping";
+  }
+  return "";
+}
+
+std::string Tuning::validate() const {
   if (protocol_period < milliseconds(50)) {
     return "protocol_period: " + ms(protocol_period) + " is below the 50ms minimum";
   }
@@ -64,14 +82,6 @@ std::string Config::validate() const {
   if (tcp_timeout <= Duration::zero()) return "tcp_timeout: must be > 0";
   if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
-  if (incarnation > kIncarnationStartMax) return "incarnation: must be at most 2^60";
-  if (std::string problem = check_labels(labels); !problem.empty()) return problem;
-  const Change self{identity(), Status::kAlive, UINT64_MAX, labels,
-                    identity(), UINT64_MAX,     address};
-  if (encoded_change_size(self) > Membership::change_bytes_max(*this)) {
-    return "labels: this member's claim (" + std::to_string(encoded_change_size(self)) +
-           " bytes) does not fit datagram_budget with room for a ping";
-  }
   if (incarnation_ahead_max < Duration::zero() ||
       incarnation_ahead_max > std::chrono::hours(24 * 3650)) {
     return "incarnation_ahead_max: must be 0..10 years";

@@ -26,24 +26,9 @@ inline constexpr Incarnation kIncarnationStartMax = Incarnation{1} << 60;
 // itself may go (its refutations): one hour of milliseconds.
 inline constexpr Duration kRefutationHeadroom = std::chrono::hours(1);
 
-struct Config {
-  // This node's advertised address ("host:port", IPv6 in brackets). Other
-  // members reach it there.
-  std::string address;
-  // This node's identity in the cluster and on the ring (member_address.h,
-  // check_member_name); "" means its address. A member that comes back
-  // under the same name on another address keeps its place on the ring.
-  std::string name;
-  const std::string& identity() const { return name.empty() ? address : name; }
-  // Cluster name, carried in every envelope; members of other clusters are
-  // dropped by the codec. The core needs only its length (datagram budget).
-  std::string cluster = "shoal";
-  // Labels gossiped with this member (small: they ride in every alive claim).
-  Labels labels;
-  // Incarnation to start from: the driver passes the wall-clock
-  // milliseconds at process start, so a restart outranks the former self.
-  // At most kIncarnationStartMax.
-  Incarnation incarnation = 0;
+// The protocol's parameters: what an operator tunes (a node takes them as
+// NodeOptions::protocol; who the node is comes separately, in Config).
+struct Tuning {
   // How far an incarnation may lie ahead of this node's clock. Because
   // incarnations start at wall-clock milliseconds, this node knows roughly
   // what the largest honest incarnation is now: its own start incarnation
@@ -170,8 +155,34 @@ struct Config {
   Duration heal_interval = seconds(5);
   int heal_fanout = 3;
 
-  // Returns "" if valid, else what is wrong ("protocol_period: 10ms is below
-  // the 50ms minimum").
+  // Returns "" if every parameter is in bounds, else what is wrong
+  // ("protocol_period: 10ms is below the 50ms minimum").
+  std::string validate() const;
+};
+
+// A node's whole configuration: who it is (the driver fills this in) and
+// the parameters it runs with.
+struct Config : Tuning {
+  // This node's advertised address ("host:port", IPv6 in brackets). Other
+  // members reach it there.
+  std::string address;
+  // This node's identity in the cluster and on the ring (member_address.h,
+  // check_member_name); "" means its address. A member that comes back
+  // under the same name on another address keeps its place on the ring.
+  std::string name;
+  const std::string& identity() const { return name.empty() ? address : name; }
+  // Cluster name, carried in every envelope; members of other clusters are
+  // dropped by the codec. The core needs only its length (datagram budget).
+  std::string cluster = "shoal";
+  // Labels gossiped with this member (small: they ride in every alive claim).
+  Labels labels;
+  // Incarnation to start from: the driver passes the wall-clock
+  // milliseconds at process start, so a restart outranks the former self.
+  // At most kIncarnationStartMax.
+  Incarnation incarnation = 0;
+  // Returns "" if valid, else what is wrong: the identity, then the
+  // parameters (Tuning::validate), then that this node's own claim fits a
+  // datagram.
   std::string validate() const;
 };
 

@@ -114,7 +114,7 @@ void Node::Impl::make_engine() {
     seed = (static_cast<uint64_t>(rd()) << 32) | rd();
   }
   EngineOptions eo;
-  eo.protocol = opts.protocol;
+  static_cast<membership::Tuning&>(eo.protocol) = opts.protocol;
   eo.protocol.address = advertised;
   eo.protocol.name = opts.name;
   eo.protocol.cluster = opts.cluster;

@@ -86,7 +86,8 @@ std::string other_problem(const NodeOptions& o) {
     return "datagram_budget: must be >= " + std::to_string(512 + kSealOverhead) +
            " with encryption (the seal takes " + std::to_string(kSealOverhead) + " bytes)";
   }
-  membership::Config c = o.protocol;
+  membership::Config c;
+  static_cast<membership::Tuning&>(c) = o.protocol;
   c.address = o.advertise.empty() ? o.listen : o.advertise;  // only checked for non-empty
   c.cluster = o.cluster;
   c.labels = o.labels;

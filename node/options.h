@@ -40,9 +40,10 @@ struct NodeOptions {
   std::vector<std::string> seeds;
   // Labels gossiped with this member.
   membership::Labels labels;
-  // Protocol parameters (address, cluster, labels and incarnation are
-  // filled in by the node).
-  membership::Config protocol;
+  // The protocol's parameters (membership/config.h: each with its formula
+  // and trade-off). Who this node is (name, cluster, labels above; its
+  // address and incarnation) the node adds itself.
+  membership::Tuning protocol;
   uint32_t replica_points = ring::kDefaultReplicaPoints;
   // TCP frames above this are refused before allocation.
   uint32_t frame_bytes_max = 16u << 20;
