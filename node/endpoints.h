@@ -4,7 +4,8 @@
 //
 // Only IP literals convert, without I/O: this never resolves a DNS name,
 // so nothing a peer sends can make the io thread wait on DNS. Seeds given
-// by name are resolved asynchronously where they are used (node.cc).
+// by name are resolved asynchronously where they are used (seed_resolver.h,
+// exchange.h).
 // The cache is bounded (cleared past 100,000 entries).
 // Thread safety: one thread.
 

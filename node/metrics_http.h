@@ -8,7 +8,7 @@
 //                 answers nothing, and the probe times out): liveness
 //   GET /ready    200 once the node has joined, is neither draining nor
 //                 leaving, and its member table agrees with its peers'
-//                 (node.cc); else 503. The body (JSON) says which:
+//                 (io_driver.cc, readiness); else 503. The body (JSON) says which:
 //                 readiness
 //   anything else 404. Every endpoint is read-only.
 //
