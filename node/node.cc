@@ -4,6 +4,8 @@
 
 #include "shoal/node/node.h"
 
+#include <spdlog/spdlog.h>
+
 #include "shoal/node/node_impl.h"
 
 namespace shoal::node {
@@ -37,10 +39,19 @@ Error Node::start() {
   Impl& d = *impl_;
   {
     std::lock_guard lock(d.state_mu);
-    if (d.started) return {ErrorCode::kAlreadyStarted, "start() was called before"};
+    if (d.started) {
+      return {ErrorCode::kAlreadyStarted,
+              "start() was called before (a node starts once; after a failed bind, make a new "
+              "Node)"};
+    }
     d.started = true;
   }
-  if (auto err = d.opts.validate()) return err;
+  if (auto err = d.opts.validate()) {
+    std::lock_guard lock(d.state_mu);
+    d.started = false;  // nothing was bound: the app may fix the options and retry
+    return err;
+  }
+  if (!d.opts.logger) d.log.logger()->set_level(spdlog::get_level());
   if (auto err = d.bind()) return err;
   d.make_engine();
   d.udp.start([&d](const std::string& from, std::string_view bytes) {
@@ -61,7 +72,7 @@ Error Node::start() {
 
 void Node::join(std::vector<std::string> seeds) {
   impl_->on_io([this, &seeds] {
-    if (!impl_->engine) return;
+    if (!impl_->on_io_thread()) return;  // not running
     impl_->engine->join(seeds, mono_now());
     impl_->seeds.set(seeds, impl_->seed_attempts());
     impl_->pump();
@@ -175,12 +186,16 @@ Error Node::set_labels(Labels labels) {
   }
   return impl_->on_io([this, &labels]() -> Error {
     Impl& d = *impl_;
-    if (!d.engine) return {ErrorCode::kNotRunning, "the node is not running"};
+    if (!d.on_io_thread()) return {ErrorCode::kNotRunning, "the node is not running"};
+    // New labels now would drop draining=true and put a leaving node back
+    // on every ring.
+    if (d.engine->draining() || d.engine->core().leaving()) {
+      return {ErrorCode::kLeaving, "this node is leaving"};
+    }
     std::string why = d.engine->set_labels(std::move(labels), mono_now());
     d.pump();
     if (why.empty()) return {};
-    const bool leaving = d.engine->core().leaving() || d.engine->draining();
-    return {leaving ? ErrorCode::kLeaving : ErrorCode::kInvalidArgument, why};
+    return {ErrorCode::kInvalidArgument, why};
   });
 }
 

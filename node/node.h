@@ -21,14 +21,18 @@
 //
 // Threading: the node runs one io thread that owns the membership state,
 // the sockets and the ring builder; no locks guard protocol state. Public
-// methods are safe from any thread: queries read published snapshots,
-// commands are posted to the io thread. Callbacks (member and ring
-// changes, leave hooks, handle_or_forward's `done`) run on the io thread
-// unless given an executor: keep them short and never block in them.
-// From the io thread, leave() and stop() begin and return without waiting,
-// and the future forms of handle_or_forward end at once in an error
-// (waiting there would wait for the thread that waits): use the callback
-// forms.
+// methods are safe from any thread: ring() reads a published snapshot
+// without waiting; the other queries (members(), stats(), ...) ask the io
+// thread and wait for its answer; commands are posted to it. Callbacks
+// (member and ring changes, leave hooks, handle_or_forward's `done`) run
+// on the io thread unless given an executor: keep them short and never
+// block in them. They may call the node: from the io thread, leave() and
+// stop() begin and return without waiting, and the future forms of
+// handle_or_forward end at once in an error (waiting there would wait for
+// the thread that waits): use the callback forms. Destroy a Node, and call
+// stop() or leave() on it, from a thread of the app's own: not from a
+// callback on the io thread (for ~Node) nor from a handler (stop() joins
+// the handler threads).
 //
 // Hostile input never stops a node: every datagram or frame that fails
 // decoding, the size limits, the version or the cluster name is counted
@@ -72,6 +76,7 @@ class Node {
   // (address in use, ...), kAlreadyStarted.
   Error start();
   // Joins through these seeds (in addition to, or instead of, the options').
+  // Only while running: before start() give NodeOptions::seeds.
   void join(std::vector<std::string> seeds);
   // Leaves gracefully, in two phases. Drain: labels itself draining=true,
   // so every ring drops it and its keys move on; answers forwarded
@@ -108,9 +113,10 @@ class Node {
   std::vector<Member> members() const;
   // The member named `name` (a ring owner, say), if known.
   std::optional<Member> member(std::string_view name) const;
-  // The members that are reachable (alive or suspect: the ring's members,
-  // draining ones included), sorted by name, that `keep` accepts (all if
-  // empty; run on the caller's thread). ringpop-go's GetReachableMembers.
+  // The members that are reachable (alive or suspect, this node included;
+  // a draining member is reachable but off the ring), sorted by name, that
+  // `keep` accepts (all if empty; run on the caller's thread). ringpop-go's
+  // GetReachableMembers.
   std::vector<Member> reachable_members(std::function<bool(const Member&)> keep = {}) const;
   // The current ring (alive + suspect members), lock-free. After a quiet
   // spell it follows a membership change within 10 ms; while changes keep
@@ -131,7 +137,8 @@ class Node {
   // connection. Exactly one result is delivered, always: a response or an
   // error saying why. Retries look the key up again, so a request follows
   // its key to a new owner, and runs locally if the key became local.
-  // `done` runs on the io thread.
+  // `done` runs on the io thread (on the caller's, at once, if the node is
+  // not running: kShuttingDown).
   void handle_or_forward(std::string key, std::string payload, ForwardOptions options,
                          std::function<void(ForwardResult)> done);
   std::future<ForwardResult> handle_or_forward(std::string key, std::string payload,

@@ -37,6 +37,7 @@
 #include <asio/io_context.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <future>
@@ -106,6 +107,10 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   bool displaced_logged = false;
 
   mutable std::mutex state_mu;
+  // Serializes what on_io() runs on a caller's thread while no io thread
+  // runs (before start, after stop). Recursive: a query may come back
+  // through a callback it runs.
+  std::recursive_mutex quiet_mu;
   std::condition_variable stopped_cv;
   bool started = false;  // guarded by state_mu
   bool running = false;  // guarded by state_mu
@@ -127,8 +132,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   // Runs `call` (which uses the engine) on the io thread, then pumps: at
   // once if called there, else posted. false if the node is not running.
   bool with_engine(std::function<void()> call);
-  // Runs f on the io thread and waits; directly if already there or if
-  // the io thread is not running.
+  // Runs f on the io thread and waits; directly if already there, or on
+  // this thread (one at a time) if no io thread runs. Never with state_mu
+  // held.
   template <class F>
   auto on_io(F&& f) -> decltype(f());
   void pump();
@@ -170,19 +176,38 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
 
 template <class F>
 auto Node::Impl::on_io(F&& f) -> decltype(f()) {
+  bool here = false;
+  bool quiet = false;
   {
     std::lock_guard lock(state_mu);
-    if (!running || std::this_thread::get_id() == io_thread_id) return f();
+    here = running && std::this_thread::get_id() == io_thread_id;
+    quiet = !running;
   }
-  std::packaged_task<decltype(f())()> task(std::forward<F>(f));
-  auto fut = task.get_future();
-  asio::post(io, [&task] { task(); });
+  // f() runs without state_mu held: what it calls (a listener, inline
+  // handlers) may call back into the node.
+  if (here) return f();
+  if (quiet) {
+    std::lock_guard lock(quiet_mu);
+    return f();
+  }
+  using R = decltype(f());
+  auto task = std::make_shared<std::packaged_task<R()>>(std::forward<F>(f));
+  auto claimed = std::make_shared<std::atomic<bool>>(false);  // one side runs it
+  auto fut = task->get_future();
+  asio::post(io, [task, claimed] {
+    if (!claimed->exchange(true)) (*task)();
+  });
   // Bounded wait: if the io thread ends before running the task (a leave
   // completing concurrently), run it here: the state is quiescent then.
   while (fut.wait_for(std::chrono::milliseconds(50)) != std::future_status::ready) {
-    std::lock_guard lock(state_mu);
-    if (stopped && fut.wait_for(std::chrono::seconds(0)) != std::future_status::ready) {
-      task();
+    bool ended = false;
+    {
+      std::lock_guard lock(state_mu);
+      ended = stopped;
+    }
+    if (ended && !claimed->exchange(true)) {
+      std::lock_guard lock(quiet_mu);
+      (*task)();
       break;
     }
   }

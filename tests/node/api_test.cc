@@ -211,5 +211,70 @@ TEST(NodeThreadSafety, TheIoThreadCanCallTheNodeWithoutDeadlock) {
   EXPECT_TRUE(a.wait_stopped(milliseconds(10000)));
 }
 
+// Listeners on the io thread that call the node, one inside another: a
+// ring listener sets labels (which runs the member listeners), and a
+// member listener asks for members(). Before the fix the node ran the
+// first call's work holding its state lock, and the second call waited
+// for that lock forever.
+TEST(NodeThreadSafety, ListenersMayCallTheNodeFromTheIoThread) {
+  Node a(options());
+  std::promise<void> labelled;
+  std::atomic<bool> once{false};
+  std::atomic<int> queries{0};
+  a.on_member_change([&](const MemberEvent& e) {
+    if (e.name == a.name() && e.labels.count("seen")) {
+      queries += static_cast<int>(a.members().size());
+      if (!once.exchange(true)) labelled.set_value();
+    }
+  });
+  a.on_ring_change([&](const RingChange& c) {
+    if (c.after->member_count() == 2) (void)a.set_labels({{"seen", "1"}});
+  });
+  ASSERT_TRUE(a.start().ok());
+  NodeOptions bo = options();
+  bo.seeds = {a.address()};
+  Node b(bo);
+  ASSERT_TRUE(b.start().ok());
+  if (labelled.get_future().wait_for(std::chrono::seconds(20)) != std::future_status::ready) {
+    std::fprintf(stderr, "deadlock or no ring change: the listeners never completed\n");
+    std::abort();
+  }
+  EXPECT_GE(queries.load(), 2);
+}
+
+TEST(NodeApi, LabelsCannotChangeWhileLeavingOrStopped) {
+  NodeOptions o = options();
+  o.handler_threads = 1;
+  Node a(o);
+  std::promise<void> entered, release;
+  auto release_f = release.get_future().share();
+  a.set_handler([&, release_f](Request, Reply reply) {
+    entered.set_value();
+    release_f.wait();
+    reply.ok("done");
+  });
+  ASSERT_TRUE(a.start().ok());
+  std::promise<ForwardResult> result;
+  a.handle_or_forward("k", "", {}, [&](ForwardResult r) { result.set_value(std::move(r)); });
+  entered.get_future().wait();
+  // The handler holds the drain open: the node stays leaving meanwhile.
+  std::thread leaver([&] { a.leave(milliseconds(500)); });
+  EXPECT_TRUE(eventually([&] { return a.set_labels({{"x", "1"}}).code == ErrorCode::kLeaving; }));
+  release.set_value();
+  leaver.join();
+  EXPECT_EQ(a.set_labels({{"x", "1"}}).code, ErrorCode::kNotRunning);
+  EXPECT_TRUE(result.get_future().get().ok());
+}
+
+TEST(NodeApi, AStartRefusedForItsOptionsIsNotAStart) {
+  NodeOptions o = options();
+  o.protocol.protocol_period = milliseconds(1);
+  Node a(o);
+  EXPECT_EQ(a.start().code, ErrorCode::kInvalidOptions);
+  // Nothing was bound: a second start() is judged on its options again,
+  // not refused as already started.
+  EXPECT_EQ(a.start().code, ErrorCode::kInvalidOptions);
+}
+
 }  // namespace
 }  // namespace shoal::node
