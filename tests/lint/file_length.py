@@ -11,8 +11,9 @@ violation as FILE: L lines (max N), and exits 1 if there is any.
 
 Lines are counted as wc -l does, plus a last line without a newline.
 """
-import os
 import sys
+
+import lintlib
 
 SOURCES = (".h", ".hpp", ".cc", ".cpp", ".inc")
 
@@ -24,31 +25,15 @@ def count_lines(path):
 
 
 def main(argv):
-    args = argv[1:]
-    if not args:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    root = args.pop(0)
-    limit = 700
-    if args[:1] == ["--max"]:
-        limit = int(args[1])
-        args = args[2:]
-    dirs = args or ["ring", "membership", "proto", "node", "cli", "examples"]
+    root, limit, dirs = lintlib.parse_args(argv, __doc__.strip().splitlines()[2].strip(), 700)
     violations = 0
     checked = 0
-    for d in dirs:
-        base = os.path.join(root, d)
-        for dirpath, _, files in sorted(os.walk(base)):
-            for f in sorted(files):
-                if not f.endswith(SOURCES) or ".pb." in f:
-                    continue
-                path = os.path.join(dirpath, f)
-                checked += 1
-                lines = count_lines(path)
-                if lines > limit:
-                    rel = os.path.relpath(path, root)
-                    print(f"{rel}: {lines} lines (max {limit})")
-                    violations += 1
+    for path, rel in lintlib.sources(root, dirs, SOURCES):
+        checked += 1
+        lines = count_lines(path)
+        if lines > limit:
+            print(f"{rel}: {lines} lines (max {limit})")
+            violations += 1
     if violations:
         return 1
     print(f"file length: {checked} files, none over {limit} lines")

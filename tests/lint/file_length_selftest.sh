@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The file-length lint must catch what it claims to: on the fixtures in
-# fixtures/file_length/, a source of 701 lines (membership/over.cc) is the
-# one violation at the default maximum of 700, and a source of exactly 700
-# lines (proto/at_limit.h) passes, alone and beside it.
+# The file-length lint must catch what it claims to: a source of 701 lines
+# (membership/over.cc) is the one violation at the default maximum of 700,
+# and a source of exactly 700 lines (proto/at_limit.h) passes, alone and
+# beside it. The two files are written to a temporary folder here.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-fixtures="$here/fixtures/file_length"
+fixtures=$(mktemp -d)
+trap 'rm -rf "$fixtures"' EXIT
+mkdir -p "$fixtures/membership" "$fixtures/proto"
+seq 701 | sed 's|^|// line |' >"$fixtures/membership/over.cc"
+seq 700 | sed 's|^|// line |' >"$fixtures/proto/at_limit.h"
 fail() {
   echo "file-length self-test: $*" >&2
   exit 1

@@ -14,9 +14,10 @@ constructor's initializer list in between). Comments, string and character
 literals and preprocessor lines are blanked first, so braces in them do not
 count. Lambdas inside a function are part of it.
 """
-import os
 import re
 import sys
+
+import lintlib
 
 CONTROL = re.compile(r"\b(if|for|while|switch|catch|do|else|return)\b")
 SCOPE = re.compile(r"\b(namespace|class|struct|union|enum)\b")
@@ -118,34 +119,18 @@ def functions(text):
 
 
 def main(argv):
-    args = argv[1:]
-    if not args:
-        print(__doc__.strip().splitlines()[2].strip(), file=sys.stderr)
-        return 2
-    root = args.pop(0)
-    limit = 80
-    if args[:1] == ["--max"]:
-        limit = int(args[1])
-        args = args[2:]
-    dirs = args or ["ring", "membership", "proto", "node", "cli", "examples"]
+    root, limit, dirs = lintlib.parse_args(argv, __doc__.strip().splitlines()[2].strip(), 80)
     violations = 0
     checked = 0
-    for d in dirs:
-        base = os.path.join(root, d)
-        for dirpath, _, files in sorted(os.walk(base)):
-            for f in sorted(files):
-                if not f.endswith((".h", ".cc", ".hpp", ".cpp")) or f.endswith(".pb.h"):
-                    continue
-                path = os.path.join(dirpath, f)
-                with open(path, encoding="utf-8", errors="replace") as fh:
-                    text = fh.read()
-                for name, first, last in functions(text):
-                    checked += 1
-                    length = last - first + 1
-                    if length > limit:
-                        rel = os.path.relpath(path, root)
-                        print(f"{rel}:{first}: function {name} is {length} lines (max {limit})")
-                        violations += 1
+    for path, rel in lintlib.sources(root, dirs, (".h", ".cc", ".hpp", ".cpp")):
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        for name, first, last in functions(text):
+            checked += 1
+            length = last - first + 1
+            if length > limit:
+                print(f"{rel}:{first}: function {name} is {length} lines (max {limit})")
+                violations += 1
     if violations:
         return 1
     print(f"function length: {checked} functions, none over {limit} lines")

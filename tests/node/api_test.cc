@@ -21,20 +21,12 @@
 #include <vector>
 
 #include "shoal/node/node.h"
+#include "tests/node/eventually.h"
 
 namespace shoal::node {
 namespace {
 
 using std::chrono::milliseconds;
-
-bool eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
 
 NodeOptions options() {
   NodeOptions o;

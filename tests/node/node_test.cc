@@ -29,22 +29,13 @@
 #include "shoal/node/tcp_server.h"
 #include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
+#include "tests/node/eventually.h"
 
 namespace shoal::node {
 namespace {
 
 using membership::Status;
 using std::chrono::milliseconds;
-
-// Polls `pred` every 20 ms until it holds or `limit` passes.
-bool eventually(const std::function<bool()>& pred, milliseconds limit = milliseconds(20000)) {
-  const auto deadline = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(milliseconds(20));
-  }
-  return pred();
-}
 
 NodeOptions options(const std::string& cluster = "test") {
   NodeOptions o;
