@@ -7,11 +7,31 @@
 
 namespace shoal::node {
 
+namespace {
+
+// The answers a pool thread's handlers give during its current batch, for
+// the gate whose batch it is (null: not in a batch).
+struct Gathered {
+  const void* owner = nullptr;
+  HandlerGate::Outcomes outcomes;
+  std::chrono::steady_clock::time_point first_at;  // of the oldest gathered answer
+};
+thread_local Gathered gathered;
+// A gathered answer waits at most this long for the batch to end: a batch
+// of slow handlers hands each answer over as it comes.
+constexpr auto kGatherMax = std::chrono::microseconds(200);
+
+}  // namespace
+
 HandlerGate::HandlerGate(asio::io_context& io) { shared_->io = &io; }
 
 void HandlerGate::start(uint32_t threads, uint32_t queue_max, std::function<void()> drain) {
   queue_max_ = queue_max;
-  if (threads > 0) pool_ = std::make_unique<HandlerPool>(threads, queue_max);
+  if (threads > 0) {
+    pool_ = std::make_unique<HandlerPool>(
+        threads, queue_max,
+        HandlerPool::BatchHooks{[this] { batch_begins(); }, [this] { batch_ends(); }});
+  }
   std::lock_guard lock(shared_->mu);
   shared_->drain = std::move(drain);
   shared_->open = true;
@@ -25,13 +45,42 @@ void HandlerGate::set_handler(AsyncHandler handler) {
 
 Reply::Deliver HandlerGate::deliver(uint64_t job) const {
   return [shared = shared_, job](HandlerOutcome outcome) {
-    std::lock_guard lock(shared->mu);
-    if (!shared->open) return;
-    shared->outcomes.emplace_back(job, std::move(outcome));
-    if (shared->drain_posted || shared->inline_run) return;
-    shared->drain_posted = true;
-    asio::post(*shared->io, [shared] { shared->drain(); });
+    if (gathered.owner == shared.get()) {  // in this gate's batch: handed over at its end
+      if (gathered.outcomes.empty()) gathered.first_at = std::chrono::steady_clock::now();
+      gathered.outcomes.emplace_back(job, std::move(outcome));
+      return;
+    }
+    Outcomes one;
+    one.emplace_back(job, std::move(outcome));
+    hand_over(shared, one);
   };
+}
+
+void HandlerGate::hand_over(const std::shared_ptr<Shared>& shared, Outcomes& outcomes) {
+  std::lock_guard lock(shared->mu);
+  if (!shared->open) return outcomes.clear();
+  if (shared->outcomes.empty()) {
+    shared->outcomes.swap(outcomes);
+  } else {
+    for (auto& o : outcomes) shared->outcomes.push_back(std::move(o));
+    outcomes.clear();
+  }
+  if (shared->drain_posted || shared->inline_run) return;
+  shared->drain_posted = true;
+  asio::post(*shared->io, [shared] { shared->drain(); });
+}
+
+void HandlerGate::batch_begins() const { gathered.owner = shared_.get(); }
+
+void HandlerGate::hand_over_if_waiting() const {
+  if (gathered.owner != shared_.get() || gathered.outcomes.empty()) return;
+  if (std::chrono::steady_clock::now() - gathered.first_at < kGatherMax) return;
+  hand_over(shared_, gathered.outcomes);
+}
+
+void HandlerGate::batch_ends() const {
+  gathered.owner = nullptr;
+  if (!gathered.outcomes.empty()) hand_over(shared_, gathered.outcomes);
 }
 
 HandlerGate::Outcomes HandlerGate::take() {
@@ -42,7 +91,7 @@ HandlerGate::Outcomes HandlerGate::take() {
   return batch;
 }
 
-void HandlerGate::run_inline(std::vector<std::function<void()>>& tasks) {
+void HandlerGate::run_inline(std::vector<std::function<void()>> tasks) {
   {
     std::lock_guard lock(shared_->mu);
     shared_->inline_run = true;
@@ -57,6 +106,20 @@ void HandlerGate::run_inline(std::vector<std::function<void()>>& tasks) {
 
 void HandlerGate::dispatch(std::vector<HandlerJob> jobs, const std::string& self) {
   if (jobs.empty()) return;
+  if (!pool_) return run_inline(tasks_for(jobs));
+  self_ = self;
+  if (pending_.empty()) {
+    pending_ = std::move(jobs);
+  } else {
+    for (HandlerJob& job : jobs) pending_.push_back(std::move(job));
+  }
+  if (flush_posted_) return;
+  // Behind the inputs already waiting on the io thread: their jobs join.
+  flush_posted_ = true;
+  asio::post(*shared_->io, [this] { flush(); });
+}
+
+std::vector<std::function<void()>> HandlerGate::tasks_for(std::vector<HandlerJob>& jobs) {
   std::shared_ptr<const AsyncHandler> h;
   {
     std::lock_guard lock(handler_mu_);
@@ -65,18 +128,32 @@ void HandlerGate::dispatch(std::vector<HandlerJob> jobs, const std::string& self
   std::vector<std::function<void()>> tasks;
   tasks.reserve(jobs.size());
   for (HandlerJob& job : jobs) {
-    auto task = [h, request = std::move(job.request), deliver = deliver(job.id)]() mutable {
+    auto task = [this, h, request = std::move(job.request), deliver = deliver(job.id)]() mutable {
       const bool expired = std::chrono::steady_clock::now() >= request.deadline;
       run_request(h.get(), std::move(request), expired, std::move(deliver));
+      hand_over_if_waiting();
     };
     tasks.emplace_back(std::move(task));
   }
-  if (!pool_) return run_inline(tasks);
+  return tasks;
+}
+
+void HandlerGate::flush() {
+  flush_posted_ = false;
+  if (pending_.empty() || !pool_) return;
+  std::vector<HandlerJob> jobs = std::move(pending_);
+  pending_.clear();
+  auto tasks = tasks_for(jobs);
   const size_t queued = pool_->submit_all(tasks);
+  if (queued == jobs.size()) return;
+  Outcomes refused;
   for (size_t i = queued; i < jobs.size(); ++i) {
-    deliver(jobs[i].id)({HandlerOutcome::Kind::kOverloaded,
-                         std::to_string(queue_max_) + " requests wait for the handler on " + self});
+    refused.emplace_back(
+        jobs[i].id,
+        HandlerOutcome{HandlerOutcome::Kind::kOverloaded,
+                       std::to_string(queue_max_) + " requests wait for the handler on " + self_});
   }
+  hand_over(shared_, refused);
 }
 
 void HandlerGate::stop() {
