@@ -13,8 +13,9 @@
 //     status               asks every alive member for its ring checksum:
 //                          converged or not, and who disagrees
 //     lookup KEY [-n N]    the owner(s) of KEY
-//     forward KEY PAYLOAD  send a request to KEY's owner: the response and
-//                          which node handled it
+//     forward KEY PAYLOAD [--endpoint E]
+//                          send a request to KEY's owner (to endpoint E's
+//                          handler): the response and which node handled it
 //     stats                the node's counters
 //     counters             what each counter means (a Markdown table; no node
 //                          is asked)
@@ -287,9 +288,12 @@ int cmd_lookup(const Ctx& c, const std::string& key, size_t n) {
   return print(lookup_text(key, *j, c.json_out));
 }
 
-int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload) {
+int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload,
+                const std::string& endpoint) {
   std::string err;
-  auto j = call(c, c.node, "forward", json{{"key", key}, {"payload", payload}}, &err);
+  json args{{"key", key}, {"payload", payload}};
+  if (!endpoint.empty()) args["endpoint"] = endpoint;
+  auto j = call(c, c.node, "forward", args, &err);
   if (!j) return fail(err);
   return print(forward_text(*j, c.json_out));
 }
@@ -383,6 +387,7 @@ struct Args {
   size_t n = 1;  // lookup -n
   std::string forward_key;
   std::string payload;              // forward
+  std::string endpoint;             // forward --endpoint
   std::vector<std::string> labels;  // labels set K=V... / labels unset K...
   std::string key;                  // keys install|use|remove KEY
   bool all = false;                 // keys ... --all
@@ -416,6 +421,7 @@ void add_lookup(CLI::App& sub, Args& a) {
 void add_forward(CLI::App& sub, Args& a) {
   sub.add_option("KEY", a.forward_key, "the key")->required();
   sub.add_option("PAYLOAD", a.payload, "the request payload");
+  sub.add_option("--endpoint", a.endpoint, "the endpoint whose handler runs it (default: \"\")");
 }
 
 // keys: one of the rows under it is required.
@@ -457,7 +463,7 @@ int run_lookup(const Ctx& c, const Args& a, const CLI::App&) {
   return cmd_lookup(c, a.lookup_key, a.n);
 }
 int run_forward(const Ctx& c, const Args& a, const CLI::App&) {
-  return cmd_forward(c, a.forward_key, a.payload);
+  return cmd_forward(c, a.forward_key, a.payload, a.endpoint);
 }
 int run_stats(const Ctx& c, const Args&, const CLI::App&) { return cmd_simple(c, "stats"); }
 int run_counters(const Ctx&, const Args&, const CLI::App&) {

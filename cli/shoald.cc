@@ -228,9 +228,13 @@ int run(shoal::node::NodeOptions o) {
   shoal::node::Node node(o);
   // The default handler echoes the payload; the result names the node that
   // handled it, so forwarding is visible from `shoal forward`.
-  node.set_simple_handler([](std::string_view, std::string_view payload) {
+  auto echo = [](std::string_view, std::string_view payload) {
     return shoal::node::HandlerResult{true, std::string(payload)};
-  });
+  };
+  node.set_simple_handler(echo);
+  // A named endpoint too, for `shoal forward --endpoint echo`; any other
+  // name ends in no_handler, naming it.
+  (void)node.set_simple_handler("echo", echo);
   if (auto err = node.start()) {
     std::fprintf(stderr, "shoald: %s\n", err.message.c_str());
     return 1;

@@ -50,9 +50,13 @@ inline constexpr uint32_t kProtocolVersion = 1;
 //      Member.address, JoinRequest.address). Nodes before it read a name
 //      that is not an address as a bad field: name members only once
 //      every node speaks minor 2 (default names need nothing).
-inline constexpr uint32_t kProtocolMinor = 2;
+//   3  endpoints: ForwardRequest.endpoint. Nodes before it see every
+//      request as one for the default endpoint: use named endpoints once
+//      every node speaks minor 3.
+inline constexpr uint32_t kProtocolMinor = 3;
 inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
+inline constexpr uint32_t kMinorEndpoints = 3;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; member_address.h check_member_name). Every

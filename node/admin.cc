@@ -191,8 +191,8 @@ proto::AdminResponse Admin::lookup(const json& args) const {
           ""};
 }
 
-// {key, payload?, timeout_ms?}: handle_or_forward from this node; the
-// answer says who handled it.
+// {key, payload?, timeout_ms?, endpoint?}: handle_or_forward from this
+// node; the answer says who handled it.
 void Admin::forward(const json& args, Reply reply) {
   if (!has_string(args, "key")) {
     return reply({"", "forward: needs a JSON object with a string 'key'"});
@@ -202,6 +202,7 @@ void Admin::forward(const json& args, Reply reply) {
     fo.timeout = std::chrono::milliseconds(
         std::clamp<uint64_t>(args["timeout_ms"].get<uint64_t>(), 1, 600000));
   }
+  if (has_string(args, "endpoint")) fo.endpoint = args["endpoint"].get<std::string>();
   std::string payload = has_string(args, "payload") ? args["payload"].get<std::string>() : "";
   const std::string key = args["key"].get<std::string>();
   auto done = [reply = std::move(reply), key](ForwardResult r) {

@@ -6,7 +6,7 @@
 //   status                this node's view: incarnation, ring checksum, health
 //   stats                 every counter (node/counters.h)
 //   lookup {key, n?}      the key's owner and n-1 replicas in this node's ring
-//   forward {key, payload?, timeout_ms?}
+//   forward {key, payload?, timeout_ms?, endpoint?}
 //                         handle_or_forward from this node; says who handled it
 //   leave                 graceful leave (bounded by the node's leave timeout)
 //   labels {set?: {K: V}, unset?: [K]}

@@ -71,10 +71,12 @@ void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
   c.keys = std::move(keys);
   c.payload = std::move(payload);
   c.headers = std::move(options.headers);
+  c.endpoint = std::move(options.endpoint);
   c.done = std::move(done);
   c.deadline = now + options.timeout;
   c.retries_left = std::max(0, options.retries);
   std::string why = check_headers(c.headers);
+  if (why.empty()) why = check_endpoint(c.endpoint);
   if (why.empty() && c.keys.size() > kKeysMax) {
     why = std::to_string(c.keys.size()) + " keys in one request, over the limit of " +
           std::to_string(kKeysMax);
@@ -117,7 +119,8 @@ void Forwarder::attempt(uint64_t id, Instant now) {
       return retry_later(id, now);
     }
     ++stats_.forwards_local;
-    Request r{c.keys[0], c.keys, c.payload, c.headers, c.attempts, to_steady(c.deadline), self_};
+    Request r{c.keys[0], c.keys,    c.payload, c.headers, c.attempts, to_steady(c.deadline),
+              self_,     c.endpoint};
     c.phase = Phase::kHandling;
     c.job = start_job(Job{id, {}, {}, 0, 0}, std::move(r));
     // The call ends at its deadline, answered or not.
@@ -156,6 +159,7 @@ void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ri
   request.headers = c.headers;
   request.more_keys.assign(c.keys.begin() + 1, c.keys.end());
   request.attempt = static_cast<uint32_t>(c.attempts);
+  request.endpoint = c.endpoint;
   sends_.push_back(OutForward{owner, id, std::move(request)});
   ++p.inflight;
   ++stats_.forwards_sent;
@@ -345,6 +349,7 @@ std::string Forwarder::bad_request(const proto::ForwardRequest& request) {
     return std::to_string(request.more_keys.size() + 1) +
            " keys in one request, over the limit of " + std::to_string(kKeysMax);
   }
+  if (std::string why = check_endpoint(request.endpoint); !why.empty()) return why;
   return check_headers(request.headers);
 }
 
@@ -407,7 +412,8 @@ void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant recei
             std::move(request.headers),
             static_cast<int>(std::max<uint32_t>(request.attempt, 1)),
             to_steady(deadline),
-            request.source};
+            request.source,
+            std::move(request.endpoint)};
   const uint64_t id = start_job(std::move(job), std::move(q));
   if (request.request_id != 0)
     running_.emplace(std::make_pair(request.source, request.request_id), id);
@@ -447,7 +453,9 @@ void Forwarder::on_job_done(uint64_t id, HandlerOutcome outcome, Instant now) {
       break;
     case Kind::kNoHandler:
       code = ForwardError::kNoHandler;
-      message = "no handler registered on " + self_;
+      message = (outcome.payload.empty() ? std::string("no handler registered")
+                                         : std::move(outcome.payload)) +
+                " on " + self_;
       break;
     case Kind::kOverloaded:
       code = ForwardError::kOverloaded;

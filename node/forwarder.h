@@ -188,6 +188,7 @@ class Forwarder {
     std::vector<std::string> keys;  // [0] is the key that picks the owner
     std::string payload;
     Headers headers;
+    std::string endpoint;
     Done done;
     Instant deadline;
     int retries_left = 0;

@@ -55,6 +55,9 @@ struct ForwardOptions {
   int retries = 3;
   // Go with the request to its handler (bounded: node/handler.h).
   Headers headers{};
+  // The endpoint whose handler runs it (Node::set_handler(endpoint, ...));
+  // "": the default endpoint.
+  std::string endpoint{};
 };
 
 // handle_or_forward_all: the result of each key, in the order given.

@@ -18,6 +18,20 @@ std::string check_headers(const Headers& headers) {
   return "";
 }
 
+std::string check_endpoint(std::string_view endpoint) {
+  if (endpoint.size() > kEndpointBytesMax) {
+    return "endpoint name of " + std::to_string(endpoint.size()) + " bytes, over the limit of " +
+           std::to_string(kEndpointBytesMax);
+  }
+  for (const char c : endpoint) {
+    if (c <= ' ' || c > '~') {
+      return "endpoint name with a byte that is not printable ASCII (or a space): only "
+             "'!'..'~' are allowed";
+    }
+  }
+  return "";
+}
+
 Reply::Reply(Deliver deliver) : state_(std::make_shared<State>(std::move(deliver))) {}
 
 Reply::State::~State() {

@@ -13,10 +13,16 @@
 // The simple form, RequestHandler (key, payload) -> HandlerResult, runs on
 // the same executor and answers with what it returns.
 //
+// Endpoints: a node serves named endpoints, each with its own handler
+// (Node::set_handler(endpoint, handler)); a request names the one it is
+// for ("" is the default endpoint). A request for an endpoint without a
+// handler ends in no_handler, naming it.
+//
 // Bounds, checked where a request starts and again at its owner
 // (bad_request beyond them): at most kHeadersMax headers, of at most
 // kHeaderBytesMax bytes of names and values together; at most kKeysMax
-// keys in one request.
+// keys in one request; an endpoint name of at most kEndpointBytesMax
+// printable ASCII bytes without spaces.
 
 #ifndef SHOAL_NODE_HANDLER_H_
 #define SHOAL_NODE_HANDLER_H_
@@ -37,9 +43,12 @@ using Headers = std::map<std::string, std::string, std::less<>>;
 inline constexpr size_t kHeadersMax = 64;
 inline constexpr size_t kHeaderBytesMax = 8192;
 inline constexpr size_t kKeysMax = 1024;
+inline constexpr size_t kEndpointBytesMax = 64;
 
 // "" if `headers` are within the bounds, else what is wrong.
 std::string check_headers(const Headers& headers);
+// "" if `endpoint` is a valid endpoint name ("" included), else what is wrong.
+std::string check_endpoint(std::string_view endpoint);
 
 struct Request {
   std::string key;                // the request's key (its first, for many)
@@ -50,7 +59,8 @@ struct Request {
   int attempt = 1;  // 1 + the retries its sender used before this one
   // When the caller stops waiting. A request still queued then is not run.
   std::chrono::steady_clock::time_point deadline;
-  std::string source;  // the node the caller called ("" for tests)
+  std::string source;      // the node the caller called ("" for tests)
+  std::string endpoint{};  // the endpoint it is for ("": the default)
 };
 
 // What a handler's run came to, as the forwarder sees it.

@@ -37,10 +37,16 @@ void HandlerGate::start(uint32_t threads, uint32_t queue_max, std::function<void
   shared_->open = true;
 }
 
-void HandlerGate::set_handler(AsyncHandler handler) {
+void HandlerGate::set_handler(const std::string& endpoint, AsyncHandler handler) {
   auto h = handler ? std::make_shared<const AsyncHandler>(std::move(handler)) : nullptr;
   std::lock_guard lock(handler_mu_);
-  handler_ = std::move(h);
+  auto next = std::make_shared<Handlers>(*handlers_);
+  if (h) {
+    (*next)[endpoint] = std::move(h);
+  } else {
+    next->erase(endpoint);
+  }
+  handlers_ = std::move(next);
 }
 
 Reply::Deliver HandlerGate::deliver(uint64_t job) const {
@@ -120,14 +126,27 @@ void HandlerGate::dispatch(std::vector<HandlerJob> jobs, const std::string& self
 }
 
 std::vector<std::function<void()>> HandlerGate::tasks_for(std::vector<HandlerJob>& jobs) {
-  std::shared_ptr<const AsyncHandler> h;
+  std::shared_ptr<const Handlers> handlers;
   {
     std::lock_guard lock(handler_mu_);
-    h = handler_;
+    handlers = handlers_;
   }
   std::vector<std::function<void()>> tasks;
   tasks.reserve(jobs.size());
   for (HandlerJob& job : jobs) {
+    auto it = handlers->find(job.request.endpoint);
+    if (it == handlers->end()) {
+      // No handler for it: answered here, with the endpoint named.
+      std::string why = job.request.endpoint.empty()
+                            ? std::string()
+                            : "no handler for endpoint '" + job.request.endpoint + "'";
+      Reply::Deliver d = deliver(job.id);
+      tasks.emplace_back([d = std::move(d), why = std::move(why)] {
+        d({HandlerOutcome::Kind::kNoHandler, why});
+      });
+      continue;
+    }
+    std::shared_ptr<const AsyncHandler> h = it->second;
     auto task = [this, h, request = std::move(job.request), deliver = deliver(job.id)]() mutable {
       const bool expired = std::chrono::steady_clock::now() >= request.deadline;
       run_request(h.get(), std::move(request), expired, std::move(deliver));

@@ -36,6 +36,7 @@
 #include <asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -61,8 +62,9 @@ class HandlerGate {
   // `queue_max` requests waiting; `drain` runs on the io thread whenever
   // answers wait, and takes them with take().
   void start(uint32_t threads, uint32_t queue_max, std::function<void()> drain);
-  // The handler for every job from now on (null: jobs end in no_handler).
-  void set_handler(AsyncHandler handler);
+  // The handler of `endpoint` for every job from now on (null: that
+  // endpoint's jobs end in no_handler).
+  void set_handler(const std::string& endpoint, AsyncHandler handler);
   // Runs the handler on each job; the answers reach drain(), never inside
   // this call. `self` names this node in an overloaded answer.
   void dispatch(std::vector<HandlerJob> jobs, const std::string& self);
@@ -109,8 +111,11 @@ class HandlerGate {
   std::vector<HandlerJob> pending_;
   bool flush_posted_ = false;
   std::string self_;  // names this node in an overloaded answer
+  // Copied on write: a dispatch takes the current map with one lock.
+  using Handlers = std::map<std::string, std::shared_ptr<const AsyncHandler>, std::less<>>;
   std::mutex handler_mu_;
-  std::shared_ptr<const AsyncHandler> handler_;  // guarded by handler_mu_
+  std::shared_ptr<const Handlers> handlers_ =
+      std::make_shared<Handlers>();  // guarded by handler_mu_
 };
 
 }  // namespace shoal::node

@@ -199,10 +199,24 @@ Error Node::set_labels(Labels labels) {
   });
 }
 
-void Node::set_handler(AsyncHandler handler) { impl_->handlers.set_handler(std::move(handler)); }
+void Node::set_handler(AsyncHandler handler) {
+  impl_->handlers.set_handler("", std::move(handler));
+}
 
 void Node::set_simple_handler(RequestHandler handler) {
   set_handler(handler ? adapt(std::move(handler)) : AsyncHandler());
+}
+
+Error Node::set_handler(const std::string& endpoint, AsyncHandler handler) {
+  if (std::string why = check_endpoint(endpoint); !why.empty()) {
+    return {ErrorCode::kInvalidArgument, why};
+  }
+  impl_->handlers.set_handler(endpoint, std::move(handler));
+  return {};
+}
+
+Error Node::set_simple_handler(const std::string& endpoint, RequestHandler handler) {
+  return set_handler(endpoint, handler ? adapt(std::move(handler)) : AsyncHandler());
 }
 
 void Node::handle_or_forward(std::string key, std::string payload, ForwardOptions options,

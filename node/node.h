@@ -152,14 +152,20 @@ class Node {
   std::future<std::vector<KeyResult>> handle_or_forward_all(std::vector<std::string> keys,
                                                             std::string payload,
                                                             ForwardOptions options = {});
-  // The handler for keys this node owns (handler.h): it runs on the
-  // handler executor (NodeOptions::handler_threads), never on the io thread
-  // unless handler_threads is 0, and answers through its Reply from any
-  // thread. May be set or replaced at any time; requests that come while
-  // none is set end in no_handler.
+  // The handler for keys this node owns (handler.h), for requests to the
+  // default endpoint "": it runs on the handler executor
+  // (NodeOptions::handler_threads), never on the io thread unless
+  // handler_threads is 0, and answers through its Reply from any thread.
+  // May be set, replaced or removed (empty) at any time; requests that come
+  // while none is set end in no_handler.
   void set_handler(AsyncHandler handler);
   // The simple form: the handler's return value is the answer.
   void set_simple_handler(RequestHandler handler);
+  // The same for a named endpoint (ForwardOptions::endpoint picks it; at
+  // most 64 printable ASCII bytes, no spaces: else kInvalidArgument). A
+  // request for an endpoint without a handler ends in no_handler naming it.
+  Error set_handler(const std::string& endpoint, AsyncHandler handler);
+  Error set_simple_handler(const std::string& endpoint, RequestHandler handler);
 
   // Replaces this node's labels, gossiped with a new incarnation
   // (memberlist's UpdateNode). Errors: kInvalidArgument (over 512 bytes),

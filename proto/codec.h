@@ -177,6 +177,7 @@ struct ForwardRequest {
   std::map<std::string, std::string, std::less<>> headers{};
   std::vector<std::string> more_keys{};  // a group's keys after `key`
   uint32_t attempt = 0;
+  std::string endpoint{};  // "": the default endpoint (minor 3)
   bool operator==(const ForwardRequest&) const = default;
 };
 struct ForwardResponse {

@@ -389,6 +389,31 @@ std::optional<m::TcpResponse> take_tcp_response(FrameBody& body) {
   return take_either<m::TcpResponse, m::JoinResponse, m::SyncResponse>(body);
 }
 
+namespace {
+
+// A forwarded request: every field moved out of `in`; its bounds are the
+// forwarder's to check (node/handler.h), the source is required here.
+std::string take(v1::ForwardRequest& in, ForwardRequest& r) {
+  if (std::string problem = require(in.source(), "forward_request", "source"); !problem.empty()) {
+    return problem;
+  }
+  r.key = std::move(*in.mutable_key());
+  r.payload = std::move(*in.mutable_payload());
+  r.ring_checksum = in.ring_checksum();
+  r.source = std::move(*in.mutable_source());
+  r.timeout_ms = in.timeout_ms();
+  r.request_id = in.request_id();
+  r.acked_below = in.acked_below();
+  for (auto& [name, value] : *in.mutable_headers()) r.headers.emplace(name, std::move(value));
+  r.more_keys.reserve(static_cast<size_t>(in.more_keys_size()));
+  for (auto& k : *in.mutable_more_keys()) r.more_keys.push_back(std::move(k));
+  r.attempt = in.attempt();
+  r.endpoint = std::move(*in.mutable_endpoint());
+  return "";
+}
+
+}  // namespace
+
 Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes) {
   v1::Frame frame;
   if (DecodeError e = parse(bytes, max_bytes, frame); e != DecodeError::kOk) {
@@ -432,23 +457,9 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
       out.body = AdminResponse{std::move(*in.mutable_json()), std::move(*in.mutable_error())};
       break;
     }
-    case v1::Frame::kForwardRequest: {
-      auto& in = *frame.mutable_forward_request();
-      if (problem = require(in.source(), "forward_request", "source"); !problem.empty()) break;
-      ForwardRequest r{std::move(*in.mutable_key()),
-                       std::move(*in.mutable_payload()),
-                       in.ring_checksum(),
-                       std::move(*in.mutable_source()),
-                       in.timeout_ms(),
-                       in.request_id(),
-                       in.acked_below()};
-      for (auto& [name, value] : *in.mutable_headers()) r.headers.emplace(name, std::move(value));
-      r.more_keys.reserve(static_cast<size_t>(in.more_keys_size()));
-      for (auto& k : *in.mutable_more_keys()) r.more_keys.push_back(std::move(k));
-      r.attempt = in.attempt();
-      out.body = std::move(r);
+    case v1::Frame::kForwardRequest:
+      problem = take(*frame.mutable_forward_request(), out.body.emplace<ForwardRequest>());
       break;
-    }
     case v1::Frame::kForwardResponse: {
       auto& in = *frame.mutable_forward_response();
       const auto error = static_cast<uint32_t>(in.error());

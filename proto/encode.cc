@@ -177,6 +177,7 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   for (const auto& [name, value] : in.headers) (*out.mutable_headers())[name] = value;
   for (const std::string& k : in.more_keys) out.add_more_keys(k);
   out.set_attempt(in.attempt);
+  out.set_endpoint(in.endpoint);
 }
 
 void put(const ForwardResponse& in, v1::Frame& frame) {

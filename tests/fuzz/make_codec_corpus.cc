@@ -86,6 +86,20 @@ int main(int argc, char** argv) {
                                        7,
                                        {member("10.0.0.1:1", m::Status::kAlive),
                                         member("10.0.0.4:4", m::Status::kTombstone, labels)}})},
+      {"frame_forward_request", p::encode_frame(kCluster, 9,
+                                                p::ForwardRequest{"user:42",
+                                                                  "payload",
+                                                                  0x1234,
+                                                                  "10.0.0.1:1",
+                                                                  1000,
+                                                                  77,
+                                                                  70,
+                                                                  {{"trace-id", "abc"}},
+                                                                  {"user:43"},
+                                                                  2,
+                                                                  "kv.put"})},
+      {"frame_forward_response",
+       p::encode_frame(kCluster, 9, p::ForwardResponse{9, "handler failed", "", "10.0.0.2:2"})},
   };
   for (const auto& [name, bytes] : files) {
     const std::string path = std::string(argv[1]) + "/" + name + ".bin";

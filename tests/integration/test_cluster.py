@@ -338,6 +338,13 @@ class NamesTest(unittest.TestCase):
         r = c.cli(0, "forward", key, "hi")
         self.assertTrue(r and r["ok"], r)
         self.assertEqual(r["handled_by"], "node-3")
+        # Named endpoints: shoald serves "echo" beside the default; any
+        # other name is an error that names it.
+        r = c.cli(0, "forward", key, "hi", "--endpoint", "echo")
+        self.assertTrue(r and r["ok"] and r["payload"] == "hi", r)
+        r = c.cli(0, "forward", key, "hi", "--endpoint", "nope")
+        self.assertTrue(r and not r["ok"] and r["error"] == "no_handler", r)
+        self.assertIn("no handler for endpoint 'nope'", r["message"])
         look = c.cli(0, "lookup", key)
         self.assertEqual(look["addresses"], [c.addr(self.N)])
         print(f"\nrestart on a new address: faulty_declared "

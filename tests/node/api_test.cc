@@ -107,6 +107,61 @@ TEST(NodeApi, GenericLambdasAreHandlers) {
   EXPECT_EQ(a.handle_or_forward("k2", "!").get().payload, "simple k2!");
 }
 
+// Named endpoints: each has its own handler, at the owner and locally; an
+// endpoint without a handler is an error naming it; a bad name is refused
+// before anything is sent.
+TEST(NodeApi, EndpointsPickTheirHandler) {
+  auto serve = [](Node& n) {
+    n.set_simple_handler([&n](auto, auto) { return HandlerResult{true, n.name() + ":"}; });
+    EXPECT_TRUE(n.set_simple_handler("kv.get", [&n](auto key, auto) {
+                   return HandlerResult{true, n.name() + ":get " + std::string(key)};
+                 }).ok());
+    EXPECT_TRUE(n.set_handler("kv.put", [&n](Request r, Reply reply) {
+                   reply.ok(n.name() + ":put " + r.key + "=" + r.payload);
+                 }).ok());
+  };
+  NodeOptions ao = options();
+  ao.name = "a";
+  Node a(ao);
+  serve(a);
+  ASSERT_TRUE(a.start().ok());
+  NodeOptions bo = options();
+  bo.name = "b";
+  bo.seeds = {a.address()};
+  Node b(bo);
+  serve(b);
+  ASSERT_TRUE(b.start().ok());
+  ASSERT_TRUE(eventually([&] { return a.ring()->member_count() == 2; }));
+  std::string at_b, at_a;
+  for (int i = 0; i < 1000 && (at_a.empty() || at_b.empty()); ++i) {
+    const std::string k = "key-" + std::to_string(i);
+    (a.ring()->lookup(k) == "b" ? at_b : at_a) = k;
+  }
+  ForwardOptions get, put, none, bad;
+  get.endpoint = "kv.get";
+  put.endpoint = "kv.put";
+  none.endpoint = "kv.nothing";
+  bad.endpoint = std::string(65, 'x');
+  EXPECT_EQ(a.handle_or_forward(at_b, "", get).get().payload, "b:get " + at_b);
+  EXPECT_EQ(a.handle_or_forward(at_b, "1", put).get().payload, "b:put " + at_b + "=1");
+  EXPECT_EQ(a.handle_or_forward(at_a, "2", put).get().payload, "a:put " + at_a + "=2");
+  EXPECT_EQ(a.handle_or_forward(at_b, "").get().payload, "b:");
+  for (const std::string& key : {at_a, at_b}) {
+    ForwardResult r = a.handle_or_forward(key, "", none).get();
+    EXPECT_EQ(r.error, ForwardError::kNoHandler);
+    EXPECT_NE(r.message.find("no handler for endpoint 'kv.nothing'"), std::string::npos)
+        << r.message;
+  }
+  ForwardResult r = a.handle_or_forward(at_b, "", bad).get();
+  EXPECT_EQ(r.error, ForwardError::kBadRequest);
+  EXPECT_NE(r.message.find("endpoint name of 65 bytes"), std::string::npos) << r.message;
+  EXPECT_EQ(a.stats().forwards_sent, 4u);  // the bad one never left
+  EXPECT_EQ(a.set_handler("has space", [](Request, Reply) {}).code, ErrorCode::kInvalidArgument);
+  // Removed: its requests end in no_handler again.
+  ASSERT_TRUE(b.set_handler("kv.get", AsyncHandler()).ok());
+  EXPECT_EQ(a.handle_or_forward(at_b, "", get).get().error, ForwardError::kNoHandler);
+}
+
 // Two nodes in one process, each with its own logger: each line goes to its
 // node's sink and begins with that node's name.
 TEST(NodeApi, EachNodeLogsToItsOwnLogger) {

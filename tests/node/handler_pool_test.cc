@@ -88,7 +88,7 @@ TEST(HandlerPool, WhatDoesNotFitIsHandedBackAndStopDropsTheQueue) {
   ASSERT_TRUE(eventually([&] { return started.load(); }));
   std::vector<std::function<void()>> more;
   for (int i = 0; i < 3; ++i) more.push_back([&] { ++ran; });
-  EXPECT_EQ(pool.submit_all(more), 2u);  // the queue holds 2
+  EXPECT_EQ(pool.submit_all(more), 2u);     // the queue holds 2
   EXPECT_TRUE(static_cast<bool>(more[2]));  // the third is still the caller's
   std::thread stopper([&] { pool.stop(); });
   std::this_thread::yield();

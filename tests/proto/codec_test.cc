@@ -126,6 +126,7 @@ std::vector<FrameBody> every_frame_body() {
       ForwardRequest{"", "", 0, "10.0.0.1:1", 0},
       ForwardRequest{
           "k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {{"trace", "abc"}, {"", ""}}, {"k2", "k3"}, 2},
+      ForwardRequest{"k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {}, {}, 1, "kv.put"},
       ForwardResponse{0, "", "payload", "10.0.0.2:2"},
       ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };
