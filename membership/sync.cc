@@ -162,6 +162,15 @@ JoinRequest Membership::join_request() const {
 void Membership::finish_join_round(Instant now) {
   if (--join_round_pending_ > 0) return;
   join_round_pending_ = 0;
+  // Not alone though no seed answered: a member reached us meanwhile (its
+  // heal or join merged our tables: a node restarted while cut off is
+  // joined by the others when the cut heals). That is joining too: without
+  // it no attempt would follow, and the node would wait forever.
+  if (pingable_count_ > 1 && !joined_) {
+    joined_ = true;
+    join_backoff_ = config_.join_backoff_min;
+    return;
+  }
   // Alone (nobody answered, nobody reached us): try again later, forever,
   // with capped exponential backoff and jitter.
   if (pingable_count_ <= 1 && !leaving_) {

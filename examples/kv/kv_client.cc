@@ -2,10 +2,13 @@
 //
 //   kv-client --servers H:P,... put KEY VALUE     one write (version: now, in us)
 //   kv-client --servers H:P,... get KEY           one read
-//   kv-client --servers H:P,... load --keys N --out FILE --stop-file PATH
+//   kv-client --servers H:P,... load --keys N --out FILE --stop-file PATH [--once]
 //       writes keys key-0 .. key-N-1 once, prints "filled", then keeps
 //       overwriting random keys until PATH exists; writes what each key's
-//       last answered write was to FILE and prints counts as JSON
+//       last answered write was to FILE and prints counts as JSON. With
+//       --once, every overwrite is followed by the write of a new key
+//       (once-W-I), never written again: a lost answered write of it
+//       cannot be hidden by a later one
 //   kv-client --servers H:P,... check --in FILE
 //       reads every key of FILE back; prints counts as JSON; exit 1 if any
 //       key is missing or has another value than its last answered write
@@ -164,6 +167,7 @@ struct Expect {
 };
 
 struct LoadFlags {
+  bool once = false;  // also write keys once-only
   size_t keys = 10000;
   size_t workers = 8;
   std::string out;
@@ -178,35 +182,46 @@ bool exists(const std::string& path) {
 
 // Worker w owns keys i with i % workers == w, so each key's writes are in
 // order; versions come from one counter, so later writes are higher.
+// The once-only keys a worker wrote, with what it knows of each.
+using OnceKeys = std::vector<std::pair<std::string, Expect>>;
+constexpr size_t kOnceKeysMax = 1 << 20;  // per worker
+
 void load_worker(size_t w, const LoadFlags& f, Servers& servers, Counts& counts,
-                 std::atomic<uint64_t>& version, std::vector<Expect>& expect,
+                 std::atomic<uint64_t>& version, std::vector<Expect>& expect, OnceKeys& once,
                  std::atomic<size_t>& filled, const std::atomic<bool>& stop) {
   Session s(servers, counts, 1000 + w);
-  auto write = [&](size_t i) {
-    const std::string key = key_name(i);
+  auto put = [&](const std::string& key, Expect& e) {
     const uint64_t v = ++version;
     if (s.put(key, v, value_for(key, v))) {
-      expect[i] = Expect{v, 0};
+      e = Expect{v, 0};
     } else {
-      expect[i].maybe = v;
+      e.maybe = v;
     }
   };
-  for (size_t i = w; i < f.keys; i += f.workers) write(i);
+  for (size_t i = w; i < f.keys; i += f.workers) put(key_name(i), expect[i]);
   ++filled;
   const size_t mine = (f.keys - w + f.workers - 1) / f.workers;
-  while (!stop && mine > 0) write(w + (s.rng()() % mine) * f.workers);
+  while (!stop && mine > 0) {
+    const size_t i = w + (s.rng()() % mine) * f.workers;
+    put(key_name(i), expect[i]);
+    if (!f.once || once.size() >= kOnceKeysMax) continue;
+    once.emplace_back("once-" + std::to_string(w) + "-" + std::to_string(once.size()), Expect{});
+    put(once.back().first, once.back().second);
+  }
 }
 
 int load(const LoadFlags& f, Servers& servers) {
   Counts counts;
   std::atomic<uint64_t> version{0};
   std::vector<Expect> expect(f.keys);
+  std::vector<OnceKeys> once(f.workers);
   std::atomic<size_t> filled{0};
   std::atomic<bool> stop{false};
   std::vector<std::thread> threads;
   for (size_t w = 0; w < f.workers; ++w) {
     threads.emplace_back(load_worker, w, std::cref(f), std::ref(servers), std::ref(counts),
-                         std::ref(version), std::ref(expect), std::ref(filled), std::cref(stop));
+                         std::ref(version), std::ref(expect), std::ref(once[w]), std::ref(filled),
+                         std::cref(stop));
   }
   const auto end = Clock::now() + seconds(f.max_seconds);
   uint64_t fill_requests = 0;
@@ -227,6 +242,13 @@ int load(const LoadFlags& f, Servers& servers) {
   std::ofstream out(f.out);
   for (size_t i = 0; i < f.keys; ++i) {
     out << key_name(i) << '\t' << expect[i].acked << '\t' << expect[i].maybe << '\n';
+  }
+  // A once-only key whose one write failed may or may not exist: only the
+  // answered ones are checked.
+  for (const OnceKeys& keys : once) {
+    for (const auto& [key, e] : keys) {
+      if (e.acked != 0) out << key << '\t' << e.acked << "\t0\n";
+    }
   }
   const uint64_t requests = counts.requests - fill_requests;
   const uint64_t failed = counts.failed - fill_failed;
@@ -328,6 +350,7 @@ int main(int argc, char** argv) {
   load->add_option("--out", lf.out, "where the expected values go")->required();
   load->add_option("--stop-file", lf.stop_file, "stop once this file exists")->required();
   load->add_option("--max-seconds", lf.max_seconds)->check(CLI::Range(1, 86400));
+  load->add_flag("--once", lf.once, "also write a new key once after every overwrite");
   CLI::App* chk = app.add_subcommand("check", "read back every key a load wrote");
   chk->add_option("--in", in)->required();
   CLI11_PARSE(app, argc, argv);

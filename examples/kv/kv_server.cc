@@ -9,12 +9,17 @@
 //     op=put|get and version=N. The owner's async handler runs on the
 //     handler threads, never on shoal's io thread.
 //   * Writes: the owner keeps the entry and copies it to the other replica
-//     before it answers; an answered write is on two members.
+//     before it answers; an answered write is on two members. With fewer
+//     than two members in its ring (cut off, just started) or a replica
+//     that does not take it, the write fails: never one copy.
 //   * Reads: the owner asks the other replica too and answers the higher
-//     version (a new owner may not have had the data handed over yet).
-//   * Handoff: on every ring change, each member pushes the entries whose
-//     replica set gained someone to that member: the owner of each key
-//     range that moved (RingChange::diff) and the second replica.
+//     version (a new owner may not have had the data handed over yet); the
+//     answer says how many replicas were asked (X-Replicas-Read).
+//   * Handoff: on every ring change, each member queues for pushing the
+//     entries whose replica set gained someone to that member: the owner
+//     of each key range that moved (RingChange::diff) and the second
+//     replica. The pushes run in the background (handoff.h), each member
+//     retried with backoff until it takes them or leaves the ring.
 //     A member that starts (empty) also asks every member to push it what
 //     it holds a replica of.
 //   * Drain: SIGTERM calls Node::leave(), which labels this member
@@ -49,6 +54,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "handoff.h"
 #include "shoal/node/node.h"
 #include "shoal/ring/diff.h"
 #include "wire.h"
@@ -60,8 +66,6 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 constexpr size_t kReplicas = 2;
-constexpr size_t kBatchEntries = 1000;
-constexpr int kPushAttempts = 5;
 constexpr char kLabel[] = "kv";
 constexpr size_t kHttpThreads = 64;
 constexpr size_t kPullsMax = 1024;
@@ -192,8 +196,9 @@ class Server {
   void handle(shoal::node::Request request, shoal::node::Reply reply);
   void handle_put(const shoal::node::Request& request, const shoal::node::Reply& reply);
   void handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply);
-  // The replicas of `key` by this member's ring, other than itself.
-  std::vector<std::string> other_replicas(const std::string& key) const;
+  // The replicas of `key` by this member's ring, other than itself;
+  // `replicas`: how many that ring has for it, itself included.
+  std::vector<std::string> other_replicas(const std::string& key, size_t* replicas) const;
 
   // ---- the HTTP side ----
   void routes();
@@ -206,7 +211,6 @@ class Server {
   // An HTTP client for `member`'s kv address; null if it has none.
   std::unique_ptr<httplib::Client> client_for(const std::string& member, seconds read_timeout);
   bool push(const std::string& member, const std::vector<Entry>& entries);
-  bool push_batches(const std::string& member, const std::vector<Entry>& entries);
   // nullopt: the replica did not answer; else its copy, if any.
   std::optional<std::optional<Entry>> fetch(const std::string& member, const std::string& key);
 
@@ -227,9 +231,12 @@ class Server {
   std::map<std::string, std::string> kv_of_;  // member -> its kv= label
   std::atomic<size_t> handled_ring_members_{0};
   std::atomic<bool> pulled_{false};
-  std::atomic<uint64_t> pushed_{0};
-  std::atomic<uint64_t> push_failures_{0};
-  Worker worker_;  // last: its thread ends before the rest goes
+  std::atomic<uint64_t> handled_{0};            // requests this member's handler took
+  std::atomic<uint64_t> writes_refused_{0};     // fewer than kReplicas copies possible
+  std::atomic<uint64_t> reads_one_replica_{0};  // a read that could ask only one
+  Handoff handoff_{
+      [this](const std::string& m, const std::vector<Entry>& e) { return push(m, e); }};
+  Worker worker_;  // last: its thread ends before the rest goes (it feeds handoff_)
 };
 
 std::string Server::start() {
@@ -275,14 +282,15 @@ void Server::stop() {
   // Draining hands this member's keys to others (on_ring_change runs when
   // the ring without it is published); leave() returns once it has left.
   node_.leave();
-  if (!worker_.wait_idle(seconds(30))) {
-    std::fprintf(stderr, "kv-server: handoff not finished after 30 s\n");
+  if (!worker_.wait_idle(seconds(30)) || !handoff_.wait_empty(seconds(30))) {
+    std::fprintf(stderr, "kv-server: handoff not finished after 30 s (%zu entries pending)\n",
+                 handoff_.pending());
   }
   stop_http();
   node_.stop();
-  std::fprintf(stderr, "kv-server: stopped (%llu entries pushed, %llu push failures)\n",
-               static_cast<unsigned long long>(pushed_.load()),
-               static_cast<unsigned long long>(push_failures_.load()));
+  std::fprintf(stderr, "kv-server: stopped (%llu entries pushed, %llu pushes failed)\n",
+               static_cast<unsigned long long>(handoff_.pushed()),
+               static_cast<unsigned long long>(handoff_.failed()));
 }
 
 void Server::stop_http() {
@@ -299,6 +307,7 @@ void Server::stop_http() {
 // ---- the owner's side ----
 
 void Server::handle(shoal::node::Request request, shoal::node::Reply reply) {
+  ++handled_;
   auto op = request.headers.find("op");
   if (op == request.headers.end()) return reply.fail("no op header");
   if (op->second == "put") return handle_put(request, reply);
@@ -306,12 +315,14 @@ void Server::handle(shoal::node::Request request, shoal::node::Reply reply) {
   reply.fail("unknown op " + op->second);
 }
 
-std::vector<std::string> Server::other_replicas(const std::string& key) const {
+std::vector<std::string> Server::other_replicas(const std::string& key, size_t* replicas) const {
   std::shared_ptr<const shoal::ring::Ring> ring = node_.ring();
   std::vector<std::string> out;
-  for (std::string_view m : ring->lookup_n(key, kReplicas)) {
+  const std::vector<std::string_view> all = ring->lookup_n(key, kReplicas);
+  for (std::string_view m : all) {
     if (m != self_) out.emplace_back(m);
   }
+  *replicas = all.size();
   return out;
 }
 
@@ -324,11 +335,24 @@ void Server::handle_put(const shoal::node::Request& request, const shoal::node::
     return reply.fail("bad version header");
   }
   Entry e{request.key, version, request.payload};
+  // Answered only once kReplicas members hold it: an answered write
+  // survives the loss of any one member. A ring with fewer (this member
+  // cut off, or just started and not joined) cannot promise that: the
+  // write fails, and the client tries again, elsewhere or later.
+  size_t replicas = 0;
+  const std::vector<std::string> others = other_replicas(e.key, &replicas);
+  if (replicas < kReplicas) {
+    ++writes_refused_;
+    return reply.fail("only " + std::to_string(replicas) + " of " + std::to_string(kReplicas) +
+                      " replicas in " + self_ + "'s ring: a write needs " +
+                      std::to_string(kReplicas) + " copies");
+  }
   store_.merge(e);
-  // Answered only once every replica holds it: an answered write survives
-  // the loss of any one member.
-  for (const std::string& m : other_replicas(e.key)) {
-    if (!push(m, {e})) return reply.fail("replica " + m + " did not take the write");
+  for (const std::string& m : others) {
+    if (!push(m, {e})) {
+      ++writes_refused_;
+      return reply.fail("replica " + m + " did not take the write");
+    }
   }
   reply.ok("ok");
 }
@@ -336,7 +360,10 @@ void Server::handle_put(const shoal::node::Request& request, const shoal::node::
 void Server::handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply) {
   std::optional<Entry> best = store_.get(request.key);
   bool unanswered = false;
-  for (const std::string& m : other_replicas(request.key)) {
+  size_t replicas = 0;
+  const std::vector<std::string> others = other_replicas(request.key, &replicas);
+  if (replicas < kReplicas) ++reads_one_replica_;
+  for (const std::string& m : others) {
     std::optional<std::optional<Entry>> theirs = fetch(m, request.key);
     if (!theirs) {
       unanswered = true;
@@ -347,7 +374,10 @@ void Server::handle_get(const shoal::node::Request& request, const shoal::node::
   }
   // Not found is an answer only if every replica said so.
   if (!best && unanswered) return reply.fail("a replica did not answer");
-  reply.ok(best ? std::to_string(best->version) + "\n" + best->value : "");
+  // "<replicas asked>\n<version>\n<value>", or "<replicas asked>\n" for none.
+  const size_t asked = replicas - (unanswered ? 1 : 0);
+  reply.ok(std::to_string(asked) + "\n" +
+           (best ? std::to_string(best->version) + "\n" + best->value : ""));
 }
 
 // ---- HTTP ----
@@ -417,12 +447,17 @@ void Server::client_request(const httplib::Request& q, httplib::Response& r, boo
                   "text/plain");
     return;
   }
-  if (!put && res.payload.empty()) {
+  r.set_header("X-Handled-By", res.handled_by);
+  if (put) return r.set_content(res.payload, "application/octet-stream");
+  // The owner's answer to a read: how many replicas it asked, then the entry.
+  const size_t nl = res.payload.find('\n');
+  r.set_header("X-Replicas-Read", res.payload.substr(0, nl));
+  const std::string entry = nl == std::string::npos ? "" : res.payload.substr(nl + 1);
+  if (entry.empty()) {
     r.status = 404;
     return;
   }
-  r.set_header("X-Handled-By", res.handled_by);
-  r.set_content(res.payload, "application/octet-stream");
+  r.set_content(entry, "application/octet-stream");
 }
 
 std::string Server::status_json() const {
@@ -430,11 +465,14 @@ std::string Server::status_json() const {
   return "{\"member\":\"" + self_ + "\",\"ready\":" + (ready ? "true" : "false") +
          ",\"ring_members\":" + std::to_string(node_.ring()->member_count()) +
          ",\"handled_ring_members\":" + std::to_string(handled_ring_members_.load()) +
-         ",\"handoff_pending\":" + std::to_string(worker_.pending()) +
+         ",\"handoff_pending\":" + std::to_string(worker_.pending() + handoff_.pending()) +
          ",\"pulled\":" + (pulled_ ? "true" : "false") +
          ",\"entries\":" + std::to_string(store_.size()) +
-         ",\"pushed\":" + std::to_string(pushed_.load()) +
-         ",\"push_failures\":" + std::to_string(push_failures_.load()) + "}\n";
+         ",\"pushed\":" + std::to_string(handoff_.pushed()) +
+         ",\"push_failures\":" + std::to_string(handoff_.failed()) +
+         ",\"handled\":" + std::to_string(handled_.load()) +
+         ",\"writes_refused\":" + std::to_string(writes_refused_.load()) +
+         ",\"reads_one_replica\":" + std::to_string(reads_one_replica_.load()) + "}\n";
 }
 
 // ---- member to member ----
@@ -469,26 +507,6 @@ bool Server::push(const std::string& member, const std::vector<Entry>& entries) 
   if (!c) return false;
   httplib::Result res = c->Post("/replica", encode(entries), "application/octet-stream");
   return res && res->status == 200;
-}
-
-bool Server::push_batches(const std::string& member, const std::vector<Entry>& entries) {
-  for (size_t at = 0; at < entries.size(); at += kBatchEntries) {
-    std::vector<Entry> batch(
-        entries.begin() + static_cast<ptrdiff_t>(at),
-        entries.begin() + static_cast<ptrdiff_t>(std::min(entries.size(), at + kBatchEntries)));
-    bool sent = false;
-    for (int attempt = 1; attempt <= kPushAttempts && !sent; ++attempt) {
-      sent = push(member, batch);
-      if (!sent) std::this_thread::sleep_for(milliseconds(100 * attempt));
-    }
-    if (!sent) {
-      ++push_failures_;
-      std::fprintf(stderr, "kv-server: handoff to %s failed\n", member.c_str());
-      return false;
-    }
-    pushed_ += batch.size();
-  }
-  return true;
 }
 
 std::optional<std::optional<Entry>> Server::fetch(const std::string& member,
@@ -541,8 +559,15 @@ void Server::on_ring_change(const shoal::node::RingChange& change) {
     for (Entry& e : store_.snapshot()) {
       for (std::string& m : new_holders(change, d, e.key, self_)) out[m].push_back(e);
     }
-    for (const auto& [member, entries] : out) push_batches(member, entries);
+    for (const auto& [member, entries] : out) handoff_.add(member, entries);
   }
+  // Owed to members no longer in the ring: the change that removed them
+  // handed their keys to new holders.
+  std::set<std::string> members;
+  for (const std::string& m : change.after->members()) {
+    if (m != self_) members.insert(m);
+  }
+  handoff_.keep_only(members);
   pull_if_new(*change.after);
   handled_ring_members_ = change.after->member_count();
 }
@@ -555,7 +580,7 @@ void Server::push_replicas_of(const std::string& member) {
       if (m == member) out.push_back(std::move(e));
     }
   }
-  push_batches(member, out);
+  handoff_.add(member, out);
 }
 
 // A member that starts holds nothing: once its ring has others, it asks

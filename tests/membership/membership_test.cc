@@ -598,6 +598,30 @@ TEST(MembershipTest, JoinResponseMergesMembers) {
   EXPECT_EQ(h.m.incarnation(), 100u);  // alive at our incarnation: no refute
 }
 
+// A node whose own joins fail while another member reaches it (the others'
+// heal after a cut, with this node restarted meanwhile) counts as joined
+// when its round ends: no further attempt would come, and it would never
+// be ready. Before the fix joined() stayed false and no attempt followed.
+TEST(MembershipTest, ReachedByAMemberWhileJoinsFailIsJoined) {
+  Harness h;
+  h.m.join({"seed:1"}, h.now);
+  auto ex = h.m.take_exchanges();
+  ASSERT_EQ(ex.size(), 1u);
+  EXPECT_FALSE(h.m.joined());
+  // The seed heals into us while our own join is still out.
+  h.m.on_tcp_request("seed:1", JoinRequest{"seed:1", 7, {}}, h.now);
+  EXPECT_FALSE(h.m.joined());
+  h.m.on_tcp_failure(ex[0].id, h.now);
+  EXPECT_TRUE(h.m.joined());
+  EXPECT_EQ(h.m.pingable_count(), 2u);
+  // Alone again after a failed round (the other one left): not joined.
+  Harness alone;
+  alone.m.join({"seed:1"}, alone.now);
+  auto ex2 = alone.m.take_exchanges();
+  alone.m.on_tcp_failure(ex2[0].id, alone.now);
+  EXPECT_FALSE(alone.m.joined());
+}
+
 TEST(MembershipTest, JoinRequestAddsTheJoinerAndAnswersEverything) {
   Harness h;
   auto resp = h.m.on_tcp_request("x", JoinRequest{"new:1", 42, {{"k", "v"}}}, h.now);
