@@ -46,6 +46,11 @@ struct RingChange {
   // whom (ring/diff.h): computed on each call (about 0.4 ms at 1000
   // members), so a callback that does not need it pays nothing.
   ring::RingDiff diff() const { return ring::diff(*before, *after); }
+  // For an app keeping `n` copies of each key on its first n owners: which
+  // key ranges gained or lost which member among them (ring/diff.h), so it
+  // hands off only what moved. Computed on each call (about 8 ms at 1000
+  // members and n = 3).
+  ring::ReplicaDiff replica_diff(size_t n) const { return ring::replica_diff(*before, *after, n); }
 };
 
 // Runs a listener's calls off the io thread: executor(task) must run

@@ -63,6 +63,41 @@ struct RingDiff {
 
 RingDiff diff(const Ring& before, const Ring& after);
 
+// Replica sets: for a replica count n, which key ranges gained or lost
+// which member among their first n owners (Ring::lookup_n), so that an
+// app keeping n copies hands off only what moved. A range is listed if its
+// n owners in `after` differ from those in `before` (as a set: a reorder
+// among the same members is no move); adjacent ranges with the same
+// gained and lost members are merged. n = 1 gives the same ranges as
+// diff().moves.
+//
+// Cost: two lookup_n walks per stretch between consecutive points of the
+// union of both rings: 7.8 ms for two 1000-member rings (100 points each)
+// that differ by one member at n = 3, 0.8 ms at 100 (docs/PERFORMANCE.md);
+// computed when asked, as diff() is.
+struct ReplicaMove {
+  KeyRange range;
+  std::vector<std::string> gained;  // among the n owners after, not before; sorted
+  std::vector<std::string> lost;    // among the n owners before, not after; sorted
+  bool operator==(const ReplicaMove&) const = default;
+};
+
+struct ReplicaDiff {
+  size_t n = 0;
+  std::vector<ReplicaMove> moves;  // in clockwise order of range.last
+
+  bool empty() const { return moves.empty(); }
+  // The ranges whose replica set `member` joined (to hand it their keys),
+  // and the ones whose replica set it left.
+  std::vector<KeyRange> gained(std::string_view member) const;
+  std::vector<KeyRange> lost(std::string_view member) const;
+  // The move whose range holds key hash `h`, or null if its keys did not
+  // move (binary search: O(log moves)).
+  const ReplicaMove* find(uint64_t h) const;
+};
+
+ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n);
+
 }  // namespace shoal::ring
 
 #endif  // SHOAL_RING_DIFF_H_

@@ -134,10 +134,14 @@ std::string_view Ring::lookup_hash(uint64_t hash) const {
 std::string_view Ring::lookup(std::string_view key) const { return lookup_hash(hash_bytes(key)); }
 
 size_t Ring::lookup_n(std::string_view key, std::span<std::string_view> out) const {
+  return lookup_n_hash(hash_bytes(key), out);
+}
+
+size_t Ring::lookup_n_hash(uint64_t hash, std::span<std::string_view> out) const {
   const size_t want = std::min(out.size(), members_.size());
   if (want == 0) return 0;
   const size_t n = point_count_;
-  size_t i = first_point_at_or_after(hash_bytes(key));
+  size_t i = first_point_at_or_after(hash);
   if (i == n) i = 0;
   size_t found = 0;
   if (want <= kSmallN) {

@@ -64,8 +64,10 @@ uint64_t point_hash(std::string_view member, uint32_t index);
 uint32_t points_for_weight(uint32_t replica_points, double weight);
 
 struct RingDiff;
+struct ReplicaDiff;
 class Ring;
-RingDiff diff(const Ring& before, const Ring& after);  // ring/diff.h
+RingDiff diff(const Ring& before, const Ring& after);                       // ring/diff.h
+ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n);  // ring/diff.h
 
 class Ring {
  public:
@@ -85,6 +87,8 @@ class Ring {
   // walking clockwise from `key` into `out`; returns how many it wrote.
   // Allocates nothing when out.size() <= 16.
   size_t lookup_n(std::string_view key, std::span<std::string_view> out) const;
+  // The same from a precomputed key hash (key_hash(key)).
+  size_t lookup_n_hash(uint64_t hash, std::span<std::string_view> out) const;
   // Convenience form: the first min(n, member_count()) distinct owners.
   std::vector<std::string_view> lookup_n(std::string_view key, size_t n) const;
   // Lookups that skip members: the first n distinct owners clockwise from
@@ -116,6 +120,7 @@ class Ring {
  private:
   friend class RingBuilder;
   friend RingDiff diff(const Ring& before, const Ring& after);
+  friend ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n);
 
   // 12 bytes, unaligned: the memory target is <= 16 bytes per point
   // including the bucket table. x86-64 and arm64 load unaligned words at

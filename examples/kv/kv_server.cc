@@ -16,12 +16,11 @@
 //     version (a new owner may not have had the data handed over yet); the
 //     answer says how many replicas were asked (X-Replicas-Read).
 //   * Handoff: on every ring change, each member queues for pushing the
-//     entries whose replica set gained someone to that member: the owner
-//     of each key range that moved (RingChange::diff) and the second
-//     replica. The pushes run in the background (handoff.h), each member
-//     retried with backoff until it takes them or leaves the ring.
-//     A member that starts (empty) also asks every member to push it what
-//     it holds a replica of.
+//     entries whose replica set gained someone to that member
+//     (RingChange::replica_diff: which ranges gained which member among
+//     their two owners; no lookup per key). The pushes run in the background (handoff.h), each
+//     member retried with backoff until it takes them or leaves the ring. A member that starts
+//     (empty) also asks every member to push it what it holds a replica of.
 //   * Drain: SIGTERM calls Node::leave(), which labels this member
 //     draining: every ring drops it, so its entries are pushed to their new
 //     replicas, by it and by the other copy; it exits once its pushes are
@@ -523,41 +522,18 @@ std::optional<std::optional<Entry>> Server::fetch(const std::string& member,
 
 // ---- handoff ----
 
-// Who holds a replica of `key` in `after` and did not in `before`, other
-// than this member, plus the new owner of the moved range `key` is in.
-std::vector<std::string> new_holders(const shoal::node::RingChange& c,
-                                     const shoal::ring::RingDiff& d, const std::string& key,
-                                     const std::string& self) {
-  std::vector<std::string_view> before = c.before->lookup_n(key, kReplicas);
-  std::vector<std::string> out;
-  for (std::string_view m : c.after->lookup_n(key, kReplicas)) {
-    if (m != self && std::find(before.begin(), before.end(), m) == before.end()) {
-      out.emplace_back(m);
-    }
-  }
-  // The moves are in clockwise order of range.last: the range holding h
-  // is the first that ends at or after it, or the one that wraps.
-  const uint64_t h = shoal::ring::key_hash(key);
-  auto it =
-      std::lower_bound(d.moves.begin(), d.moves.end(), h,
-                       [](const shoal::ring::KeyMove& m, uint64_t v) { return m.range.last < v; });
-  for (auto candidate : {it, d.moves.begin()}) {
-    if (candidate == d.moves.end() || !candidate->range.contains(h)) continue;
-    const std::string& to = candidate->to;
-    if (!to.empty() && to != self && std::find(out.begin(), out.end(), to) == out.end()) {
-      out.push_back(to);
-    }
-    break;
-  }
-  return out;
-}
-
 void Server::on_ring_change(const shoal::node::RingChange& change) {
-  const shoal::ring::RingDiff d = change.diff();
+  // Which key ranges gained which member among their kReplicas owners:
+  // each entry goes to the members that now hold a copy and did not.
+  const shoal::ring::ReplicaDiff d = change.replica_diff(kReplicas);
   if (!d.empty()) {
     std::map<std::string, std::vector<Entry>> out;
     for (Entry& e : store_.snapshot()) {
-      for (std::string& m : new_holders(change, d, e.key, self_)) out[m].push_back(e);
+      const shoal::ring::ReplicaMove* m = d.find(shoal::ring::key_hash(e.key));
+      if (m == nullptr) continue;
+      for (const std::string& to : m->gained) {
+        if (to != self_) out[to].push_back(e);
+      }
     }
     for (const auto& [member, entries] : out) handoff_.add(member, entries);
   }

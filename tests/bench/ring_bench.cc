@@ -183,6 +183,23 @@ void BM_DiffOneMember(benchmark::State& state) {
 }
 BENCHMARK(BM_DiffOneMember)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
 
+// The same change as replica sets of 3 (RingChange::replica_diff(3)): which
+// ranges gained or lost which member among their three owners.
+void BM_ReplicaDiffOneMember(benchmark::State& state) {
+  auto before = ring_of(static_cast<size_t>(state.range(0)));
+  RingBuilder b(before);
+  if (!b.add("192.168.0.1:7000")) state.SkipWithError("add failed");
+  auto after = b.build();
+  size_t moves = 0;
+  for (auto _ : state) {
+    auto d = shoal::ring::replica_diff(*before, *after, 3);
+    moves = d.moves.size();
+    benchmark::DoNotOptimize(d);
+  }
+  state.counters["moves"] = static_cast<double>(moves);
+}
+BENCHMARK(BM_ReplicaDiffOneMember)->Arg(100)->Arg(1000)->Unit(benchmark::kMillisecond);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -597,5 +597,129 @@ TEST(RingDiff, RandomChangesMatchLookups) {
   }
 }
 
+// ---- replica diffs ----
+
+std::vector<std::string> sorted_strings(std::vector<std::string_view> v) {
+  std::vector<std::string> out(v.begin(), v.end());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Checks replica_diff(a, b, n) against lookup_n: a key is in a move iff its
+// n owners (as a set) differ, and then exactly one move holds it (find()
+// returns it), with gained = after - before and lost = before - after.
+// Keys tried as in expect_diff_matches_lookups.
+void expect_replica_diff_matches(const Ring& a, const Ring& b, size_t n, std::mt19937_64& rng) {
+  const ReplicaDiff d = replica_diff(a, b, n);
+  std::vector<uint64_t> probes = {0, 1, std::numeric_limits<uint64_t>::max()};
+  for (const Ring* r : {&a, &b}) {
+    for (const std::string& m : r->members()) {
+      const uint32_t count = points_for_weight(r->replica_points(), r->weight(m));
+      for (uint32_t i = 0; i < count; ++i) {
+        const uint64_t h = point_hash(m, i);
+        probes.insert(probes.end(), {h - 1, h, h + 1});
+      }
+    }
+  }
+  for (int i = 0; i < 2000; ++i) probes.push_back(rng());
+  std::vector<std::string_view> va(n), vb(n);
+  for (uint64_t h : probes) {
+    va.resize(n);
+    vb.resize(n);
+    va.resize(a.lookup_n_hash(h, va));
+    vb.resize(b.lookup_n_hash(h, vb));
+    const auto before = sorted_strings(va), after = sorted_strings(vb);
+    std::vector<std::string> gained, lost;
+    std::set_difference(after.begin(), after.end(), before.begin(), before.end(),
+                        std::back_inserter(gained));
+    std::set_difference(before.begin(), before.end(), after.begin(), after.end(),
+                        std::back_inserter(lost));
+    int holders = 0;
+    for (const ReplicaMove& m : d.moves) holders += m.range.contains(h) ? 1 : 0;
+    const ReplicaMove* found = d.find(h);
+    if (gained.empty() && lost.empty()) {
+      EXPECT_EQ(holders, 0) << h;
+      EXPECT_EQ(found, nullptr) << h;
+      continue;
+    }
+    EXPECT_EQ(holders, 1) << h;
+    ASSERT_NE(found, nullptr) << h;
+    EXPECT_EQ(found->gained, gained) << h;
+    EXPECT_EQ(found->lost, lost) << h;
+  }
+}
+
+TEST(RingReplicaDiff, AJoinerGainsTheRangesItNowHoldsACopyOf) {
+  auto a = make_ring(local_members(10));
+  RingBuilder builder(a);
+  ASSERT_TRUE(builder.add("10.9.9.9:7000"));
+  auto b = builder.build();
+  const ReplicaDiff d = replica_diff(*a, *b, 3);
+  ASSERT_FALSE(d.empty());
+  for (const ReplicaMove& m : d.moves) {
+    EXPECT_EQ(m.gained, std::vector<std::string>{"10.9.9.9:7000"});
+    EXPECT_EQ(m.lost.size(), 1u);  // the one pushed out of the three
+  }
+  EXPECT_EQ(d.gained("10.9.9.9:7000").size(), d.moves.size());
+  // With three copies a joiner holds about 3x the keys it owns.
+  EXPECT_GT(d.moves.size(), diff(*a, *b).moves.size());
+  std::mt19937_64 rng(4);
+  for (size_t n : {1, 2, 3, 11, 12}) {
+    SCOPED_TRACE(n);
+    expect_replica_diff_matches(*a, *b, n, rng);
+    expect_replica_diff_matches(*b, *a, n, rng);
+  }
+}
+
+TEST(RingReplicaDiff, OneReplicaIsTheOwnerDiff) {
+  auto a = make_ring(local_members(10));
+  RingBuilder builder(a);
+  builder.remove(local_members(10)[3]);
+  auto b = builder.build();
+  const RingDiff plain = diff(*a, *b);
+  const ReplicaDiff one = replica_diff(*a, *b, 1);
+  ASSERT_EQ(one.moves.size(), plain.moves.size());
+  for (size_t i = 0; i < plain.moves.size(); ++i) {
+    EXPECT_EQ(one.moves[i].range, plain.moves[i].range);
+    EXPECT_EQ(one.moves[i].gained, std::vector<std::string>{plain.moves[i].to});
+    EXPECT_EQ(one.moves[i].lost, std::vector<std::string>{plain.moves[i].from});
+  }
+}
+
+TEST(RingReplicaDiff, EmptyAndSameRings) {
+  Ring empty;
+  auto three = make_ring(local_members(3));
+  EXPECT_TRUE(replica_diff(empty, empty, 2).empty());
+  EXPECT_TRUE(replica_diff(*three, *make_ring(local_members(3)), 2).empty());
+  EXPECT_TRUE(replica_diff(*three, empty, 0).empty());
+  std::mt19937_64 rng(5);
+  expect_replica_diff_matches(empty, *three, 2, rng);
+  expect_replica_diff_matches(*three, empty, 2, rng);
+}
+
+TEST(RingReplicaDiff, RandomChangesMatchLookups) {
+  std::mt19937_64 rng(6);
+  for (int round = 0; round < 100; ++round) {
+    const uint32_t points = 1 + static_cast<uint32_t>(rng() % 4);
+    RingBuilder builder(points);
+    const auto pool = local_members(8);
+    for (const std::string& m : pool) {
+      if (rng() % 2) {
+        ASSERT_TRUE(builder.add(m));
+      }
+    }
+    auto a = builder.build();
+    for (const std::string& m : pool) {
+      const uint64_t r = rng() % 4;
+      if (r == 0) builder.remove(m);
+      if (r == 1) {
+        ASSERT_TRUE(builder.add(m));
+      }
+    }
+    auto b = builder.build();
+    expect_replica_diff_matches(*a, *b, 1 + rng() % 3, rng);
+  }
+}
+
 }  // namespace
 }  // namespace shoal::ring
