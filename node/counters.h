@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "shoal/membership/stats.h"
+#include "shoal/node/histogram.h"
 
 // Transport and runtime counters (node/udp_transport, node/tcp_*).
 // clang-format off
@@ -102,6 +103,12 @@ struct NodeStats {
   // Known members by status name (alive, suspect, ...), zeros included.
   std::map<std::string, uint64_t> members;
   membership::MembershipStats protocol;
+  // Latencies. handle_or_forward calls from start to their one result, by
+  // outcome (every ForwardError name: ok, timeout, ...); handler runs from
+  // start to answer, and the wait of a request for a handler thread.
+  std::map<std::string, LatencyHistogram> forward_duration;
+  LatencyHistogram handler_duration;
+  LatencyHistogram handler_queue_wait;
 };
 
 // One exported metric: a name, and either one value or one per label.
@@ -122,9 +129,13 @@ NodeStats empty_node_stats();
 // membership core, drops, members, gauges.
 std::vector<Metric> collect_metrics(const NodeStats& s);
 
-// `shoal stats`: one JSON object, {name: value} and {family: {label: value}}.
+// `shoal stats`: one JSON object, {name: value} and {family: {label:
+// value}}, and "latency": {histogram: {count, p50_ms, p99_ms}} (the
+// forward durations as forward_duration.<outcome>).
 std::string render_stats_json(const NodeStats& s);
-// Prometheus text exposition format 0.0.4.
+// Prometheus text exposition format 0.0.4: the counters and gauges, then
+// the histograms shoal_forward_duration_seconds{outcome},
+// shoal_handler_duration_seconds and shoal_handler_queue_wait_seconds.
 std::string render_prometheus(const NodeStats& s);
 // The counters table of docs/OPERATIONS.md (between its "counters:begin"
 // and "counters:end" markers).

@@ -283,6 +283,10 @@ NodeStats Engine::stats(const NodeCounters& transport) const {
   s.health_score = static_cast<uint64_t>(core_.health_score());
   s.pending_changes = core_.pending_changes();
   s.ring_members = ring_.current()->member_count();
+  for (size_t i = 0; i < std::size(kForwardErrors); ++i) {
+    if (kForwardErrors[i] == ForwardError::kNotOwner) continue;  // a wire answer, never a result
+    s.forward_duration[std::string(to_string(kForwardErrors[i]))] = forwarder_.durations()[i];
+  }
   return s;
 }
 

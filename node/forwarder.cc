@@ -66,8 +66,10 @@ void Forwarder::forward_all(std::vector<std::string> keys, std::string payload,
 
 void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
                            ForwardOptions options, Done done, Instant now) {
+  now_ = now;
   const uint64_t id = next_id_++;
   Call& c = calls_[id];
+  c.started = now;
   c.keys = std::move(keys);
   c.payload = std::move(payload);
   c.headers = std::move(options.headers);
@@ -99,6 +101,7 @@ uint64_t Forwarder::start_job(Job job, Request request) {
 }
 
 void Forwarder::attempt(uint64_t id, Instant now) {
+  now_ = now;
   auto it = calls_.find(id);
   if (it == calls_.end()) return;
   Call& c = it->second;
@@ -215,6 +218,10 @@ void Forwarder::finish(uint64_t id, ForwardError code, std::string message, std:
   if (c.wake != membership::kNever) deadlines_.erase({c.wake, id});
   end_attempt(c);
   if (code != ForwardError::kOk) ++stats_.forward_errors;
+  const auto* at = std::find(std::begin(kForwardErrors), std::end(kForwardErrors), code);
+  if (at != std::end(kForwardErrors)) {
+    durations_[static_cast<size_t>(at - std::begin(kForwardErrors))].observe(now_ - c.started);
+  }
   if (!c.done) return;
   // The caller's code: whatever it throws stays with it, counted.
   try {
@@ -236,6 +243,7 @@ void Forwarder::end_attempt(Call& c) {
 
 void Forwarder::on_response(std::string_view peer, uint64_t id, proto::ForwardResponse response,
                             Instant now) {
+  now_ = now;
   auto it = calls_.find(id);
   if (it == calls_.end()) return;  // answered after its call ended: dropped
   Call& c = it->second;
@@ -267,6 +275,7 @@ void Forwarder::on_response(std::string_view peer, uint64_t id, proto::ForwardRe
 }
 
 void Forwarder::on_link_failed(std::string_view peer, const std::string& why, Instant now) {
+  now_ = now;
   std::vector<uint64_t> affected;
   bool trial = false;
   for (auto& [id, c] : calls_) {
@@ -304,6 +313,7 @@ void Forwarder::wake_at(uint64_t id, Call& c, Instant at) {
 }
 
 void Forwarder::tick(Instant now) {
+  now_ = now;
   // Everything scheduled from here lies in the future (delays > 0), so the
   // loop ends.
   while (!deadlines_.empty() && deadlines_.begin()->first <= now) {
@@ -355,6 +365,7 @@ std::string Forwarder::bad_request(const proto::ForwardRequest& request) {
 
 void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant received, Instant now,
                       Answer answer) {
+  now_ = now;
   ++stats_.forwards_received;
   if (request.request_id != 0) {
     auto mit = served_.find(request.source);
@@ -420,6 +431,7 @@ void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant recei
 }
 
 void Forwarder::on_job_done(uint64_t id, HandlerOutcome outcome, Instant now) {
+  now_ = now;
   using Kind = HandlerOutcome::Kind;
   if (outcome.kind == Kind::kIgnored) {
     ++stats_.handler_replies_ignored;

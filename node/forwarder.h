@@ -55,9 +55,11 @@
 #ifndef SHOAL_NODE_FORWARDER_H_
 #define SHOAL_NODE_FORWARDER_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <iterator>
 #include <map>
 #include <set>
 #include <string>
@@ -69,6 +71,7 @@
 #include "shoal/node/counters.h"
 #include "shoal/node/forwarding.h"
 #include "shoal/node/handler.h"
+#include "shoal/node/histogram.h"
 #include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
 
@@ -179,6 +182,11 @@ class Forwarder {
              Answer answer);
 
   const ForwardStats& stats() const { return stats_; }
+  // How long calls took from forward() to their result, by outcome (the
+  // index of the outcome in kForwardErrors).
+  const std::array<LatencyHistogram, std::size(kForwardErrors)>& durations() const {
+    return durations_;
+  }
   size_t calls_in_progress() const { return calls_.size(); }
 
  private:
@@ -191,6 +199,7 @@ class Forwarder {
     std::string endpoint;
     Done done;
     Instant deadline;
+    Instant started{};
     int retries_left = 0;
     int attempts = 0;
     std::string peer;    // of the attempt in flight ("" if none)
@@ -272,6 +281,10 @@ class Forwarder {
   std::map<std::pair<std::string, uint64_t>, uint64_t> running_;  // (source, request id) -> job
   std::vector<HandlerJob> jobs_out_;
   ForwardStats stats_;
+  std::array<LatencyHistogram, std::size(kForwardErrors)> durations_{};
+  // The time of the input being handled (every entry point that takes
+  // `now` sets it): when finish() ends a call.
+  Instant now_{};
 };
 
 }  // namespace shoal::node

@@ -49,8 +49,9 @@ void HandlerGate::set_handler(const std::string& endpoint, AsyncHandler handler)
   handlers_ = std::move(next);
 }
 
-Reply::Deliver HandlerGate::deliver(uint64_t job) const {
-  return [shared = shared_, job](HandlerOutcome outcome) {
+Reply::Deliver HandlerGate::deliver(uint64_t job, Clock::time_point started) const {
+  return [shared = shared_, job, started](HandlerOutcome outcome) {
+    if (started != Clock::time_point{}) shared->handler_duration.observe(Clock::now() - started);
     if (gathered.owner == shared.get()) {  // in this gate's batch: handed over at its end
       if (gathered.outcomes.empty()) gathered.first_at = std::chrono::steady_clock::now();
       gathered.outcomes.emplace_back(job, std::move(outcome));
@@ -147,9 +148,13 @@ std::vector<std::function<void()>> HandlerGate::tasks_for(std::vector<HandlerJob
       continue;
     }
     std::shared_ptr<const AsyncHandler> h = it->second;
-    auto task = [this, h, request = std::move(job.request), deliver = deliver(job.id)]() mutable {
-      const bool expired = std::chrono::steady_clock::now() >= request.deadline;
-      run_request(h.get(), std::move(request), expired, std::move(deliver));
+    auto task = [this, h, request = std::move(job.request), id = job.id,
+                 queued = Clock::now()]() mutable {
+      const auto started = Clock::now();
+      shared_->queue_wait.observe(started - queued);
+      const bool expired = started >= request.deadline;
+      run_request(h.get(), std::move(request), expired,
+                  deliver(id, expired ? Clock::time_point{} : started));
       hand_over_if_waiting();
     };
     tasks.emplace_back(std::move(task));
@@ -174,6 +179,12 @@ void HandlerGate::flush() {
   }
   hand_over(shared_, refused);
 }
+
+LatencyHistogram HandlerGate::handler_duration() const {
+  return shared_->handler_duration.snapshot();
+}
+
+LatencyHistogram HandlerGate::queue_wait() const { return shared_->queue_wait.snapshot(); }
 
 void HandlerGate::stop() {
   if (pool_) pool_->stop();

@@ -34,6 +34,7 @@
 #define SHOAL_NODE_HANDLER_GATE_H_
 
 #include <asio/io_context.hpp>
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -46,6 +47,7 @@
 #include "shoal/node/forwarder.h"
 #include "shoal/node/handler.h"
 #include "shoal/node/handler_pool.h"
+#include "shoal/node/histogram.h"
 
 namespace shoal::node {
 
@@ -75,6 +77,10 @@ class HandlerGate {
   void stop();
   // From now on answers reach nothing.
   void close();
+  // Handler runs from start to answer, and the waits for a thread (any
+  // thread may read them).
+  LatencyHistogram handler_duration() const;
+  LatencyHistogram queue_wait() const;
 
  private:
   struct Shared {
@@ -86,10 +92,14 @@ class HandlerGate {
     // right after: no post needed. Guarded by mu.
     bool inline_run = false;
     asio::io_context* io = nullptr;
-    std::function<void()> drain;  // set once, before any answer
+    std::function<void()> drain;       // set once, before any answer
+    AtomicHistogram handler_duration;  // start to answer
+    AtomicHistogram queue_wait;        // dispatch to start
   };
-  // The outcome of job `job`, from whichever thread, to the io thread.
-  Reply::Deliver deliver(uint64_t job) const;
+  using Clock = std::chrono::steady_clock;
+  // The outcome of job `job`, from whichever thread, to the io thread;
+  // with `started` (the handler's start), its duration is recorded.
+  Reply::Deliver deliver(uint64_t job, Clock::time_point started = {}) const;
   void run_inline(std::vector<std::function<void()>> tasks);
   // The handler's run on each job, as tasks for the pool or the io thread.
   std::vector<std::function<void()>> tasks_for(std::vector<HandlerJob>& jobs);

@@ -202,8 +202,10 @@ std::pair<bool, std::string> Node::Impl::readiness() const {
 }
 
 NodeStats Node::Impl::stats_now() const {
-  if (!engine) return empty_node_stats();
-  return engine->stats(counters);
+  NodeStats s = engine ? engine->stats(counters) : empty_node_stats();
+  s.handler_duration = handlers.handler_duration();
+  s.handler_queue_wait = handlers.queue_wait();
+  return s;
 }
 
 bool Node::Impl::with_engine(std::function<void()> call) {
