@@ -137,7 +137,7 @@ Printed lookup_text(const std::string& key, const json& answer, bool json_out) {
           "", 0};
 }
 
-Printed forward_text(const json& answer, bool json_out) {
+Printed forward_text(const json& answer, bool json_out, const std::string& command) {
   const bool ok = get<bool>(answer, "ok");
   Printed p;
   p.status = ok ? 0 : 1;
@@ -147,7 +147,7 @@ Printed forward_text(const json& answer, bool json_out) {
     p.out = format("handled by %s: %s\n", str(answer, "handled_by").c_str(),
                    str(answer, "payload").c_str());
   } else {
-    p.err = format("shoal: forward failed: %s (%s)\n", str(answer, "error").c_str(),
+    p.err = format("shoal: %s failed: %s (%s)\n", command.c_str(), str(answer, "error").c_str(),
                    str(answer, "message").c_str());
   }
   return p;

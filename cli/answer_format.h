@@ -101,9 +101,9 @@ std::string event_line(const std::string& when, const json& event);
 Printed top_text(const std::vector<std::pair<std::string, const json*>>& views, bool json_out);
 // `shoal lookup KEY`: "KEY -> OWNER ...".
 Printed lookup_text(const std::string& key, const json& answer, bool json_out);
-// `shoal forward`: who handled it and the response, or why it failed
-// (exit status 1).
-Printed forward_text(const json& answer, bool json_out);
+// `shoal forward` and `shoal request` (`command`): who handled it and the
+// response, or why it failed (exit status 1).
+Printed forward_text(const json& answer, bool json_out, const std::string& command = "forward");
 // `shoal stats`, `shoal leave`: the answer as JSON.
 Printed simple_text(const json& answer, bool json_out);
 // The answer of `labels`: address, incarnation, labels.

@@ -16,6 +16,8 @@
 //     forward KEY PAYLOAD [--endpoint E]
 //                          send a request to KEY's owner (to endpoint E's
 //                          handler): the response and which node handled it
+//     request MEMBER PAYLOAD [--endpoint E]
+//                          the same to the member named MEMBER
 //     stats                the node's counters
 //     counters             what each counter means (a Markdown table; no node
 //                          is asked)
@@ -288,14 +290,15 @@ int cmd_lookup(const Ctx& c, const std::string& key, size_t n) {
   return print(lookup_text(key, *j, c.json_out));
 }
 
-int cmd_forward(const Ctx& c, const std::string& key, const std::string& payload,
-                const std::string& endpoint) {
+// forward: to KEY's owner; request: to the member named TARGET.
+int cmd_forward(const Ctx& c, const std::string& command, const std::string& target,
+                const std::string& payload, const std::string& endpoint) {
   std::string err;
-  json args{{"key", key}, {"payload", payload}};
+  json args{{command == "forward" ? "key" : "member", target}, {"payload", payload}};
   if (!endpoint.empty()) args["endpoint"] = endpoint;
-  auto j = call(c, c.node, "forward", args, &err);
+  auto j = call(c, c.node, command, args, &err);
   if (!j) return fail(err);
-  return print(forward_text(*j, c.json_out));
+  return print(forward_text(*j, c.json_out, command));
 }
 
 int cmd_simple(const Ctx& c, const std::string& command) {
@@ -424,6 +427,12 @@ void add_forward(CLI::App& sub, Args& a) {
   sub.add_option("--endpoint", a.endpoint, "the endpoint whose handler runs it (default: \"\")");
 }
 
+void add_request(CLI::App& sub, Args& a) {
+  sub.add_option("MEMBER", a.forward_key, "the member's name")->required();
+  sub.add_option("PAYLOAD", a.payload, "the request payload");
+  sub.add_option("--endpoint", a.endpoint, "the endpoint whose handler runs it (default: \"\")");
+}
+
 // keys: one of the rows under it is required.
 void add_keys(CLI::App& sub, Args&) { sub.require_subcommand(1); }
 
@@ -463,7 +472,11 @@ int run_lookup(const Ctx& c, const Args& a, const CLI::App&) {
   return cmd_lookup(c, a.lookup_key, a.n);
 }
 int run_forward(const Ctx& c, const Args& a, const CLI::App&) {
-  return cmd_forward(c, a.forward_key, a.payload, a.endpoint);
+  return cmd_forward(c, "forward", a.forward_key, a.payload, a.endpoint);
+}
+
+int run_request(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_forward(c, "request", a.forward_key, a.payload, a.endpoint);
 }
 int run_stats(const Ctx& c, const Args&, const CLI::App&) { return cmd_simple(c, "stats"); }
 int run_counters(const Ctx&, const Args&, const CLI::App&) {
@@ -524,6 +537,10 @@ constexpr Command kCommands[] = {
      .about = "send a request to the key's owner",
      .add = add_forward,
      .run = run_forward},
+    {.name = "request",
+     .about = "send a request to a member by name",
+     .add = add_request,
+     .run = run_request},
     {.name = "stats", .about = "the node's counters", .run = run_stats},
     {.name = "counters",
      .about = "what each counter means (no node asked)",

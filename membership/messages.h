@@ -53,10 +53,15 @@ inline constexpr uint32_t kProtocolVersion = 1;
 //   3  endpoints: ForwardRequest.endpoint. Nodes before it see every
 //      request as one for the default endpoint: use named endpoints once
 //      every node speaks minor 3.
-inline constexpr uint32_t kProtocolMinor = 3;
+//   4  directed requests: ForwardRequest.to_member and .replica, the
+//      error UNKNOWN_MEMBER. A node does not send a directed request to a
+//      member that said it speaks an older minor (unknown_member, naming
+//      the minor): it would take it for a keyed request.
+inline constexpr uint32_t kProtocolMinor = 4;
 inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
 inline constexpr uint32_t kMinorEndpoints = 3;
+inline constexpr uint32_t kMinorDirected = 4;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; member_address.h check_member_name). Every

@@ -63,7 +63,7 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c == "status") return reply(status());
   if (c == "stats") return reply({render_stats_json(hooks_.stats()), ""});
   if (c == "lookup") return reply(lookup(*args));
-  if (c == "forward") return forward(*args, std::move(reply));
+  if (c == "forward" || c == "request") return forward(c, *args, std::move(reply));
   if (c.starts_with("keys.")) return reply(keys(c, *args));
   if (c == "labels") return reply(labels(*args));
   if (c == "events") return reply(events(*args));
@@ -72,7 +72,7 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
   reply({"", "unknown command '" + c +
-                 "' (members, status, events, lookup, forward, stats, leave, labels, "
+                 "' (members, status, events, lookup, forward, request, stats, leave, labels, "
                  "keys.list, keys.install, keys.use, keys.remove)"});
 }
 
@@ -193,9 +193,11 @@ proto::AdminResponse Admin::lookup(const json& args) const {
 
 // {key, payload?, timeout_ms?, endpoint?}: handle_or_forward from this
 // node; the answer says who handled it.
-void Admin::forward(const json& args, Reply reply) {
-  if (!has_string(args, "key")) {
-    return reply({"", "forward: needs a JSON object with a string 'key'"});
+void Admin::forward(const std::string& command, const json& args, Reply reply) {
+  // forward: to the key's owner; request: to the member named.
+  const char* what = command == "forward" ? "key" : "member";
+  if (!has_string(args, what)) {
+    return reply({"", command + ": needs a JSON object with a string '" + what + "'"});
   }
   ForwardOptions fo;
   if (args.contains("timeout_ms") && args["timeout_ms"].is_number_unsigned()) {
@@ -204,18 +206,20 @@ void Admin::forward(const json& args, Reply reply) {
   }
   if (has_string(args, "endpoint")) fo.endpoint = args["endpoint"].get<std::string>();
   std::string payload = has_string(args, "payload") ? args["payload"].get<std::string>() : "";
-  const std::string key = args["key"].get<std::string>();
-  auto done = [reply = std::move(reply), key](ForwardResult r) {
-    json j = {{"key", key},
-              {"ok", r.ok()},
-              {"error", std::string(to_string(r.error))},
-              {"message", r.message},
-              {"payload", r.payload},
-              {"handled_by", r.handled_by},
-              {"attempts", r.attempts}};
+  std::string target = args[what].get<std::string>();
+  auto done = [reply = std::move(reply), what, target](ForwardResult r) {
+    json j = {
+        {what, target},          {"ok", r.ok()},         {"error", std::string(to_string(r.error))},
+        {"message", r.message},  {"payload", r.payload}, {"handled_by", r.handled_by},
+        {"attempts", r.attempts}};
     reply({dump(j), ""});
   };
-  engine_.forward(key, std::move(payload), fo, std::move(done), hooks_.now());
+  if (command == "request") {
+    return engine_.request(std::move(target), std::move(payload), std::move(fo), std::move(done),
+                           hooks_.now());
+  }
+  engine_.forward(std::move(target), std::move(payload), std::move(fo), std::move(done),
+                  hooks_.now());
 }
 
 // keys.list | keys.install | keys.use | keys.remove {key}. A change is

@@ -8,6 +8,8 @@
 //   lookup {key, n?}      the key's owner and n-1 replicas in this node's ring
 //   forward {key, payload?, timeout_ms?, endpoint?}
 //                         handle_or_forward from this node; says who handled it
+//   request {member, payload?, timeout_ms?, endpoint?}
+//                         Node::request from this node to the member named
 //   leave                 graceful leave (bounded by the node's leave timeout)
 //   labels {set?: {K: V}, unset?: [K]}
 //                         changes this node's labels (gossiped with a new
@@ -64,7 +66,8 @@ class Admin {
   proto::AdminResponse status() const;
   proto::AdminResponse events(const nlohmann::json& args) const;
   proto::AdminResponse lookup(const nlohmann::json& args) const;
-  void forward(const nlohmann::json& args, Reply reply);
+  // forward (to a key's owner) or request (to a member by name).
+  void forward(const std::string& command, const nlohmann::json& args, Reply reply);
   proto::AdminResponse keys(const std::string& command, const nlohmann::json& args);
   proto::AdminResponse labels(const nlohmann::json& args);
 

@@ -60,6 +60,10 @@
   X(forwards_deduplicated, "Retried requests this owner had already run: answered again from memory, the handler not run twice.") \
   X(forwards_expired, "Forwarded requests whose time budget ran out before their turn came: answered timeout, not run.") \
   X(forward_errors, "handle_or_forward calls that ended in an error.")                            \
+  X(requests_directed, "Directed requests started: Node::request and the replicator's, to a member by name.") \
+  X(requests_unknown_member, "Directed requests that ended in unknown_member: the member was unknown, faulty, gone, spoke an older protocol minor, or was not the receiver.") \
+  X(replications, "replicate calls: a key written or read at its first N owners.")              \
+  X(replications_failed, "replicate calls that ended without their quorum (bad options included).") \
   X(handler_exceptions, "Request handlers that threw: the request ended in handler_failed.")      \
   X(handler_dropped, "Handler replies let go of without an answer: the request ended in handler_dropped.") \
   X(handler_replies_ignored, "Second and later answers to one handler reply: ignored.")         \

@@ -37,7 +37,25 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
       seal_(seal_of(options_)),
       core_(core_config(options_, *seal_), seed, now),
       ring_(options_.replica_points, options_.protocol.identity(), options_.ring_publisher),
-      forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {}
+      forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {
+  forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
+}
+
+std::string Engine::directed_refusal(std::string_view name) const {
+  const std::string who(name);
+  auto m = core_.member(name);
+  if (!m) return "no member named " + who + " is known to " + core_.name();
+  if (m->status != membership::Status::kAlive && m->status != membership::Status::kSuspect) {
+    return "member " + who + " is " + std::string(membership::to_string(m->status));
+  }
+  const std::string* address = core_.address_of_member(name);
+  const uint32_t minor = address == nullptr ? 0 : minor_of(*address);
+  if (name != core_.name() && minor != 0 && minor < membership::kMinorDirected) {
+    return "member " + who + " speaks protocol minor " + std::to_string(minor) +
+           ", before directed requests (minor " + std::to_string(membership::kMinorDirected) + ")";
+  }
+  return "";
+}
 
 void Engine::join(const std::vector<std::string>& seeds, Instant now) {
   core_.join(seeds, now);
@@ -191,6 +209,20 @@ void Engine::forward_all(std::vector<std::string> keys, std::string payload, For
                          Forwarder::DoneAll done, Instant now) {
   forwarder_.forward_all(std::move(keys), std::move(payload), std::move(options), std::move(done),
                          now);
+  collect(now);
+}
+
+void Engine::request(std::string member, std::string payload, ForwardOptions options,
+                     Forwarder::Done done, Instant now) {
+  forwarder_.request(std::move(member), {}, -1, std::move(payload), std::move(options),
+                     std::move(done), now);
+  collect(now);
+}
+
+void Engine::replicate(std::string key, std::string payload, ReplicaOptions options,
+                       Forwarder::DoneReplicas done, Instant now) {
+  forwarder_.replicate(std::move(key), std::move(payload), std::move(options), std::move(done),
+                       now);
   collect(now);
 }
 

@@ -140,6 +140,12 @@ class Engine {
                membership::Instant now);
   void forward_all(std::vector<std::string> keys, std::string payload, ForwardOptions options,
                    Forwarder::DoneAll done, membership::Instant now);
+  // Node::request: a directed request to `member` (Forwarder::request).
+  void request(std::string member, std::string payload, ForwardOptions options,
+               Forwarder::Done done, membership::Instant now);
+  // Node::replicate: `key` at its first options.n owners (replication.h).
+  void replicate(std::string key, std::string payload, ReplicaOptions options,
+                 Forwarder::DoneReplicas done, membership::Instant now);
   void tick(membership::Instant now);
   membership::Instant next_deadline() const;
   // The same split in two, for a driver with two timers: the protocol's
@@ -184,6 +190,9 @@ class Engine {
   // What a peer said it speaks, from a frame: the driver knows whom a TCP
   // answer came from (its own exchange) or who asks (a request's source).
   void note_minor(std::string_view peer, uint32_t minor);
+  // Why `member` cannot take a directed request ("" if it can): unknown,
+  // faulty or gone, or it said it speaks a minor before directed requests.
+  std::string directed_refusal(std::string_view member) const;
   static constexpr size_t kNewerFieldsSlack = 64;
 
   // ---- state ----

@@ -6,6 +6,8 @@
 #include <algorithm>
 
 #include "shoal/membership/assert.h"
+#include "shoal/membership/member_address.h"
+#include "shoal/node/replicator.h"
 
 namespace shoal::node {
 
@@ -27,7 +29,8 @@ void Forwarder::forward(std::string key, std::string payload, ForwardOptions opt
                         Instant now) {
   std::vector<std::string> keys;
   keys.push_back(std::move(key));
-  start_call(std::move(keys), std::move(payload), std::move(options), std::move(done), now);
+  start_call(std::move(keys), std::move(payload), std::move(options), std::move(done), now,
+             Target{});
 }
 
 void Forwarder::forward_all(std::vector<std::string> keys, std::string payload,
@@ -60,12 +63,44 @@ void Forwarder::forward_all(std::vector<std::string> keys, std::string payload,
           for (size_t i : indices) all->results[i].result = r;
           if (--all->groups_left == 0) all->done(std::move(all->results));
         },
-        now);
+        now, Target{});
   }
 }
 
+void Forwarder::request(std::string member, std::string key, int replica, std::string payload,
+                        ForwardOptions options, Done done, Instant now) {
+  ++stats_.requests_directed;
+  std::vector<std::string> keys;
+  keys.push_back(std::move(key));
+  start_call(std::move(keys), std::move(payload), std::move(options), std::move(done), now,
+             Target{true, std::move(member), replica});
+}
+
+void Forwarder::replicate(std::string key, std::string payload, ReplicaOptions options,
+                          DoneReplicas done, Instant now) {
+  now_ = now;
+  ++stats_.replications;
+  auto counted = [this, done = std::move(done)](ReplicaResult r) {
+    if (!r.ok()) ++stats_.replications_failed;
+    if (done) done(std::move(r));
+  };
+  const ring::Ring& ring = ring_.get();
+  if (std::string why = check_replica_options(options, ring.member_count()); !why.empty()) {
+    return counted(ReplicaResult{ForwardError::kBadRequest, std::move(why), 0, {}});
+  }
+  std::vector<std::string> owners;
+  for (std::string_view m : ring.lookup_n(key, options.n)) owners.emplace_back(m);
+  auto send = [this, key, payload = std::move(payload), forward = options.request](
+                  const std::string& member, int replica, Done d) {
+    // now_: the time of the input being handled, which answered the owner
+    // before (serial fan-out) or is this call itself.
+    request(member, key, replica, payload, forward, std::move(d), now_);
+  };
+  replicate_over(std::move(owners), options, std::move(send), std::move(counted));
+}
+
 void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
-                           ForwardOptions options, Done done, Instant now) {
+                           ForwardOptions options, Done done, Instant now, Target target) {
   now_ = now;
   const uint64_t id = next_id_++;
   Call& c = calls_[id];
@@ -74,17 +109,34 @@ void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
   c.payload = std::move(payload);
   c.headers = std::move(options.headers);
   c.endpoint = std::move(options.endpoint);
+  c.directed = target.directed;
+  c.target = std::move(target.member);
+  c.replica = target.replica;
   c.done = std::move(done);
   c.deadline = now + options.timeout;
   c.retries_left = std::max(0, options.retries);
+  if (std::string why = bad_call(c); !why.empty()) {
+    return finish(id, ForwardError::kBadRequest, std::move(why));
+  }
+  attempt(id, now);
+}
+
+std::string Forwarder::bad_call(const Call& c) {
   std::string why = check_headers(c.headers);
   if (why.empty()) why = check_endpoint(c.endpoint);
   if (why.empty() && c.keys.size() > kKeysMax) {
     why = std::to_string(c.keys.size()) + " keys in one request, over the limit of " +
           std::to_string(kKeysMax);
   }
-  if (!why.empty()) return finish(id, ForwardError::kBadRequest, std::move(why));
-  attempt(id, now);
+  if (why.empty() && c.directed && c.target.empty()) why = "a directed request names no member";
+  if (why.empty() && c.target.size() > membership::kMemberNameMax) {
+    why = "a member name of " + std::to_string(c.target.size()) + " bytes, over the limit of " +
+          std::to_string(membership::kMemberNameMax);
+  }
+  if (why.empty() && c.replica >= static_cast<int>(kReplicasMax)) {
+    why = "replica " + std::to_string(c.replica) + " is beyond " + std::to_string(kReplicasMax);
+  }
+  return why;
 }
 
 bool Forwarder::owns_all(const ring::Ring& ring, const std::vector<std::string>& keys,
@@ -112,6 +164,16 @@ void Forwarder::attempt(uint64_t id, Instant now) {
   }
   ++c.attempts;
   const ring::Ring& ring = ring_.get();
+  if (c.directed) {
+    // A directed request: the member itself, wherever the key lives.
+    std::string why = target_check_ ? target_check_(c.target) : std::string();
+    if (!why.empty()) {
+      ++stats_.requests_unknown_member;
+      return finish(id, ForwardError::kUnknownMember, std::move(why));
+    }
+    if (c.target == self_) return run_here(id, c);
+    return send_to(id, c, c.target, ring, now);
+  }
   const std::string owner(ring.lookup(c.keys[0]));
   if (owner.empty()) return finish(id, ForwardError::kOwnerUnreachable, "the ring is empty");
   if (owner == self_) {
@@ -121,15 +183,24 @@ void Forwarder::attempt(uint64_t id, Instant now) {
       c.last_error = "the keys of this request no longer share an owner";
       return retry_later(id, now);
     }
-    ++stats_.forwards_local;
-    Request r{c.keys[0], c.keys,    c.payload, c.headers, c.attempts, to_steady(c.deadline),
-              self_,     c.endpoint};
-    c.phase = Phase::kHandling;
-    c.job = start_job(Job{id, {}, {}, 0, 0}, std::move(r));
-    // The call ends at its deadline, answered or not.
-    return wake_at(id, c, c.deadline);
+    return run_here(id, c);
   }
   send_to(id, c, owner, ring, now);
+}
+
+void Forwarder::run_here(uint64_t id, Call& c) {
+  ++stats_.forwards_local;
+  Request r{c.keys[0], c.keys,    c.payload, c.headers, c.attempts, to_steady(c.deadline),
+            self_,     c.endpoint};
+  if (c.directed) {
+    r.directed = true;
+    r.replica = c.replica;
+    if (r.key.empty() && r.keys.size() == 1) r.keys.clear();
+  }
+  c.phase = Phase::kHandling;
+  c.job = start_job(Job{id, {}, {}, 0, 0}, std::move(r));
+  // The call ends at its deadline, answered or not.
+  wake_at(id, c, c.deadline);
 }
 
 void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ring::Ring& ring,
@@ -163,6 +234,8 @@ void Forwarder::send_to(uint64_t id, Call& c, const std::string& owner, const ri
   request.more_keys.assign(c.keys.begin() + 1, c.keys.end());
   request.attempt = static_cast<uint32_t>(c.attempts);
   request.endpoint = c.endpoint;
+  request.to_member = c.target;
+  request.replica = c.replica >= 0 ? static_cast<uint32_t>(c.replica) + 1 : 0;
   sends_.push_back(OutForward{owner, id, std::move(request)});
   ++p.inflight;
   ++stats_.forwards_sent;
@@ -253,6 +326,11 @@ void Forwarder::on_response(std::string_view peer, uint64_t id, proto::ForwardRe
   const std::string from(peer);
   peers_[from].last_answer = now;
   const auto code = static_cast<ForwardError>(response.error);
+  if (code == ForwardError::kShuttingDown && c.directed) {
+    // A directed request's member is leaving: no one else can take it.
+    peer_result(from, true, trial, now);
+    return finish(id, code, std::move(response.error_message), {}, std::move(response.handled_by));
+  }
   if (code == ForwardError::kShuttingDown) {
     // The owner is leaving gracefully: it answers, so its circuit is
     // healthy, and every ring drops it once its leave spreads (a gossip
@@ -360,6 +438,14 @@ std::string Forwarder::bad_request(const proto::ForwardRequest& request) {
            " keys in one request, over the limit of " + std::to_string(kKeysMax);
   }
   if (std::string why = check_endpoint(request.endpoint); !why.empty()) return why;
+  if (request.to_member.size() > membership::kMemberNameMax) {
+    return "a member name of " + std::to_string(request.to_member.size()) +
+           " bytes, over the limit of " + std::to_string(membership::kMemberNameMax);
+  }
+  if (request.replica > kReplicasMax) {
+    return "replica " + std::to_string(request.replica - 1) + " is beyond " +
+           std::to_string(kReplicasMax);
+  }
   return check_headers(request.headers);
 }
 
@@ -400,12 +486,20 @@ void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant recei
   if (std::string why = bad_request(request); !why.empty()) {
     return fail(ForwardError::kBadRequest, std::move(why));
   }
-  if (!owns_all(ring, keys, self_)) {
+  const bool directed = !request.to_member.empty();
+  if (directed && request.to_member != self_) {
+    // Another member now answers at the address the sender had for it.
+    ++stats_.requests_unknown_member;
+    return fail(ForwardError::kUnknownMember,
+                "a request for " + request.to_member + " reached " + self_);
+  }
+  if (!directed && !owns_all(ring, keys, self_)) {
     // Key-level consistency: the receiver must own the key; equal ring
     // checksums are not required (they differ during every rolling deploy).
     return fail(ForwardError::kNotOwner,
                 "owner is " + std::string(ring.lookup(keys[0])) + " in " + self_ + "'s ring");
   }
+  if (directed && keys.size() == 1 && keys[0].empty()) keys.clear();
   const Instant deadline = received + milliseconds(request.timeout_ms);
   if (now >= deadline) {
     // Its sender has given up on it: running it now would only do work no
@@ -417,14 +511,17 @@ void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant recei
   }
   Job job{0, {}, request.source, request.request_id, request.timeout_ms};
   job.answers.push_back(std::move(answer));
-  Request q{keys[0],
+  std::string key = keys.empty() ? std::string() : keys[0];
+  Request q{std::move(key),
             std::move(keys),
             std::move(request.payload),
             std::move(request.headers),
             static_cast<int>(std::max<uint32_t>(request.attempt, 1)),
             to_steady(deadline),
             request.source,
-            std::move(request.endpoint)};
+            std::move(request.endpoint),
+            directed,
+            static_cast<int>(request.replica) - 1};
   const uint64_t id = start_job(std::move(job), std::move(q));
   if (request.request_id != 0)
     running_.emplace(std::make_pair(request.source, request.request_id), id);
@@ -546,6 +643,8 @@ std::string_view to_string(ForwardError e) {
       return "shutting_down";
     case ForwardError::kHandlerDropped:
       return "handler_dropped";
+    case ForwardError::kUnknownMember:
+      return "unknown_member";
   }
   return "unknown";
 }

@@ -72,6 +72,7 @@
 #include "shoal/node/forwarding.h"
 #include "shoal/node/handler.h"
 #include "shoal/node/histogram.h"
+#include "shoal/node/replication.h"
 #include "shoal/proto/codec.h"
 #include "shoal/ring/publisher.h"
 
@@ -121,6 +122,7 @@ class Forwarder {
  public:
   using Done = std::function<void(ForwardResult)>;
   using DoneAll = std::function<void(std::vector<KeyResult>)>;
+  using DoneReplicas = std::function<void(ReplicaResult)>;
   // Where a served request's answer goes (called once, on the io thread).
   using Answer = std::function<void(const proto::ForwardResponse&)>;
 
@@ -144,6 +146,26 @@ class Forwarder {
   // a result per key, in the order given, once every group has ended.
   void forward_all(std::vector<std::string> keys, std::string payload, ForwardOptions options,
                    DoneAll done, Instant now);
+  // A directed request (Node::request): to the member named `member`,
+  // whoever owns `key` ("" for none; the handler sees it), with no ring
+  // lookup and no not_owner; the same contract otherwise (retries to the
+  // same member, deadline, breaker, in-flight bound). `replica`: which of
+  // the key's owners the member is, for the handler (-1: none). Ends at
+  // once in unknown_member if the target check says the member cannot take
+  // it (unknown, faulty, gone, an older minor); on this node itself it
+  // runs the local handler.
+  void request(std::string member, std::string key, int replica, std::string payload,
+               ForwardOptions options, Done done, Instant now);
+  // Node::replicate (replication.h): `key` at its first options.n owners
+  // in this node's ring, through request(); ends once the quorum answered
+  // ok or can no longer.
+  void replicate(std::string key, std::string payload, ReplicaOptions options, DoneReplicas done,
+                 Instant now);
+  // Whether a member can take a directed request: "" if so, else why not.
+  // Without one, every member is taken to be able to.
+  void set_target_check(std::function<std::string(std::string_view member)> check) {
+    target_check_ = std::move(check);
+  }
   // The owner's answer to request `id`. Ignored unless that request's
   // attempt in flight went to `peer`.
   void on_response(std::string_view peer, uint64_t id, proto::ForwardResponse response,
@@ -197,6 +219,9 @@ class Forwarder {
     std::string payload;
     Headers headers;
     std::string endpoint;
+    bool directed = false;
+    std::string target;  // a directed request's member
+    int replica = -1;
     Done done;
     Instant deadline;
     Instant started{};
@@ -228,8 +253,18 @@ class Forwarder {
     bool trial_in_flight = false;
   };
 
+  // A directed call's member and replica (not directed: a keyed call).
+  struct Target {
+    bool directed = false;
+    std::string member;
+    int replica = -1;
+  };
   void start_call(std::vector<std::string> keys, std::string payload, ForwardOptions options,
-                  Done done, Instant now);
+                  Done done, Instant now, Target target);
+  // Why call `c` cannot start ("" if it can).
+  static std::string bad_call(const Call& c);
+  // Runs call `c` (id) on this node's own handler.
+  void run_here(uint64_t id, Call& c);
   void attempt(uint64_t id, Instant now);
   // Every key of `keys` is `owner`'s in `ring`.
   static bool owns_all(const ring::Ring& ring, const std::vector<std::string>& keys,
@@ -268,6 +303,7 @@ class Forwarder {
   ForwarderOptions options_;
   ring::RingReader ring_;
   std::function<void(std::string_view, uint32_t)> breaker_open_hook_;
+  std::function<std::string(std::string_view)> target_check_;
   bool shutting_down_ = false;
   uint64_t next_id_ = 1;
   std::map<uint64_t, Call> calls_;

@@ -30,20 +30,23 @@ enum class ForwardError : uint8_t {
   kBadRequest = 10,
   kShuttingDown = 11,    // this node or the owner is stopping
   kHandlerDropped = 12,  // the owner's handler let go of its reply unanswered
+  kUnknownMember = 13,   // a directed request's member is unknown, faulty,
+                         // gone, or speaks a protocol minor before 4
 };
 std::string_view to_string(ForwardError e);
 // Every value, in wire order (for counting outcomes by name).
 inline constexpr ForwardError kForwardErrors[] = {
-    ForwardError::kOk,         ForwardError::kTimeout,      ForwardError::kOwnerUnreachable,
-    ForwardError::kOverloaded, ForwardError::kCircuitOpen,  ForwardError::kTooManyRingChanges,
-    ForwardError::kNotOwner,   ForwardError::kNoHandler,    ForwardError::kHandlerFailed,
-    ForwardError::kBadRequest, ForwardError::kShuttingDown, ForwardError::kHandlerDropped};
+    ForwardError::kOk,           ForwardError::kTimeout,      ForwardError::kOwnerUnreachable,
+    ForwardError::kOverloaded,   ForwardError::kCircuitOpen,  ForwardError::kTooManyRingChanges,
+    ForwardError::kNotOwner,     ForwardError::kNoHandler,    ForwardError::kHandlerFailed,
+    ForwardError::kBadRequest,   ForwardError::kShuttingDown, ForwardError::kHandlerDropped,
+    ForwardError::kUnknownMember};
 
 struct ForwardResult {
   ForwardError error = ForwardError::kOk;
   std::string message;     // why, for errors
   std::string payload;     // the handler's response
-  std::string handled_by;  // the node that ran the handler
+  std::string handled_by;  // the member that ran the handler
   int attempts = 0;        // 1 + retries used
   bool ok() const { return error == ForwardError::kOk; }
 };

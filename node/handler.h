@@ -61,6 +61,12 @@ struct Request {
   std::chrono::steady_clock::time_point deadline;
   std::string source;      // the node the caller called ("" for tests)
   std::string endpoint{};  // the endpoint it is for ("": the default)
+  // A directed request (Node::request, Node::replicate) runs on the member
+  // it names, whoever owns its key: `key` is "" for Node::request. For the
+  // replicator, which of the key's owners this member is (0: the first,
+  // the ring's owner); -1 for any other request.
+  bool directed = false;
+  int replica = -1;
 };
 
 // What a handler's run came to, as the forwarder sees it.

@@ -273,6 +273,57 @@ std::future<std::vector<KeyResult>> Node::handle_or_forward_all(std::vector<std:
   return fut;
 }
 
+void Node::request(std::string member, std::string endpoint, std::string payload,
+                   ForwardOptions options, std::function<void(ForwardResult)> done) {
+  options.endpoint = std::move(endpoint);
+  auto call = [&d = *impl_, member = std::move(member), payload = std::move(payload),
+               options = std::move(options), done]() mutable {
+    d.engine->request(std::move(member), std::move(payload), std::move(options), std::move(done),
+                      mono_now());
+  };
+  if (!impl_->with_engine(std::move(call)) && done) done(not_running());
+}
+
+std::future<ForwardResult> Node::request(std::string member, std::string endpoint,
+                                         std::string payload, ForwardOptions options) {
+  auto promise = std::make_shared<std::promise<ForwardResult>>();
+  auto fut = promise->get_future();
+  if (impl_->on_io_thread()) {
+    promise->set_value(on_io_thread_error());
+    return fut;
+  }
+  request(std::move(member), std::move(endpoint), std::move(payload), std::move(options),
+          [promise](ForwardResult r) { promise->set_value(std::move(r)); });
+  return fut;
+}
+
+void Node::replicate(std::string key, std::string payload, ReplicaOptions options,
+                     std::function<void(ReplicaResult)> done) {
+  auto call = [&d = *impl_, key = std::move(key), payload = std::move(payload),
+               options = std::move(options), done]() mutable {
+    d.engine->replicate(std::move(key), std::move(payload), std::move(options), std::move(done),
+                        mono_now());
+  };
+  if (!impl_->with_engine(std::move(call)) && done) {
+    ForwardResult r = not_running();
+    done(ReplicaResult{r.error, std::move(r.message), 0, {}});
+  }
+}
+
+std::future<ReplicaResult> Node::replicate(std::string key, std::string payload,
+                                           ReplicaOptions options) {
+  auto promise = std::make_shared<std::promise<ReplicaResult>>();
+  auto fut = promise->get_future();
+  if (impl_->on_io_thread()) {
+    ForwardResult r = on_io_thread_error();
+    promise->set_value(ReplicaResult{r.error, std::move(r.message), 0, {}});
+    return fut;
+  }
+  replicate(std::move(key), std::move(payload), std::move(options),
+            [promise](ReplicaResult r) { promise->set_value(std::move(r)); });
+  return fut;
+}
+
 Node::ListenerId Node::on_member_change(std::function<void(const MemberEvent&)> callback,
                                         Executor executor) {
   return impl_->listeners.add_member(std::move(callback), std::move(executor));

@@ -16,8 +16,8 @@
 //
 // What this header brings: the options (options.h), errors (error.h),
 // members and events (events.h), the ring (ring/ring.h), forwarding's
-// options and results (forwarding.h), handlers (handler.h) and counters
-// (counters.h). Nothing else of shoal's internals, and no Asio.
+// options and results (forwarding.h), the replicator's (replication.h),
+// handlers (handler.h) and counters (counters.h). Nothing else of shoal's internals, and no Asio.
 //
 // Threading: the node runs one io thread that owns the membership state,
 // the sockets and the ring builder; no locks guard protocol state. Public
@@ -58,6 +58,7 @@
 #include "shoal/node/forwarding.h"
 #include "shoal/node/handler.h"
 #include "shoal/node/options.h"
+#include "shoal/node/replication.h"
 #include "shoal/ring/publisher.h"
 #include "shoal/ring/ring.h"
 
@@ -152,6 +153,29 @@ class Node {
   std::future<std::vector<KeyResult>> handle_or_forward_all(std::vector<std::string> keys,
                                                             std::string payload,
                                                             ForwardOptions options = {});
+  // A request to the member named `member`, whoever owns what
+  // (memberlist's SendReliable, ringpop-go's Forward to a destination):
+  // the same pooled link and contract as handle_or_forward (exactly one
+  // result, the handler runs at most once, the time budget, the breaker,
+  // the in-flight bound), with no ring lookup and no not_owner: retries go
+  // to the same member. Its `endpoint` handler runs there (Request::key is
+  // "", Request::directed is true); to this node's own name, here. A
+  // member that is unknown, faulty, gone or too old to take it ends at
+  // once in unknown_member; a leaving one in shutting_down.
+  // (options.endpoint is replaced by `endpoint`.)
+  void request(std::string member, std::string endpoint, std::string payload,
+               ForwardOptions options, std::function<void(ForwardResult)> done);
+  std::future<ForwardResult> request(std::string member, std::string endpoint, std::string payload,
+                                     ForwardOptions options = {});
+  // The replicator (replication.h; ringpop-go's `replica`): `key` to its
+  // first options.n owners in this node's ring, each as a request to that
+  // member (Request::replica says which owner it is, 0 the first); ends
+  // once options.quorum answered ok or can no longer, with every owner's
+  // answer. `done` runs on the io thread.
+  void replicate(std::string key, std::string payload, ReplicaOptions options,
+                 std::function<void(ReplicaResult)> done);
+  std::future<ReplicaResult> replicate(std::string key, std::string payload,
+                                       ReplicaOptions options = {});
   // The handler for keys this node owns (handler.h), for requests to the
   // default endpoint "": it runs on the handler executor
   // (NodeOptions::handler_threads), never on the io thread unless

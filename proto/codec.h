@@ -178,6 +178,10 @@ struct ForwardRequest {
   std::vector<std::string> more_keys{};  // a group's keys after `key`
   uint32_t attempt = 0;
   std::string endpoint{};  // "": the default endpoint (minor 3)
+  // A directed request (minor 4): the member it is for, which must be the
+  // receiver; "" for a keyed request.
+  std::string to_member{};
+  uint32_t replica = 0;  // 1 + which of the key's owners (replicator), 0: none
   bool operator==(const ForwardRequest&) const = default;
 };
 struct ForwardResponse {
@@ -190,7 +194,7 @@ struct ForwardResponse {
 // The highest ErrorCode value this codec accepts, and the one value below
 // it that no longer exists (7, TOO_MANY_HOPS: a request never travels past
 // its owner, so there are no hops to count).
-inline constexpr uint32_t kForwardErrorMax = 12;
+inline constexpr uint32_t kForwardErrorMax = 13;
 inline constexpr uint32_t kForwardErrorRemoved = 7;
 
 using FrameBody =

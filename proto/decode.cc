@@ -409,6 +409,8 @@ std::string take(v1::ForwardRequest& in, ForwardRequest& r) {
   for (auto& k : *in.mutable_more_keys()) r.more_keys.push_back(std::move(k));
   r.attempt = in.attempt();
   r.endpoint = std::move(*in.mutable_endpoint());
+  r.to_member = std::move(*in.mutable_to_member());
+  r.replica = in.replica();
   return "";
 }
 

@@ -178,6 +178,8 @@ void put(const ForwardRequest& in, v1::Frame& frame) {
   for (const std::string& k : in.more_keys) out.add_more_keys(k);
   out.set_attempt(in.attempt);
   out.set_endpoint(in.endpoint);
+  out.set_to_member(in.to_member);
+  out.set_replica(in.replica);
 }
 
 void put(const ForwardResponse& in, v1::Frame& frame) {

@@ -98,6 +98,13 @@ int main(int argc, char** argv) {
                                                                   {"user:43"},
                                                                   2,
                                                                   "kv.put"})},
+      {"frame_directed_request", [] {
+         p::ForwardRequest r{"user:42", "payload", 0x1234, "10.0.0.1:1", 1000, 78, 70};
+         r.endpoint = "kv.put";
+         r.to_member = "node-3";
+         r.replica = 2;
+         return p::encode_frame(kCluster, 10, r);
+       }()},
       {"frame_forward_response",
        p::encode_frame(kCluster, 9, p::ForwardResponse{9, "handler failed", "", "10.0.0.2:2"})},
   };

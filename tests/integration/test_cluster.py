@@ -345,6 +345,15 @@ class NamesTest(unittest.TestCase):
         r = c.cli(0, "forward", key, "hi", "--endpoint", "nope")
         self.assertTrue(r and not r["ok"] and r["error"] == "no_handler", r)
         self.assertIn("no handler for endpoint 'nope'", r["message"])
+        # A request to a member by name, whoever owns what; an unknown
+        # name ends in its own error.
+        for target in ("node-1", "node-3"):
+            r = c.cli(0, "request", target, "yo", "--endpoint", "echo")
+            self.assertTrue(r and r["ok"] and r["payload"] == "yo", r)
+            self.assertEqual(r["handled_by"], target)
+        r = c.cli(0, "request", "node-9", "yo")
+        self.assertTrue(r and not r["ok"] and r["error"] == "unknown_member", r)
+        self.assertIn("no member named node-9", r["message"])
         look = c.cli(0, "lookup", key)
         self.assertEqual(look["addresses"], [c.addr(self.N)])
         print(f"\nrestart on a new address: faulty_declared "

@@ -127,6 +127,8 @@ std::vector<FrameBody> every_frame_body() {
       ForwardRequest{
           "k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {{"trace", "abc"}, {"", ""}}, {"k2", "k3"}, 2},
       ForwardRequest{"k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {}, {}, 1, "kv.put"},
+      ForwardRequest{"k1", "p", 1, "10.0.0.1:1", 5, 9, 3, {}, {}, 1, "kv.put", "node-2", 3},
+      ForwardRequest{"", "p", 1, "10.0.0.1:1", 5, 9, 3, {}, {}, 1, "", "node-2", 0},
       ForwardResponse{0, "", "payload", "10.0.0.2:2"},
       ForwardResponse{kForwardErrorMax, "shutting down", "", ""},
   };

@@ -113,6 +113,13 @@ void Simulator::forward(int from, std::string key, std::string payload,
   after_call(from);
 }
 
+void Simulator::replicate(int from, std::string key, std::string payload,
+                          node::ReplicaOptions options, node::Forwarder::DoneReplicas done) {
+  engine(from).replicate(std::move(key), std::move(payload), std::move(options), std::move(done),
+                         now_);
+  after_call(from);
+}
+
 void Simulator::set_link_loss(int a, int b, double p) {
   link_loss_[{std::min(a, b), std::max(a, b)}] = p;
 }
@@ -373,14 +380,19 @@ void Simulator::run_handler(Event& e) {
   if (job.empty()) return;
   const int i = e.node;
   node::AsyncHandler h;
-  if (handler) {
+  if (request_handler) {
+    h = [this, i](node::Request r, node::Reply reply) {
+      node::HandlerResult out = request_handler(i, r);
+      out.ok ? reply.ok(std::move(out.payload)) : reply.fail(std::move(out.payload));
+    };
+  } else if (handler) {
     h = node::adapt([this, i](std::string_view key, std::string_view payload) {
       return handler(i, key, payload);
     });
   }
   const bool expired = job.mapped().deadline <= node::to_steady(now_);
   node::Engine& server = engine(i);
-  node::run_request(handler ? &h : nullptr, std::move(job.mapped()), expired,
+  node::run_request(h ? &h : nullptr, std::move(job.mapped()), expired,
                     [this, &server, id = e.id](node::HandlerOutcome o) {
                       server.on_job_done(id, std::move(o), now_);
                     });

@@ -103,10 +103,16 @@ class Simulator {
   // The handler every node runs for keys it owns (node index, key,
   // payload); without one, requests end in no_handler.
   std::function<node::HandlerResult(int, std::string_view, std::string_view)> handler;
+  // If set, runs instead of `handler`, with the whole request (directed,
+  // replica, endpoint).
+  std::function<node::HandlerResult(int, const node::Request&)> request_handler;
   // handle_or_forward from running node `from`; `done` runs when the
   // request ends, in virtual time.
   void forward(int from, std::string key, std::string payload, node::ForwardOptions options,
                node::Forwarder::Done done);
+  // Node::replicate from running node `from`, in virtual time.
+  void replicate(int from, std::string key, std::string payload, node::ReplicaOptions options,
+                 node::Forwarder::DoneReplicas done);
 
   // Extra one-way delay on every datagram to or from node i.
   void set_node_delay(int i, Duration d) { nodes_[static_cast<size_t>(i)].extra_delay = d; }
