@@ -74,8 +74,11 @@ bool Handoff::take_due(std::string& member, std::vector<Entry>& batch, Clock::ti
     }
     member = start->first;
     batch.clear();
-    for (auto it = q.entries.begin(); it != q.entries.end() && batch.size() < kBatchEntries; ++it) {
+    size_t bytes = 0;
+    for (auto it = q.entries.begin();
+         it != q.entries.end() && batch.size() < kBatchEntries && bytes < kBatchBytes; ++it) {
       batch.push_back(it->second);
+      bytes += it->second.key.size() + it->second.value.size();
     }
     return true;
   }

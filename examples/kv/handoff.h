@@ -4,7 +4,7 @@
 //
 //   add(member, entries) --> that member's queue (one entry per key: the
 //                            highest version) --> a push of up to
-//                            kBatchEntries when due
+//                            kBatchEntries (and about kBatchBytes) when due
 //        pushed:  those entries leave the queue (unless a newer version
 //                 of a key came meanwhile); the member is due again at once
 //        failed:  the member is due again after a backoff (100 ms, doubling
@@ -43,6 +43,9 @@ class Handoff {
   // handoff thread only.
   using Push = std::function<bool(const std::string& member, const std::vector<Entry>& entries)>;
   static constexpr size_t kBatchEntries = 1000;
+  // A batch stops growing past this many bytes of keys and values (it goes
+  // in one shoal frame, at most 16 MiB; one entry is at most 1 MiB).
+  static constexpr size_t kBatchBytes = 4u << 20;
   static constexpr std::chrono::milliseconds kBackoffMin{100};
   static constexpr std::chrono::milliseconds kBackoffMax{5000};
 

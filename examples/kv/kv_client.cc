@@ -3,9 +3,13 @@
 //   kv-client --servers H:P,... put KEY VALUE     one write (version: now, in us)
 //   kv-client --servers H:P,... get KEY           one read
 //   kv-client --servers H:P,... load --keys N --out FILE --stop-file PATH [--once]
+//                                     [--reads PCT] [--max-seconds S]
 //       writes keys key-0 .. key-N-1 once, prints "filled", then keeps
-//       overwriting random keys until PATH exists; writes what each key's
-//       last answered write was to FILE and prints counts as JSON. With
+//       overwriting random keys until PATH exists (or S seconds passed);
+//       with --reads, PCT% of those are reads instead, each checked to see
+//       its key's last answered write or a later one (stale_reads). Writes
+//       what each key's last answered write was to FILE and prints counts
+//       as JSON, with the operations per second after the fill. With
 //       --once, every overwrite is followed by the write of a new key
 //       (once-W-I), never written again: a lost answered write of it
 //       cannot be hidden by a later one
@@ -49,6 +53,9 @@ constexpr auto kDownFor = milliseconds(1000);
 
 struct Counts {
   std::atomic<uint64_t> requests{0};  // HTTP requests sent
+  std::atomic<uint64_t> reads{0};     // load: reads answered (200 or 404)
+  std::atomic<uint64_t> writes{0};    // load: writes answered
+  std::atomic<uint64_t> stale{0};     // load: reads older than their key's last answered write
   std::atomic<uint64_t> failed{0};    // answered 503 or no answer
   std::atomic<uint64_t> gave_up{0};   // operations that failed for kRetryFor
 };
@@ -168,6 +175,7 @@ struct Expect {
 
 struct LoadFlags {
   bool once = false;  // also write keys once-only
+  int reads = 0;      // percent of the overwrites that are reads instead
   size_t keys = 10000;
   size_t workers = 8;
   std::string out;
@@ -194,15 +202,27 @@ void load_worker(size_t w, const LoadFlags& f, Servers& servers, Counts& counts,
     const uint64_t v = ++version;
     if (s.put(key, v, value_for(key, v))) {
       e = Expect{v, 0};
+      ++counts.writes;
     } else {
       e.maybe = v;
     }
+  };
+  // A read must see the key's last answered write or a later one.
+  auto get = [&](const std::string& key, const Expect& e) {
+    std::optional<Entry> got;
+    if (!s.get(key, got)) return;
+    ++counts.reads;
+    if (e.acked != 0 && (!got || got->version < e.acked)) ++counts.stale;
   };
   for (size_t i = w; i < f.keys; i += f.workers) put(key_name(i), expect[i]);
   ++filled;
   const size_t mine = (f.keys - w + f.workers - 1) / f.workers;
   while (!stop && mine > 0) {
     const size_t i = w + (s.rng()() % mine) * f.workers;
+    if (f.reads > 0 && static_cast<int>(s.rng()() % 100) < f.reads) {
+      get(key_name(i), expect[i]);
+      continue;
+    }
     put(key_name(i), expect[i]);
     if (!f.once || once.size() >= kOnceKeysMax) continue;
     once.emplace_back("once-" + std::to_string(w) + "-" + std::to_string(once.size()), Expect{});
@@ -226,18 +246,27 @@ int load(const LoadFlags& f, Servers& servers) {
   const auto end = Clock::now() + seconds(f.max_seconds);
   uint64_t fill_requests = 0;
   uint64_t fill_failed = 0;
+  uint64_t fill_reads = 0;
+  uint64_t fill_writes = 0;
+  Clock::time_point steady_from{};
   bool said_filled = false;
   while (Clock::now() < end && !exists(f.stop_file)) {
     if (!said_filled && filled == f.workers) {
       said_filled = true;
+      steady_from = Clock::now();
       fill_requests = counts.requests;
       fill_failed = counts.failed;
+      fill_reads = counts.reads;
+      fill_writes = counts.writes;
       std::printf("filled %zu keys\n", f.keys);
       std::fflush(stdout);
     }
     std::this_thread::sleep_for(milliseconds(50));
   }
   stop = true;
+  const double steady_s =
+      said_filled ? std::chrono::duration<double>(Clock::now() - steady_from).count() : 0.0;
+  const uint64_t steady_ops = counts.reads + counts.writes - fill_reads - fill_writes;
   for (std::thread& t : threads) t.join();
   std::ofstream out(f.out);
   for (size_t i = 0; i < f.keys; ++i) {
@@ -254,11 +283,15 @@ int load(const LoadFlags& f, Servers& servers) {
   const uint64_t failed = counts.failed - fill_failed;
   std::printf(
       "{\"fill_requests\":%llu,\"fill_failed\":%llu,\"requests\":%llu,\"failed\":%llu,"
-      "\"failed_pct\":%.3f,\"gave_up\":%llu}\n",
+      "\"failed_pct\":%.3f,\"gave_up\":%llu,\"steady_s\":%.2f,\"ops_per_s\":%.0f,"
+      "\"reads\":%llu,\"stale_reads\":%llu}\n",
       static_cast<unsigned long long>(fill_requests), static_cast<unsigned long long>(fill_failed),
       static_cast<unsigned long long>(requests), static_cast<unsigned long long>(failed),
       requests ? 100.0 * static_cast<double>(failed) / static_cast<double>(requests) : 0.0,
-      static_cast<unsigned long long>(counts.gave_up.load()));
+      static_cast<unsigned long long>(counts.gave_up.load()), steady_s,
+      steady_s > 0 ? static_cast<double>(steady_ops) / steady_s : 0.0,
+      static_cast<unsigned long long>(counts.reads - fill_reads),
+      static_cast<unsigned long long>(counts.stale.load()));
   return out ? 0 : 1;
 }
 
@@ -351,6 +384,8 @@ int main(int argc, char** argv) {
   load->add_option("--stop-file", lf.stop_file, "stop once this file exists")->required();
   load->add_option("--max-seconds", lf.max_seconds)->check(CLI::Range(1, 86400));
   load->add_flag("--once", lf.once, "also write a new key once after every overwrite");
+  load->add_option("--reads", lf.reads, "percent of the overwrites that are reads instead")
+      ->check(CLI::Range(0, 100));
   CLI::App* chk = app.add_subcommand("check", "read back every key a load wrote");
   chk->add_option("--in", in)->required();
   CLI11_PARSE(app, argc, argv);

@@ -4,32 +4,36 @@
 //
 //   * Ownership: each key has two replicas, the first two distinct members
 //     of the ring clockwise from it (Ring::lookup_n). The first owns it.
-//   * Requests: a client may send any request to any kv-server, which
-//     hands it to the owner through Node::handle_or_forward with headers
-//     op=put|get and version=N. The owner's async handler runs on the
-//     handler threads, never on shoal's io thread.
-//   * Writes: the owner keeps the entry and copies it to the other replica
-//     before it answers; an answered write is on two members. With fewer
-//     than two members in its ring (cut off, just started) or a replica
-//     that does not take it, the write fails: never one copy.
-//   * Reads: the owner asks the other replica too and answers the higher
-//     version (a new owner may not have had the data handed over yet); the
-//     answer says how many replicas were asked (X-Replicas-Read).
+//   * Requests: a client may send any request to any kv-server, which runs
+//     it through shoal's replicator (Node::replicate) on the key's two
+//     replicas: endpoint kv.replica (keep these entries) for a write,
+//     kv.fetch (your copy of this key) for a read. Every byte between
+//     members goes over shoal's own links: directed requests on the pooled
+//     connections, sealed with the cluster's keyring if it has one.
+//   * Writes are answered once both replicas hold them (W = 2). With fewer
+//     than two members in this server's ring (cut off, just started) or a
+//     replica that does not take it, the write fails: never one copy.
+//   * Reads ask both replicas (R = 1, waiting for both) and answer the
+//     higher version (a new owner may not have had the data handed over
+//     yet), repairing the older copy; the answer says how many replicas
+//     answered (X-Replicas-Read).
 //   * Handoff: on every ring change, each member queues for pushing the
 //     entries whose replica set gained someone to that member
 //     (RingChange::replica_diff: which ranges gained which member among
-//     their two owners; no lookup per key). The pushes run in the background (handoff.h), each
-//     member retried with backoff until it takes them or leaves the ring. A member that starts
-//     (empty) also asks every member to push it what it holds a replica of.
-//   * Drain: SIGTERM calls Node::leave(), which labels this member
-//     draining: every ring drops it, so its entries are pushed to their new
-//     replicas, by it and by the other copy; it exits once its pushes are
-//     done.
+//     their two owners; no lookup per key). The pushes (Node::request to
+//     kv.replica) run in the background (handoff.h), each member retried
+//     with backoff until it takes them or leaves the ring. A member that
+//     starts (empty) also asks every member to push it what it holds a
+//     replica of (kv.pull).
+//   * Drain: SIGTERM labels this member draining: every ring drops it, so
+//     its entries are pushed to their new replicas, by it and by the other
+//     copy; once its pushes are done it leaves (Node::leave) and exits.
 //   * Versions: the client gives every write a version, higher for later
 //     writes of a key; a copy keeps the highest version it has seen, so
 //     pushes, retries and copies merge in any order into the last write.
 //
-// Members find each other's HTTP address in the label kv=<host:port>.
+// The label kv=<host:port> tells operators and clients each member's HTTP
+// address; members do not use it.
 
 #include <httplib.h>
 #include <signal.h>
@@ -68,6 +72,10 @@ constexpr size_t kReplicas = 2;
 constexpr char kLabel[] = "kv";
 constexpr size_t kHttpThreads = 64;
 constexpr size_t kPullsMax = 1024;
+// The endpoints members serve each other (all directed requests).
+constexpr char kReplicaEndpoint[] = "kv.replica";  // a batch of entries to keep
+constexpr char kFetchEndpoint[] = "kv.fetch";      // this member's copy of a key
+constexpr char kPullEndpoint[] = "kv.pull";        // push me what I hold a replica of
 
 // The entries this member holds, any thread.
 class Store {
@@ -191,27 +199,20 @@ class Server {
     return o;
   }
 
-  // ---- the owner's side: the shoal handler ----
-  void handle(shoal::node::Request request, shoal::node::Reply reply);
-  void handle_put(const shoal::node::Request& request, const shoal::node::Reply& reply);
-  void handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply);
-  // The replicas of `key` by this member's ring, other than itself;
-  // `replicas`: how many that ring has for it, itself included.
-  std::vector<std::string> other_replicas(const std::string& key, size_t* replicas) const;
+  // ---- what members serve each other (handler threads) ----
+  void serve_replica(const shoal::node::Request& request, const shoal::node::Reply& reply);
+  void serve_fetch(const shoal::node::Request& request, const shoal::node::Reply& reply);
+  void serve_pull(const shoal::node::Request& request, const shoal::node::Reply& reply);
 
-  // ---- the HTTP side ----
+  // ---- the HTTP side: clients ----
   void routes();
-  void client_request(const httplib::Request& q, httplib::Response& r, bool put);
+  void client_put(const httplib::Request& q, httplib::Response& r);
+  void client_get(const httplib::Request& q, httplib::Response& r);
   std::string status_json() const;
   void stop_http();
 
   // ---- member to member ----
-  std::string kv_address(const std::string& member);
-  // An HTTP client for `member`'s kv address; null if it has none.
-  std::unique_ptr<httplib::Client> client_for(const std::string& member, seconds read_timeout);
   bool push(const std::string& member, const std::vector<Entry>& entries);
-  // nullopt: the replica did not answer; else its copy, if any.
-  std::optional<std::optional<Entry>> fetch(const std::string& member, const std::string& key);
 
   // ---- handoff (on the worker) ----
   void on_ring_change(const shoal::node::RingChange& change);
@@ -226,11 +227,10 @@ class Server {
   std::thread http_thread_;
   std::mutex pulls_mu_;
   std::set<std::string> pulls_;  // members whose pull waits on the worker
-  std::mutex kv_mu_;
-  std::map<std::string, std::string> kv_of_;  // member -> its kv= label
   std::atomic<size_t> handled_ring_members_{0};
   std::atomic<bool> pulled_{false};
-  std::atomic<uint64_t> handled_{0};            // requests this member's handler took
+  std::atomic<uint64_t> handled_{0};            // requests this member's handlers took
+  std::atomic<uint64_t> client_requests_{0};    // client reads and writes this server took
   std::atomic<uint64_t> writes_refused_{0};     // fewer than kReplicas copies possible
   std::atomic<uint64_t> reads_one_replica_{0};  // a read that could ask only one
   Handoff handoff_{
@@ -239,14 +239,17 @@ class Server {
 };
 
 std::string Server::start() {
-  node_.set_handler(
-      [this](shoal::node::Request q, shoal::node::Reply r) { handle(std::move(q), std::move(r)); });
-  node_.on_member_change([this](const shoal::node::MemberEvent& e) {
-    auto it = e.labels.find(kLabel);
-    if (it == e.labels.end()) return;
-    std::lock_guard lock(kv_mu_);
-    kv_of_[e.name] = it->second;
-  });
+  auto serve = [this](void (Server::*f)(const shoal::node::Request&, const shoal::node::Reply&)) {
+    return [this, f](shoal::node::Request q, shoal::node::Reply r) {
+      ++handled_;
+      (this->*f)(q, r);
+    };
+  };
+  for (auto [endpoint, f] : {std::pair{kReplicaEndpoint, &Server::serve_replica},
+                             std::pair{kFetchEndpoint, &Server::serve_fetch},
+                             std::pair{kPullEndpoint, &Server::serve_pull}}) {
+    if (auto err = node_.set_handler(endpoint, serve(f))) return err.message;
+  }
   node_.on_ring_change([this](const shoal::node::RingChange& c) { on_ring_change(c); },
                        [this](std::function<void()> task) { worker_.post(std::move(task)); });
   if (auto err = node_.start()) return err.message;
@@ -256,8 +259,8 @@ std::string Server::start() {
   // second waits for the peer's delayed ack (40 ms).
   http_.set_tcp_nodelay(true);
   // httplib gives each connection a thread for as long as it is kept
-  // alive: enough threads for clients' keep-alive connections plus the
-  // other members' pushes, and idle connections let go of soon.
+  // alive: enough threads for clients' keep-alive connections, and idle
+  // connections let go of soon.
   http_.new_task_queue = [] { return new httplib::ThreadPool(kHttpThreads); };
   http_.set_keep_alive_timeout(1);
   std::string host;
@@ -266,8 +269,8 @@ std::string Server::start() {
     node_.stop();
     return "--http: not host:port: " + flags_.http;
   }
-  // Batches of up to kBatchEntries entries, each bounded (wire.h).
-  http_.set_payload_max_length(64u << 20);
+  // One entry, bounded (wire.h).
+  http_.set_payload_max_length(kValueBytesMax + 4096);
   if (!http_.bind_to_port(host, port)) {
     node_.stop();
     return "--http: cannot bind " + flags_.http;
@@ -278,13 +281,29 @@ std::string Server::start() {
 }
 
 void Server::stop() {
-  // Draining hands this member's keys to others (on_ring_change runs when
-  // the ring without it is published); leave() returns once it has left.
-  node_.leave();
+  // Draining first, by the label every ring honours: the rings drop this
+  // member, on_ring_change queues its entries for their new replicas, and
+  // the pushes go out while shoal's links still run. Then the leave.
+  shoal::node::Labels labels;
+  for (const shoal::node::Member& m : node_.reachable_members()) {
+    if (m.name == self_) labels = m.labels;
+  }
+  labels["draining"] = "true";
+  if (auto err = node_.set_labels(labels)) {
+    std::fprintf(stderr, "kv-server: cannot label itself draining: %s\n", err.message.c_str());
+  }
+  const auto until = std::chrono::steady_clock::now() + seconds(30);
+  bool off_ring = false;
+  while (std::chrono::steady_clock::now() < until && !off_ring) {
+    off_ring =
+        !node_.ring()->contains(self_) && handled_ring_members_ == node_.ring()->member_count();
+    if (!off_ring) std::this_thread::sleep_for(milliseconds(10));
+  }
   if (!worker_.wait_idle(seconds(30)) || !handoff_.wait_empty(seconds(30))) {
     std::fprintf(stderr, "kv-server: handoff not finished after 30 s (%zu entries pending)\n",
                  handoff_.pending());
   }
+  node_.leave();
   stop_http();
   node_.stop();
   std::fprintf(stderr, "kv-server: stopped (%llu entries pushed, %llu pushes failed)\n",
@@ -303,160 +322,128 @@ void Server::stop_http() {
   http_thread_.join();
 }
 
-// ---- the owner's side ----
+// ---- what members serve each other ----
 
-void Server::handle(shoal::node::Request request, shoal::node::Reply reply) {
-  ++handled_;
-  auto op = request.headers.find("op");
-  if (op == request.headers.end()) return reply.fail("no op header");
-  if (op->second == "put") return handle_put(request, reply);
-  if (op->second == "get") return handle_get(request, reply);
-  reply.fail("unknown op " + op->second);
+void Server::serve_replica(const shoal::node::Request& request, const shoal::node::Reply& reply) {
+  std::optional<std::vector<Entry>> entries = decode(request.payload);
+  if (!entries) return reply.fail("malformed batch");
+  for (const Entry& e : *entries) store_.merge(e);
+  reply.ok(std::to_string(entries->size()));
 }
 
-std::vector<std::string> Server::other_replicas(const std::string& key, size_t* replicas) const {
-  std::shared_ptr<const shoal::ring::Ring> ring = node_.ring();
-  std::vector<std::string> out;
-  const std::vector<std::string_view> all = ring->lookup_n(key, kReplicas);
-  for (std::string_view m : all) {
-    if (m != self_) out.emplace_back(m);
-  }
-  *replicas = all.size();
-  return out;
+// "" if this member holds no copy of the key, else the entry (wire.h).
+void Server::serve_fetch(const shoal::node::Request& request, const shoal::node::Reply& reply) {
+  std::optional<Entry> e = store_.get(request.key);
+  reply.ok(e ? encode({*e}) : std::string());
 }
 
-void Server::handle_put(const shoal::node::Request& request, const shoal::node::Reply& reply) {
-  auto v = request.headers.find("version");
-  uint64_t version = 0;
-  if (v == request.headers.end() ||
-      std::from_chars(v->second.data(), v->second.data() + v->second.size(), version).ec !=
-          std::errc()) {
-    return reply.fail("bad version header");
+// The member that asks is the request's source (shoal says who sent it).
+void Server::serve_pull(const shoal::node::Request& request, const shoal::node::Reply& reply) {
+  const std::string who = request.source;
+  // One pending pull per member: asking again while one waits adds none
+  // (a peer cannot queue copies of the store without bound).
+  {
+    std::lock_guard lock(pulls_mu_);
+    if (pulls_.size() >= kPullsMax || !pulls_.insert(who).second) return reply.ok("queued");
   }
-  Entry e{request.key, version, request.payload};
-  // Answered only once kReplicas members hold it: an answered write
-  // survives the loss of any one member. A ring with fewer (this member
-  // cut off, or just started and not joined) cannot promise that: the
-  // write fails, and the client tries again, elsewhere or later.
-  size_t replicas = 0;
-  const std::vector<std::string> others = other_replicas(e.key, &replicas);
-  if (replicas < kReplicas) {
-    ++writes_refused_;
-    return reply.fail("only " + std::to_string(replicas) + " of " + std::to_string(kReplicas) +
-                      " replicas in " + self_ + "'s ring: a write needs " +
-                      std::to_string(kReplicas) + " copies");
-  }
-  store_.merge(e);
-  for (const std::string& m : others) {
-    if (!push(m, {e})) {
-      ++writes_refused_;
-      return reply.fail("replica " + m + " did not take the write");
+  worker_.post([this, who] {
+    {
+      std::lock_guard lock(pulls_mu_);
+      pulls_.erase(who);
     }
-  }
-  reply.ok("ok");
-}
-
-void Server::handle_get(const shoal::node::Request& request, const shoal::node::Reply& reply) {
-  std::optional<Entry> best = store_.get(request.key);
-  bool unanswered = false;
-  size_t replicas = 0;
-  const std::vector<std::string> others = other_replicas(request.key, &replicas);
-  if (replicas < kReplicas) ++reads_one_replica_;
-  for (const std::string& m : others) {
-    std::optional<std::optional<Entry>> theirs = fetch(m, request.key);
-    if (!theirs) {
-      unanswered = true;
-    } else if (*theirs && (!best || (*theirs)->version > best->version)) {
-      best = std::move(*theirs);
-      store_.merge(*best);  // read repair
-    }
-  }
-  // Not found is an answer only if every replica said so.
-  if (!best && unanswered) return reply.fail("a replica did not answer");
-  // "<replicas asked>\n<version>\n<value>", or "<replicas asked>\n" for none.
-  const size_t asked = replicas - (unanswered ? 1 : 0);
-  reply.ok(std::to_string(asked) + "\n" +
-           (best ? std::to_string(best->version) + "\n" + best->value : ""));
+    push_replicas_of(who);
+  });
+  reply.ok("queued");
 }
 
 // ---- HTTP ----
 
 void Server::routes() {
-  http_.Put(R"(/kv/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
-    client_request(q, r, true);
-  });
-  http_.Get(R"(/kv/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
-    client_request(q, r, false);
-  });
-  // Member to member: a batch of entries to keep.
-  http_.Post("/replica", [this](const httplib::Request& q, httplib::Response& r) {
-    std::optional<std::vector<Entry>> entries = decode(q.body);
-    if (!entries) {
-      r.status = 400;
-      return r.set_content("malformed batch\n", "text/plain");
-    }
-    for (const Entry& e : *entries) store_.merge(e);
-    r.set_content(std::to_string(entries->size()) + "\n", "text/plain");
-  });
-  // Member to member: this member's copy of a key.
-  http_.Get(R"(/replica/(.+))", [this](const httplib::Request& q, httplib::Response& r) {
-    std::optional<Entry> e = store_.get(q.matches[1]);
-    if (!e) {
-      r.status = 404;
-      return;
-    }
-    r.set_content(encode({*e}), "application/octet-stream");
-  });
-  // A member that started asks for what it holds a replica of.
-  http_.Post("/pull", [this](const httplib::Request& q, httplib::Response& r) {
-    // One pending pull per member: asking again while one waits adds none
-    // (a peer cannot queue copies of the store without bound).
-    {
-      std::lock_guard lock(pulls_mu_);
-      if (!pulls_.insert(q.body).second || pulls_.size() > kPullsMax) {
-        if (pulls_.size() > kPullsMax) pulls_.erase(q.body);
-        r.status = 202;
-        return;
-      }
-    }
-    worker_.post([this, who = q.body] {
-      {
-        std::lock_guard lock(pulls_mu_);
-        pulls_.erase(who);
-      }
-      push_replicas_of(who);
-    });
-    r.status = 202;
-  });
+  http_.Put(R"(/kv/(.+))",
+            [this](const httplib::Request& q, httplib::Response& r) { client_put(q, r); });
+  http_.Get(R"(/kv/(.+))",
+            [this](const httplib::Request& q, httplib::Response& r) { client_get(q, r); });
   http_.Get("/status", [this](const httplib::Request&, httplib::Response& r) {
     r.set_content(status_json(), "application/json");
   });
 }
 
-void Server::client_request(const httplib::Request& q, httplib::Response& r, bool put) {
-  shoal::node::ForwardOptions o;
-  o.timeout = milliseconds(3000);
-  o.headers = {{"op", put ? "put" : "get"}};
-  if (put) o.headers.emplace("version", q.get_param_value("version"));
-  shoal::node::ForwardResult res =
-      node_.handle_or_forward(q.matches[1], put ? q.body : std::string(), o).get();
-  if (!res.ok()) {
-    r.status = 503;
-    r.set_content(std::string(shoal::node::to_string(res.error)) + ": " + res.message + "\n",
-                  "text/plain");
-    return;
+void unavailable(httplib::Response& r, shoal::node::ForwardError e, const std::string& why) {
+  r.status = 503;
+  r.set_content(std::string(shoal::node::to_string(e)) + ": " + why + "\n", "text/plain");
+}
+
+// A write goes to both replicas at once and is answered once both hold it
+// (W = 2): an answered write survives the loss of any one member. A ring
+// with fewer members (this server cut off, or just started and not
+// joined) cannot promise that: the replicator refuses it, and the client
+// tries again, elsewhere or later.
+void Server::client_put(const httplib::Request& q, httplib::Response& r) {
+  ++client_requests_;
+  const std::string v = q.get_param_value("version");
+  uint64_t version = 0;
+  if (std::from_chars(v.data(), v.data() + v.size(), version).ec != std::errc() || version == 0) {
+    r.status = 400;
+    return r.set_content("bad version\n", "text/plain");
   }
-  r.set_header("X-Handled-By", res.handled_by);
-  if (put) return r.set_content(res.payload, "application/octet-stream");
-  // The owner's answer to a read: how many replicas it asked, then the entry.
-  const size_t nl = res.payload.find('\n');
-  r.set_header("X-Replicas-Read", res.payload.substr(0, nl));
-  const std::string entry = nl == std::string::npos ? "" : res.payload.substr(nl + 1);
-  if (entry.empty()) {
+  shoal::node::ReplicaOptions o;
+  o.n = kReplicas;
+  o.quorum = kReplicas;
+  o.request.endpoint = kReplicaEndpoint;
+  o.request.timeout = milliseconds(3000);
+  const std::string key = q.matches[1];
+  shoal::node::ReplicaResult res =
+      node_.replicate(key, encode({Entry{key, version, q.body}}), o).get();
+  if (!res.ok()) {
+    ++writes_refused_;
+    return unavailable(r, res.error, res.message);
+  }
+  r.set_header("X-Handled-By", res.answers[0].member);
+  r.set_content("ok", "application/octet-stream");
+}
+
+// A read asks both replicas (R = 1, waiting for both) and answers the
+// higher version; not found is an answer only if every replica said so.
+// A replica that answered an older copy (or none) is sent the newer.
+void Server::client_get(const httplib::Request& q, httplib::Response& r) {
+  ++client_requests_;
+  const std::string key = q.matches[1];
+  shoal::node::ReplicaOptions o;
+  o.n = std::min(kReplicas, node_.ring()->member_count());
+  if (o.n < kReplicas) ++reads_one_replica_;
+  o.quorum = 1;
+  o.wait_all = true;
+  o.request.endpoint = kFetchEndpoint;
+  o.request.timeout = milliseconds(2000);
+  shoal::node::ReplicaResult res = node_.replicate(key, "", o).get();
+  if (res.answers.empty()) return unavailable(r, res.error, res.message);  // no ring yet
+  std::optional<Entry> best;
+  size_t answered = 0;
+  for (const shoal::node::ReplicaAnswer& a : res.answers) {
+    if (!a.result.ok()) continue;
+    ++answered;
+    std::optional<std::vector<Entry>> e = decode(a.result.payload);
+    if (e && e->size() == 1 && (!best || e->front().version > best->version)) best = e->front();
+  }
+  if (!best && answered < res.answers.size()) {
+    return unavailable(r, res.error, "a replica did not answer: " + res.message);
+  }
+  r.set_header("X-Replicas-Read", std::to_string(answered));
+  if (!best) {
     r.status = 404;
     return;
   }
-  r.set_content(entry, "application/octet-stream");
+  for (const shoal::node::ReplicaAnswer& a : res.answers) {
+    std::optional<std::vector<Entry>> e = decode(a.result.payload);
+    const bool older = !e || e->empty() || e->front().version < best->version;
+    if (a.result.ok() && older) {
+      shoal::node::ForwardOptions fo;
+      fo.timeout = milliseconds(2000);
+      node_.request(a.member, kReplicaEndpoint, encode({*best}), fo, {});  // read repair
+    }
+  }
+  r.set_header("X-Handled-By", res.answers[0].member);
+  r.set_content(std::to_string(best->version) + "\n" + best->value, "application/octet-stream");
 }
 
 std::string Server::status_json() const {
@@ -470,54 +457,17 @@ std::string Server::status_json() const {
          ",\"pushed\":" + std::to_string(handoff_.pushed()) +
          ",\"push_failures\":" + std::to_string(handoff_.failed()) +
          ",\"handled\":" + std::to_string(handled_.load()) +
+         ",\"client_requests\":" + std::to_string(client_requests_.load()) +
          ",\"writes_refused\":" + std::to_string(writes_refused_.load()) +
          ",\"reads_one_replica\":" + std::to_string(reads_one_replica_.load()) + "}\n";
 }
 
 // ---- member to member ----
 
-std::string Server::kv_address(const std::string& member) {
-  {
-    std::lock_guard lock(kv_mu_);
-    if (auto it = kv_of_.find(member); it != kv_of_.end()) return it->second;
-  }
-  std::optional<shoal::node::Member> m = node_.member(member);
-  if (!m) return "";
-  auto it = m->labels.find(kLabel);
-  if (it == m->labels.end()) return "";
-  std::lock_guard lock(kv_mu_);
-  return kv_of_[member] = it->second;
-}
-
-std::unique_ptr<httplib::Client> Server::client_for(const std::string& member,
-                                                    seconds read_timeout) {
-  std::string host;
-  int port = 0;
-  if (!split_host_port(kv_address(member), host, port)) return nullptr;
-  auto c = std::make_unique<httplib::Client>(host, port);
-  c->set_tcp_nodelay(true);
-  c->set_connection_timeout(seconds(1));
-  c->set_read_timeout(read_timeout);
-  return c;
-}
-
 bool Server::push(const std::string& member, const std::vector<Entry>& entries) {
-  auto c = client_for(member, seconds(5));
-  if (!c) return false;
-  httplib::Result res = c->Post("/replica", encode(entries), "application/octet-stream");
-  return res && res->status == 200;
-}
-
-std::optional<std::optional<Entry>> Server::fetch(const std::string& member,
-                                                  const std::string& key) {
-  auto c = client_for(member, seconds(2));
-  if (!c) return std::nullopt;
-  httplib::Result res = c->Get(("/replica/" + escape(key)).c_str());
-  if (!res) return std::nullopt;
-  if (res->status == 404) return std::optional<Entry>();
-  std::optional<std::vector<Entry>> e = decode(res->body);
-  if (res->status != 200 || !e || e->size() != 1) return std::nullopt;
-  return std::optional<Entry>(std::move(e->front()));
+  shoal::node::ForwardOptions o;
+  o.timeout = seconds(5);
+  return node_.request(member, kReplicaEndpoint, encode(entries), o).get().ok();
 }
 
 // ---- handoff ----
@@ -566,15 +516,10 @@ void Server::push_replicas_of(const std::string& member) {
 void Server::pull_if_new(const shoal::ring::Ring& ring) {
   if (pulled_ || ring.member_count() < 2) return;
   bool all = true;
+  shoal::node::ForwardOptions o;
+  o.timeout = seconds(5);
   for (const std::string& m : ring.members()) {
-    if (m == self_) continue;
-    auto c = client_for(m, seconds(5));
-    if (!c) {
-      all = false;
-      continue;
-    }
-    httplib::Result res = c->Post("/pull", self_, "text/plain");
-    all = all && res && res->status == 202;
+    if (m != self_) all = node_.request(m, kPullEndpoint, "", o).get().ok() && all;
   }
   pulled_ = all;
 }
@@ -604,7 +549,7 @@ int main(int argc, char** argv) {
   kv::Flags f;
   CLI::App app{"kv-server: a sharded, replicated in-memory key-value store on shoal"};
   app.add_option("--listen", f.listen, "shoal's gossip address (UDP and TCP)");
-  app.add_option("--http", f.http, "the HTTP address for clients and other kv-servers");
+  app.add_option("--http", f.http, "the HTTP address for clients");
   app.add_option("--seeds", f.seeds, "members to join through")->delimiter(',');
   app.add_option("--cluster", f.cluster, "cluster name");
   app.add_option("--handler-threads", f.handler_threads, "threads running requests")

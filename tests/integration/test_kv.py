@@ -4,7 +4,8 @@ restart and a kill -9.
 
     test_kv.py KV_BIN_DIR [unittest args]
 
-The test writes 10,000 keys with kv-client, keeps overwriting them while it
+The test writes 10,000 keys with kv-client, keeps overwriting (and, one
+time in five, reading) them while it
 restarts every kv-server in turn (SIGTERM: drain and leave), then kills one
 with SIGKILL and starts it again; then it reads every key back and expects
 the value of its last answered write. It prints how many client requests
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
 import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -109,6 +111,14 @@ class KvRollingRestart(unittest.TestCase):
             for i in range(NODES):
                 c.start(i)
             c.wait_settled(NODES, "start")
+            # Members speak to each other only over shoal's links: the HTTP
+            # side serves clients, and nothing else.
+            for path in ("/replica", "/pull"):
+                req = urllib.request.Request(f"http://{c.http(0)}{path}", data=b"x",
+                                             method="POST")
+                with self.assertRaises(urllib.error.HTTPError) as e:
+                    urllib.request.urlopen(req, timeout=5)
+                self.assertEqual(e.exception.code, 404, path)
 
             expect = os.path.join(c.dir, "expect.tsv")
             stop_file = os.path.join(c.dir, "stop")
@@ -116,7 +126,7 @@ class KvRollingRestart(unittest.TestCase):
             load = subprocess.Popen(
                 [os.path.join(BIN, "kv-client"), "--servers", c.servers(), "load",
                  "--keys", str(KEYS), "--out", expect, "--stop-file", stop_file,
-                 "--max-seconds", "600"],
+                 "--max-seconds", "600", "--reads", "20"],
                 stdout=load_out, stderr=subprocess.STDOUT, text=True)
 
             def filled():
@@ -154,7 +164,9 @@ class KvRollingRestart(unittest.TestCase):
             result = json.loads(check.stdout.strip().splitlines()[-1])
             print(f"kv: {KEYS} keys, roll of {NODES} + kill -9 in {roll_seconds:.1f} s; "
                   f"client requests during the roll: {stats['requests']}, failed "
-                  f"{stats['failed']} ({stats['failed_pct']:.3f}%), gave up {stats['gave_up']}; "
+                  f"{stats['failed']} ({stats['failed_pct']:.3f}%), gave up {stats['gave_up']}, "
+                  f"reads {stats['reads']} (older than their last answered write: "
+                  f"{stats['stale_reads']}); "
                   f"read back: {result}", flush=True)
             self.assertEqual(check.returncode, 0, check.stderr)
             self.assertEqual(result["ok"], KEYS)

@@ -223,9 +223,10 @@ class KvPartitionTest(unittest.TestCase):
         self.assertEqual(stats["gave_up"], 0)
 
     def takes(self, h, n, what):
-        """Waits until C's handler has taken n more requests."""
-        first = (h.status(CUT) or {}).get("handled", 0)
-        ok = poll(lambda: (h.status(CUT) or {}).get("handled", 0) >= first + n, timeout=120)
+        """Waits until C has taken n more client requests."""
+        first = (h.status(CUT) or {}).get("client_requests", 0)
+        ok = poll(lambda: (h.status(CUT) or {}).get("client_requests", 0) >= first + n,
+                  timeout=120)
         self.assertTrue(ok, f"C took fewer than {n} requests {what}; logs in {h.dir}")
 
     def partition(self, h):

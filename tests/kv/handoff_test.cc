@@ -51,6 +51,28 @@ struct Fake {
   }
 };
 
+// A batch goes in one shoal frame (16 MiB at most): big values make
+// smaller batches, never a frame too big to send.
+TEST(KvHandoff, BatchesAreBoundedInBytes) {
+  std::mutex mu;
+  std::vector<size_t> bytes;
+  Handoff h([&](const std::string&, const std::vector<Entry>& b) {
+    size_t n = 0;
+    for (const Entry& e : b) n += e.key.size() + e.value.size();
+    std::lock_guard lock(mu);
+    bytes.push_back(n);
+    return true;
+  });
+  std::vector<Entry> big;
+  for (int i = 0; i < 20; ++i)
+    big.push_back({"k" + std::to_string(i), 1, std::string(1 << 20, 'x')});
+  h.add("m", big);
+  ASSERT_TRUE(h.wait_empty(milliseconds(10000)));
+  std::lock_guard lock(mu);
+  ASSERT_GE(bytes.size(), 5u);
+  for (size_t b : bytes) EXPECT_LE(b, Handoff::kBatchBytes + (1u << 20) + 16);
+}
+
 TEST(KvHandoff, AnUnreachableMemberDoesNotHoldUpTheOthers) {
   Fake fake;
   fake.down = {"down"};
