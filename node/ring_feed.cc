@@ -9,11 +9,12 @@ namespace shoal::node {
 using membership::Duration;
 using membership::Instant;
 
-RingFeed::RingFeed(uint32_t replica_points, const std::string& self, ring::RingPublisher* publisher)
+RingFeed::RingFeed(uint32_t replica_points, const std::string& self, ring::RingPublisher* publisher,
+                   bool self_on_ring)
     : builder_(replica_points),
       own_(publisher ? nullptr : std::make_unique<ring::RingPublisher>()),
       publisher_(publisher ? publisher : own_.get()) {
-  (void)builder_.add(self);
+  if (self_on_ring) (void)builder_.add(self);
   publisher_->publish(builder_.build());
 }
 

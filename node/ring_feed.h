@@ -43,11 +43,13 @@ class RingFeed {
   static constexpr membership::Duration kDelayMax = std::chrono::seconds(2);
   static constexpr membership::Duration kDelayPerMember = std::chrono::milliseconds(2);
 
-  // Starts with a ring of `self` alone, published at once to `publisher`
-  // (which must outlive the feed; the node's exists before it starts, so
-  // readers taken then see every ring), or to one of its own if null.
+  // Starts with a ring of `self` alone (an empty one if `self_on_ring` is
+  // false: a node that starts labelled draining), published at once to
+  // `publisher` (which must outlive the feed; the node's exists before it
+  // starts, so readers taken then see every ring), or to one of its own if
+  // null.
   RingFeed(uint32_t replica_points, const std::string& self,
-           ring::RingPublisher* publisher = nullptr);
+           ring::RingPublisher* publisher = nullptr, bool self_on_ring = true);
 
   RingFeed(const RingFeed&) = delete;
   RingFeed& operator=(const RingFeed&) = delete;

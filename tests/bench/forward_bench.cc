@@ -6,6 +6,12 @@
 //
 //   shoal-forward-bench [--callers 64] [--seconds 10] [--payload-bytes 64]
 //
+// With --owner-port P, the owner runs in a process of its own: a shoald
+// at 127.0.0.1:P (cluster "bench"; its default handler echoes) is the only
+// member on the ring, and this process runs one entry node, labelled
+// draining=true so that no ring holds it, which forwards every request to
+// the owner (scripts/bench-forward-process.sh).
+//
 // scripts/bench-forward.sh runs it; docs/PERFORMANCE.md has the figures.
 
 #include <algorithm>
@@ -73,18 +79,23 @@ int main(int argc, char** argv) {
   Keyring keyring;
   keyring.install(generate_key());
 
+  const int owner_port = arg_int(argc, argv, "--owner-port", 0);
   std::vector<std::unique_ptr<Node>> nodes;
-  for (int i = 0; i < 3; ++i) {
+  for (int i = 0; i < (owner_port > 0 ? 1 : 3); ++i) {
     NodeOptions o;
     o.listen = "127.0.0.1:0";
     o.cluster = "bench";
+    if (owner_port > 0) {
+      o.seeds = {"127.0.0.1:" + std::to_string(owner_port)};
+      o.labels = {{"draining", "true"}};  // off every ring: an entry point only
+    }
     if (handler_threads >= 0) o.handler_threads = static_cast<uint32_t>(handler_threads);
     if (inline_handlers) o.handler_threads = 0;
     if (sealed) {
       o.encryption = Encryption::kRequired;
       o.keyring = keyring;
     }
-    if (i > 0) o.seeds = {nodes[0]->address()};
+    if (i > 0 && owner_port == 0) o.seeds = {nodes[0]->address()};
     nodes.push_back(std::make_unique<Node>(o));
     nodes.back()->set_simple_handler([](std::string_view, std::string_view payload) {
       return HandlerResult{true, std::string(payload)};
@@ -94,11 +105,20 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  for (int i = 0; i < 500; ++i) {  // bounded wait for the ring: 10 s
-    bool ready = true;
-    for (auto& n : nodes) ready = ready && n->ring()->member_count() == 3;
-    if (ready) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  const size_t ring_members = owner_port > 0 ? 1 : 3;
+  bool ready = false;
+  for (int i = 0; i < 500 && !ready; ++i) {  // bounded wait for the ring: 10 s
+    ready = true;
+    for (auto& n : nodes) {
+      auto ring = n->ring();
+      ready = ready && ring->member_count() == ring_members &&
+              !ring->contains(n->name()) == (owner_port > 0);
+    }
+    if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (!ready) {
+    std::fprintf(stderr, "forward_bench: the ring did not form\n");
+    return 1;
   }
 
   const std::string payload(static_cast<size_t>(payload_bytes), 'p');
@@ -132,7 +152,7 @@ int main(int argc, char** argv) {
         });
   };
   for (int i = 0; i < callers_n; ++i) {
-    callers[static_cast<size_t>(i)].entry = nodes[static_cast<size_t>(i % 3)].get();
+    callers[static_cast<size_t>(i)].entry = nodes[static_cast<size_t>(i) % nodes.size()].get();
     callers[static_cast<size_t>(i)].rng.seed(static_cast<uint64_t>(i) + 1);
     ++running;
     issue(callers[static_cast<size_t>(i)]);
@@ -160,11 +180,11 @@ int main(int argc, char** argv) {
       "\"requests_per_s\": %.0f, "
       "\"forwarded_per_s\": %.0f, \"forwarded_per_s_per_node\": %.0f, \"local\": %llu, "
       "\"forwarded\": %llu, \"errors\": %llu, \"forwarded_p50_us\": %.1f, "
-      "\"forwarded_p99_us\": %.1f}\n",
+      "\"forwarded_p99_us\": %.1f, \"owner_process\": %d}\n",
       sealed ? 1 : 0, inline_handlers ? 1 : 0, callers_n, elapsed, payload_bytes,
       static_cast<double>(local + forwarded) / elapsed, static_cast<double>(forwarded) / elapsed,
-      static_cast<double>(forwarded) / elapsed / 3.0, static_cast<unsigned long long>(local),
-      static_cast<unsigned long long>(forwarded), static_cast<unsigned long long>(errors), p50,
-      p99);
+      static_cast<double>(forwarded) / elapsed / static_cast<double>(ring_members),
+      static_cast<unsigned long long>(local), static_cast<unsigned long long>(forwarded),
+      static_cast<unsigned long long>(errors), p50, p99, owner_port > 0 ? 1 : 0);
   return errors == 0 ? 0 : 1;
 }

@@ -96,6 +96,39 @@ TEST(NodeRequest, AStoppedMemberEndsInItsOwnErrorOnceSeenFaulty) {
   EXPECT_EQ(r.attempts, 1);
 }
 
+// A node started labelled draining is an entry point only: no ring holds
+// it, its own included, so every request it takes goes to the others
+// (the forwarding benchmark's entry process).
+TEST(NodeRequest, ANodeStartedDrainingIsOnNoRingItsOwnIncluded) {
+  NodeOptions ao;
+  ao.listen = "127.0.0.1:0";
+  ao.cluster = "request-test";
+  ao.name = "owner";
+  Node owner(ao);
+  ASSERT_TRUE(
+      owner.set_simple_handler("",
+                               [](auto, auto p) {
+                                 return HandlerResult{true, std::string(p)};
+                               })
+          .ok());
+  ASSERT_TRUE(owner.start().ok());
+  NodeOptions eo = ao;
+  eo.name = "entry";
+  eo.seeds = {owner.address()};
+  eo.labels = {{"draining", "true"}};
+  Node entry(eo);
+  EXPECT_EQ(entry.ring()->member_count(), 0u);
+  ASSERT_TRUE(entry.start().ok());
+  ASSERT_TRUE(eventually([&] { return entry.ring()->member_count() == 1; }));
+  EXPECT_FALSE(entry.ring()->contains("entry"));
+  EXPECT_FALSE(owner.ring()->contains("entry"));
+  for (int i = 0; i < 20; ++i) {
+    ForwardResult r = entry.handle_or_forward("k" + std::to_string(i), "x").get();
+    ASSERT_TRUE(r.ok()) << r.message;
+    EXPECT_EQ(r.handled_by, "owner");
+  }
+}
+
 TEST(NodeReplicate, WritesAKeyToItsOwnersEachToldWhichOwnerItIs) {
   Trio t;
   ASSERT_TRUE(eventually([&] { return t.converged(); }));
