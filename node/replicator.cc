@@ -51,8 +51,9 @@ class Fan : public std::enable_shared_from_this<Fan> {
 
   void answered(size_t i, ForwardResult r) {
     --in_flight_;
+    // The call has completed (its result moved out): a late answer is dropped.
+    if (delivered_) return;
     ReplicaAnswer& a = result_.answers[i];
-    if (delivered_) return;  // the call has completed: a late answer is dropped
     a.state = State::kAnswered;
     if (r.ok()) {
       ++result_.ok_count;
