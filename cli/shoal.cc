@@ -23,6 +23,9 @@
 //                          is asked)
 //     leave                make the node leave the cluster gracefully (it
 //                          drains first)
+//     force-leave NAME     mark a suspect or faulty member left at once,
+//                          cluster-wide (refused for an alive one)
+//     log-level [LEVEL]    the node's log level; set it at run time
 //     labels [set K=V...|unset K...]
 //                          the node's labels, or change them (gossiped with
 //                          a new incarnation, at most 512 bytes)
@@ -301,9 +304,9 @@ int cmd_forward(const Ctx& c, const std::string& command, const std::string& tar
   return print(forward_text(*j, c.json_out, command));
 }
 
-int cmd_simple(const Ctx& c, const std::string& command) {
+int cmd_simple(const Ctx& c, const std::string& command, json args = json::object()) {
   std::string err;
-  auto j = call(c, c.node, command, json::object(), &err);
+  auto j = call(c, c.node, command, args, &err);
   if (!j) return fail(err);
   return print(simple_text(*j, c.json_out));
 }
@@ -394,6 +397,8 @@ struct Args {
   std::vector<std::string> labels;  // labels set K=V... / labels unset K...
   std::string key;                  // keys install|use|remove KEY
   bool all = false;                 // keys ... --all
+  std::string member;               // force-leave NAME
+  std::string level;                // log-level [LEVEL]
 };
 
 void add_members(CLI::App& sub, Args& a) {
@@ -484,6 +489,20 @@ int run_counters(const Ctx&, const Args&, const CLI::App&) {
   return 0;
 }
 int run_leave(const Ctx& c, const Args&, const CLI::App&) { return cmd_simple(c, "leave"); }
+void add_force_leave(CLI::App& sub, Args& a) {
+  sub.add_option("NAME", a.member, "the suspect or faulty member")->required();
+}
+int run_force_leave(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_simple(c, "force-leave", json{{"name", a.member}});
+}
+void add_log_level(CLI::App& sub, Args& a) {
+  sub.add_option("LEVEL", a.level, "the new level (default: show it)")
+      ->check(
+          CLI::IsMember({"trace", "debug", "info", "warn", "warning", "error", "critical", "off"}));
+}
+int run_log_level(const Ctx& c, const Args& a, const CLI::App&) {
+  return cmd_simple(c, "log-level", a.level.empty() ? json::object() : json{{"level", a.level}});
+}
 int run_key_generate(const Ctx&, const Args&, const CLI::App&) {
   std::printf("%s\n", shoal::node::encode_key(shoal::node::generate_key()).c_str());
   return 0;
@@ -548,6 +567,14 @@ constexpr Command kCommands[] = {
      .local = true,
      .fallthrough = false},
     {.name = "leave", .about = "make the node leave gracefully", .run = run_leave},
+    {.name = "force-leave",
+     .about = "mark a suspect or faulty member left, cluster-wide",
+     .add = add_force_leave,
+     .run = run_force_leave},
+    {.name = "log-level",
+     .about = "the node's log level; set it",
+     .add = add_log_level,
+     .run = run_log_level},
     {.name = "keys", .about = "the cluster keyring", .add = add_keys},
     {.under = "keys",
      .name = "generate",

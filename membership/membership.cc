@@ -70,6 +70,20 @@ void Membership::leave(Instant now) {
   next_join_ = kNever;
 }
 
+std::string Membership::force_leave(const std::string& name, Instant now) {
+  auto it = members_.find(name);
+  if (it == members_.end()) return "no member named " + name + " is known to " + self_;
+  if (name == self_) return name + " is this node: use leave";
+  const Status status = it->second.state.status;
+  if (status == Status::kAlive) {
+    return name + " is alive: force-leave is for a member that is suspect or faulty";
+  }
+  if (status == Status::kLeave || status == Status::kTombstone) return "";
+  ++stats_.forced_leaves;
+  apply(accusation(it->second, Status::kLeave), now);
+  return "";
+}
+
 std::string Membership::set_labels(Labels labels, Instant now) {
   if (std::string why = check_labels(labels); !why.empty()) return why;
   if (leaving_) return "this node is leaving";

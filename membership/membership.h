@@ -125,6 +125,14 @@ class Membership {
   // Gossip `leave` and stop probing. The driver stops the node once
   // leave_disseminated() or after a bound of its own.
   void leave(Instant now);
+  // serf's force-leave: the member named `name`, suspect or faulty (dead,
+  // but its timers still run), is marked `leave` at once and the claim is
+  // gossiped, so every node drops it from its ring and stops probing it
+  // now rather than after its suspicion runs out. The claim keeps the
+  // member's incarnation: a member that is in fact alive refutes it with
+  // a higher one, as any false suspicion. "" on success (also for a member
+  // that has left already), else why not: unknown, this node, alive.
+  std::string force_leave(const std::string& name, Instant now);
   // Replaces this node's labels and gossips them with a new incarnation
   // (memberlist's UpdateNode). "" on success, else why not: over
   // kLabelsBytesMax, or leaving.

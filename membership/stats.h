@@ -37,6 +37,7 @@
   X(suspicions, "Members this node started suspecting.")                                          \
   X(confirmations, "New independent confirmations of a suspicion heard.")                         \
   X(faulty_declared, "Members this node declared faulty.")                                        \
+  X(forced_leaves, "Suspect or faulty members this node marked left (force-leave).")              \
   X(refutations, "Claims about this node that it refuted.")                                       \
   X(members_moved, "Members whose name a newer claim moved to another address (a restart on a new IP, or a name conflict resolved).") \
   X(name_conflicts, "Claims that this node's name is held at another address: checked by pinging that address (docs/PROTOCOL.md, Names).") \

@@ -67,12 +67,15 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c.starts_with("keys.")) return reply(keys(c, *args));
   if (c == "labels") return reply(labels(*args));
   if (c == "events") return reply(events(*args));
+  if (c == "force-leave") return reply(force_leave(*args));
+  if (c == "log-level") return reply(log_level(*args));
   if (c == "leave") {
     hooks_.leave();
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
   reply({"", "unknown command '" + c +
-                 "' (members, status, events, lookup, forward, request, stats, leave, labels, "
+                 "' (members, status, events, lookup, forward, request, stats, leave, force-leave, "
+                 "log-level, labels, "
                  "keys.list, keys.install, keys.use, keys.remove)"});
 }
 
@@ -220,6 +223,32 @@ void Admin::forward(const std::string& command, const json& args, Reply reply) {
   }
   engine_.forward(std::move(target), std::move(payload), std::move(fo), std::move(done),
                   hooks_.now());
+}
+
+// force-leave {name}: a suspect or faulty member marked left at once, the
+// claim gossiped (Membership::force_leave).
+proto::AdminResponse Admin::force_leave(const json& args) {
+  if (!has_string(args, "name")) return {"", "force-leave: needs a string 'name'"};
+  const std::string name = args["name"].get<std::string>();
+  if (std::string why = engine_.force_leave(name, hooks_.now()); !why.empty()) {
+    return {"", "force-leave: " + why};
+  }
+  auto m = engine_.core().member(name);
+  return {dump({{"name", name},
+                {"status", m ? std::string(to_string(m->status)) : std::string("unknown")}}),
+          ""};
+}
+
+// log-level {level?}: sets the node's log level if given; answers it.
+proto::AdminResponse Admin::log_level(const json& args) {
+  if (!hooks_.log_level || !hooks_.set_log_level) return {"", "log-level: not available here"};
+  if (args.contains("level")) {
+    if (!args["level"].is_string()) return {"", "log-level: 'level' must be a string"};
+    if (std::string why = hooks_.set_log_level(args["level"].get<std::string>()); !why.empty()) {
+      return {"", "log-level: " + why};
+    }
+  }
+  return {dump({{"level", hooks_.log_level()}}), ""};
 }
 
 // keys.list | keys.install | keys.use | keys.remove {key}. A change is

@@ -11,6 +11,9 @@
 //   request {member, payload?, timeout_ms?, endpoint?}
 //                         Node::request from this node to the member named
 //   leave                 graceful leave (bounded by the node's leave timeout)
+//   force-leave {name}    marks a suspect or faulty member left, cluster-wide
+//                         (serf's force-leave); refused for an alive one
+//   log-level {level?}    the node's log level; sets it first if given
 //   labels {set?: {K: V}, unset?: [K]}
 //                         changes this node's labels (gossiped with a new
 //                         incarnation); answers them
@@ -52,6 +55,9 @@ class Admin {
     // Persists a changed keyring: "" once saved, else why not (the change
     // is then not made).
     std::function<std::string(const Keyring&)> save_keyring;
+    // The node's log level by name; set_log_level: "" once set, else why not.
+    std::function<std::string()> log_level;
+    std::function<std::string(const std::string&)> set_log_level;
   };
   using Reply = std::function<void(proto::AdminResponse)>;
 
@@ -70,6 +76,8 @@ class Admin {
   void forward(const std::string& command, const nlohmann::json& args, Reply reply);
   proto::AdminResponse keys(const std::string& command, const nlohmann::json& args);
   proto::AdminResponse labels(const nlohmann::json& args);
+  proto::AdminResponse force_leave(const nlohmann::json& args);
+  proto::AdminResponse log_level(const nlohmann::json& args);
 
   Engine& engine_;
   Hooks hooks_;

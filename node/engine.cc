@@ -68,6 +68,12 @@ void Engine::leave(Instant now) {
   collect(now);
 }
 
+std::string Engine::force_leave(const std::string& name, Instant now) {
+  std::string why = core_.force_leave(name, now);
+  collect(now);
+  return why;
+}
+
 void Engine::drain(Instant now) {
   if (draining_ || core_.leaving()) return;
   draining_ = true;

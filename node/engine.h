@@ -106,6 +106,9 @@ class Engine {
   // The seeds' current addresses (Membership::set_seeds).
   void set_seeds(const std::vector<std::string>& seeds) { core_.set_seeds(seeds); }
   void leave(membership::Instant now);
+  // Marks a suspect or faulty member left and gossips it
+  // (Membership::force_leave); "" or why not.
+  std::string force_leave(const std::string& name, membership::Instant now);
   // This node's labels as gossiped now.
   membership::Labels own_labels() const;
   // Replaces this node's labels and gossips them (Membership::set_labels);

@@ -140,7 +140,9 @@ void Node::Impl::make_engine() {
   admin = std::make_unique<Admin>(
       *engine, Admin::Hooks{mono_now, [this] { begin_leave(opts.leave_timeout); },
                             [this] { return stats_now(); },
-                            [this](const Keyring& ring) { return save_keyring(ring); }});
+                            [this](const Keyring& ring) { return save_keyring(ring); },
+                            [this] { return log.level(); },
+                            [this](const std::string& level) { return log.set_level(level); }});
 }
 
 // The io loop. An exception that escapes one handler (bad_alloc while

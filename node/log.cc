@@ -53,4 +53,23 @@ bool NodeLog::member_line_due(uint32_t per_second) {
   return false;
 }
 
+std::string NodeLog::level() const {
+  const auto name = spdlog::level::to_string_view(logger_->level());
+  return std::string(name.data(), name.size());
+}
+
+std::string NodeLog::set_level(const std::string& name) {
+  for (int l = spdlog::level::trace; l < spdlog::level::n_levels; ++l) {
+    const auto level = static_cast<spdlog::level::level_enum>(l);
+    const auto known = spdlog::level::to_string_view(level);
+    if (name == std::string_view(known.data(), known.size()) ||
+        (name == "warn" && l == spdlog::level::warn) ||
+        (name == "error" && l == spdlog::level::err)) {
+      logger_->set_level(level);
+      return "";
+    }
+  }
+  return "unknown level '" + name + "' (trace, debug, info, warn, error, critical, off)";
+}
+
 }  // namespace shoal::node

@@ -52,6 +52,12 @@ class NodeLog {
     log(spdlog::level::err, f, std::forward<A>(a)...);
   }
 
+  // The logger's level by name (trace, debug, info, warn, error, critical,
+  // off), and a change of it at run time: "" or what is wrong with `name`.
+  // With an app's own logger, the app's level changes too.
+  std::string level() const;
+  std::string set_level(const std::string& name);
+
   // At most one line per `reason` per second: true if one is due now.
   bool due(std::string_view reason);
   // Member-change lines: at most `per_second` a second (0: no limit);

@@ -150,6 +150,32 @@ class ClusterTest(unittest.TestCase):
             self.assertEqual(self.c.status_of(i, 3), "leave")
             self.assertEqual(stats["faulty_declared"], 0)
 
+    def test_force_leave_turns_a_killed_member_leave_within_a_second(self):
+        """serf's force-leave: refused for an alive member; once the killed
+        one is suspect or faulty, `leave` on every survivor within a second."""
+        r = self.c.cli(0, "force-leave", self.c.addr(2))
+        self.assertIsNone(r, "force-leave of an alive member was not refused")
+        self.c.kill(2)
+        self.c.wait_exit(2)
+        survivors = [0, 1, 3, 4]
+        self.assertTrue(poll(lambda: self.c.status_of(0, 2) in ("suspect", "faulty"),
+                             timeout=30), "node 0 never suspected the killed node")
+        r = self.c.cli(0, "force-leave", self.c.addr(2))
+        self.assertEqual(r, {"name": self.c.addr(2), "status": "leave"})
+        asked = time.monotonic()
+        self.assertTrue(poll(lambda: all(self.c.status_of(i, 2) == "leave" for i in survivors),
+                             timeout=10), "the forced leave did not reach every survivor")
+        took = time.monotonic() - asked
+        print(f"\nforce-leave: leave on 4 survivors in {took:.2f} s", file=sys.stderr)
+        self.assertLess(took, 1.0 + 0.5)  # a second, plus the CLI's own polling
+        for i in survivors:
+            self.assertEqual(self.c.ring_members(i), self.N - 1)
+        self.assertIsNone(self.c.cli(0, "force-leave", "no-such-member:1"))
+        # The log level, changed at run time.
+        self.assertEqual(self.c.cli(1, "log-level", "debug"), {"level": "debug"})
+        self.assertEqual(self.c.cli(1, "log-level"), {"level": "debug"})
+        self.assertEqual(self.c.cli(1, "log-level", "warn"), {"level": "warning"})
+
     def test_operator_commands(self):
         """version, members --status/--label, top --once, watch."""
         def run(*args):

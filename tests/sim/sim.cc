@@ -113,6 +113,12 @@ void Simulator::forward(int from, std::string key, std::string payload,
   after_call(from);
 }
 
+std::string Simulator::force_leave(int i, const std::string& name) {
+  std::string why = engine(i).force_leave(name, now_);
+  after_call(i);
+  return why;
+}
+
 void Simulator::replicate(int from, std::string key, std::string payload,
                           node::ReplicaOptions options, node::Forwarder::DoneReplicas done) {
   engine(from).replicate(std::move(key), std::move(payload), std::move(options), std::move(done),

@@ -93,6 +93,9 @@ class Simulator {
   void crash(int i);
   // Graceful leave (the node keeps running until crash()).
   void leave(int i);
+  // serf's force-leave from running node i about the member `name`
+  // (Membership::force_leave): "" or why not.
+  std::string force_leave(int i, const std::string& name);
   bool running(int i) const { return nodes_[static_cast<size_t>(i)].engine != nullptr; }
   const membership::Membership& node(int i) const { return engine(i).core(); }
   node::Engine& engine(int i) { return *nodes_[static_cast<size_t>(i)].engine; }
