@@ -2,7 +2,7 @@
 //
 //   shoald --listen HOST:PORT [--seeds A,B,...] [--seeds-file FILE]
 //          [--cluster NAME] [--advertise HOST:PORT] [--name NAME]
-//          [--log-level LEVEL]
+//          [--log-level LEVEL] [--log-format text|json]
 //          [--<protocol parameter> VALUE ...]
 //
 // --help lists every flag with its default. A bad flag or value prints what
@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -27,6 +28,7 @@
 #include <vector>
 
 #include "shoal/cli/seeds_file.h"
+#include "shoal/node/log_json.h"
 #include "shoal/node/node.h"
 #include "shoal/node/version.h"
 #include "shoal/proto/codec.h"
@@ -64,6 +66,7 @@ struct Flags {
   shoal::node::NodeOptions o;
   std::string seeds_file;
   std::string log_level = "info";
+  std::string log_format = "text";
   std::vector<std::string> labels;
   int64_t leave_timeout_ms = 2000;
   std::string encryption;
@@ -84,6 +87,10 @@ struct Flags {
     app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
+    app.add_option("--log-format", log_format,
+                   "text, or json: one JSON object a line (time, level, node, event, msg and "
+                   "the event's fields)")
+        ->check(CLI::IsMember({"text", "json"}));
     app.add_option("--leave-timeout-ms", leave_timeout_ms,
                    "bound on a graceful leave (SIGTERM, shoal leave)")
         ->check(CLI::Range(0, 60000));
@@ -236,7 +243,8 @@ int run(shoal::node::NodeOptions o) {
   // name ends in no_handler, naming it.
   (void)node.set_simple_handler("echo", echo);
   if (auto err = node.start()) {
-    std::fprintf(stderr, "shoald: %s\n", err.message.c_str());
+    // Through the logger: with --log-format json this too is a JSON line.
+    spdlog::error("shoald: {}", err.message);
     return 1;
   }
   std::thread stop_watch([&node, main_thread = pthread_self()] {
@@ -312,9 +320,16 @@ int main(int argc, char** argv) {
   }
   // One logger, on stderr (docs/OPERATIONS.md), for the node's lines and
   // shoald's own.
-  auto logger = std::make_shared<spdlog::logger>(
-      "shoald", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
-  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  std::shared_ptr<spdlog::logger> logger;
+  if (flags.log_format == "json") {
+    logger = std::make_shared<spdlog::logger>("shoald",
+                                              std::make_shared<spdlog::sinks::stderr_sink_mt>());
+    logger->set_formatter(shoal::node::json_log_formatter());
+  } else {
+    logger = std::make_shared<spdlog::logger>(
+        "shoald", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+    logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  }
   logger->set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_default_logger(logger);
   flags.o.logger = logger;

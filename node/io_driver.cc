@@ -279,15 +279,19 @@ void Node::Impl::take_answers() {
 }
 
 void Node::Impl::report(const MemberEvent& e) {
-  if (!log.member_line_due(opts.member_log_per_second)) {
-  } else if (e.forgotten) {
-    log.info("member {} forgotten", member_label(e));
-  } else if (!e.old_status) {
-    log.info("member {} new -> {} inc {} (from {})", member_label(e), to_string(e.status),
-             e.incarnation, e.source);
-  } else {
-    log.info("member {} {} -> {} inc {} (from {})", member_label(e), to_string(*e.old_status),
-             to_string(e.status), e.incarnation, e.source);
+  if (log.member_line_due(opts.member_log_per_second)) {
+    const std::string old = e.old_status ? std::string(to_string(*e.old_status)) : "new";
+    const std::string status = e.forgotten ? "forgotten" : std::string(to_string(e.status));
+    const LogFields fields{{"member", e.name},
+                           {"address", e.address},
+                           {"from_status", old},
+                           {"status", status},
+                           {"incarnation", std::to_string(e.incarnation)},
+                           {"source", e.source}};
+    log.event(spdlog::level::info, "member", fields,
+              e.forgotten ? fmt::format("member {} forgotten", member_label(e))
+                          : fmt::format("member {} {} -> {} inc {} (from {})", member_label(e), old,
+                                        status, e.incarnation, e.source));
   }
   listeners.notify_member(e);
 }

@@ -24,6 +24,20 @@ std::shared_ptr<spdlog::logger> stderr_logger() {
 NodeLog::NodeLog(std::shared_ptr<spdlog::logger> logger)
     : logger_(logger ? std::move(logger) : stderr_logger()) {}
 
+void NodeLog::emit(spdlog::level::level_enum level, std::string_view event, const LogFields* fields,
+                   const std::string& text) const {
+  LogContext& ctx = log_context();
+  const LogContext saved = ctx;
+  ctx = LogContext{name_, event, fields};
+  logger_->log(level, "{}{}", prefix_, text);
+  ctx = saved;
+}
+
+void NodeLog::event(spdlog::level::level_enum level, std::string_view event,
+                    const LogFields& fields, std::string text) const {
+  if (logger_->should_log(level)) emit(level, event, &fields, text);
+}
+
 bool NodeLog::due(std::string_view reason) {
   const auto now = Clock::now();
   auto it = logged_at_.find(reason);

@@ -24,6 +24,8 @@
 #include <string_view>
 #include <utility>
 
+#include "shoal/node/log_json.h"
+
 namespace shoal::node {
 
 class NodeLog {
@@ -31,7 +33,10 @@ class NodeLog {
   explicit NodeLog(std::shared_ptr<spdlog::logger> logger);
 
   // Every line from now on begins "name: ".
-  void set_name(const std::string& name) { prefix_ = name + ": "; }
+  void set_name(const std::string& name) {
+    name_ = name;
+    prefix_ = name + ": ";
+  }
   const std::string& prefix() const { return prefix_; }
   const std::shared_ptr<spdlog::logger>& logger() const { return logger_; }
 
@@ -58,6 +63,11 @@ class NodeLog {
   std::string level() const;
   std::string set_level(const std::string& name);
 
+  // A line about one event, with its fields (JSON logs show them beside
+  // the message: log_json.h; text logs show the message).
+  void event(spdlog::level::level_enum level, std::string_view event, const LogFields& fields,
+             std::string text) const;
+
   // At most one line per `reason` per second: true if one is due now.
   bool due(std::string_view reason);
   // Member-change lines: at most `per_second` a second (0: no limit);
@@ -68,11 +78,15 @@ class NodeLog {
   template <class... A>
   void log(spdlog::level::level_enum level, fmt::format_string<A...> f, A&&... a) const {
     if (!logger_->should_log(level)) return;
-    logger_->log(level, "{}{}", prefix_, fmt::format(f, std::forward<A>(a)...));
+    emit(level, {}, nullptr, fmt::format(f, std::forward<A>(a)...));
   }
+  // Logs "prefix text", telling a JSON formatter the node, event and fields.
+  void emit(spdlog::level::level_enum level, std::string_view event, const LogFields* fields,
+            const std::string& text) const;
 
   using Clock = std::chrono::steady_clock;
   std::shared_ptr<spdlog::logger> logger_;
+  std::string name_;
   std::string prefix_;
   std::map<std::string, Clock::time_point, std::less<>> logged_at_;  // by reason
   Clock::time_point member_window_{};

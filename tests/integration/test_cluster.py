@@ -275,6 +275,47 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual([m["address"] for m in other], [self.c.addr(self.N)])
 
 
+class JsonLogTest(unittest.TestCase):
+    """shoald --log-format json: every line of every node's log is one JSON
+    object with time, level, event and msg; member changes carry their
+    fields; a bad format is refused."""
+    N = 3
+
+    def test_every_line_parses_and_member_events_carry_fields(self):
+        c = Cluster(self.N, extra=["--log-format", "json"])
+        self.addCleanup(c.stop_all)
+        for i in range(self.N):
+            c.start(i)
+        converged = lambda: (c.cli(0, "status") or {}).get("converged")
+        self.assertTrue(poll(converged, timeout=30), "the cluster did not converge")
+        c.kill(2)
+        c.wait_exit(2)
+        self.assertTrue(poll(lambda: c.status_of(0, 2) == "faulty", timeout=30))
+        c.kill(1, signal.SIGTERM)
+        c.wait_exit(1)
+        events = []
+        for i in range(self.N):
+            with open(os.path.join(c.dir, f"node-{i}.log"), encoding="utf-8") as f:
+                for n, line in enumerate(f, 1):
+                    j = json.loads(line)  # raises on a line that is not JSON
+                    for key in ("time", "level", "event", "msg"):
+                        self.assertIn(key, j, f"node-{i}.log:{n}: {line}")
+                    self.assertRegex(j["time"], r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+                    if j["event"] == "member":
+                        events.append(j)
+        faulty = [e for e in events if e["node"] == c.addr(0) and e["member"] == c.addr(2)
+                  and e["status"] == "faulty"]
+        self.assertTrue(faulty, events)
+        for key in ("address", "from_status", "incarnation", "source"):
+            self.assertIn(key, faulty[0])
+        left = [e for e in events if e["member"] == c.addr(1) and e["status"] == "leave"]
+        self.assertTrue(left, "no JSON line for the graceful leave")
+        bad = subprocess.run([os.path.join(BIN, "shoald"), "--log-format", "xml"],
+                             capture_output=True, text=True, timeout=30)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--log-format", bad.stderr)
+
+
 class MixedVersionTest(unittest.TestCase):
     """A rolling upgrade caught in the middle: nodes 1 and 3 speak the next
     protocol minor version (shoald --test-protocol-next-minor: one field
