@@ -9,6 +9,7 @@
 
 #include "shoal/node/host_port.h"
 #include "shoal/node/node_impl.h"
+#include "shoal/node/process_metrics.h"
 
 namespace shoal::node {
 
@@ -61,8 +62,8 @@ Node::Impl::Impl(NodeOptions o)
            opts.tcp_connections_max},
           counters, *this),
       links(io, client_options(), endpoints, *this),
-      metrics(io,
-              {[this] { return render_prometheus(stats_now()); }, [this] { return readiness(); }}) {
+      metrics(io, {[this] { return render_prometheus(stats_now()) + render_process_metrics(); },
+                   [this] { return readiness(); }}) {
   log.set_name(opts.name.empty() ? opts.listen : opts.name);
 }
 

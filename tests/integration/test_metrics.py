@@ -13,6 +13,7 @@ wait is a bounded poll; every process is stopped by PID.
 
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,54 @@ class MetricsTest(unittest.TestCase):
         self.assertGreaterEqual(lat["forward_duration.ok"]["p99_ms"],
                                 lat["forward_duration.ok"]["p50_ms"])
         self.assertGreater(lat["handler_duration"]["count"], 0)
+        # The process metrics Prometheus clients export.
+        for name in ("process_cpu_seconds", "process_resident_memory_bytes",
+                     "process_virtual_memory_bytes", "process_open_fds", "process_max_fds",
+                     "process_start_time_seconds"):
+            self.assertIn(name, families, f"node {i}: no {name}")
+        self.assertGreater(families["process_resident_memory_bytes"].samples[0].value, 1 << 20)
+        self.assertGreater(families["process_open_fds"].samples[0].value, 2)
+        if i == 0:
+            self.check_dashboard(text)
+
+    def check_dashboard(self, text):
+        """deploy/grafana/shoal.json: the shape Grafana imports, and every
+        metric name and label matcher of its queries on this /metrics."""
+        path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "deploy",
+                            "grafana", "shoal.json")
+        with open(path) as f:
+            dash = json.load(f)
+        for key in ("title", "uid", "panels", "templating"):
+            self.assertIn(key, dash)
+        self.assertIsInstance(dash["schemaVersion"], int)
+        samples = {}  # sample name -> list of label dicts
+        for fam in text_string_to_metric_families(text):
+            for s in fam.samples:
+                samples.setdefault(s.name, []).append(s.labels)
+        ids, exprs = set(), []
+        for p in dash["panels"]:
+            self.assertNotIn(p["id"], ids)
+            ids.add(p["id"])
+            for key in ("type", "title", "gridPos", "targets", "datasource"):
+                self.assertIn(key, p, p.get("title"))
+            self.assertEqual(set(p["gridPos"]), {"h", "w", "x", "y"})
+            self.assertTrue(p["targets"], p["title"])
+            for t in p["targets"]:
+                self.assertIn("refId", t)
+                exprs.append((p["title"], t["expr"]))
+        self.assertGreaterEqual(len(exprs), 10)
+        for title, expr in exprs:
+            for m in re.finditer(r"\b((?:shoal|process)_[a-z_]+)(\{([^}]*)\})?", expr):
+                name, matchers = m.group(1), m.group(3) or ""
+                self.assertTrue(name in samples, f"{title}: {name} is not on /metrics")
+                for label, op, value in re.findall(r'(\w+)\s*(=~|!=|=)\s*"([^"]*)"', matchers):
+                    if label == "instance":
+                        continue  # Prometheus adds it when it scrapes
+                    self.assertTrue(any(label in ls for ls in samples[name]),
+                                    f"{title}: {name} has no label {label}")
+                    if op == "=":
+                        self.assertTrue(any(ls.get(label) == value for ls in samples[name]),
+                                        f"{title}: no {name}{{{label}=\"{value}\"}}")
 
 
 if __name__ == "__main__":
