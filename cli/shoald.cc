@@ -19,15 +19,18 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <iterator>
+#include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "shoal/cli/seeds_file.h"
+#include "shoal/cli/snapshot_file.h"
 #include "shoal/node/log_json.h"
 #include "shoal/node/node.h"
 #include "shoal/node/version.h"
@@ -65,6 +68,9 @@ std::vector<std::string> read_seeds_file(const std::string& path, std::string* e
 struct Flags {
   shoal::node::NodeOptions o;
   std::string seeds_file;
+  std::string snapshot;          // --snapshot PATH
+  std::string snapshot_warning;  // a snapshot that could not be used, said once running
+  size_t snapshot_seeds = 0;
   std::string log_level = "info";
   std::string log_format = "text";
   std::vector<std::string> labels;
@@ -81,6 +87,10 @@ struct Flags {
                    "a member restarted on a new address under the same name keeps its keys");
     app.add_option("--seeds", o.seeds, "seed members to join through (host:port,...)")
         ->delimiter(',');
+    app.add_option("--snapshot", snapshot,
+                   "keep the last alive members in this file (at most once a second) and, on "
+                   "start, join through them too: a restart whose seeds are gone rejoins the "
+                   "rest (mode 0600 or 0644; group- or world-writable is refused)");
     app.add_option("--seeds-file", seeds_file,
                    "JSON array of \"host:port\" seeds (Ringpop hosts file)");
     app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
@@ -214,13 +224,30 @@ struct Flags {
       if (!err.empty()) return err;
       o.seeds.insert(o.seeds.end(), more.begin(), more.end());
     }
+    if (auto err = finish_snapshot(); !err.empty()) return err;
     return o.validate().message;
+  }
+
+  // The snapshot's members join the seeds (after the configured ones, this
+  // node's own address left out). "" or why the file may not be used.
+  std::string finish_snapshot() {
+    if (snapshot.empty()) return "";
+    if (std::string why = shoal::cli::snapshot_file_refusal(snapshot); !why.empty()) {
+      return "--snapshot: " + why;
+    }
+    for (const auto& m : shoal::cli::read_snapshot(snapshot, &snapshot_warning)) {
+      if (m.address == o.listen || m.address == o.advertise) continue;
+      if (std::find(o.seeds.begin(), o.seeds.end(), m.address) != o.seeds.end()) continue;
+      o.seeds.push_back(m.address);
+      ++snapshot_seeds;
+    }
+    return "";
   }
 };
 
 // Runs the node until a signal (graceful leave) or an admin leave; the
 // exit status.
-int run(shoal::node::NodeOptions o) {
+int run(shoal::node::NodeOptions o, const Flags& flags) {
   // Signals go to a sigwait here, not to the node's io thread. The main
   // thread sleeps until one comes: no polling, since with a thousand nodes
   // on one machine every idle wake-up counts. A node that stops by itself
@@ -242,6 +269,18 @@ int run(shoal::node::NodeOptions o) {
   // A named endpoint too, for `shoal forward --endpoint echo`; any other
   // name ends in no_handler, naming it.
   (void)node.set_simple_handler("echo", echo);
+  std::unique_ptr<shoal::cli::SnapshotWriter> snapshot;
+  if (!flags.snapshot.empty()) {
+    if (!flags.snapshot_warning.empty()) spdlog::warn("{}", flags.snapshot_warning);
+    spdlog::info("snapshot {}: {} members to join through besides the seeds", flags.snapshot,
+                 flags.snapshot_seeds);
+    snapshot = std::make_unique<shoal::cli::SnapshotWriter>(flags.snapshot);
+    node.on_member_change([w = snapshot.get()](const shoal::node::MemberEvent& e) {
+      const bool up = !e.forgotten && (e.status == shoal::membership::Status::kAlive ||
+                                       e.status == shoal::membership::Status::kSuspect);
+      up ? w->alive(e.name, e.address.empty() ? e.name : e.address) : w->gone(e.name);
+    });
+  }
   if (auto err = node.start()) {
     // Through the logger: with --log-format json this too is a JSON line.
     spdlog::error("shoald: {}", err.message);
@@ -333,5 +372,5 @@ int main(int argc, char** argv) {
   logger->set_level(spdlog::level::from_str(flags.log_level));
   spdlog::set_default_logger(logger);
   flags.o.logger = logger;
-  return run(std::move(flags.o));
+  return run(std::move(flags.o), flags);
 }

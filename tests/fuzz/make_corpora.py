@@ -200,6 +200,23 @@ def seeds_file(root):
         write(root, "seeds_file", name, text)
 
 
+# ---- snapshot: shoald's --snapshot file
+def snapshot(root):
+    files = {
+        "two_members": '{"version": 1, "members": [{"name": "node-1", "address": "10.0.0.1:7946"}, '
+                       '{"name": "127.0.0.1:7000", "address": "127.0.0.1:7000"}]}\n',
+        "empty": '{"version": 1, "members": []}',
+        "truncated": '{"version": 1, "members": [{"name": "node-1", "addr',
+        "wrong_version": '{"version": 2, "members": []}',
+        "bad_address": '{"version": 1, "members": [{"name": "x", "address": "no-port"}]}',
+        "ipv6_and_names": '{"version": 1, "members": [{"name": "a", "address": "[::1]:7000"}, '
+                          '{"name": "b", "address": "db-1.internal:7000"}]}',
+        "not_object": '[{"name": "x", "address": "10.0.0.1:1"}]',
+    }
+    for name, text in files.items():
+        write(root, "snapshot", name, text)
+
+
 # ---- cli_answer: a node's answer, JSON
 def cli_answer(root):
     answers = {
@@ -293,6 +310,7 @@ def main():
     admin(root, b0, b1)
     metrics_http(root)
     seeds_file(root)
+    snapshot(root)
     cli_answer(root)
     membership(root)
 

@@ -316,6 +316,88 @@ class JsonLogTest(unittest.TestCase):
         self.assertIn("--log-format", bad.stderr)
 
 
+class SnapshotTest(unittest.TestCase):
+    """shoald --snapshot: a node whose seeds have all moved away rejoins the
+    rest through the members its snapshot kept; a snapshot others may write
+    is refused, a garbage one is ignored with a warning."""
+
+    def test_rejoins_through_its_snapshot_when_its_seeds_are_gone(self):
+        c = Cluster(6)  # 4 nodes; slots 4 and 5 are the seeds' new ports
+        self.addCleanup(c.stop_all)
+        snap = os.path.join(c.dir, "node-3.snapshot")
+        seeds = f"{c.addr(0)},{c.addr(1)}"
+        for i in range(3):
+            c.start(i, seeds=seeds)
+        c.start(3, seeds=seeds, extra=["--snapshot", snap])
+        converged = lambda viewer, n: (lambda: (c.cli(viewer, "status") or {}).get("converged")
+                                       and len((c.cli(viewer, "status") or {}).get("nodes", [])) == n)
+        self.assertTrue(poll(converged(0, 4), timeout=30), "the four did not converge")
+
+        def snapshot_has(addresses):
+            try:
+                with open(snap) as f:
+                    got = {m["address"] for m in json.load(f)["members"]}
+            except (OSError, ValueError):
+                return False
+            return addresses <= got
+        self.assertTrue(poll(lambda: snapshot_has({c.addr(i) for i in range(3)}), timeout=10),
+                        "the snapshot does not hold the other three")
+        self.assertEqual(oct(os.stat(snap).st_mode & 0o777), "0o600")
+        # Node 3 stops; both seeds move to new ports (joining through node 2).
+        c.kill(3, signal.SIGTERM)
+        self.assertEqual(c.wait_exit(3), 0)
+        for old, new in ((0, 4), (1, 5)):
+            c.kill(old, signal.SIGTERM)
+            c.wait_exit(old)
+            c.start(new, seeds=c.addr(2))
+        self.assertTrue(poll(lambda: all(c.status_of(2, i) == "alive" for i in (4, 5)),
+                             timeout=30), "the moved seeds did not rejoin")
+        # Node 3 restarts with its old seeds, which answer no more: it
+        # rejoins through node 2, which its snapshot kept.
+        c.start(3, seeds=seeds, extra=["--snapshot", snap])
+        self.assertTrue(poll(lambda: all(c.status_of(3, i) == "alive" for i in (2, 4, 5)),
+                             timeout=30), "node 3 did not rejoin through its snapshot")
+        with open(os.path.join(c.dir, "node-3.log")) as f:
+            # Its second start: the snapshot gave it seeds besides the dead ones.
+            self.assertRegex(f.read(), r"snapshot .*: [1-9][0-9]* members to join through")
+
+    def test_a_writable_or_garbage_snapshot(self):
+        d = tempfile.mkdtemp(prefix="shoal-snap-")
+        snap = os.path.join(d, "s.json")
+        with open(snap, "w") as f:
+            f.write('{"version": 1, "members": [{"name": "x", "address": "127.0.0.1:1"}]}')
+        os.chmod(snap, 0o666)
+        r = subprocess.run([os.path.join(BIN, "shoald"), "--snapshot", snap, "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stdout + r.stderr)
+        self.assertIn("may be written by others", r.stderr)
+        os.chmod(snap, 0o600)
+        r = subprocess.run([os.path.join(BIN, "shoald"), "--snapshot", snap, "--check-config"],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("1 seeds", r.stdout)
+        # Garbage (a truncated file): ignored with a warning, the node runs.
+        with open(snap, "w") as f:
+            f.write('{"version": 1, "members": [{"name": "x", "addr')
+        c = Cluster(2)
+        self.addCleanup(c.stop_all)
+        c.start(0, seeds="", extra=["--snapshot", snap])
+        self.assertTrue(poll(lambda: c.cli(0, "status") is not None, timeout=20))
+        with open(os.path.join(c.dir, "node-0.log")) as f:
+            log = f.read()
+        self.assertIn("is not a JSON object (truncated?): not used", log)
+        # And it is rewritten, well-formed, once a member comes.
+        c.start(1, seeds=c.addr(0))
+
+        def rewritten():
+            try:
+                with open(snap) as f:
+                    return [m["address"] for m in json.load(f)["members"]] == [c.addr(1)]
+            except (OSError, ValueError):
+                return False
+        self.assertTrue(poll(rewritten, timeout=10), "the snapshot was not rewritten")
+
+
 class MixedVersionTest(unittest.TestCase):
     """A rolling upgrade caught in the middle: nodes 1 and 3 speak the next
     protocol minor version (shoald --test-protocol-next-minor: one field
