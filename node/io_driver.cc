@@ -5,6 +5,7 @@
 
 #include <asio/ip/tcp.hpp>
 #include <asio/ip/udp.hpp>
+#include <asio/post.hpp>
 #include <random>
 
 #include "shoal/node/host_port.h"
@@ -63,7 +64,13 @@ Node::Impl::Impl(NodeOptions o)
           counters, *this),
       links(io, client_options(), endpoints, *this),
       metrics(io, {[this] { return render_prometheus(stats_now()) + render_process_metrics(); },
-                   [this] { return readiness(); }}) {
+                   [this] { return readiness(); },
+                   [this](std::string_view target) {
+                     std::pair<std::string, std::string> r;
+                     if (ui) r = ui->serve(target, mono_now());
+                     pump();  // the views it asked peers for go out
+                     return r;
+                   }}) {
   log.set_name(opts.name.empty() ? opts.listen : opts.name);
 }
 
@@ -138,6 +145,12 @@ void Node::Impl::make_engine() {
   });
   seeds.configure(listen_v6,
                   [this](std::vector<std::string> addresses) { engine->set_seeds(addresses); });
+  ui = std::make_unique<Ui>(*engine);
+  // Every node tells its view to the pages of others (ui.h): on the io
+  // thread, which owns the member table.
+  handlers.set_handler(kViewEndpoint, [this](Request, Reply reply) {
+    asio::post(io, [this, reply = std::move(reply)] { reply.ok(ui->own_view()); });
+  });
   admin = std::make_unique<Admin>(
       *engine, Admin::Hooks{mono_now, [this] { begin_leave(opts.leave_timeout); },
                             [this] { return stats_now(); },

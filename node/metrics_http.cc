@@ -32,7 +32,14 @@ MetricsRequest parse_metrics_request(std::string_view received) {
   if (is_get(received, "/metrics")) return MetricsRequest::kMetrics;
   if (is_get(received, "/health")) return MetricsRequest::kHealth;
   if (is_get(received, "/ready")) return MetricsRequest::kReady;
+  if (is_get(received, "/ui") || received.starts_with("GET /ui/")) return MetricsRequest::kUi;
   return MetricsRequest::kNotFound;
+}
+
+std::string_view request_target(std::string_view head) {
+  if (!head.starts_with("GET ")) return {};
+  head.remove_prefix(4);
+  return head.substr(0, head.find_first_of(" \r\n"));
 }
 
 class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
@@ -82,10 +89,17 @@ class MetricsServer::Conn : public std::enable_shared_from_this<Conn> {
         auto [ready, body] = server_.handlers_.ready();
         return reply(ready ? "200 OK" : "503 Service Unavailable", "application/json", body);
       }
+      case MetricsRequest::kUi: {
+        if (!server_.handlers_.ui) break;
+        auto [type, body] = server_.handlers_.ui(request_target(request_));
+        if (type == "400") return reply("400 Bad Request", "text/plain", body);
+        if (type.empty()) break;
+        return reply("200 OK", type.c_str(), body);
+      }
       case MetricsRequest::kNotFound:
         break;
     }
-    reply("404 Not Found", "text/plain", "try GET /metrics, /health or /ready\n");
+    reply("404 Not Found", "text/plain", "try GET /metrics, /health, /ready or /ui\n");
   }
   void reply(const std::string& status, const char* type, const std::string& body) {
     out_ = "HTTP/1.0 " + status + "\r\nContent-Type: " + type +

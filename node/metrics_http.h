@@ -10,6 +10,7 @@
 //                 leaving, and its member table agrees with its peers'
 //                 (io_driver.cc, readiness); else 503. The body (JSON) says which:
 //                 readiness
+//   GET /ui ...   the web page of the cluster and its JSON (ui.h)
 //   anything else 404. Every endpoint is read-only.
 //
 // Loopback only unless the operator opts in (NodeOptions::metrics_public,
@@ -49,8 +50,12 @@ namespace shoal::node {
 //   kMetrics     a complete head of GET /metrics (or /metrics?...): 200
 //   kHealth      GET /health (or /health?...): 200
 //   kReady       GET /ready (or /ready?...): 200 or 503
+//   kUi          GET /ui, /ui?..., or /ui/...: the web page (ui.h)
 //   kNotFound    any other complete head: 404
-enum class MetricsRequest { kIncomplete, kTooLarge, kMetrics, kHealth, kReady, kNotFound };
+enum class MetricsRequest { kIncomplete, kTooLarge, kMetrics, kHealth, kReady, kUi, kNotFound };
+// The request target of a complete GET head ("/ui/key?k=x"): from after
+// "GET " to the next space or line end.
+std::string_view request_target(std::string_view head);
 inline constexpr size_t kMetricsHeadMax = 8192;
 MetricsRequest parse_metrics_request(std::string_view received);
 
@@ -59,6 +64,9 @@ class MetricsServer {
   struct Handlers {
     std::function<std::string()> metrics;                 // the Prometheus text
     std::function<std::pair<bool, std::string>()> ready;  // ready?, JSON body
+    // GET /ui...: (content type, body) for the target; an empty type is
+    // 404, "400" a bad request (the body says why). Null: /ui is 404.
+    std::function<std::pair<std::string, std::string>(std::string_view target)> ui;
   };
   static constexpr size_t kConnectionsMax = 64;
 

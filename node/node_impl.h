@@ -59,6 +59,7 @@
 #include "shoal/node/seed_resolver.h"
 #include "shoal/node/tcp_server.h"
 #include "shoal/node/udp_transport.h"
+#include "shoal/node/ui.h"
 
 namespace shoal::node {
 
@@ -87,6 +88,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   ring::RingPublisher ring_publisher;
   std::unique_ptr<Engine> engine;  // from start()
   std::unique_ptr<Admin> admin;
+  std::unique_ptr<Ui> ui;  // the web page (GET /ui on the metrics listener)
   SeedResolver seeds{io, log};
   HandlerGate handlers{io};
   Listeners listeners{log, counters.callback_errors};

@@ -5,6 +5,8 @@
 #                                             ports P..P+N-1 (default 7000),
 #                                             seeded by the first three; wait
 #                                             until converged; print members
+#                                             (node 0 serves the web page /ui
+#                                             and /metrics at P+2000)
 #   scripts/cluster.sh down                   stop every node (graceful, then KILL)
 #   scripts/cluster.sh status                 has the cluster converged?
 #   scripts/cluster.sh members                the member list
@@ -43,7 +45,10 @@ start_node() {
     ((s < $(node_count))) && seeds+="${seeds:+,}$(node_addr "$s")"
   done
   # shellcheck disable=SC2086
-  "$(bin_dir)/shoald" --listen "$(node_addr "$i")" --seeds "$seeds" ${SHOALD_FLAGS:-} \
+  # Node 0 serves /metrics and the web page /ui at its port + 2000.
+  local metrics=()
+  ((i == 0)) && metrics=(--metrics "127.0.0.1:$(( $(node_port 0) + 2000 ))")
+  "$(bin_dir)/shoald" --listen "$(node_addr "$i")" --seeds "$seeds" "${metrics[@]}" ${SHOALD_FLAGS:-} \
     >>"$run/node-$i.log" 2>&1 &
   echo $! >"$run/node-$i.pid"
 }
@@ -102,6 +107,7 @@ case "$cmd" in
     echo "converged in $((SECONDS - start)) s"
     shoal_cli members
     shoal_cli status | tail -n 1
+    echo "web page: http://127.0.0.1:$(( base + 2000 ))/ui (node 0; also /metrics)"
     ;;
   down)
     [[ -f $run/count ]] || exit 0

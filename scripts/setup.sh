@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Installs the Debian packages shoal needs to build, test and benchmark.
+# Installs the Debian packages shoal needs to build, test and benchmark
+# (chromium: the headless browser of the `browser` test, which skips
+# without it).
 # Idempotent: installs only what is missing, and runs `apt-get update` only
 # when something must be installed. Safe to run on every build.
 set -euo pipefail
@@ -15,6 +17,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-xxhash python3-yaml python3-prometheus-client curl
   iproute2 nftables
+  chromium
 )
 # Sanitizer and fuzzer runtimes come with clang; only needed for those builds.
 if [[ "${SHOAL_SETUP_CLANG:-0}" == 1 ]]; then

@@ -53,6 +53,7 @@ void check_verdict(std::string_view head, MetricsRequest r) {
     case MetricsRequest::kMetrics:
     case MetricsRequest::kHealth:
     case MetricsRequest::kReady:
+    case MetricsRequest::kUi:
     case MetricsRequest::kNotFound: {
       check(has_end(head));
       auto get = [&](std::string_view path) {
@@ -63,6 +64,12 @@ void check_verdict(std::string_view head, MetricsRequest r) {
       check(get("/metrics") == (r == MetricsRequest::kMetrics));
       check(get("/health") == (r == MetricsRequest::kHealth));
       check(get("/ready") == (r == MetricsRequest::kReady));
+      check((get("/ui") || head.substr(0, 8) == "GET /ui/") == (r == MetricsRequest::kUi));
+      if (r == MetricsRequest::kUi) {
+        const std::string_view target = shoal::node::request_target(head);
+        check(target.substr(0, 3) == "/ui" && target.size() <= head.size() - 4);
+        check(target.find_first_of(" \r\n") == std::string_view::npos);
+      }
       break;
     }
   }
