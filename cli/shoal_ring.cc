@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <map>
 #include <string>
 #include <vector>
@@ -29,7 +30,8 @@ struct Common {
 
 void add_common(CLI::App* cmd, Common& c) {
   auto* members =
-      cmd->add_option("--members", c.members, "member addresses host:port")->delimiter(',');
+      cmd->add_option("--members", c.members, "members: NAME or NAME=WEIGHT (host:port)")
+          ->delimiter(',');
   auto* count = cmd->add_option("--count", c.count, "use N members 127.0.0.1:BASE..BASE+N-1")
                     ->check(CLI::Range(1, 100000));
   members->excludes(count);
@@ -51,9 +53,20 @@ std::shared_ptr<const Ring> make_ring(const Common& c) {
     std::fprintf(stderr, "shoal-ring: give --members A,B,... or --count N\n");
     std::exit(2);
   }
+  // MEMBER or MEMBER=WEIGHT (the weight label's meaning: about WEIGHT
+  // times the keys of a member at 1).
   for (const std::string& m : members) {
-    if (!builder.add(m)) {
-      std::fprintf(stderr, "shoal-ring: invalid member address '%s'\n", m.c_str());
+    const size_t eq = m.rfind('=');
+    double weight = 1.0;
+    if (eq != std::string::npos) {
+      char* end = nullptr;
+      weight = std::strtod(m.c_str() + eq + 1, &end);
+      if (end == m.c_str() + eq + 1 || *end != '\0') weight = 0;  // invalid: refused below
+    }
+    const std::string name = m.substr(0, eq);
+    if (!builder.add(name, weight)) {
+      std::fprintf(stderr, "shoal-ring: invalid member '%s' (NAME or NAME=WEIGHT, WEIGHT > 0)\n",
+                   m.c_str());
       std::exit(2);
     }
   }

@@ -37,7 +37,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
       seal_(seal_of(options_)),
       core_(core_config(options_, *seal_), seed, now),
       ring_(options_.replica_points, options_.protocol.identity(), options_.ring_publisher,
-            !is_draining(options_.protocol.labels)),
+            !is_draining(options_.protocol.labels), label_weight(options_.protocol.labels)),
       forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {
   forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
 }
@@ -91,6 +91,7 @@ membership::Labels Engine::own_labels() const {
 }
 
 std::string Engine::set_labels(membership::Labels labels, Instant now) {
+  if (std::string why = check_weight_label(labels); !why.empty()) return why;
   std::string why = core_.set_labels(std::move(labels), now);
   collect(now);
   return why;

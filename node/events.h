@@ -38,6 +38,17 @@ inline bool is_draining(const Labels& labels) {
   return it != labels.end() && it->second == "true";
 }
 
+// A member labelled weight=W gets about W times the keys of one at 1.0
+// (its ring points: replica_points x W). W is a decimal in [0.1, 10]. Other
+// members' labels: an absent, unparsable or out-of-range weight counts
+// as 1.0 (check_weight_label says what is wrong with this node's own).
+inline constexpr const char* kWeightLabel = "weight";
+inline constexpr double kWeightMin = 0.1;
+inline constexpr double kWeightMax = 10.0;
+double label_weight(const Labels& labels);
+// "" if `labels` have no weight or a valid one, else what is wrong.
+std::string check_weight_label(const Labels& labels);
+
 // A new ring snapshot and the one it replaced.
 struct RingChange {
   std::shared_ptr<const ring::Ring> before;

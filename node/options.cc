@@ -6,6 +6,7 @@
 #include <asio/ip/address.hpp>
 
 #include "shoal/membership/member_address.h"
+#include "shoal/node/events.h"
 #include "shoal/node/host_port.h"
 #include "shoal/node/seal.h"
 
@@ -57,6 +58,7 @@ std::string other_problem(const NodeOptions& o) {
     return "replica_points: must be 1.." + std::to_string(ring::kMaxPointsPerMember);
   }
   if (o.frame_bytes_max < 1024) return "frame_bytes_max: must be >= 1024";
+  if (std::string why = check_weight_label(o.labels); !why.empty()) return "labels: " + why;
   if (!o.metrics_listen.empty()) {
     auto hp = parse_host_port(o.metrics_listen, &err, /*allow_port_zero=*/true);
     if (!hp) return "metrics: " + err;

@@ -3,6 +3,8 @@
 #include "shoal/node/ring_feed.h"
 
 #include <algorithm>
+#include <cstdlib>
+#include <optional>
 
 namespace shoal::node {
 
@@ -10,12 +12,39 @@ using membership::Duration;
 using membership::Instant;
 
 RingFeed::RingFeed(uint32_t replica_points, const std::string& self, ring::RingPublisher* publisher,
-                   bool self_on_ring)
+                   bool self_on_ring, double self_weight)
     : builder_(replica_points),
       own_(publisher ? nullptr : std::make_unique<ring::RingPublisher>()),
       publisher_(publisher ? publisher : own_.get()) {
-  if (self_on_ring) (void)builder_.add(self);
+  if (self_on_ring) (void)builder_.add(self, self_weight);
   publisher_->publish(builder_.build());
+}
+
+namespace {
+
+// The weight label's value, if it is a decimal number in range.
+std::optional<double> parse_weight(const std::string& text) {
+  if (text.empty() || text.size() > 16) return std::nullopt;
+  char* end = nullptr;
+  const double w = std::strtod(text.c_str(), &end);
+  if (end != text.c_str() + text.size() || !(w >= kWeightMin && w <= kWeightMax)) {
+    return std::nullopt;
+  }
+  return w;
+}
+
+}  // namespace
+
+double label_weight(const Labels& labels) {
+  auto it = labels.find(kWeightLabel);
+  if (it == labels.end()) return 1.0;
+  return parse_weight(it->second).value_or(1.0);
+}
+
+std::string check_weight_label(const Labels& labels) {
+  auto it = labels.find(kWeightLabel);
+  if (it == labels.end() || parse_weight(it->second)) return "";
+  return "label weight='" + it->second + "': must be a number in [0.1, 10]";
 }
 
 Duration RingFeed::delay_cap() const {
@@ -26,7 +55,8 @@ Duration RingFeed::delay_cap() const {
 
 void RingFeed::on_event(const membership::MemberEvent& e, Instant now) {
   if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
-    (void)builder_.add(e.name);  // a no-op if already on the ring
+    // A no-op if already on the ring at this weight.
+    (void)builder_.add(e.name, label_weight(e.labels));
   } else {
     builder_.remove(e.name);
   }

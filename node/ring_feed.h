@@ -49,7 +49,8 @@ class RingFeed {
   // starts, so readers taken then see every ring), or to one of its own if
   // null.
   RingFeed(uint32_t replica_points, const std::string& self,
-           ring::RingPublisher* publisher = nullptr, bool self_on_ring = true);
+           ring::RingPublisher* publisher = nullptr, bool self_on_ring = true,
+           double self_weight = 1.0);
 
   RingFeed(const RingFeed&) = delete;
   RingFeed& operator=(const RingFeed&) = delete;

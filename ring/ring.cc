@@ -26,14 +26,21 @@ constexpr size_t kSmallN = 16;
 
 uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
-uint64_t compute_checksum(std::span<const std::string> sorted_members) {
+// A member of weight 1.0 is its name; another weight is "name*P", P its
+// point count (so rings without weights keep the checksum they had).
+uint64_t compute_checksum(std::span<const std::string> sorted_members,
+                          std::span<const double> weights, uint32_t replica_points) {
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
-  bool first = true;
-  for (const std::string& a : sorted_members) {
-    if (!first) XXH3_64bits_update(&state, ";", 1);
+  for (size_t i = 0; i < sorted_members.size(); ++i) {
+    const std::string& a = sorted_members[i];
+    if (i > 0) XXH3_64bits_update(&state, ";", 1);
     XXH3_64bits_update(&state, a.data(), a.size());
-    first = false;
+    if (i < weights.size() && weights[i] != 1.0) {
+      const std::string points =
+          "*" + std::to_string(points_for_weight(replica_points, weights[i]));
+      XXH3_64bits_update(&state, points.data(), points.size());
+    }
   }
   return XXH3_64bits_digest(&state);
 }
@@ -105,7 +112,7 @@ void Ring::finish() {
   buckets_.pop_back();
 
   owner_.assign(members_.begin(), members_.end());
-  checksum_ = compute_checksum(members_);
+  checksum_ = compute_checksum(members_, weights_, replica_points_);
 }
 
 inline size_t Ring::first_point_at_or_after(uint64_t hash) const {

@@ -15,7 +15,8 @@
 //     key's hash, wrapping round to the first point; points with equal
 //     hashes are ordered by member name (bytewise);
 //   * lookup_n walks on clockwise and returns the first n distinct members;
-//   * checksum = XXH3_64bits of the sorted member names joined by ";".
+//   * checksum = XXH3_64bits of the sorted members joined by ";", each its
+//     name, followed by "*" + decimal(points) if its weight is not 1.0.
 //
 // Layout: one sorted flat array of 12-byte points (hash, member index) plus
 // a bucket table indexed by the top k bits of a hash (k = floor(log2(points)),
@@ -102,8 +103,9 @@ class Ring {
   std::string_view lookup_if(std::string_view key,
                              const std::function<bool(std::string_view member)>& accept) const;
 
-  // XXH3_64bits of the sorted member names joined by ";" (0 members: hash of
-  // the empty string). Weights are not part of it.
+  // XXH3_64bits of the sorted members joined by ";" (0 members: hash of
+  // the empty string), each its name, and "*" + its point count if its
+  // weight is not 1.0 (rings without weights: the names alone).
   uint64_t checksum() const { return checksum_; }
 
   size_t member_count() const { return members_.size(); }

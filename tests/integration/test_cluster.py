@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.request
 
 from shoal_testlib import (free_base_port, json_answer, poll, run_shoal, shoal_command,
                            stop_processes)
@@ -396,6 +397,36 @@ class SnapshotTest(unittest.TestCase):
             except (OSError, ValueError):
                 return False
         self.assertTrue(poll(rewritten, timeout=10), "the snapshot was not rewritten")
+
+
+class WeightTest(unittest.TestCase):
+    """The weight label: a member labelled weight=3 gets about three times
+    the keys of the others, every ring agrees (checksums cover weights),
+    and relabelling it at run time moves the keys back."""
+
+    def test_weight_label_scales_the_share(self):
+        c = Cluster(4)  # slot 3: node 0's metrics port
+        self.addCleanup(c.stop_all)
+        c.start(0, extra=["--metrics", c.addr(3)])
+        c.start(1)
+        c.start(2, extra=["--label", "weight=3"])
+
+        def share_of_2():
+            try:
+                with urllib.request.urlopen(f"http://{c.addr(3)}/ui/state", timeout=5) as r:
+                    shares = json.loads(r.read())["shares"]
+            except (OSError, ValueError):
+                return None
+            return shares.get(c.addr(2)) if len(shares) == 3 else None
+        converged = lambda: (c.cli(0, "status") or {}).get("converged")
+        self.assertTrue(poll(lambda: converged() and (share_of_2() or 0) > 0.5, timeout=30),
+                        f"weight 3 did not take 3/5 of the ring: {share_of_2()}")
+        self.assertAlmostEqual(share_of_2(), 0.6, delta=0.08)
+        r = c.cli(2, "labels", "set", "weight=1")
+        self.assertIsNotNone(r)
+        self.assertTrue(poll(lambda: converged() and abs((share_of_2() or 0) - 1 / 3) < 0.08,
+                             timeout=30), f"relabelled, the share stayed {share_of_2()}")
+        self.assertIsNone(c.cli(2, "labels", "set", "weight=50"), "a bad weight was taken")
 
 
 class MixedVersionTest(unittest.TestCase):

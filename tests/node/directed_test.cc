@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "shoal/node/replicator.h"
+#include "shoal/node/ring_feed.h"
 #include "tests/node/forwarder_harness.h"
 
 namespace shoal::node {
@@ -278,6 +279,52 @@ TEST(Replicator, ForwarderSendsEachOwnerItsReplicaNumber) {
   EXPECT_EQ(out[1].error, ForwardError::kBadRequest);
   EXPECT_EQ(h.fw.stats().replications, 2u);
   EXPECT_EQ(h.fw.stats().replications_failed, 1u);
+}
+
+}  // namespace
+}  // namespace shoal::node
+
+// ---- ring weights from the weight label (events.h, ring_feed) ----
+
+namespace shoal::node {
+namespace {
+
+membership::MemberEvent alive(const std::string& name, Labels labels) {
+  membership::MemberEvent e;
+  e.name = name;
+  e.status = membership::Status::kAlive;
+  e.labels = std::move(labels);
+  return e;
+}
+
+TEST(RingWeights, TheWeightLabelScalesAMembersPoints) {
+  RingFeed feed(100, "a:1", nullptr, true, label_weight({{"weight", "2"}}));
+  feed.on_event(alive("b:1", {{"weight", "0.5"}}), at_ms(0));
+  feed.on_event(alive("c:1", {{"weight", "11"}}), at_ms(0));  // out of range: 1.0
+  feed.on_event(alive("d:1", {{"weight", "2x"}}), at_ms(0));  // not a number: 1.0
+  auto change = feed.tick(at_ms(1000));
+  ASSERT_TRUE(change.has_value());
+  const ring::Ring& r = *change->after;
+  EXPECT_EQ(r.weight("a:1"), 2.0);
+  EXPECT_EQ(r.weight("b:1"), 0.5);
+  EXPECT_EQ(r.weight("c:1"), 1.0);
+  EXPECT_EQ(r.weight("d:1"), 1.0);
+  EXPECT_EQ(r.point_count(), 200u + 50u + 100u + 100u);
+  // A new weight label moves the member's share.
+  feed.on_event(alive("b:1", {{"weight", "3"}}), at_ms(2000));
+  auto next = feed.tick(at_ms(3000));
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(next->after->weight("b:1"), 3.0);
+  EXPECT_NE(next->after->checksum(), r.checksum());
+}
+
+TEST(RingWeights, ABadOwnWeightIsRefused) {
+  EXPECT_EQ(check_weight_label({{"weight", "0.1"}}), "");
+  EXPECT_EQ(check_weight_label({{"zone", "x"}}), "");
+  EXPECT_EQ(check_weight_label({{"weight", "0"}}),
+            "label weight='0': must be a number in [0.1, 10]");
+  EXPECT_NE(check_weight_label({{"weight", "nan"}}), "");
+  EXPECT_NE(check_weight_label({{"weight", "1e9"}}), "");
 }
 
 }  // namespace

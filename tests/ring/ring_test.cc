@@ -144,6 +144,25 @@ TEST(RingPlacement, WeightsScalePoints) {
   for (const auto& v : kWeightedLookups) EXPECT_EQ(ring->lookup(v.key), v.owner) << v.key;
 }
 
+// The checksum covers weights: a member not at 1.0 is "name*points" in the
+// joined list (rings without weights keep the names alone, above).
+TEST(RingPlacement, ChecksumCoversWeights) {
+  std::vector<std::string> sorted(std::begin(kMembers), std::begin(kMembers) + 3);
+  std::sort(sorted.begin(), sorted.end());
+  RingBuilder b;
+  ASSERT_TRUE(b.add(sorted[0], 2.5));
+  ASSERT_TRUE(b.add(sorted[1]));
+  ASSERT_TRUE(b.add(sorted[2], 0.25));
+  auto weighted = b.build();
+  EXPECT_EQ(weighted->checksum(),
+            key_hash(sorted[0] + "*250;" + sorted[1] + ";" + sorted[2] + "*25"));
+  EXPECT_NE(weighted->checksum(), make_ring(sorted)->checksum());
+  // Back to 1.0: the unweighted checksum again.
+  ASSERT_TRUE(b.add(sorted[0], 1.0));
+  ASSERT_TRUE(b.add(sorted[2], 1.0));
+  EXPECT_EQ(b.build()->checksum(), make_ring(sorted)->checksum());
+}
+
 TEST(RingPlacement, PointsForWeight) {
   EXPECT_EQ(points_for_weight(100, 1.0), 100u);
   EXPECT_EQ(points_for_weight(100, 0.004), 1u);  // never zero for a member
