@@ -18,13 +18,9 @@ std::string snapshot_file_refusal(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return "";  // none yet: it will be written
   if (!S_ISREG(st.st_mode)) return path + " is not a regular file";
   if ((st.st_mode & (S_IWGRP | S_IWOTH)) != 0) {
-    return path + " may be written by others (mode " + std::to_string(st.st_mode & 0777) +
-           " octal " +
-           [&] {
-             std::ostringstream o;
-             o << std::oct << (st.st_mode & 0777);
-             return o.str();
-           }() +
+    std::ostringstream mode;
+    mode << std::oct << (st.st_mode & 0777);
+    return path + " may be written by others (mode 0" + mode.str() +
            "): anyone could plant seeds in it; chmod go-w it";
   }
   return "";

@@ -302,14 +302,19 @@ std::vector<MemberState> Membership::member_states() const {
 std::vector<MemberState> Membership::members() const { return member_states(); }
 
 std::optional<MemberState> Membership::member(std::string_view name) const {
+  const MemberState* s = find_member(name);
+  if (s == nullptr) return std::nullopt;
+  return *s;
+}
+
+const MemberState* Membership::find_member(std::string_view name) const {
   auto it = members_.find(name);
-  if (it == members_.end()) return std::nullopt;
-  return it->second.state;
+  return it == members_.end() ? nullptr : &it->second.state;
 }
 
 const std::string* Membership::address_of_member(std::string_view name) const {
-  auto it = members_.find(name);
-  return it == members_.end() ? nullptr : &it->second.state.address;
+  const MemberState* s = find_member(name);
+  return s == nullptr ? nullptr : &s->address;
 }
 
 }  // namespace shoal::membership

@@ -178,9 +178,11 @@ class Membership {
   std::vector<MemberState> members() const;
   // The state of the member named `name`, if known.
   std::optional<MemberState> member(std::string_view name) const;
-  // Where the member named `name` is reached, or null if unknown: no copy
-  // (the forwarding path asks once per request). Valid until the next
-  // call that changes the table.
+  // The same without a copy, or null if unknown (the forwarding path asks
+  // once per request). Valid until the next call that changes the table.
+  const MemberState* find_member(std::string_view name) const;
+  // Where the member named `name` is reached, or null if unknown: no copy,
+  // valid as find_member's.
   const std::string* address_of_member(std::string_view name) const;
   // Alive + suspect members, this node included.
   size_t pingable_count() const { return pingable_count_; }

@@ -43,16 +43,15 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
 }
 
 std::string Engine::directed_refusal(std::string_view name) const {
-  const std::string who(name);
-  auto m = core_.member(name);
-  if (!m) return "no member named " + who + " is known to " + core_.name();
+  // Asked once per directed request: one lookup, no copy.
+  const membership::MemberState* m = core_.find_member(name);
+  if (m == nullptr) return "no member named " + std::string(name) + " is known to " + core_.name();
   if (m->status != membership::Status::kAlive && m->status != membership::Status::kSuspect) {
-    return "member " + who + " is " + std::string(membership::to_string(m->status));
+    return "member " + std::string(name) + " is " + std::string(membership::to_string(m->status));
   }
-  const std::string* address = core_.address_of_member(name);
-  const uint32_t minor = address == nullptr ? 0 : minor_of(*address);
+  const uint32_t minor = minor_of(address_of(*m));
   if (name != core_.name() && minor != 0 && minor < membership::kMinorDirected) {
-    return "member " + who + " speaks protocol minor " + std::to_string(minor) +
+    return "member " + std::string(name) + " speaks protocol minor " + std::to_string(minor) +
            ", before directed requests (minor " + std::to_string(membership::kMinorDirected) + ")";
   }
   return "";

@@ -17,6 +17,27 @@ namespace {
 // An attempt waits at least this long for its answer, however little of
 // the budget is left.
 constexpr Duration kAttemptMin = milliseconds(20);
+
+// Why a request is over its bounds ("" if it is not): the same check where
+// a call starts and again at the member that serves it. `replica`: the
+// owner number, -1 for none.
+std::string over_bounds(size_t keys, const std::string& endpoint, const std::string& member,
+                        int64_t replica, const Headers& headers) {
+  if (keys > kKeysMax) {
+    return std::to_string(keys) + " keys in one request, over the limit of " +
+           std::to_string(kKeysMax);
+  }
+  if (std::string why = check_endpoint(endpoint); !why.empty()) return why;
+  if (member.size() > membership::kMemberNameMax) {
+    return "a member name of " + std::to_string(member.size()) + " bytes, over the limit of " +
+           std::to_string(membership::kMemberNameMax);
+  }
+  if (replica >= static_cast<int64_t>(kReplicasMax)) {
+    return "replica " + std::to_string(replica) + " is beyond " + std::to_string(kReplicasMax);
+  }
+  return check_headers(headers);
+}
+
 }  // namespace
 
 Forwarder::Forwarder(std::string self, ForwarderOptions options, const ring::RingPublisher& ring)
@@ -122,21 +143,8 @@ void Forwarder::start_call(std::vector<std::string> keys, std::string payload,
 }
 
 std::string Forwarder::bad_call(const Call& c) {
-  std::string why = check_headers(c.headers);
-  if (why.empty()) why = check_endpoint(c.endpoint);
-  if (why.empty() && c.keys.size() > kKeysMax) {
-    why = std::to_string(c.keys.size()) + " keys in one request, over the limit of " +
-          std::to_string(kKeysMax);
-  }
-  if (why.empty() && c.directed && c.target.empty()) why = "a directed request names no member";
-  if (why.empty() && c.target.size() > membership::kMemberNameMax) {
-    why = "a member name of " + std::to_string(c.target.size()) + " bytes, over the limit of " +
-          std::to_string(membership::kMemberNameMax);
-  }
-  if (why.empty() && c.replica >= static_cast<int>(kReplicasMax)) {
-    why = "replica " + std::to_string(c.replica) + " is beyond " + std::to_string(kReplicasMax);
-  }
-  return why;
+  if (c.directed && c.target.empty()) return "a directed request names no member";
+  return over_bounds(c.keys.size(), c.endpoint, c.target, c.replica, c.headers);
 }
 
 bool Forwarder::owns_all(const ring::Ring& ring, const std::vector<std::string>& keys,
@@ -433,20 +441,9 @@ void Forwarder::shutdown() {
 }
 
 std::string Forwarder::bad_request(const proto::ForwardRequest& request) {
-  if (request.more_keys.size() + 1 > kKeysMax) {
-    return std::to_string(request.more_keys.size() + 1) +
-           " keys in one request, over the limit of " + std::to_string(kKeysMax);
-  }
-  if (std::string why = check_endpoint(request.endpoint); !why.empty()) return why;
-  if (request.to_member.size() > membership::kMemberNameMax) {
-    return "a member name of " + std::to_string(request.to_member.size()) +
-           " bytes, over the limit of " + std::to_string(membership::kMemberNameMax);
-  }
-  if (request.replica > kReplicasMax) {
-    return "replica " + std::to_string(request.replica - 1) + " is beyond " +
-           std::to_string(kReplicasMax);
-  }
-  return check_headers(request.headers);
+  // On the wire, replica is 1 + the owner number (0: none).
+  return over_bounds(request.more_keys.size() + 1, request.endpoint, request.to_member,
+                     static_cast<int64_t>(request.replica) - 1, request.headers);
 }
 
 void Forwarder::serve(proto::ForwardRequest request, bool leaving, Instant received, Instant now,

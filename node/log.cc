@@ -73,17 +73,14 @@ std::string NodeLog::level() const {
 }
 
 std::string NodeLog::set_level(const std::string& name) {
-  for (int l = spdlog::level::trace; l < spdlog::level::n_levels; ++l) {
-    const auto level = static_cast<spdlog::level::level_enum>(l);
-    const auto known = spdlog::level::to_string_view(level);
-    if (name == std::string_view(known.data(), known.size()) ||
-        (name == "warn" && l == spdlog::level::warn) ||
-        (name == "error" && l == spdlog::level::err)) {
-      logger_->set_level(level);
-      return "";
-    }
+  // spdlog's own parser: its names, and "warn" and "err"; anything else
+  // comes back as off.
+  const auto level = spdlog::level::from_str(name);
+  if (level == spdlog::level::off && name != "off") {
+    return "unknown level '" + name + "' (trace, debug, info, warn, error, critical, off)";
   }
-  return "unknown level '" + name + "' (trace, debug, info, warn, error, critical, off)";
+  logger_->set_level(level);
+  return "";
 }
 
 }  // namespace shoal::node

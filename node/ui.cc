@@ -35,7 +35,7 @@ std::optional<std::string> query_value(std::string_view query, std::string_view 
         out += ' ';
       } else if (raw[i] != '%') {
         out += raw[i];
-      } else if (i + 2 < raw.size() + 0 && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
+      } else if (i + 2 < raw.size() && hex(raw[i + 1]) >= 0 && hex(raw[i + 2]) >= 0) {
         out += static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2]));
         i += 2;
       } else {
@@ -59,11 +59,13 @@ std::pair<std::string, std::string> Ui::serve(std::string_view target, membershi
   return {"", ""};
 }
 
-std::string Ui::own_view() const {
-  json view = json::object();
-  for (const auto& m : engine_.core().members()) view[m.name] = std::string(to_string(m.status));
-  return dump(view);
+Ui::View Ui::view() const {
+  View v;
+  for (const auto& m : engine_.core().members()) v[m.name] = std::string(to_string(m.status));
+  return v;
 }
+
+std::string Ui::own_view() const { return dump(json(view())); }
 
 std::pair<std::string, std::string> Ui::key_owners(std::string_view query) const {
   std::optional<std::string> key = query_value(query, "k");
@@ -79,7 +81,7 @@ std::pair<std::string, std::string> Ui::key_owners(std::string_view query) const
 void Ui::refresh_views(membership::Instant now) {
   if (asked_at_ != membership::Instant{} && now - asked_at_ < std::chrono::seconds(1)) return;
   asked_at_ = now;
-  views_[engine_.name()] = json::parse(own_view()).get<std::map<std::string, std::string>>();
+  views_[engine_.name()] = view();
   size_t asked = 0;
   for (const auto& m : engine_.core().members()) {
     if (m.name == engine_.name()) continue;
@@ -98,22 +100,19 @@ void Ui::refresh_views(membership::Instant now) {
           if (!r.ok()) return views_.erase(name), void();
           json j = json::parse(r.payload, nullptr, false);
           if (!j.is_object()) return;
-          std::map<std::string, std::string> view;
-          for (auto it = j.begin(); it != j.end() && view.size() < 4096; ++it) {
-            if (it.value().is_string()) view[it.key()] = it.value().get<std::string>();
+          View v;
+          for (auto it = j.begin(); it != j.end() && v.size() < 4096; ++it) {
+            if (it.value().is_string()) v[it.key()] = it.value().get<std::string>();
           }
-          views_[name] = std::move(view);
+          views_[name] = std::move(v);
         },
         now);
   }
 }
 
-std::string Ui::shares_json() {
+const std::map<std::string, double>& Ui::shares() {
   auto ring = engine_.ring().current();
-  if (ring->checksum() == shares_checksum_ && ring->member_count() == shares_members_ &&
-      !shares_.empty()) {
-    return shares_;
-  }
+  if (ring == shares_ring_) return shares_;
   // Each member's share of the hash space, from evenly spread samples.
   constexpr uint64_t kSamples = 16384;
   std::map<std::string, uint64_t> owned;
@@ -121,13 +120,11 @@ std::string Ui::shares_json() {
   for (uint64_t i = 0; i < kSamples && ring->member_count() > 0; ++i) {
     ++owned[std::string(ring->lookup_hash(i * (UINT64_MAX / kSamples)))];
   }
-  json shares = json::object();
+  shares_.clear();
   for (const auto& [m, n] : owned) {
-    shares[m] = static_cast<double>(n) / static_cast<double>(kSamples);
+    shares_[m] = static_cast<double>(n) / static_cast<double>(kSamples);
   }
-  shares_checksum_ = ring->checksum();
-  shares_members_ = ring->member_count();
-  shares_ = dump(shares);
+  shares_ring_ = std::move(ring);
   return shares_;
 }
 
@@ -157,7 +154,7 @@ std::string Ui::state(membership::Instant now) {
                {"cluster", engine_.cluster()},
                {"members", members},
                {"views", views_},
-               {"shares", json::parse(shares_json())},
+               {"shares", shares()},
                {"events", events}});
 }
 

@@ -23,6 +23,7 @@
 
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -48,18 +49,20 @@ class Ui {
   std::string own_view() const;
 
  private:
+  using View = std::map<std::string, std::string>;  // member -> status
+  View view() const;
   std::string state(membership::Instant now);
   std::pair<std::string, std::string> key_owners(std::string_view query) const;
   void refresh_views(membership::Instant now);
-  std::string shares_json();
+  // Each member's share of the current ring, computed once per ring.
+  const std::map<std::string, double>& shares();
 
   Engine& engine_;
   // asker -> (member -> status), from its last answer.
-  std::map<std::string, std::map<std::string, std::string>> views_;
+  std::map<std::string, View> views_;
   membership::Instant asked_at_{};
-  uint64_t shares_checksum_ = 0;
-  size_t shares_members_ = 0;
-  std::string shares_;  // JSON, for the ring of shares_checksum_
+  std::shared_ptr<const ring::Ring> shares_ring_;  // the snapshot shares_ is of
+  std::map<std::string, double> shares_;
 };
 
 // The page (ui_page.cc).
