@@ -116,7 +116,7 @@ const std::map<std::string, double>& Ui::shares() {
   // Each member's share of the hash space, from evenly spread samples.
   constexpr uint64_t kSamples = 16384;
   std::map<std::string, uint64_t> owned;
-  for (const std::string& m : ring->members()) owned[m] = 0;
+  for (std::string_view m : ring->members()) owned[std::string(m)] = 0;
   for (uint64_t i = 0; i < kSamples && ring->member_count() > 0; ++i) {
     ++owned[std::string(ring->lookup_hash(i * (UINT64_MAX / kSamples)))];
   }

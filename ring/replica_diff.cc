@@ -57,16 +57,15 @@ ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n) {
   d.n = n;
   const size_t na = before.point_count_, nb = after.point_count_;
   if (n == 0 || (na == 0 && nb == 0)) return d;
-  const Ring::Point* A = before.points_.get();
-  const Ring::Point* B = after.points_.get();
   // As in diff(): the stretch (prev, u] of keys meets, in each ring, its
   // first point at or after u, and so walks from there to its n owners.
-  uint64_t prev = std::max(na ? A[na - 1].hash : 0, nb ? B[nb - 1].hash : 0);
+  uint64_t prev = std::max(na ? before.last_point().hash : 0, nb ? after.last_point().hash : 0);
   Views ra(n), rb(n), gained, lost;
   Runs runs(d);
-  size_t i = 0, j = 0;
-  while (i < na || j < nb) {
-    const uint64_t u = (j >= nb || (i < na && A[i].hash <= B[j].hash)) ? A[i].hash : B[j].hash;
+  Ring::Walk a(before);
+  Ring::Walk b(after);
+  while (!a.done() || !b.done()) {
+    const uint64_t u = (b.done() || (!a.done() && a->hash <= b->hash)) ? a->hash : b->hash;
     const size_t ka = before.lookup_n_hash(u, ra);
     const size_t kb = after.lookup_n_hash(u, rb);
     std::sort(ra.begin(), ra.begin() + static_cast<std::ptrdiff_t>(ka));
@@ -75,8 +74,8 @@ ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n) {
     minus(ra, ka, rb, kb, lost);
     runs.add(prev, u, gained, lost);
     prev = u;
-    while (i < na && A[i].hash == u) ++i;
-    while (j < nb && B[j].hash == u) ++j;
+    while (!a.done() && a->hash == u) a.next();
+    while (!b.done() && b->hash == u) b.next();
   }
   runs.close();
   // The last move may continue into the first across the wrap.

@@ -18,12 +18,19 @@
 //   * checksum = XXH3_64bits of the sorted members joined by ";", each its
 //     name, followed by "*" + decimal(points) if its weight is not 1.0.
 //
-// Layout: one sorted flat array of 12-byte points (hash, member index) plus
-// a bucket table indexed by the top k bits of a hash (k = floor(log2(points)),
-// so about one point per bucket). A lookup reads one bucket entry, then scans
-// the few points of that bucket: two cache lines instead of the ~17 dependent
-// loads of a binary search over 100,000 points. Memory: 12 bytes per point
-// plus at most 4 bytes per point for buckets.
+// Layout: the circle is cut into 2^k segments by the top k bits of a hash
+// (k chosen so a segment holds about 96-384 points; one segment below 384). A segment is an
+// immutable, shared array of 12-byte points (hash, member slot) sorted by
+// (hash, name), with a table of 128 entries indexed by the next 7 bits of
+// a hash. A lookup reads the segment's address in the top table (4,096
+// entries at 10,000 members: 32 KiB, in cache), one sub-table entry, then
+// scans a few points: two cache misses, as with one flat array. A member is named
+// in its points by a slot that stays its own while it is a member, so a
+// change rewrites only the segments its points fall in: one member
+// joining a 10,000-member ring copies ~100 of 4,096 segments, and the new
+// snapshot shares the rest with the old one. Memory: 12 bytes per point
+// plus at most ~4 for sub-tables, sentinels and segment headers
+// (RingBuilder.LookupMemoryIsAtMost16BytesPerPoint).
 //
 // Thread safety: a Ring is immutable after construction; any number of
 // threads may call its const methods at once. RingBuilder is not thread-safe:
@@ -111,13 +118,18 @@ class Ring {
   size_t member_count() const { return members_.size(); }
   size_t point_count() const { return point_count_; }
   uint32_t replica_points() const { return replica_points_; }
-  // Member names, sorted bytewise.
-  std::span<const std::string> members() const { return members_; }
+  // Member names, sorted bytewise (views into this snapshot).
+  std::span<const std::string_view> members() const { return members_; }
   bool contains(std::string_view member) const;
   // The weight of `member`, or 0 if it is not a member.
   double weight(std::string_view member) const;
-  // Heap bytes held by the point array and bucket table (the per-point cost).
+  // Heap bytes held by the segments, their tables and the top table (the
+  // per-point cost), counting shared segments in full.
   size_t lookup_memory_bytes() const;
+  // How many of this ring's segments are the very ones `other` holds
+  // (shared, not copied), and how many segments this ring has.
+  size_t shared_segments(const Ring& other) const;
+  size_t segment_count() const { return segments_.size(); }
 
  private:
   friend class RingBuilder;
@@ -125,37 +137,125 @@ class Ring {
   friend ReplicaDiff replica_diff(const Ring& before, const Ring& after, size_t n);
 
   // 12 bytes, unaligned: the memory target is <= 16 bytes per point
-  // including the bucket table. x86-64 and arm64 load unaligned words at
-  // full speed.
+  // including the tables. x86-64 and arm64 load unaligned words at full
+  // speed.
   struct __attribute__((packed)) Point {
     uint64_t hash;
-    uint32_t member;  // index into members_ / owner_
+    uint32_t slot;  // index into owner_ / names_ / weights_
   };
   static_assert(sizeof(Point) == 12);
   // A lookup compares the key with this many points at once, without
-  // branches; the array ends with this many sentinels (hash UINT64_MAX,
-  // owner of the first point), so a window never runs off the end and a key
-  // past the last point finds the first point's owner: the wrap-around.
+  // branches; each segment's points end with this many sentinels (hash
+  // UINT64_MAX), so a window never runs off the end.
   static constexpr size_t kWindow = 4;
 
-  // Index of the first point with hash >= `hash`, or point_count_ if none.
-  size_t first_point_at_or_after(uint64_t hash) const;
-  int index_of(std::string_view member) const;  // -1 if absent
-  // Allocates `count` real points plus sentinels, and the bucket table for
-  // that many points. Whoever fills point i (sorted order) also records
-  // ends[(hash >> bucket_shift_) + 1] = i + 1 (see finish()).
-  uint32_t* allocate_points(size_t count);
-  // Sentinels, bucket table, owner views, checksum: after points are set.
-  void finish();
+  // A segment: the points whose hashes share their top seg_bits_ bits,
+  // in one allocation (with its reference count):
+  //   uint32 count | uint32 unused | uint16 sub[kSubs] | Point[count + kWindow]
+  // The points are sorted by (hash, name) and end with kWindow sentinels
+  // (hash UINT64_MAX, slot kSentinel); sub[b] is the first point whose next
+  // kSubBits bits are >= b (saturated at 65,535: a scan from there is still
+  // right, only longer). Immutable; shared between snapshots.
+  static constexpr uint32_t kSubBits = 7;
+  static constexpr size_t kSubs = size_t{1} << kSubBits;
+  static constexpr uint32_t kSentinel = UINT32_MAX;
+  static constexpr size_t kPointsOffset = 8 + kSubs * sizeof(uint16_t);
+  struct alignas(8) SegWord {
+    std::byte bytes[8];
+  };
+  using SegmentPtr = std::shared_ptr<const SegWord[]>;
+  static uint32_t seg_count(const std::byte* seg) {
+    return *reinterpret_cast<const uint32_t*>(seg);
+  }
+  static const uint16_t* seg_sub(const std::byte* seg) {
+    return reinterpret_cast<const uint16_t*>(seg + 8);
+  }
+  static const Point* seg_points(const std::byte* seg) {
+    return reinterpret_cast<const Point*>(seg + kPointsOffset);
+  }
+  static size_t seg_bytes(uint32_t count) {
+    return kPointsOffset + (count + kWindow) * sizeof(Point);
+  }
+  // A point's place: segment, index in it.
+  struct Pos {
+    size_t seg;
+    size_t i;
+  };
+
+  // The first point with hash >= `hash`, wrapping round to the first
+  // point. The ring must have points.
+  Pos first_at_or_after(uint64_t hash) const;
+  // The next point clockwise, wrapping. The ring must have points.
+  void next(Pos& p) const;
+  const Point& at(Pos p) const { return seg_points(top_[p.seg])[p.i]; }
+  // The first and last points in hash order; the ring must have points.
+  const Point& first_point() const;
+  const Point& last_point() const;
+  // Calls f(point) for every point in hash order.
+  template <class F>
+  void for_each_point(F&& f) const {
+    for (const std::byte* seg : top_) {
+      const Point* points = seg_points(seg);
+      for (size_t i = 0, n = seg_count(seg); i < n; ++i) f(points[i]);
+    }
+  }
+  // Walks the points once in hash order, from the smallest.
+  class Walk {
+   public:
+    explicit Walk(const Ring& r) : ring_(r) { skip_empty(); }
+    bool done() const { return s_ == ring_.top_.size(); }
+    const Point& operator*() const { return seg_points(ring_.top_[s_])[i_]; }
+    const Point* operator->() const { return &**this; }
+    void next() {
+      if (++i_ < seg_count(ring_.top_[s_])) return;
+      i_ = 0;
+      ++s_;
+      skip_empty();
+    }
+    // At the first point of a segment that `other`'s walk is at the first
+    // point of too, and that both rings share: the same points.
+    bool at_shared_segment(const Walk& other) const {
+      return !done() && i_ == 0 && other.s_ == s_ && other.i_ == 0 &&
+             ring_.segments_.size() == other.ring_.segments_.size() &&
+             ring_.segments_[s_] == other.ring_.segments_[s_];
+    }
+    // Past the rest of this segment; returns its last point's hash.
+    uint64_t skip_segment() {
+      const uint64_t last = seg_points(ring_.top_[s_])[seg_count(ring_.top_[s_]) - 1].hash;
+      i_ = 0;
+      ++s_;
+      skip_empty();
+      return last;
+    }
+
+   private:
+    void skip_empty() {
+      while (s_ < ring_.top_.size() && seg_count(ring_.top_[s_]) == 0) ++s_;
+    }
+    const Ring& ring_;
+    size_t s_ = 0;
+    size_t i_ = 0;
+  };
+  int index_of(std::string_view member) const;  // position in members_; -1 if absent
+  // A segment of these sorted points, for a ring of 2^seg_bits segments.
+  static SegmentPtr make_segment(std::span<const Point> points, uint32_t seg_bits);
+  // Top table, point count and checksum: after slots, members and
+  // segments are set. Only the top entries of `touched` segments change if
+  // `base` has as many segments (nullptr: all).
+  void finish(const Ring* base = nullptr, std::span<const uint32_t> touched = {});
 
   uint32_t replica_points_;
-  std::vector<std::string> members_;     // sorted, unique
-  std::vector<double> weights_;          // parallel to members_
-  std::vector<std::string_view> owner_;  // views of members_, for lookup
-  std::unique_ptr<Point[]> points_;      // sorted by (hash, member), + sentinels
-  size_t point_count_ = 0;               // real points, without sentinels
-  std::vector<uint32_t> buckets_;        // first point with hash >= b << shift_
-  uint32_t bucket_shift_ = 63;
+  // Members by slot. A member keeps its slot while it stays; a free slot
+  // has no name (and an empty owner_ view).
+  std::vector<std::shared_ptr<const std::string>> names_;
+  std::vector<std::string_view> owner_;    // slot -> name, for lookup
+  std::vector<double> weights_;            // slot -> weight
+  std::vector<std::string_view> members_;  // sorted, unique
+  std::vector<uint32_t> member_slot_;      // parallel to members_
+  uint32_t seg_bits_ = 0;
+  std::vector<SegmentPtr> segments_;   // 2^seg_bits_
+  std::vector<const std::byte*> top_;  // their bytes, for lookup
+  size_t point_count_ = 0;
   uint64_t checksum_ = 0;
 };
 
@@ -186,19 +286,28 @@ class RingBuilder {
   const std::shared_ptr<const Ring>& current() const { return current_; }
 
  private:
-  // build() in three steps (ring.cc).
+  // build() in steps (ring_builder.cc).
   struct Plan {
-    std::vector<std::pair<std::string_view, double>> fresh;  // to hash, sorted
-    std::vector<uint32_t> fresh_index;                       // their new indices
-    std::vector<uint32_t> remap;                             // old index -> new
-    std::vector<bool> keep;                                  // old member stays as is
+    std::vector<std::pair<std::string_view, double>> gone;   // old members out (name, old weight)
+    std::vector<bool> gone_slot;                             // by old slot
+    std::vector<std::pair<std::string_view, double>> fresh;  // to hash, sorted by name
+    std::vector<uint32_t> fresh_slot;                        // their slots
+    size_t gone_points = 0;
   };
   Plan plan_members(const Ring& old, Ring& next) const;
-  static std::vector<Ring::Point> hash_fresh(const Plan& plan, uint32_t replica_points);
+  static std::vector<Ring::Point> hash_fresh(const Plan& plan, const Ring& next);
   static constexpr size_t kRadixSortMin = 4096;  // points; below: std::sort
   static void radix_sort_by_hash(std::vector<Ring::Point>& points);
-  static void merge_points(const Ring& old, const Plan& plan, const std::vector<Ring::Point>& added,
-                           Ring& next);
+  // The segments of `next`: only those the change touches are made anew
+  // when the segment count stays, else all of them.
+  static void merge_into(std::span<const Ring::Point> old, const std::vector<bool>& gone_slot,
+                         std::span<const Ring::Point> added,
+                         std::span<const std::string_view> owner, std::vector<Ring::Point>& out);
+  // patch_segments returns the segments it made anew.
+  static std::vector<uint32_t> patch_segments(const Ring& old, const Plan& plan,
+                                              const std::vector<Ring::Point>& added, Ring& next);
+  static void rebuild_segments(const Ring& old, const Plan& plan,
+                               const std::vector<Ring::Point>& added, Ring& next);
 
   std::shared_ptr<const Ring> current_;
   std::map<std::string, double, std::less<>> adds_;

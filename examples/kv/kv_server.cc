@@ -490,8 +490,8 @@ void Server::on_ring_change(const shoal::node::RingChange& change) {
   // Owed to members no longer in the ring: the change that removed them
   // handed their keys to new holders.
   std::set<std::string> members;
-  for (const std::string& m : change.after->members()) {
-    if (m != self_) members.insert(m);
+  for (std::string_view m : change.after->members()) {
+    if (m != self_) members.emplace(m);
   }
   handoff_.keep_only(members);
   pull_if_new(*change.after);
@@ -518,8 +518,8 @@ void Server::pull_if_new(const shoal::ring::Ring& ring) {
   bool all = true;
   shoal::node::ForwardOptions o;
   o.timeout = seconds(5);
-  for (const std::string& m : ring.members()) {
-    if (m != self_) all = node_.request(m, kPullEndpoint, "", o).get().ok() && all;
+  for (std::string_view m : ring.members()) {
+    if (m != self_) all = node_.request(std::string(m), kPullEndpoint, "", o).get().ok() && all;
   }
   pulled_ = all;
 }

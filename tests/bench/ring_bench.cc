@@ -151,7 +151,7 @@ void BM_OneMemberChange(benchmark::State& state) {
     benchmark::DoNotOptimize(b.build());
   }
 }
-BENCHMARK(BM_OneMemberChange)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_OneMemberChange)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
 void BM_BuildFromScratch(benchmark::State& state) {
   const auto ms = members(static_cast<size_t>(state.range(0)));
@@ -181,7 +181,7 @@ void BM_DiffOneMember(benchmark::State& state) {
   }
   state.counters["moves"] = static_cast<double>(moves);
 }
-BENCHMARK(BM_DiffOneMember)->Arg(100)->Arg(1000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_DiffOneMember)->Arg(100)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
 
 // The same change as replica sets of 3 (RingChange::replica_diff(3)): which
 // ranges gained or lost which member among their three owners.
