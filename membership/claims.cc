@@ -84,14 +84,17 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
   m.state.status = status;
   m.state.incarnation = inc;
   if (labels != nullptr) m.state.labels = *labels;
-  if (address != nullptr) m.state.address = *address;
+  if (address != nullptr) {
+    m.state.address = *address;
+    m.heard = false;  // at a new address: not heard there yet
+  }
   checksum_ += member_hash(m.state);
 
   const bool self = m.state.name == self_;
   if (is_pingable(status) && !was_pingable) {
     ++pingable_count_;
     if (!self) {
-      insert_probe_target(m.state.name);
+      insert_probe_target(m);
       m.peer_index = peers_.size();
       peers_.push_back(&m);
     }
@@ -99,6 +102,7 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
     --pingable_count_;
     if (!self) remove_peer(m);
   }
+  update_heard_peer(m);
 
   if (status != Status::kSuspect) m.suspecters.clear();
   if (self) {

@@ -12,13 +12,13 @@ namespace {
 constexpr int kSkipsMax = 16;
 }  // namespace
 
-bool Disseminator::enqueue(Change c) {
+bool Disseminator::enqueue(Change c, bool priority) {
   const size_t bytes = encoded_change_size(c);
   if (bytes > change_bytes_max_) return false;
   remove(c.name);
   std::string address = c.name;
   auto [it, inserted] =
-      entries_.emplace(std::move(address), Entry{std::move(c), bytes, 0, next_id_++});
+      entries_.emplace(std::move(address), Entry{std::move(c), bytes, 0, next_id_++, priority});
   order_.insert(key_of(it->second));
   return true;
 }
@@ -28,6 +28,14 @@ void Disseminator::remove(std::string_view address) {
   if (it == entries_.end()) return;
   order_.erase(key_of(it->second));
   entries_.erase(it);
+}
+
+void Disseminator::promote(std::string_view name) {
+  auto it = entries_.find(name);
+  if (it == entries_.end() || it->second.priority) return;
+  order_.erase(key_of(it->second));
+  it->second.priority = true;
+  order_.insert(key_of(it->second));
 }
 
 const Change* Disseminator::find(std::string_view address) const {
@@ -53,7 +61,7 @@ size_t Disseminator::fill(std::vector<Change>& out, size_t budget, size_t count_
   }
   int skips = 0;
   for (auto it = order_.begin(); it != order_.end() && out.size() < count_max; ++it) {
-    Entry& e = *it->second;
+    Entry& e = *std::get<Entry*>(*it);
     if (&e == first_entry) continue;
     if (used + e.bytes > budget) {
       if (++skips > kSkipsMax) break;

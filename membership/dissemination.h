@@ -1,8 +1,12 @@
 // Copyright shoal authors. The piggyback queue: changes waiting to be
 // gossiped, at most one per member (a newer claim replaces an older one).
 //
-// Order: fewest sends first, then newest first, so fresh news (a
-// refutation, a join) goes out at once and old news yields to it. Each
+// Order: priority changes first (the owner says which: Membership gives
+// priority to its own claims and to claims about members it has heard
+// from directly), then fewest sends, then newest, so fresh news (a
+// refutation, a join) goes out at once and old news yields to it, and a
+// flood of claims about members nobody has heard from (invented by a
+// stranger, or thousands of hearsay changes) cannot crowd out the rest. Each
 // change is sent at most `limit` times (retransmit_mult * ceil(log2(N+1)),
 // computed by the caller as N changes) and then dropped. fill() packs
 // changes into a byte budget by their exact encoded size.
@@ -18,6 +22,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "shoal/membership/messages.h"
@@ -33,7 +38,10 @@ class Disseminator {
 
   // Queues `c`, replacing any pending change about the same member; false
   // (and nothing queued or replaced) if it is too big to ever be sent.
-  [[nodiscard]] bool enqueue(Change c);
+  [[nodiscard]] bool enqueue(Change c, bool priority = true);
+  // Moves the pending change about member `name`, if any, into the
+  // priority class (its sends so far still count).
+  void promote(std::string_view name);
   // Drops the pending change about member `address` (its name), if any.
   void remove(std::string_view address);
   // The pending change about `address`, or nullptr.
@@ -56,10 +64,11 @@ class Disseminator {
     size_t bytes;
     int sends;
     uint64_t id;
+    bool priority;
   };
-  // (sends, -id): fewest sends, then newest first.
-  using Key = std::pair<std::pair<int, uint64_t>, Entry*>;
-  static Key key_of(Entry& e) { return {{e.sends, ~e.id}, &e}; }
+  // (not priority, sends, -id): priority first, fewest sends, newest.
+  using Key = std::tuple<bool, int, uint64_t, Entry*>;
+  static Key key_of(Entry& e) { return {!e.priority, e.sends, ~e.id, &e}; }
 
   size_t change_bytes_max_;
   std::map<std::string, Entry, std::less<>> entries_;

@@ -135,7 +135,8 @@ void Membership::send(const std::string& to, M msg) {
 }
 
 void Membership::enqueue(Change c) {
-  if (!queue_.enqueue(std::move(c))) ++stats_.changes_dropped;
+  const bool priority = priority_claim(c);
+  if (!queue_.enqueue(std::move(c), priority)) ++stats_.changes_dropped;
 }
 
 // Every mechanism sends through send(); these are the datagrams there are.
@@ -194,6 +195,8 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
   sender_ = reply_to;
   std::visit([&](const auto& m) { handle(m, reply_to, now); }, msg);
   sender_.clear();
+  // After the message's claims: a newcomer's first datagram carries its own.
+  note_heard(from, source);
 }
 
 void Membership::handle(const Gossip& m, const std::string& reply_to, Instant now) {

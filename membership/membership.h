@@ -194,6 +194,10 @@ class Membership {
   // labels) has left the dissemination queue.
   bool self_disseminated() const;
   int health_score() const { return awareness_.score(); }
+  // Pingable members other than this node, and how many of them this node
+  // has heard from directly (heard.cc).
+  size_t peer_count() const { return peers_.size(); }
+  size_t heard_peer_count() const { return heard_peers_.size(); }
   // Changes waiting in the piggyback queue.
   size_t pending_changes() const { return queue_.size(); }
   const MembershipStats& stats() const { return stats_; }
@@ -206,7 +210,11 @@ class Membership {
     Instant suspect_start;
     std::vector<std::string> suspecters;  // first accuser, then confirmers
     size_t peer_index = kNoPeer;          // position in peers_, if pingable
+    size_t heard_index = kNoPeer;         // position in heard_peers_, if there
     bool hearsay = false;                 // created non-alive; never seen alive here
+    // This node has had a datagram from the member itself (its name as the
+    // source, from its address): it exists, not only by others' word.
+    bool heard = false;
   };
   static constexpr size_t kNoPeer = SIZE_MAX;
   struct Probe {
@@ -292,10 +300,30 @@ class Membership {
   void start_period(Instant now);
   void start_probe(Instant now);
   void finish_probe(Instant now);
+  // A shuffled round of probe targets.
+  struct ProbeOrder {
+    std::vector<std::string> names;
+    size_t next = 0;
+  };
   std::optional<std::string> next_probe_target();
+  std::optional<std::string> next_in(ProbeOrder& order, bool heard);
   void send_ping_reqs(Instant now);
-  void insert_probe_target(const std::string& address);
+  void insert_probe_target(const Member& m);
   void remove_peer(Member& m);
+
+  // ---- direct evidence (heard.cc) ----
+  // A datagram from transport address `from` whose source is `source`:
+  // if that is the member's known address, the member is heard.
+  void note_heard(std::string_view from, const std::string& source);
+  // A join or sync with member `name` over TCP: `peer` is the address we
+  // dialed (dialed), or the connection's remote address (accepted).
+  void note_heard_over_tcp(std::string_view peer, const std::string& name, bool dialed);
+  void mark_heard(Member& m);
+  // Keeps heard_peers_ = pingable, heard members other than this node.
+  void update_heard_peer(Member& m);
+  // Whether a change goes in the queue's priority class: about this node,
+  // or about a member heard from directly.
+  bool priority_claim(const Change& c) const;
   // The addresses of up to `count` random pingable members other than
   // this node and the member named `exclude`.
   std::vector<std::string> random_pingable(size_t count, std::string_view exclude);
@@ -358,8 +386,13 @@ class Membership {
   // Pingable members other than this node (pointers into members_, whose
   // nodes never move): O(1) random choice of helpers and gossip targets.
   std::vector<Member*> peers_;
-  std::vector<std::string> probe_order_;
-  size_t probe_index_ = 0;
+  // Pingable members heard from directly (a subset of peers_): gossip
+  // targets and ping-req helpers come from here when there are enough.
+  std::vector<Member*> heard_peers_;
+  // Heard and unheard members are probed in turns when both exist.
+  ProbeOrder heard_order_;
+  ProbeOrder unheard_order_;
+  bool unheard_turn_ = false;
   Probe probe_;
   std::string retry_target_;  // probed again next period (probe_strikes)
   int strikes_ = 0;

@@ -22,30 +22,45 @@
 
 namespace shoal::membership {
 
-void Membership::insert_probe_target(const std::string& address) {
+void Membership::insert_probe_target(const Member& m) {
   // A random position among the members not yet probed this round, so a
   // newcomer is probed within one round and joins do not bunch up.
-  const size_t remaining = probe_order_.size() - std::min(probe_index_, probe_order_.size());
-  const size_t pos = probe_index_ + rng_.below(remaining + 1);
-  probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(pos), address);
+  ProbeOrder& order = m.heard ? heard_order_ : unheard_order_;
+  const size_t remaining = order.names.size() - std::min(order.next, order.names.size());
+  const size_t pos = order.next + rng_.below(remaining + 1);
+  order.names.insert(order.names.begin() + static_cast<std::ptrdiff_t>(pos), m.state.name);
 }
 
 std::optional<std::string> Membership::next_probe_target() {
+  // Members heard from directly and members known only by others' word
+  // take turns: a flood of invented members (alive claims forged by a
+  // stranger) cannot crowd the real ones out of probing, and the unheard
+  // are still probed, so the invented end faulty and real newcomers heard.
+  unheard_turn_ = !unheard_turn_;
+  auto target = next_in(unheard_turn_ ? unheard_order_ : heard_order_, !unheard_turn_);
+  if (!target) target = next_in(unheard_turn_ ? heard_order_ : unheard_order_, unheard_turn_);
+  return target;
+}
+
+std::optional<std::string> Membership::next_in(ProbeOrder& order, bool heard) {
   // Bounded: at most one pass over the current order plus one rebuild.
   for (int pass = 0; pass < 2; ++pass) {
-    while (probe_index_ < probe_order_.size()) {
-      const std::string& candidate = probe_order_[probe_index_++];
+    while (order.next < order.names.size()) {
+      const std::string& candidate = order.names[order.next++];
       auto it = members_.find(candidate);
-      if (it != members_.end() && candidate != self_ && is_pingable(it->second.state.status)) {
+      if (it != members_.end() && candidate != self_ && is_pingable(it->second.state.status) &&
+          it->second.heard == heard) {
         return candidate;
       }
     }
-    probe_order_.clear();
-    probe_index_ = 0;
-    for (const Member* m : peers_) probe_order_.push_back(m->state.name);
+    order.names.clear();
+    order.next = 0;
+    for (const Member* m : peers_) {
+      if (m->heard == heard) order.names.push_back(m->state.name);
+    }
     // Sorted first: peers_ order depends on history, the shuffle on the seed.
-    std::sort(probe_order_.begin(), probe_order_.end());
-    rng_.shuffle(probe_order_.begin(), probe_order_.end());
+    std::sort(order.names.begin(), order.names.end());
+    rng_.shuffle(order.names.begin(), order.names.end());
   }
   return std::nullopt;
 }
@@ -59,12 +74,16 @@ void Membership::remove_peer(Member& m) {
   peers_[i]->peer_index = i;
   peers_.pop_back();
   m.peer_index = kNoPeer;
+  update_heard_peer(m);
 }
 
 std::vector<std::string> Membership::random_pingable(size_t count, std::string_view exclude) {
+  // From the members heard from directly when they are enough (a gossip
+  // or a ping-req sent to an invented member is lost), else from all.
+  const std::vector<Member*>& pool = heard_peers_.size() >= count ? heard_peers_ : peers_;
   // Partial Fisher-Yates over indices: `count` distinct peers in O(count).
   std::vector<std::string> out;
-  const size_t n = peers_.size();
+  const size_t n = pool.size();
   std::vector<std::pair<size_t, size_t>> swapped;  // virtual swaps, undone implicitly
   auto at = [&](size_t i) {
     for (auto it = swapped.rbegin(); it != swapped.rend(); ++it) {
@@ -76,7 +95,7 @@ std::vector<std::string> Membership::random_pingable(size_t count, std::string_v
     const size_t j = k + rng_.below(n - k);
     const size_t pick = at(j);
     swapped.emplace_back(j, at(k));
-    const MemberState& peer = peers_[pick]->state;
+    const MemberState& peer = pool[pick]->state;
     if (peer.name != exclude) out.push_back(address_of(peer));
   }
   return out;
@@ -210,6 +229,17 @@ void Membership::handle(const PingReq& m, const std::string& reply_to, Instant n
   auto t = members_.find(m.target);
   if (t == members_.end() || !is_pingable(t->second.state.status)) {
     ++stats_.ping_reqs_ignored;
+    // Nack at once: it says only that this helper is reachable, which is
+    // what the requester's health score asks (Lifeguard). Without it, a
+    // target this helper does not know (a member invented by a stranger
+    // in the requester's table only) makes the requester count every
+    // silent helper against itself and slow its protocol down.
+    // No claims ride on it: a forged source gets no more bytes than it sent.
+    if (m.want_nack) {
+      ++stats_.nacks_sent;
+      ++stats_.messages_out;
+      datagrams_.push_back(OutDatagram{reply_to, Message(Nack{m.seq, self_, {}})});
+    }
     return;
   }
   if (relays_.size() >= kRelaysMax) return;  // bounded; the requester times out

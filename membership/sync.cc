@@ -72,7 +72,6 @@ uint64_t Membership::start_exchange(ExchangeKind kind, const std::string& to, Tc
 }
 
 TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& req, Instant now) {
-  (void)from;
   if (const auto* join = std::get_if<JoinRequest>(&req)) {
     const Change claim{join->source, Status::kAlive,    join->incarnation, join->labels,
                        join->source, join->incarnation, join->address};
@@ -80,6 +79,7 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
     if (!join->source.empty() && !leaving_ &&
         (join->source != self_ || address_of(claim) != config_.address)) {
       apply(claim, now);
+      note_heard_over_tcp(from, join->source, false);
     }
     return JoinResponse{self_, checksum_, member_states()};
   }
@@ -91,7 +91,10 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
   }
   const auto& sync = std::get<SyncRequest>(req);
   ++stats_.syncs_received;
-  if (sync.source != self_) merge_members(sync.members, sync.source, now, MergeKind::kSync);
+  if (sync.source != self_) {
+    merge_members(sync.members, sync.source, now, MergeKind::kSync);
+    note_heard_over_tcp(from, sync.source, false);
+  }
   return SyncResponse{self_, checksum_, member_states()};
 }
 
@@ -117,6 +120,7 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
   if (const auto* join = std::get_if<JoinResponse>(&resp)) {
     merge_members(join->members, join->responder, now,
                   ex.kind == ExchangeKind::kHeal ? MergeKind::kHeal : MergeKind::kJoin);
+    note_heard_over_tcp(ex.to, join->responder, true);
     if (ex.kind == ExchangeKind::kJoin) {
       joined_ = true;
       join_backoff_ = config_.join_backoff_min;
@@ -124,6 +128,7 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
     }
   } else if (const auto* sync = std::get_if<SyncResponse>(&resp)) {
     merge_members(sync->members, sync->responder, now, MergeKind::kSync);
+    note_heard_over_tcp(ex.to, sync->responder, true);
     sync_in_flight_ = false;
   }
 }

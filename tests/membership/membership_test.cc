@@ -151,6 +151,28 @@ TEST(DisseminatorTest, FewestSendsFirstThenNewest) {
   EXPECT_EQ(addresses(out), (std::vector<std::string>{"c:1", "a:1", "b:1"}));
 }
 
+// The priority class (claims about this node and members it heard from
+// directly) leads, whatever the other class holds; promote() moves a
+// queued claim up when its member is heard.
+TEST(DisseminatorTest, PriorityClassFirstAndPromotion) {
+  Disseminator d;
+  EXPECT_TRUE(d.enqueue(change("real:1"), true));
+  std::vector<Change> out;
+  d.fill(out, 10000, 1, 10);  // real:1 sent once
+  for (int i = 0; i < 50; ++i) {
+    EXPECT_TRUE(d.enqueue(change(numbered("invented-", i, ":1")), false));
+  }
+  EXPECT_TRUE(d.enqueue(change("newcomer:1"), false));
+  out.clear();
+  d.fill(out, 10000, 2, 10);
+  // real:1 (priority, 1 send) before 51 unsent others; then the newest.
+  EXPECT_EQ(addresses(out), (std::vector<std::string>{"real:1", "newcomer:1"}));
+  d.promote("invented-3:1");
+  out.clear();
+  d.fill(out, 10000, 2, 10);
+  EXPECT_EQ(addresses(out), (std::vector<std::string>{"invented-3:1", "real:1"}));
+}
+
 TEST(DisseminatorTest, DropsAfterLimitAndReplacesByAddress) {
   Disseminator d;
   EXPECT_TRUE(d.enqueue(change("a:1", 1)));
@@ -1139,6 +1161,50 @@ TEST(MembershipTest, PingReqOnlyForKnownMembers) {
   h.learn("b:1");
   h.receive(PingReq{7, "a:1", "b:1", 0, true, {}}, "a:1");
   EXPECT_EQ(h.sent_of<Ping>().size(), 1u);
+  // Each ignored one was nacked at once, to where it came from, with no
+  // claims on it: it says only that this helper is reachable.
+  const auto nacks = h.sent_of<Nack>();
+  ASSERT_EQ(nacks.size(), 2u);
+  EXPECT_EQ(nacks[0].first, "a:1");
+  EXPECT_EQ(nacks[0].second.seq, 5u);
+  EXPECT_TRUE(nacks[0].second.changes.empty());
+  EXPECT_EQ(nacks[1].second.seq, 6u);
+}
+
+// Members heard from directly (a datagram from their own address) lead the
+// piggyback queue and take every other probe, however many members others
+// told this node about.
+TEST(MembershipTest, HeardMembersComeFirst) {
+  Harness h;
+  for (int i = 0; i < 60; ++i) h.learn(numbered("invented-", i, ":1"));
+  h.learn("real:1");
+  EXPECT_EQ(h.m.heard_peer_count(), 0u);
+  h.receive(Ping{1, "real:1", "self:1", 0, {Change{"real:1", Status::kAlive, 2, {}, "real:1", 2}}},
+            "real:1");
+  EXPECT_EQ(h.m.heard_peer_count(), 1u);
+  // A ping from an address that is not the member's own proves nothing.
+  h.receive(Ping{2, "invented-1:1", "self:1", 0, {}}, "elsewhere:9");
+  EXPECT_EQ(h.m.heard_peer_count(), 1u);
+  h.sent.clear();
+  h.receive(Ping{3, "x:1", "self:1", 0, {}}, "x:1");
+  const auto acks = h.sent_of<Ack>();
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_FALSE(acks[0].second.changes.empty());
+  EXPECT_EQ(acks[0].second.changes.front().name, "real:1");
+
+  // Probes: real:1 answers; the invented stay silent, and so does every
+  // helper asked about them (a silent one is probed twice, two strikes).
+  h.responsive = {"real:1"};
+  h.sent.clear();
+  h.advance(seconds(30));
+  size_t to_real = 0;
+  std::set<std::string> invented_probed;
+  for (const auto& [to, ping] : h.sent_of<Ping>()) {
+    if (ping.target == "real:1") ++to_real;
+    if (ping.target.starts_with("invented-")) invented_probed.insert(ping.target);
+  }
+  EXPECT_GE(invented_probed.size(), 3u);
+  EXPECT_GE(to_real + 1, invented_probed.size()) << "one of 61 members, probed every other turn";
 }
 
 TEST(MembershipTest, MisdirectedPingIsNotAcked) {

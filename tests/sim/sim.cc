@@ -172,6 +172,16 @@ void Simulator::inject(const std::string& from_address, int to, const membership
   push(std::move(e));
 }
 
+void Simulator::inject_from_outside(const std::string& from_address, int to,
+                                    const membership::Message& msg) {
+  Event e = make_event(now_, Kind::kDatagram, to, nodes_[static_cast<size_t>(to)].generation);
+  auto it = std::find(outside_senders_.begin(), outside_senders_.end(), from_address);
+  if (it == outside_senders_.end()) it = outside_senders_.insert(it, from_address);
+  e.from = -2 - static_cast<int>(it - outside_senders_.begin());
+  e.bytes = proto::encode_datagram(base_.cluster, msg);
+  push(std::move(e));
+}
+
 // Drains a node's outputs into the network, checks its events.
 void Simulator::after_call(int i) {
   if (!nodes_[static_cast<size_t>(i)].engine) return;
@@ -317,7 +327,9 @@ void Simulator::run_event(Event& e) {
       n.engine->tick(now_);
       break;
     case Kind::kDatagram: {
-      const std::string from = e.from >= 0 ? nodes_[static_cast<size_t>(e.from)].address : "";
+      const std::string from = e.from >= 0    ? nodes_[static_cast<size_t>(e.from)].address
+                               : e.from <= -2 ? outside_senders_[static_cast<size_t>(-2 - e.from)]
+                                              : "";
       if (n.engine->on_datagram(from, e.bytes, now_).dropped()) ++stats_.decode_errors;
       break;
     }

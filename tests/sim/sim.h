@@ -140,6 +140,9 @@ class Simulator {
 
   // Injects a datagram as if `from_address` sent it to node `to`.
   void inject(const std::string& from_address, int to, const membership::Message& msg);
+  // The same from a transport address that is no node's (an attacker, a
+  // stranger): the receiver sees that address as the datagram's sender.
+  void inject_from_outside(const std::string& from_address, int to, const membership::Message& msg);
 
   // Runs events until the clock reaches `until`.
   void run_until(Instant until);
@@ -231,6 +234,8 @@ class Simulator {
 
   membership::Config base_;
   uint32_t replica_points_ = ring::kDefaultReplicaPoints;
+  // Senders of inject_from_outside(): event.from = -2 - index.
+  std::vector<std::string> outside_senders_;
   NetworkOptions net_;
   membership::Rng rng_;
   Instant now_{};

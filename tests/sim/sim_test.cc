@@ -294,7 +294,9 @@ TEST(Sim, LostAnswersDoNotRunHandlersTwice) {
   for (int i = 0; i < 2000; ++i) EXPECT_EQ(ends[static_cast<size_t>(i)], 1) << "request " << i;
   for (const auto& [key, count] : runs) EXPECT_EQ(count, 1) << key;
   EXPECT_GT(deduplicated, 100u);  // about 30% of the ~1800 forwarded
-  EXPECT_GT(ok, 1900);
+  // The rest end in circuit_open or owner_unreachable: with 30% of answers
+  // lost, runs of losses trip breakers (35-104 of 2000 over seeds 21-27).
+  EXPECT_GT(ok, 1850);
 }
 
 // A pause shorter than a probe period goes unnoticed.
