@@ -32,8 +32,8 @@
   X(ping_reqs_sent, "Indirect probes (ping-req) sent to helpers.")                                \
   X(tcp_probes_sent, "Fallback probes: direct pings over TCP after the UDP probe went unanswered (to a peer older than protocol minor 1, failed at once, unsent).") \
   X(tcp_probe_acks, "Fallback probes answered in time: probes saved from failing by TCP.")        \
-  X(ping_reqs_ignored, "Ping-reqs for a target this node does not probe itself: not relayed (no reflection).") \
-  X(nacks_sent, "Nacks sent as a ping-req helper whose target stayed silent.")                    \
+  X(ping_reqs_ignored, "Ping-reqs for a target this node does not probe itself: not relayed (no reflection), nacked at once.") \
+  X(nacks_sent, "Nacks sent as a ping-req helper: the target stayed silent, or this node does not probe it.")                    \
   X(suspicions, "Members this node started suspecting.")                                          \
   X(confirmations, "New independent confirmations of a suspicion heard.")                         \
   X(faulty_declared, "Members this node declared faulty.")                                        \

@@ -42,6 +42,7 @@
   X(accept_errors, "Failed accepts (e.g. out of descriptors): the next one waits 100 ms.")       \
   X(tcp_frames_in, "TCP frames received on accepted connections.")                                \
   X(tcp_oversized, "TCP frames announced above frame_bytes_max: closed before allocating.")      \
+  X(tcp_frames_too_big, "Frames this node did not send: over frame_bytes_max once encoded (a join or sync table, say). The exchange fails; nothing is cut short.") \
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \
   X(tcp_bad_frames, "TCP frames that did not decode, or answers sent as requests: closed.")      \
   X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")             \

@@ -17,12 +17,19 @@ namespace {
 class ExchangeConn final : public FrameConn {
  public:
   ExchangeConn(asio::io_context& io, const TcpClientOptions& o, ExchangeDone done)
-      : FrameConn(io, tcp::socket(io), o.seal, o.frame_bytes_max), done_(std::move(done)) {}
+      : FrameConn(io, tcp::socket(io), o.seal, o.frame_bytes_max),
+        done_(std::move(done)),
+        on_too_big_(o.on_too_big) {}
 
   void start(const tcp::endpoint& to, uint64_t id, const proto::FrameBody& request, bool sealed,
              std::chrono::milliseconds timeout) {
     set_deadline(Clock::now() + timeout);
     send(id, request, sealed ? SealWith(seal().keyring().primary_id()) : std::nullopt);
+    if (too_big_) {
+      // Never connect; fail as every exchange does, from the io loop.
+      asio::post(io(), [self = shared_from_this(), this] { fail(); });
+      return;
+    }
     socket_.async_connect(to, [self = shared_from_this(), this](const asio::error_code& ec) {
       if (ec) return fail();
       connected_ = true;
@@ -37,6 +44,10 @@ class ExchangeConn final : public FrameConn {
   void write_failed(const std::string&) override { fail(); }
   bool can_write() const override { return connected_ && !ended_; }
   void oversized(uint32_t) override { fail(); }
+  void frame_too_big(size_t bytes) override {
+    too_big_ = true;
+    if (on_too_big_) on_too_big_(bytes);
+  }
   bool on_frame(std::string_view bytes, SealWith opened) override {
     if (ended_) return false;
     ended_ = true;
@@ -56,6 +67,8 @@ class ExchangeConn final : public FrameConn {
   }
 
   ExchangeDone done_;
+  std::function<void(size_t)> on_too_big_;
+  bool too_big_ = false;
   bool connected_ = false;
   bool ended_ = false;
 };

@@ -35,6 +35,9 @@ struct TcpClientOptions {
   // A forwarding link with requests outstanding that reads nothing for
   // this long has failed (its requests are retried on a new connection).
   std::chrono::milliseconds read_timeout{5000};
+  // A request over frame_bytes_max once encoded (bytes): not sent, and the
+  // exchange fails.
+  std::function<void(size_t bytes)> on_too_big;
 };
 
 // `done(true, answer bytes)` or `done(false, {})`, exactly once.

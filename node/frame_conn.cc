@@ -19,21 +19,35 @@ FrameConn::FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::sh
       frame_bytes_max_(frame_bytes_max) {}
 
 void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with) {
-  if (!with || seal_->mode() == Encryption::kOff) {
+  const bool plain = !with || seal_->mode() == Encryption::kOff;
+  if (plain) {
     close_segment();  // keeps the order
-    proto::append_frame(pending_, seal_->cluster(), id, body);
   } else {
     if (!segment_.empty() && segment_with_ != with) close_segment();
     segment_with_ = with;
-    proto::append_frame(segment_, seal_->cluster(), id, body);
-    if (segment_.size() >= kSegmentMax) close_segment();
   }
+  std::string& out = plain ? pending_ : segment_;
+  const size_t before = out.size();
+  proto::append_frame(out, seal_->cluster(), id, body);
+  const size_t bytes = out.size() - before - proto::kFrameHeaderBytes;
+  if (bytes > frame_bytes_max_) {
+    // Never sent cut short, and never sent for the peer to refuse: the
+    // caller hears why (a membership table too big for one frame, say).
+    out.resize(before);
+    return frame_too_big(bytes);
+  }
+  if (!plain && segment_.size() >= kSegmentMax) close_segment();
   if (flush_posted_ || !writing_.empty()) return;
   flush_posted_ = true;  // one flush (and one seal) for all that is sent meanwhile
   asio::post(io_, [self = shared_from_this()] {
     self->flush_posted_ = false;
     self->flush();
   });
+}
+
+void FrameConn::frame_too_big(size_t bytes) {
+  write_failed("a frame of " + std::to_string(bytes) + " bytes is over frame_bytes_max " +
+               std::to_string(frame_bytes_max_));
 }
 
 void FrameConn::read_frames() {

@@ -83,6 +83,9 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
   virtual void write_failed(const std::string& why) = 0;
   virtual void oversized(uint32_t length) = 0;
   virtual void expired() = 0;
+  // send() was given a frame of `bytes` > frame_bytes_max: nothing of it
+  // was queued. Default: write_failed() with the sizes.
+  virtual void frame_too_big(size_t bytes);
   virtual bool can_write() const = 0;
   virtual void before_read() {}
   // Everything queued has been written.

@@ -155,6 +155,13 @@ void Node::Impl::on_oversized(const std::string& peer, uint32_t length) {
   log_drop(proto::DecodeError::kTooLarge, "frame of " + std::to_string(length) + " bytes", peer);
 }
 
+void Node::Impl::on_too_big(const std::string& peer, size_t bytes) {
+  log.error(
+      "an answer of {} bytes to {} is over frame_bytes_max ({}): not sent, connection "
+      "closed (a membership table that large needs a higher --frame-bytes-max)",
+      bytes, peer, opts.frame_bytes_max);
+}
+
 // Saves a changed keyring to the node's file (admin keys.*), if it has one.
 std::string Node::Impl::save_keyring(const Keyring& ring) const {
   if (opts.keyring_file.empty()) return "";

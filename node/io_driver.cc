@@ -74,7 +74,7 @@ Node::Impl::Impl(NodeOptions o)
   log.set_name(opts.name.empty() ? opts.listen : opts.name);
 }
 
-TcpClientOptions Node::Impl::client_options() const {
+TcpClientOptions Node::Impl::client_options() {
   TcpClientOptions c;
   c.seal = seal;
   c.frame_bytes_max = opts.frame_bytes_max;
@@ -82,6 +82,13 @@ TcpClientOptions Node::Impl::client_options() const {
       std::chrono::duration_cast<std::chrono::milliseconds>(opts.protocol.tcp_timeout);
   c.connect_timeout = opts.tcp_read_timeout;
   c.read_timeout = opts.tcp_read_timeout;
+  c.on_too_big = [this](size_t bytes) {
+    ++counters.tcp_frames_too_big;
+    log.error(
+        "a request of {} bytes is over frame_bytes_max ({}): not sent (a membership table "
+        "that large needs a higher --frame-bytes-max)",
+        bytes, opts.frame_bytes_max);
+  };
   return c;
 }
 

@@ -126,7 +126,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   void make_engine();
   void start_thread();
   void run_io();
-  TcpClientOptions client_options() const;
+  TcpClientOptions client_options();               // its on_too_big counts and logs
   std::pair<bool, std::string> readiness() const;  // /ready's answer
   NodeStats stats_now() const;
   // Whether the caller is the running io thread (a callback, a listener).
@@ -155,6 +155,7 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   bool on_unopened(const std::string& peer, const Seal::Opened& why,
                    const std::shared_ptr<Responder>& responder) override;
   void on_oversized(const std::string& peer, uint32_t length) override;
+  void on_too_big(const std::string& peer, size_t bytes) override;
   bool on_answer(const std::string& peer, std::string_view bytes, SealWith opened) override;
   void on_failed(const std::string& peer, const std::string& why) override;
   bool on_admin(const std::string& peer, const proto::AdminRequest& request, uint64_t id,

@@ -54,6 +54,11 @@ class TcpServer::Conn final : public FrameConn, public Responder {
   void read_failed(const std::string&) override { close_socket(); }
   void write_failed(const std::string&) override { close_socket(); }
   bool can_write() const override { return socket_.is_open(); }
+  void frame_too_big(size_t bytes) override {
+    ++server_.counters_.tcp_frames_too_big;
+    server_.delegate_.on_too_big(peer_, bytes);
+    close_socket();
+  }
   void oversized(uint32_t length) override {
     // Refused before allocating: a peer cannot make us reserve memory.
     ++server_.counters_.tcp_oversized;

@@ -88,6 +88,9 @@ class TcpServer {
                              const std::shared_ptr<Responder>& responder) = 0;
     // A frame announced `length` bytes, over the limit: closing.
     virtual void on_oversized(const std::string& peer, uint32_t length) = 0;
+    // An answer to `peer` of `bytes` was over frame_bytes_max: not sent,
+    // connection closed.
+    virtual void on_too_big(const std::string& peer, size_t bytes) = 0;
   };
 
   struct Options {

@@ -55,12 +55,13 @@ void BM_TableEncode(benchmark::State& state) {
     benchmark::DoNotOptimize(f);
   }
   state.counters["bytes"] = static_cast<double>(bytes);
-  state.counters["bytes_per_member"] = static_cast<double>(bytes) / static_cast<double>(state.range(0));
+  state.counters["bytes_per_member"] =
+      static_cast<double>(bytes) / static_cast<double>(state.range(0));
 }
 
 void BM_TableDecode(benchmark::State& state) {
-  const std::string f =
-      shoal::proto::encode_frame("bench", 1, body(static_cast<size_t>(state.range(0)), state.range(1) != 0));
+  const std::string f = shoal::proto::encode_frame(
+      "bench", 1, body(static_cast<size_t>(state.range(0)), state.range(1) != 0));
   for (auto _ : state) {
     auto d = shoal::proto::decode_frame(f, "bench", shoal::proto::kDefaultMaxFrameBytes);
     if (!d.ok()) state.SkipWithError("decode failed");
@@ -71,10 +72,16 @@ void BM_TableDecode(benchmark::State& state) {
 
 // (members, labels 0/1)
 BENCHMARK(BM_TableEncode)
-    ->Args({1000, 0})->Args({10000, 0})->Args({10000, 1})->Args({65536, 1})
+    ->Args({1000, 0})
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Args({65536, 1})
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_TableDecode)
-    ->Args({1000, 0})->Args({10000, 0})->Args({10000, 1})->Args({65536, 1})
+    ->Args({1000, 0})
+    ->Args({10000, 0})
+    ->Args({10000, 1})
+    ->Args({65536, 1})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

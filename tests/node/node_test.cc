@@ -1225,6 +1225,7 @@ class BigAnswers final : public TcpServer::Delegate {
     return false;
   }
   void on_oversized(const std::string&, uint32_t) override {}
+  void on_too_big(const std::string&, size_t) override {}
   AnswerSlots slots;
   int refused = 0;
 };
@@ -1306,6 +1307,26 @@ TEST_F(HostileInput, TcpPeerAnnouncingAHugeFrameIsDisconnected) {
   EXPECT_EQ(ec, asio::error::eof);
   ASSERT_TRUE(eventually([&] { return node->stats().tcp_oversized >= 1; }));
   expect_unharmed();
+}
+
+// A join answer over frame_bytes_max once encoded is not sent, cut short
+// or whole: the seed counts it and closes the connection, the joiner's
+// join fails (and the two still meet over UDP, whose claims fit).
+TEST(NodeFrames, AJoinAnswerOverTheFrameLimitIsNotSent) {
+  NodeOptions so = options();
+  so.frame_bytes_max = 1024;
+  so.labels = {{"blob", std::string(500, 's')}};
+  Node seed(so);
+  ASSERT_EQ(seed.start().message, "");
+  NodeOptions jo = options();
+  jo.seeds = {seed.address()};
+  jo.labels = {{"blob", std::string(500, 'j')}};  // two such members: over 1 KiB
+  Node joiner(jo);
+  ASSERT_EQ(joiner.start().message, "");
+  ASSERT_TRUE(eventually([&] { return seed.stats().tcp_frames_too_big >= 1; }));
+  ASSERT_TRUE(eventually([&] { return joiner.stats().protocol.joins_failed >= 1; }));
+  EXPECT_EQ(joiner.stats().drops["malformed"], 0u);
+  EXPECT_EQ(joiner.stats().drops["too_large"], 0u);
 }
 
 TEST_F(HostileInput, SilentTcpPeerIsDisconnected) {
