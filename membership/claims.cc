@@ -95,8 +95,7 @@ void Membership::set_state(Member& m, Status status, Incarnation inc, const Labe
     ++pingable_count_;
     if (!self) {
       insert_probe_target(m);
-      m.peer_index = peers_.size();
-      peers_.push_back(&m);
+      list_add(peers_, &Member::peer_index, m);
     }
   } else if (!is_pingable(status) && was_pingable) {
     --pingable_count_;

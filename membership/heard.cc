@@ -70,17 +70,10 @@ void Membership::update_heard_peer(Member& m) {
   const bool in = m.heard && m.peer_index != kNoPeer;
   if (in == (m.heard_index != kNoPeer)) return;
   if (in) {
-    m.heard_index = heard_peers_.size();
-    heard_peers_.push_back(&m);
-    return;
+    list_add(heard_peers_, &Member::heard_index, m);
+  } else {
+    list_remove(heard_peers_, &Member::heard_index, m);
   }
-  // Swap-remove, as remove_peer().
-  const size_t i = m.heard_index;
-  SHOAL_ASSERT(i < heard_peers_.size() && heard_peers_[i] == &m);
-  heard_peers_[i] = heard_peers_.back();
-  heard_peers_[i]->heard_index = i;
-  heard_peers_.pop_back();
-  m.heard_index = kNoPeer;
 }
 
 bool Membership::priority_claim(const Change& c) const {

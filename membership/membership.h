@@ -310,6 +310,10 @@ class Membership {
   void send_ping_reqs(Instant now);
   void insert_probe_target(const Member& m);
   void remove_peer(Member& m);
+  // peers_ and heard_peers_: a member's position in the list is kept in
+  // the member (`index`), for O(1) removal.
+  static void list_add(std::vector<Member*>& list, size_t Member::*index, Member& m);
+  static void list_remove(std::vector<Member*>& list, size_t Member::*index, Member& m);
 
   // ---- direct evidence (heard.cc) ----
   // A datagram from transport address `from` whose source is `source`:

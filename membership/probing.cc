@@ -65,15 +65,24 @@ std::optional<std::string> Membership::next_in(ProbeOrder& order, bool heard) {
   return std::nullopt;
 }
 
+void Membership::list_add(std::vector<Member*>& list, size_t Member::*index, Member& m) {
+  m.*index = list.size();
+  list.push_back(&m);
+}
+
+void Membership::list_remove(std::vector<Member*>& list, size_t Member::*index, Member& m) {
+  // Swap-remove: O(1); the order is a deterministic function of the
+  // sequence of changes, so random draws from the list stay reproducible.
+  const size_t i = m.*index;
+  SHOAL_ASSERT(i < list.size() && list[i] == &m);
+  list[i] = list.back();
+  list[i]->*index = i;
+  list.pop_back();
+  m.*index = kNoPeer;
+}
+
 void Membership::remove_peer(Member& m) {
-  // Swap-remove: O(1); peers_ order is a deterministic function of the
-  // sequence of changes, so random draws from it stay reproducible.
-  const size_t i = m.peer_index;
-  SHOAL_ASSERT(i < peers_.size() && peers_[i] == &m);
-  peers_[i] = peers_.back();
-  peers_[i]->peer_index = i;
-  peers_.pop_back();
-  m.peer_index = kNoPeer;
+  list_remove(peers_, &Member::peer_index, m);
   update_heard_peer(m);
 }
 

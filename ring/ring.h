@@ -191,14 +191,6 @@ class Ring {
   // The first and last points in hash order; the ring must have points.
   const Point& first_point() const;
   const Point& last_point() const;
-  // Calls f(point) for every point in hash order.
-  template <class F>
-  void for_each_point(F&& f) const {
-    for (const std::byte* seg : top_) {
-      const Point* points = seg_points(seg);
-      for (size_t i = 0, n = seg_count(seg); i < n; ++i) f(points[i]);
-    }
-  }
   // Walks the points once in hash order, from the smallest.
   class Walk {
    public:

@@ -219,10 +219,18 @@ void RingBuilder::rebuild_segments(const Ring& old, const Plan& plan,
                                    const std::vector<Ring::Point>& added, Ring& next) {
   std::vector<Ring::Point> all;
   all.reserve(old.point_count_ - plan.gone_points + added.size());
-  std::vector<Ring::Point> kept;
-  kept.reserve(old.point_count_);
-  old.for_each_point([&](const Ring::Point& p) { kept.push_back(p); });
-  merge_into(kept, plan.gone_slot, added, next.owner_, all);
+  // Old segment by old segment, each merged with the added points of its
+  // stretch of the circle: in hash order, without a copy of the old points.
+  size_t a = 0;
+  for (size_t s = 0; s < old.top_.size(); ++s) {
+    size_t end = a;
+    while (end < added.size() && segment_of(added[end].hash, old.seg_bits_) == s) ++end;
+    const std::byte* seg = old.top_[s];
+    merge_into({Ring::seg_points(seg), Ring::seg_count(seg)}, plan.gone_slot,
+               {added.data() + a, end - a}, next.owner_, all);
+    a = end;
+  }
+  SHOAL_ASSERT(a == added.size());
   const uint32_t bits = ideal_seg_bits(all.size());
   next.seg_bits_ = bits;
   next.segments_.assign(size_t{1} << bits, nullptr);

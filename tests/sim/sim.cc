@@ -166,18 +166,19 @@ void Simulator::schedule_timer(int i) {
 }
 
 void Simulator::inject(const std::string& from_address, int to, const membership::Message& msg) {
-  Event e = make_event(now_, Kind::kDatagram, to, nodes_[static_cast<size_t>(to)].generation);
-  e.from = index_of(from_address);
-  e.bytes = proto::encode_datagram(base_.cluster, msg);
-  push(std::move(e));
+  inject_as(index_of(from_address), to, msg);
 }
 
 void Simulator::inject_from_outside(const std::string& from_address, int to,
                                     const membership::Message& msg) {
-  Event e = make_event(now_, Kind::kDatagram, to, nodes_[static_cast<size_t>(to)].generation);
   auto it = std::find(outside_senders_.begin(), outside_senders_.end(), from_address);
   if (it == outside_senders_.end()) it = outside_senders_.insert(it, from_address);
-  e.from = -2 - static_cast<int>(it - outside_senders_.begin());
+  inject_as(-2 - static_cast<int>(it - outside_senders_.begin()), to, msg);
+}
+
+void Simulator::inject_as(int from, int to, const membership::Message& msg) {
+  Event e = make_event(now_, Kind::kDatagram, to, nodes_[static_cast<size_t>(to)].generation);
+  e.from = from;
   e.bytes = proto::encode_datagram(base_.cluster, msg);
   push(std::move(e));
 }

@@ -234,6 +234,9 @@ class Simulator {
 
   membership::Config base_;
   uint32_t replica_points_ = ring::kDefaultReplicaPoints;
+  // A datagram event from `from` (a node, -1: no address, <= -2: an
+  // outside sender).
+  void inject_as(int from, int to, const membership::Message& msg);
   // Senders of inject_from_outside(): event.from = -2 - index.
   std::vector<std::string> outside_senders_;
   NetworkOptions net_;
