@@ -5,8 +5,17 @@
 //                          every member: address, status, incarnation,
 //                          labels (only those of status S, with label K=V;
 //                          both repeatable)
-//     watch [--seconds S]  member changes as the node sees them, one line
-//                          each, until interrupted (serf monitor)
+//     watch [--seconds S] [--events]
+//                          member changes as the node sees them, one line
+//                          each, until interrupted (serf monitor); --events:
+//                          user events, broadcasts and queries instead
+//     event NAME [PAYLOAD] [--coalesce]
+//                          a user event to every member (serf event)
+//     broadcast NAME [PAYLOAD]
+//                          the newest payload of NAME to every other member
+//     query NAME [PAYLOAD] [--label K=V] [--member M] [--timeout 2s] [--ack]
+//                          ask every member (matching the filter); print
+//                          each response and the counts (serf query)
 //     top [--once]         every member's view of every member, refreshed
 //                          (ringpop-admin top); --once: print it once
 //     version              this CLI's version and the node's
@@ -52,6 +61,7 @@
 #include <utility>
 
 #include "shoal/cli/answer_format.h"
+#include "shoal/cli/shoal_cli.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/keyring.h"
@@ -60,52 +70,19 @@
 namespace {
 
 using nlohmann::json;
+using shoal::cli::call;
+using shoal::cli::Ctx;
+using shoal::cli::fail;
 using shoal::cli::forward_text;
 using shoal::cli::keys_text;
 using shoal::cli::lookup_text;
 using shoal::cli::members_text;
+using shoal::cli::now_text;
+using shoal::cli::print;
 using shoal::cli::printable;
 using shoal::cli::Printed;
 using shoal::cli::simple_text;
 using shoal::cli::StatusReport;
-
-struct Ctx {
-  std::string node = "127.0.0.1:7000";
-  std::string cluster = "shoal";
-  bool json_out = false;
-  int timeout_ms = 3000;
-  std::string keyring_file;
-  std::optional<shoal::node::Keyring> keyring;  // loaded from keyring_file
-};
-
-int fail(const std::string& msg) {
-  std::fprintf(stderr, "shoal: %s\n", msg.c_str());
-  return 1;
-}
-
-std::optional<json> call(const Ctx& c, const std::string& node, const std::string& command,
-                         const json& args, std::string* error) {
-  auto r = shoal::node::admin_call(node, c.cluster, command, args.dump(),
-                                   std::chrono::milliseconds(c.timeout_ms),
-                                   c.keyring ? &*c.keyring : nullptr);
-  if (!r.ok) {
-    *error = printable(node + ": " + r.error);
-    return std::nullopt;
-  }
-  auto j = json::parse(r.json, nullptr, false);
-  if (j.is_discarded()) {
-    *error = printable(node) + ": answer is not JSON";
-    return std::nullopt;
-  }
-  return j;
-}
-
-// Prints what a command's answer formats to; its exit status.
-int print(const Printed& p) {
-  std::fputs(p.out.c_str(), stdout);
-  std::fputs(p.err.c_str(), stderr);
-  return p.status;
-}
 
 // "K=V" as {K, V}; nullopt without '=' or with an empty K.
 std::optional<std::pair<std::string, std::string>> key_value(const std::string& item) {
@@ -135,75 +112,6 @@ int cmd_members(const Ctx& c, const shoal::cli::MemberFilter& filter) {
   auto j = call(c, c.node, "members", json::object(), &err);
   if (!j) return fail(err);
   return print(members_text(*j, c.json_out, filter));
-}
-
-std::string now_text() {
-  const auto now = std::chrono::system_clock::now();
-  const std::time_t t = std::chrono::system_clock::to_time_t(now);
-  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch());
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03dZ", buf, static_cast<int>(ms.count() % 1000));
-  return out;
-}
-
-// Asks for the events after the last one seen, every interval, and prints
-// them; `seconds` > 0 bounds the run (scripts, tests).
-int cmd_watch(const Ctx& c, int interval_ms, int seconds) {
-  std::string err;
-  auto first = call(c, c.node, "events", json::object(), &err);
-  if (!first) return fail(err);
-  uint64_t next = shoal::cli::get<uint64_t>(*first, "next");
-  // The node's run: sent back each time, so that a restart is noticed even
-  // when the new run already has more events than the cursor (nodes from
-  // before epochs send none).
-  std::optional<uint64_t> epoch;
-  if (first->contains("epoch")) epoch = shoal::cli::get<uint64_t>(*first, "epoch");
-  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  if (!c.json_out) std::printf("watching %s (Ctrl-C to stop)\n", printable(c.node).c_str());
-  bool unreachable = false;
-  std::fflush(stdout);
-  while (seconds == 0 || std::chrono::steady_clock::now() < end) {
-    json ask{{"since", next}};
-    if (epoch) ask["epoch"] = *epoch;
-    auto j = call(c, c.node, "events", ask, &err);
-    const std::string when = now_text();
-    // Notes go to stderr with --json, so that stdout stays one event per line.
-    FILE* notes = c.json_out ? stderr : stdout;
-    if (!j) {
-      // Down or restarting: say so once, and keep asking.
-      if (!unreachable) std::fprintf(notes, "%s  ... no answer: %s\n", when.c_str(), err.c_str());
-      unreachable = true;
-      std::fflush(notes);
-      std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
-      continue;
-    }
-    if (unreachable) std::fprintf(notes, "%s  ... answering again\n", when.c_str());
-    unreachable = false;
-    if (j->contains("restarted") && shoal::cli::get<bool>(*j, "restarted")) {
-      std::fprintf(notes, "%s  ... the node restarted: its events from the start\n", when.c_str());
-    }
-    if (const auto missed = shoal::cli::get<uint64_t>(*j, "missed"); missed > 0) {
-      std::fprintf(notes, "%s  ... %llu events missed (the node keeps the last %zu)\n",
-                   when.c_str(), static_cast<unsigned long long>(missed), size_t{1024});
-    }
-    for (const auto& e : shoal::cli::get<json>(*j, "events")) {
-      if (c.json_out) {
-        std::printf("%s\n", e.dump().c_str());
-      } else {
-        std::printf("%s\n", shoal::cli::event_line(when, e).c_str());
-      }
-    }
-    std::fflush(stdout);
-    const uint64_t was = next;
-    next = shoal::cli::get<uint64_t>(*j, "next");
-    if (j->contains("epoch")) epoch = shoal::cli::get<uint64_t>(*j, "epoch");
-    if (next == was) std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms));
-  }
-  return 0;
 }
 
 // Asks every member `c.node` knows for its members; prints the matrix,
@@ -387,6 +295,8 @@ struct Args {
   std::vector<std::string> label_filter;   // members --label
   int watch_interval_ms = 250;
   int watch_seconds = 0;
+  bool watch_events = false;  // watch --events: app events, not member changes
+  shoal::cli::AppArgs app;    // event, broadcast, query
   int top_interval_ms = 1000;
   bool top_once = false;
   std::string lookup_key;
@@ -412,6 +322,8 @@ void add_watch(CLI::App& sub, Args& a) {
       ->check(CLI::Range(0, 86400 * 365));
   sub.add_option("--interval-ms", a.watch_interval_ms, "how often to ask the node")
       ->check(CLI::Range(10, 60000));
+  sub.add_flag("--events", a.watch_events,
+               "user events, broadcasts and queries this node delivers, not member changes");
 }
 
 void add_top(CLI::App& sub, Args& a) {
@@ -466,7 +378,19 @@ int run_members(const Ctx& c, const Args& a, const CLI::App&) {
   return cmd_members(c, filter);
 }
 int run_watch(const Ctx& c, const Args& a, const CLI::App&) {
-  return cmd_watch(c, a.watch_interval_ms, a.watch_seconds);
+  return shoal::cli::cmd_watch(c, a.watch_interval_ms, a.watch_seconds, a.watch_events);
+}
+void add_event(CLI::App& sub, Args& a) { shoal::cli::add_event(sub, a.app); }
+void add_broadcast(CLI::App& sub, Args& a) { shoal::cli::add_broadcast(sub, a.app); }
+void add_query(CLI::App& sub, Args& a) { shoal::cli::add_query(sub, a.app); }
+int run_event(const Ctx& c, const Args& a, const CLI::App&) {
+  return shoal::cli::cmd_send(c, "event", a.app);
+}
+int run_broadcast(const Ctx& c, const Args& a, const CLI::App&) {
+  return shoal::cli::cmd_send(c, "broadcast", a.app);
+}
+int run_query(const Ctx& c, const Args& a, const CLI::App&) {
+  return shoal::cli::cmd_query(c, a.app);
 }
 int run_top(const Ctx& c, const Args& a, const CLI::App&) {
   return cmd_top(c, a.top_once, a.top_interval_ms);
@@ -560,6 +484,18 @@ constexpr Command kCommands[] = {
      .about = "send a request to a member by name",
      .add = add_request,
      .run = run_request},
+    {.name = "event",
+     .about = "send a user event to every member",
+     .add = add_event,
+     .run = run_event},
+    {.name = "broadcast",
+     .about = "broadcast a named payload to every other member",
+     .add = add_broadcast,
+     .run = run_broadcast},
+    {.name = "query",
+     .about = "ask every member (or those with a label) and print the answers",
+     .add = add_query,
+     .run = run_query},
     {.name = "stats", .about = "the node's counters", .run = run_stats},
     {.name = "counters",
      .about = "what each counter means (no node asked)",
@@ -635,7 +571,8 @@ void add_global_options(CLI::App& app, Ctx& c) {
   app.add_option("--cluster", c.cluster, "cluster name")->capture_default_str();
   app.add_option("--timeout-ms", c.timeout_ms, "per request")
       ->check(CLI::Range(1, 600000))
-      ->capture_default_str();
+      ->capture_default_str()
+      ->each([&c](const std::string&) { c.timeout_given = true; });
   app.add_flag("--json", c.json_out, "machine-readable output");
   if (const char* env = std::getenv("SHOAL_KEYRING_FILE")) c.keyring_file = env;
   app.add_option("--keyring-file", c.keyring_file,

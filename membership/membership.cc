@@ -40,6 +40,8 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
       rng_(seed),
       awareness_(config_.awareness_max),
       queue_(change_bytes_max(config_)),
+      app_(self_, config_.address, config_.incarnation, change_bytes_max(config_), stats_,
+           AppGossip::Options{}),
       next_period_(now),
       last_sync_(now - config_.sync_interval_min),
       join_backoff_(config_.join_backoff_min),
@@ -110,16 +112,28 @@ int Membership::retransmit_limit() const {
   return config_.retransmit_mult * std::max(1, ceil_log2(pingable_count_ + 1));
 }
 
-void Membership::piggyback(std::vector<Change>& changes, size_t base_size, std::string_view first) {
+void Membership::piggyback(std::vector<Change>& changes, std::vector<AppMessage>& app,
+                           size_t base_size) {
   // base_size was measured without changes: the body's length prefix grows
   // by up to 2 bytes (a varint) once changes are in; keep that slack.
   constexpr size_t kLengthSlack = 2;
   size_t used = base_size + kLengthSlack;
   for (const Change& c : changes) used += encoded_change_size(c);
-  if (used >= config_.datagram_budget) return;
   const size_t count_max = config_.changes_per_message_max;
-  if (changes.size() >= count_max) return;
-  queue_.fill(changes, config_.datagram_budget - used, count_max, retransmit_limit(), first);
+  const size_t budget = config_.datagram_budget;
+  if (used >= budget) return;
+  // Claims come first (memberlist's order), but app messages first take up
+  // to a quarter of the room while claims wait too: a backlog of claims (a
+  // cold start of a thousand members) would otherwise leave them none for
+  // minutes. Then claims, then app messages again in what is left.
+  if (!app_.empty()) {
+    const size_t share = queue_.empty() ? budget - used : (budget - used) / 4;
+    used += app_.fill(app, share, retransmit_limit());
+  }
+  if (used < budget && changes.size() < count_max) {
+    used += queue_.fill(changes, budget - used, count_max, retransmit_limit());
+  }
+  if (used < budget && !app_.empty()) app_.fill(app, budget - used, retransmit_limit());
 }
 
 template <class M>
@@ -129,7 +143,7 @@ void Membership::send(const std::string& to, M msg) {
   msg.changes.clear();
   const size_t base = encoded_envelope_size(Message(msg), config_.cluster.size());
   msg.changes = std::move(preset);
-  piggyback(msg.changes, base);
+  piggyback(msg.changes, msg.app, base);
   ++stats_.messages_out;
   datagrams_.push_back(OutDatagram{to, Message(std::move(msg))});
 }
@@ -194,6 +208,7 @@ void Membership::on_message(std::string_view from, const Message& msg, Instant n
   }
   sender_ = reply_to;
   std::visit([&](const auto& m) { handle(m, reply_to, now); }, msg);
+  receive_app(msg, now);
   sender_.clear();
   // After the message's claims: a newcomer's first datagram carries its own.
   note_heard(from, source);
@@ -215,7 +230,7 @@ Instant Membership::next_deadline() const {
   if (name_check_.active) t = std::min(t, name_check_.deadline);
   for (const auto& [seq, r] : relays_) t = std::min(t, r.nack_sent ? r.expires : r.nack_deadline);
   for (const auto& [id, ex] : pending_exchanges_) t = std::min(t, ex.deadline);
-  return t;
+  return std::min(t, app_.next_deadline());
 }
 
 // Member timers: suspect -> faulty -> tombstone -> forgotten.
@@ -294,6 +309,7 @@ void Membership::tick(Instant now) {
   if (now >= next_period_) start_period(now);
   if (now >= next_join_) attempt_join(now);
   if (now >= next_heal_) maybe_heal(now);
+  app_.tick(now);
   if (lag_points > 0) {
     ++stats_.late_ticks;
     awareness_.apply(static_cast<int>(lag_points));

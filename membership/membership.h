@@ -45,6 +45,8 @@
 //                  exchanges
 //   lifeguard.cc   suspicion timeouts and confirmations (and lifeguard.h's
 //                  suspicion_timeout)
+//   app.cc         app gossip's calls and messages (the mechanism itself
+//                  is a class of its own: app_gossip.h)
 //   config.cc      Config::validate (config.h)
 
 #ifndef SHOAL_MEMBERSHIP_MEMBERSHIP_H_
@@ -61,6 +63,7 @@
 #include <utility>
 #include <vector>
 
+#include "shoal/membership/app_gossip.h"
 #include "shoal/membership/config.h"
 #include "shoal/membership/dissemination.h"
 #include "shoal/membership/lifeguard.h"
@@ -137,6 +140,25 @@ class Membership {
   // (memberlist's UpdateNode). "" on success, else why not: over
   // kLabelsBytesMax, or leaving.
   std::string set_labels(Labels labels, Instant now);
+
+  // ---- app gossip (app_gossip.h; app.cc) ----
+  // memberlist's user broadcast: every other member delivers the newest
+  // `payload` of (this node, `name`) once. "" or why not (a bad name, a
+  // payload too big for a datagram).
+  std::string broadcast(std::string name, std::string payload);
+  // serf's user event, delivered once by every member, this one too.
+  std::string event(std::string name, std::string payload, bool coalesce, Instant now);
+  // serf's query: every member that matches `spec` delivers it (this one
+  // too) and may answer once (answer_query) before the timeout (spec's, or
+  // default_query_timeout()). Sets `id`; answers and the end come out of
+  // take_app().
+  std::string query(QuerySpec spec, Instant now, uint64_t& id);
+  std::string answer_query(uint64_t id, std::string payload, Instant now);
+  // serf's: gossip interval x 16 x ceil(log10(N + 1)), N the pingable
+  // members; one protocol period stands for the gossip interval.
+  Duration default_query_timeout() const;
+  std::vector<AppOutput> take_app() { return app_.take_outputs(); }
+  size_t pending_app() const { return app_.size(); }
 
   void on_message(std::string_view from, const Message& msg, Instant now);
   TcpResponse on_tcp_request(std::string_view from, const TcpRequest& req, Instant now);
@@ -340,10 +362,15 @@ class Membership {
   void handle(const Ack& m, const std::string& reply_to, Instant now);
   void handle(const Nack& m, const std::string& reply_to, Instant now);
   void handle(const Gossip& m, const std::string& reply_to, Instant now);
+  void handle(const QueryAnswer& m, const std::string& reply_to, Instant now);
+  // The app messages a datagram carries, and the acks they call for.
+  void receive_app(const Message& msg, Instant now);
+  void send_app_acks();
   void apply_changes(const std::vector<Change>& changes, Instant now);
   void note_checksum(const std::string& source, uint64_t checksum, Instant now);
-  // Fills `changes` for a datagram of `base_size` bytes without changes.
-  void piggyback(std::vector<Change>& changes, size_t base_size, std::string_view first = {});
+  // Fills `changes`, then `app`, for a datagram of `base_size` bytes
+  // without either.
+  void piggyback(std::vector<Change>& changes, std::vector<AppMessage>& app, size_t base_size);
   template <class M>
   void send(const std::string& to, M msg);
   // Queues a change for dissemination; counts it dropped if it could never
@@ -371,6 +398,7 @@ class Membership {
   bool ticked_ = false;  // tick() has run once (lag_tolerance)
   Disseminator queue_;
   MembershipStats stats_;
+  AppGossip app_;
 
   std::map<std::string, Member, std::less<>> members_;
   std::set<std::pair<Instant, std::string>> timers_;

@@ -29,6 +29,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -57,11 +58,15 @@ inline constexpr uint32_t kProtocolVersion = 1;
 //      error UNKNOWN_MEMBER. A node does not send a directed request to a
 //      member that said it speaks an older minor (unknown_member, naming
 //      the minor): it would take it for a keyed request.
-inline constexpr uint32_t kProtocolMinor = 4;
+//   5  app gossip: `app` in every datagram (user broadcasts, user events,
+//      queries), the QueryAnswer datagram. Nodes before it ignore `app`
+//      (an unknown field): they neither deliver nor pass it on.
+inline constexpr uint32_t kProtocolMinor = 5;
 inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
 inline constexpr uint32_t kMinorEndpoints = 3;
 inline constexpr uint32_t kMinorDirected = 4;
+inline constexpr uint32_t kMinorAppGossip = 5;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; member_address.h check_member_name). Every
@@ -87,12 +92,46 @@ inline const std::string& address_of(const Change& c) {
   return c.address.empty() ? c.name : c.address;
 }
 
+// App gossip (app_gossip.h): a message of the app's, spread on the gossip
+// path after the membership changes, to every member.
+enum class AppKind : uint8_t {
+  kBroadcast = 0,  // Node::broadcast: the newest per (origin, name) wins
+  kEvent = 1,      // Node::event: serf's user event, Lamport-timed
+  kQuery = 2,      // Node::query: a question; answers go to reply_to
+};
+inline constexpr int kAppKindCount = 3;
+
+struct AppMessage {
+  AppKind kind = AppKind::kBroadcast;
+  std::string origin;  // the member that sent it (a name)
+  // Broadcast: the origin's epoch (its incarnation when it started) and a
+  // counter: (epoch, seq) orders an origin's broadcasts across restarts.
+  // Event and query: `seq` is the Lamport time (`epoch` unused).
+  uint64_t epoch = 0;
+  uint64_t seq = 0;
+  uint64_t id = 0;  // query: its id (random, unique per asker)
+  std::string name;
+  std::string payload;
+  bool coalesce = false;  // event: deliver only the newest of a burst
+  // Query only: where answers go (the asker's address), the asker's
+  // timeout, whether to ack on receipt, and the filter: only members
+  // whose name is in `filter_names` (if any) and whose labels include
+  // every `filter_labels` pair answer.
+  std::string reply_to;
+  uint32_t timeout_ms = 0;
+  bool want_ack = false;
+  std::vector<std::string> filter_names;
+  Labels filter_labels;
+  bool operator==(const AppMessage&) const = default;
+};
+
 struct Ping {
   uint64_t seq = 0;
   std::string source;
   std::string target;
   uint64_t checksum = 0;
   std::vector<Change> changes;
+  std::vector<AppMessage> app{};
   bool operator==(const Ping&) const = default;
 };
 
@@ -103,6 +142,7 @@ struct PingReq {
   uint64_t checksum = 0;
   bool want_nack = false;
   std::vector<Change> changes;
+  std::vector<AppMessage> app{};
   bool operator==(const PingReq&) const = default;
 };
 
@@ -111,6 +151,7 @@ struct Ack {
   std::string source;
   uint64_t checksum = 0;
   std::vector<Change> changes;
+  std::vector<AppMessage> app{};
   bool operator==(const Ack&) const = default;
 };
 
@@ -118,6 +159,7 @@ struct Nack {
   uint64_t seq = 0;
   std::string source;
   std::vector<Change> changes;
+  std::vector<AppMessage> app{};
   bool operator==(const Nack&) const = default;
 };
 
@@ -125,10 +167,48 @@ struct Gossip {
   std::string source;
   uint64_t checksum = 0;
   std::vector<Change> changes;
+  std::vector<AppMessage> app{};
   bool operator==(const Gossip&) const = default;
 };
 
-using Message = std::variant<Ping, PingReq, Ack, Nack, Gossip>;
+// A query's ack or response, straight to the asker (reply_to), from the
+// member `source` that answers query `id`.
+struct QueryAnswer {
+  uint64_t id = 0;
+  std::string source;
+  bool ack = false;  // an ack (on receipt) rather than a response
+  std::string payload;
+  bool operator==(const QueryAnswer&) const = default;
+};
+
+using Message = std::variant<Ping, PingReq, Ack, Nack, Gossip, QueryAnswer>;
+
+// The changes and app messages a datagram carries (none for a
+// QueryAnswer).
+inline const std::vector<Change>& changes_of(const Message& m) {
+  static const std::vector<Change> kNone;
+  return std::visit(
+      [](const auto& b) -> const std::vector<Change>& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(b)>, QueryAnswer>) {
+          return kNone;
+        } else {
+          return b.changes;
+        }
+      },
+      m);
+}
+inline const std::vector<AppMessage>& app_of(const Message& m) {
+  static const std::vector<AppMessage> kNone;
+  return std::visit(
+      [](const auto& b) -> const std::vector<AppMessage>& {
+        if constexpr (std::is_same_v<std::decay_t<decltype(b)>, QueryAnswer>) {
+          return kNone;
+        } else {
+          return b.app;
+        }
+      },
+      m);
+}
 
 struct JoinRequest {
   std::string source;
@@ -171,6 +251,8 @@ using TcpResponse = std::variant<JoinResponse, SyncResponse, Ack>;
 // Size of one Change as an element of a `repeated Change changes` field,
 // tag and length prefix included.
 size_t encoded_change_size(const Change& c);
+// The same for one AppMessage in a `repeated AppMessage app` field.
+size_t encoded_app_size(const AppMessage& a);
 // Size of the whole Envelope for `m` (version kProtocolVersion, `cluster`,
 // minor kProtocolMinor), changes included.
 size_t encoded_envelope_size(const Message& m, size_t cluster_size);

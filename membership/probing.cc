@@ -146,12 +146,12 @@ void Membership::start_period(Instant now) {
   if (!leaving_) start_probe(now);
 
   // Gossip fan-out while there is news.
-  if (!queue_.empty() && config_.gossip_fanout > 0) {
+  if ((!queue_.empty() || !app_.empty()) && config_.gossip_fanout > 0) {
     for (const std::string& to : random_pingable(static_cast<size_t>(config_.gossip_fanout),
                                                  probe_.active ? probe_.target : "")) {
       ++stats_.gossips_sent;
       send(to, Gossip{self_, checksum_, {}});
-      if (queue_.empty()) break;
+      if (queue_.empty() && app_.empty()) break;
     }
   }
 }

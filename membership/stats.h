@@ -47,7 +47,19 @@
   X(reincarnations, "Faulty members revived as suspect by partition healing.")                    \
   X(syncs_sent, "Full syncs (push-pull) this node started.")                                      \
   X(syncs_received, "Full syncs other nodes started with this node.")                             \
-  X(gossips_sent, "Gossip datagrams sent (changes without a probe).")
+  X(gossips_sent, "Gossip datagrams sent (changes without a probe).")                            \
+  X(app_broadcasts_sent, "App broadcasts this node sent (Node::broadcast).")                      \
+  X(app_events_sent, "User events this node sent (Node::event, shoal event).")                    \
+  X(app_queries_sent, "Queries this node asked (Node::query, shoal query).")                      \
+  X(app_delivered, "App broadcasts, user events and queries delivered to this node's app.")      \
+  X(app_duplicates, "App messages and query answers seen before: not delivered again.")          \
+  X(app_too_old, "User events and queries older than the event (query) buffer: refused.")         \
+  X(app_dropped, "App messages dropped: over the per-Lamport-time bound, or a delivered query the app never answered pushed out.") \
+  X(app_queue_dropped, "App messages dropped from a full gossip queue before their sends ran out.") \
+  X(app_events_coalesced, "Coalescing user events replaced by a newer one of the same name before delivery.") \
+  X(app_answers_sent, "Query responses this node sent.")                                           \
+  X(app_answers_received, "Query acks and responses this node took (one per member and query).") \
+  X(app_answers_late, "Query acks and responses for a query no longer open here: dropped.")
 // clang-format on
 
 namespace shoal::membership {

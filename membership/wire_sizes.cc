@@ -77,27 +77,38 @@ size_t changes_size(const std::vector<Change>& changes) {
   return total;
 }
 
+size_t app_size(const std::vector<AppMessage>& app) {
+  size_t total = 0;
+  for (const AppMessage& a : app) total += encoded_app_size(a);
+  return total;
+}
+
 // Body sizes (the submessage payload, without its own tag and length).
 size_t body_size(const Ping& m) {
   return varint_field_size(m.seq) + string_field_size(m.source.size()) +
          string_field_size(m.target.size()) + fixed64_field_size(m.checksum) +
-         changes_size(m.changes);
+         changes_size(m.changes) + app_size(m.app);
 }
 size_t body_size(const PingReq& m) {
   return varint_field_size(m.seq) + string_field_size(m.source.size()) +
          string_field_size(m.target.size()) + fixed64_field_size(m.checksum) +
-         bool_field_size(m.want_nack) + changes_size(m.changes);
+         bool_field_size(m.want_nack) + changes_size(m.changes) + app_size(m.app);
 }
 size_t body_size(const Ack& m) {
   return varint_field_size(m.seq) + string_field_size(m.source.size()) +
-         fixed64_field_size(m.checksum) + changes_size(m.changes);
+         fixed64_field_size(m.checksum) + changes_size(m.changes) + app_size(m.app);
 }
 size_t body_size(const Nack& m) {
-  return varint_field_size(m.seq) + string_field_size(m.source.size()) + changes_size(m.changes);
+  return varint_field_size(m.seq) + string_field_size(m.source.size()) + changes_size(m.changes) +
+         app_size(m.app);
 }
 size_t body_size(const Gossip& m) {
   return string_field_size(m.source.size()) + fixed64_field_size(m.checksum) +
-         changes_size(m.changes);
+         changes_size(m.changes) + app_size(m.app);
+}
+size_t body_size(const QueryAnswer& m) {
+  return varint_field_size(m.id) + string_field_size(m.source.size()) + bool_field_size(m.ack) +
+         string_field_size(m.payload.size());
 }
 
 }  // namespace
@@ -109,6 +120,18 @@ size_t encoded_change_size(const Change& c) {
                       varint_field_size(c.incarnation) + labels_size(c.labels) +
                       string_field_size(c.source.size()) + varint_field_size(c.source_incarnation) +
                       address;
+  return delimited_size(body);
+}
+
+size_t encoded_app_size(const AppMessage& a) {
+  size_t names = 0;
+  for (const std::string& n : a.filter_names) names += delimited_size(n.size());
+  const size_t body =
+      varint_field_size(static_cast<uint64_t>(a.kind)) + string_field_size(a.origin.size()) +
+      varint_field_size(a.epoch) + varint_field_size(a.seq) + string_field_size(a.name.size()) +
+      string_field_size(a.payload.size()) + bool_field_size(a.coalesce) +
+      string_field_size(a.reply_to.size()) + varint_field_size(a.timeout_ms) +
+      bool_field_size(a.want_ack) + names + labels_size(a.filter_labels) + varint_field_size(a.id);
   return delimited_size(body);
 }
 

@@ -69,13 +69,16 @@ void Admin::handle(const proto::AdminRequest& request, Reply reply) {
   if (c == "events") return reply(events(*args));
   if (c == "force-leave") return reply(force_leave(*args));
   if (c == "log-level") return reply(log_level(*args));
+  if (c == "broadcast" || c == "event") return reply(app_send(c, *args));
+  if (c == "query") return app_query(*args, std::move(reply));
+  if (c == "app-events") return reply(app_events(*args));
   if (c == "leave") {
     hooks_.leave();
     return reply({dump({{"leaving", true}, {"address", engine_.address()}}), ""});
   }
   reply({"", "unknown command '" + c +
                  "' (members, status, events, lookup, forward, request, stats, leave, force-leave, "
-                 "log-level, labels, "
+                 "log-level, labels, broadcast, event, query, app-events, "
                  "keys.list, keys.install, keys.use, keys.remove)"});
 }
 
@@ -113,8 +116,6 @@ proto::AdminResponse Admin::status() const {
                 {"protocol_minor", protocol_minor()}}),
           ""};
 }
-
-constexpr size_t kEventsPerAnswer = 256;
 
 // events {since?: N, epoch?: E}: the member events after number N (at
 // most kEventsPerAnswer) that the node still holds (Engine::kEventLogMax),

@@ -17,6 +17,8 @@
 //   labels {set?: {K: V}, unset?: [K]}
 //                         changes this node's labels (gossiped with a new
 //                         incarnation); answers them
+//   broadcast, event, query, app-events
+//                         app gossip (admin_app.cc says their arguments)
 //   keys.list             the keyring: key ids, the primary first (never the keys)
 //   keys.install {key}    add a key (base64)            } each saved to the
 //   keys.use {key}        make an installed key primary } keyring file before
@@ -78,6 +80,12 @@ class Admin {
   proto::AdminResponse labels(const nlohmann::json& args);
   proto::AdminResponse force_leave(const nlohmann::json& args);
   proto::AdminResponse log_level(const nlohmann::json& args);
+  // admin_app.cc
+  proto::AdminResponse app_send(const std::string& command, const nlohmann::json& args);
+  void app_query(const nlohmann::json& args, Reply reply);
+  proto::AdminResponse app_events(const nlohmann::json& args) const;
+  // At most this many events (member or app) in one answer.
+  static constexpr size_t kEventsPerAnswer = 256;
 
   Engine& engine_;
   Hooks hooks_;

@@ -259,6 +259,31 @@ Instant Engine::next_protocol_deadline() const {
 
 void Engine::shutdown() { forwarder_.shutdown(); }
 
+std::string Engine::broadcast(std::string name, std::string payload, Instant now) {
+  std::string why = core_.broadcast(std::move(name), std::move(payload));
+  collect(now);
+  return why;
+}
+
+std::string Engine::event(std::string name, std::string payload, bool coalesce, Instant now) {
+  std::string why = core_.event(std::move(name), std::move(payload), coalesce, now);
+  collect(now);
+  return why;
+}
+
+std::string Engine::query(QuerySpec spec, QueryCallback callback, Instant now, uint64_t& id) {
+  std::string why = core_.query(std::move(spec), now, id);
+  if (why.empty()) app_.track(id, std::move(callback));
+  collect(now);
+  return why;
+}
+
+std::string Engine::answer_query(uint64_t id, std::string payload, Instant now) {
+  std::string why = core_.answer_query(id, std::move(payload), now);
+  collect(now);
+  return why;
+}
+
 void Engine::collect(Instant now) {
   // A node that lost its name stops forwarding and serving: every call
   // ends (shutting_down), and the ring's owner of its keys is the winner.
@@ -266,6 +291,8 @@ void Engine::collect(Instant now) {
     forwarder_shut_ = true;
     forwarder_.shutdown();
   }
+  // First: a delivered query's answer is a datagram.
+  for (auto& o : core_.take_app()) app_.on_output(std::move(o), core_, now);
   for (auto& d : core_.take_datagrams()) {
     std::string bytes = seal_->datagram(d.to, d.message);
     datagrams_.push_back({std::move(d.to), std::move(bytes)});

@@ -50,6 +50,7 @@
 #include <vector>
 
 #include "shoal/membership/membership.h"
+#include "shoal/node/app_router.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/forwarder.h"
 #include "shoal/node/ring_feed.h"
@@ -149,6 +150,21 @@ class Engine {
   // Node::replicate: `key` at its first options.n owners (replication.h).
   void replicate(std::string key, std::string payload, ReplicaOptions options,
                  Forwarder::DoneReplicas done, membership::Instant now);
+  // ---- app gossip (membership/app_gossip.h, app_router.h) ----
+  // Each "" or why not.
+  std::string broadcast(std::string name, std::string payload, membership::Instant now);
+  std::string event(std::string name, std::string payload, bool coalesce, membership::Instant now);
+  // `callback` gets every ack and response, then the end; sets `id`.
+  std::string query(QuerySpec spec, QueryCallback callback, membership::Instant now, uint64_t& id);
+  std::string set_query_handler(const std::string& name, QueryHandler handler) {
+    return app_.set_query_handler(name, std::move(handler));
+  }
+  // The answer of a query handler that ran elsewhere (an executor).
+  std::string answer_query(uint64_t id, std::string payload, membership::Instant now);
+  // Delivered broadcasts, events and queries, for the app's listeners.
+  std::vector<AppMessage> take_app_deliveries() { return app_.take_deliveries(); }
+  const AppRouter& app() const { return app_; }
+
   void tick(membership::Instant now);
   membership::Instant next_deadline() const;
   // The same split in two, for a driver with two timers: the protocol's
@@ -222,6 +238,7 @@ class Engine {
   membership::Membership core_;
   RingFeed ring_;
   Forwarder forwarder_;
+  AppRouter app_;
   // Address -> name of the named owners forwarded to (answers and link
   // failures come back by address). Cleared when it reaches the bound.
   static constexpr size_t kForwardNamesMax = 1 << 16;

@@ -146,6 +146,7 @@ void Node::Impl::make_engine() {
                ? ""
                : ", primary key " + key_id_hex(seal->keyring().primary_id()));
   engine = std::make_unique<Engine>(std::move(eo), seed, mono_now());
+  for (const auto& [name, handler] : query_handlers) (void)engine->set_query_handler(name, handler);
   handlers.start(opts.handler_threads, opts.handler_queue_max, [this] { take_answers(); });
   engine->forwarder().on_breaker_open([this](std::string_view peer, uint32_t failures) {
     log.warn("circuit to {} open after {} failures", peer, failures);
@@ -275,6 +276,7 @@ void Node::Impl::pump() {
     ready_promise.set_value();
   }
   for (const MemberEvent& e : engine->take_events()) report(e);
+  for (const AppMessage& m : engine->take_app_deliveries()) listeners.notify_app(m);
   if (engine->core().displaced() && !displaced_logged) {
     displaced_logged = true;
     log.error(

@@ -32,10 +32,17 @@ ListenerId Listeners::add_ring(RingCallback callback, Executor executor) {
   });
 }
 
+ListenerId Listeners::add_app(AppCallback callback, Executor executor) {
+  return change([&](List& l, ListenerId id) {
+    l.app.push_back({id, std::move(callback), std::move(executor)});
+  });
+}
+
 void Listeners::remove(ListenerId id) {
   change([id](List& l, ListenerId) {
     std::erase_if(l.member, [id](const auto& m) { return m.id == id; });
     std::erase_if(l.ring, [id](const auto& r) { return r.id == id; });
+    std::erase_if(l.app, [id](const auto& a) { return a.id == id; });
   });
 }
 
@@ -70,6 +77,11 @@ void Listeners::notify_member(const MemberEvent& e) {
 void Listeners::notify_ring(const RingChange& change) {
   const auto list = current();
   for (const auto& l : list->ring) run(l.callback, l.executor, change);
+}
+
+void Listeners::notify_app(const AppMessage& message) {
+  const auto list = current();
+  for (const auto& l : list->app) run(l.callback, l.executor, message);
 }
 
 void Listeners::run_leave_hooks(LeavePhase phase) {

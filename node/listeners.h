@@ -20,6 +20,7 @@
 #include <mutex>
 #include <vector>
 
+#include "shoal/node/app_router.h"
 #include "shoal/node/events.h"
 #include "shoal/node/log.h"
 
@@ -29,6 +30,7 @@ class Listeners {
  public:
   using MemberCallback = std::function<void(const MemberEvent&)>;
   using RingCallback = std::function<void(const RingChange&)>;
+  using AppCallback = std::function<void(const AppMessage&)>;
 
   // `errors` counts what listeners and executors threw on the io thread
   // (one run by an executor elsewhere is logged).
@@ -36,11 +38,13 @@ class Listeners {
 
   ListenerId add_member(MemberCallback callback, Executor executor);
   ListenerId add_ring(RingCallback callback, Executor executor);
+  ListenerId add_app(AppCallback callback, Executor executor);
   void remove(ListenerId id);
   void add_leave_hooks(std::function<void()> before, std::function<void()> after);
 
   void notify_member(const MemberEvent& e);
   void notify_ring(const RingChange& change);
+  void notify_app(const AppMessage& message);
   enum class LeavePhase { kBefore, kAfter };
   void run_leave_hooks(LeavePhase phase);
 
@@ -71,12 +75,18 @@ class Listeners {
     RingCallback callback;
     Executor executor;
   };
+  struct App {
+    ListenerId id;
+    AppCallback callback;
+    Executor executor;
+  };
   struct Hooks {
     std::function<void()> before, after;
   };
   struct List {
     std::vector<Member> member;
     std::vector<Ring> ring;
+    std::vector<App> app;
     std::vector<Hooks> leave;
   };
   std::shared_ptr<const List> current() const;

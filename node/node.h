@@ -52,6 +52,7 @@
 #include <string_view>
 #include <vector>
 
+#include "shoal/node/app.h"
 #include "shoal/node/counters.h"
 #include "shoal/node/error.h"
 #include "shoal/node/events.h"
@@ -211,6 +212,24 @@ class Node {
   ListenerId on_ring_change(std::function<void(const RingChange&)> callback,
                             Executor executor = {});
   void remove_listener(ListenerId id);
+  // ---- app gossip (app.h) ----
+  // Errors: kInvalidArgument (a bad name, too big: the message says by
+  // how much), kNotRunning.
+  Error broadcast(std::string name, std::string payload);
+  Error event(std::string name, std::string payload, bool coalesce = false);
+  // `done` runs once, on the io thread, when the timeout ends the query
+  // (at once if it is refused).
+  void query(std::string name, std::string payload, QueryOptions options,
+             std::function<void(QueryResult)> done);
+  std::future<QueryResult> query(std::string name, std::string payload, QueryOptions options = {});
+  // The handler that answers queries named `name` here (empty: none, and
+  // a built-in comes back). kInvalidArgument for a bad name.
+  Error set_query_handler(const std::string& name, QueryHandler handler);
+  // Every broadcast, event and query this node delivers (as the member
+  // listeners: io thread unless given an executor).
+  ListenerId on_app_message(std::function<void(const AppMessage&)> callback,
+                            Executor executor = {});
+
   // Ringpop's self-eviction hooks: `before` runs when a leave begins
   // (before the drain), `after` once the leave has been gossiped, just
   // before the node stops. On the io thread: keep them short. Either may

@@ -87,6 +87,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   // the live ring; the engine publishes into it.
   ring::RingPublisher ring_publisher;
   std::unique_ptr<Engine> engine;  // from start()
+  // The app's query handlers (Node::set_query_handler), kept across
+  // restarts of the engine: set before start(), given to it then.
+  std::map<std::string, QueryHandler, std::less<>> query_handlers;
   std::unique_ptr<Admin> admin;
   std::unique_ptr<Ui> ui;  // the web page (GET /ui on the metrics listener)
   SeedResolver seeds{io, log};

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "shoal.pb.h"
+#include "shoal/membership/app_gossip.h"
 #include "shoal/membership/member_address.h"
 #include "shoal/membership/types.h"
 #include "shoal/proto/codec.h"
@@ -161,6 +162,26 @@ std::string take(v1::Member& in, m::MemberState& out) {
   return m::check_labels(out.labels);
 }
 
+std::string take(v1::AppMessage& in, m::AppMessage& out) {
+  if (in.kind() < 0 || in.kind() >= m::kAppKindCount) {
+    return "kind: unknown value " + std::to_string(in.kind());
+  }
+  out.kind = static_cast<m::AppKind>(in.kind());
+  out.origin = std::move(*in.mutable_origin());
+  out.epoch = in.epoch();
+  out.seq = in.seq();
+  out.name = std::move(*in.mutable_name());
+  out.payload = std::move(*in.mutable_payload());
+  out.coalesce = in.coalesce();
+  out.reply_to = std::move(*in.mutable_reply_to());
+  out.timeout_ms = in.timeout_ms();
+  out.want_ack = in.want_ack();
+  for (std::string& n : *in.mutable_filter_names()) out.filter_names.push_back(std::move(n));
+  out.filter_labels = take_labels(*in.mutable_filter_labels());
+  out.id = in.query_id();
+  return m::check_app_message(out);
+}
+
 // Takes every element of a repeated field; the problem names the element:
 // "<body>.<list>[i].<field>: what".
 template <class ProtoList, class Value>
@@ -187,7 +208,11 @@ std::string take(v1::Ping& in, m::Ping& out) {
   out.source = std::move(*in.mutable_source());
   out.target = std::move(*in.mutable_target());
   out.checksum = in.checksum();
-  return take_list(*in.mutable_changes(), out.changes, "ping", "changes");
+  if (std::string p = take_list(*in.mutable_changes(), out.changes, "ping", "changes");
+      !p.empty()) {
+    return p;
+  }
+  return take_list(*in.mutable_app(), out.app, "ping", "app");
 }
 
 std::string take(v1::PingReq& in, m::PingReq& out) {
@@ -198,7 +223,11 @@ std::string take(v1::PingReq& in, m::PingReq& out) {
   out.target = std::move(*in.mutable_target());
   out.checksum = in.checksum();
   out.want_nack = in.want_nack();
-  return take_list(*in.mutable_changes(), out.changes, "ping_req", "changes");
+  if (std::string p = take_list(*in.mutable_changes(), out.changes, "ping_req", "changes");
+      !p.empty()) {
+    return p;
+  }
+  return take_list(*in.mutable_app(), out.app, "ping_req", "app");
 }
 
 std::string take(v1::Ack& in, m::Ack& out) {
@@ -206,21 +235,41 @@ std::string take(v1::Ack& in, m::Ack& out) {
   out.seq = in.seq();
   out.source = std::move(*in.mutable_source());
   out.checksum = in.checksum();
-  return take_list(*in.mutable_changes(), out.changes, "ack", "changes");
+  if (std::string p = take_list(*in.mutable_changes(), out.changes, "ack", "changes"); !p.empty()) {
+    return p;
+  }
+  return take_list(*in.mutable_app(), out.app, "ack", "app");
 }
 
 std::string take(v1::Nack& in, m::Nack& out) {
   if (std::string p = require(in.source(), "nack", "source"); !p.empty()) return p;
   out.seq = in.seq();
   out.source = std::move(*in.mutable_source());
-  return take_list(*in.mutable_changes(), out.changes, "nack", "changes");
+  if (std::string p = take_list(*in.mutable_changes(), out.changes, "nack", "changes");
+      !p.empty()) {
+    return p;
+  }
+  return take_list(*in.mutable_app(), out.app, "nack", "app");
 }
 
 std::string take(v1::Gossip& in, m::Gossip& out) {
   if (std::string p = require(in.source(), "gossip", "source"); !p.empty()) return p;
   out.source = std::move(*in.mutable_source());
   out.checksum = in.checksum();
-  return take_list(*in.mutable_changes(), out.changes, "gossip", "changes");
+  if (std::string p = take_list(*in.mutable_changes(), out.changes, "gossip", "changes");
+      !p.empty()) {
+    return p;
+  }
+  return take_list(*in.mutable_app(), out.app, "gossip", "app");
+}
+
+std::string take(v1::QueryAnswer& in, m::QueryAnswer& out) {
+  if (std::string p = require(in.source(), "query_answer", "source"); !p.empty()) return p;
+  out.id = in.id();
+  out.source = std::move(*in.mutable_source());
+  out.ack = in.ack();
+  out.payload = std::move(*in.mutable_payload());
+  return {};
 }
 
 std::string take(v1::JoinRequest& in, m::JoinRequest& out) {
@@ -347,6 +396,9 @@ Decoded<m::Message> decode_datagram(std::string_view bytes, std::string_view clu
       break;
     case v1::Envelope::kGossip:
       problem = take(*env.mutable_gossip(), message.emplace<m::Gossip>());
+      break;
+    case v1::Envelope::kQueryAnswer:
+      problem = take(*env.mutable_query_answer(), message.emplace<m::QueryAnswer>());
       break;
     case v1::Envelope::BODY_NOT_SET:
       // Also what a body added by a newer version looks like: protobuf keeps

@@ -73,6 +73,28 @@ void put_changes(const std::vector<m::Change>& in, ProtoChanges& out) {
   for (const m::Change& c : in) put(c, *out.Add());
 }
 
+void put(const m::AppMessage& in, v1::AppMessage& out) {
+  out.set_kind(static_cast<v1::AppKind>(in.kind));
+  out.set_origin(in.origin);
+  out.set_epoch(in.epoch);
+  out.set_seq(in.seq);
+  out.set_name(in.name);
+  out.set_payload(in.payload);
+  out.set_coalesce(in.coalesce);
+  out.set_reply_to(in.reply_to);
+  out.set_timeout_ms(in.timeout_ms);
+  out.set_want_ack(in.want_ack);
+  for (const std::string& n : in.filter_names) out.add_filter_names(n);
+  put_labels(in.filter_labels, *out.mutable_filter_labels());
+  out.set_query_id(in.id);
+}
+
+template <class ProtoApp>
+void put_app(const std::vector<m::AppMessage>& in, ProtoApp& out) {
+  out.Reserve(static_cast<int>(in.size()));
+  for (const m::AppMessage& a : in) put(a, *out.Add());
+}
+
 void put(const m::MemberState& in, v1::Member& out) {
   out.set_name(in.name);
   out.set_status(to_wire(in.status));
@@ -93,6 +115,7 @@ void fill(const m::Ping& in, v1::Ping& out) {
   out.set_target(in.target);
   out.set_checksum(in.checksum);
   put_changes(in.changes, *out.mutable_changes());
+  put_app(in.app, *out.mutable_app());
 }
 
 void put(const m::Ping& in, v1::Envelope& env) { fill(in, *env.mutable_ping()); }
@@ -106,6 +129,7 @@ void put(const m::PingReq& in, v1::Envelope& env) {
   out.set_checksum(in.checksum);
   out.set_want_nack(in.want_nack);
   put_changes(in.changes, *out.mutable_changes());
+  put_app(in.app, *out.mutable_app());
 }
 
 void fill(const m::Ack& in, v1::Ack& out) {
@@ -113,6 +137,7 @@ void fill(const m::Ack& in, v1::Ack& out) {
   out.set_source(in.source);
   out.set_checksum(in.checksum);
   put_changes(in.changes, *out.mutable_changes());
+  put_app(in.app, *out.mutable_app());
 }
 void put(const m::Ack& in, v1::Envelope& env) { fill(in, *env.mutable_ack()); }
 void put(const m::Ack& in, v1::Frame& frame) { fill(in, *frame.mutable_ack()); }
@@ -122,6 +147,7 @@ void put(const m::Nack& in, v1::Envelope& env) {
   out.set_seq(in.seq);
   out.set_source(in.source);
   put_changes(in.changes, *out.mutable_changes());
+  put_app(in.app, *out.mutable_app());
 }
 
 void put(const m::Gossip& in, v1::Envelope& env) {
@@ -129,6 +155,15 @@ void put(const m::Gossip& in, v1::Envelope& env) {
   out.set_source(in.source);
   out.set_checksum(in.checksum);
   put_changes(in.changes, *out.mutable_changes());
+  put_app(in.app, *out.mutable_app());
+}
+
+void put(const m::QueryAnswer& in, v1::Envelope& env) {
+  v1::QueryAnswer& out = *env.mutable_query_answer();
+  out.set_id(in.id);
+  out.set_source(in.source);
+  out.set_ack(in.ack);
+  out.set_payload(in.payload);
 }
 
 void put(const m::JoinRequest& in, v1::Frame& frame) {

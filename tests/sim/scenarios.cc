@@ -9,18 +9,12 @@
 #include <set>
 
 #include "shoal/node/forwarder.h"
+#include "tests/sim/scenario_run.h"
 #include "tests/sim/sim.h"
 
 namespace shoal::sim {
 
-using membership::Instant;
-using membership::Status;
-using std::chrono::milliseconds;
-using std::chrono::seconds;
-
 namespace {
-
-double to_s(Duration d) { return std::chrono::duration<double>(d).count(); }
 
 std::string fmt_opt(const std::optional<double>& v) {
   if (!v) return "null";
@@ -28,102 +22,6 @@ std::string fmt_opt(const std::optional<double>& v) {
   std::snprintf(buf, sizeof buf, "%.3f", *v);
   return buf;
 }
-
-// A running cluster under test, with the bookkeeping every scenario needs.
-struct Run {
-  Simulator sim;
-  ScenarioResult result;
-  std::vector<std::string> seeds;
-
-  explicit Run(const ScenarioOptions& o) : sim(o.seed, NetworkOptions{}, o.config) {
-    result.scenario = o.name;
-    result.nodes = o.nodes;
-    result.seed = o.seed;
-    result.loss = o.loss;
-  }
-
-  // Starts n nodes one millisecond apart, all joining through the first
-  // three. Returns when the last has started.
-  void cold_start(int n) {
-    for (int i = 0; i < n; ++i) sim.add_node();
-    for (int i = 0; i < std::min(n, 3); ++i) seeds.push_back(sim.address(i));
-    for (int i = 0; i < n; ++i) {
-      sim.run_until(Instant(milliseconds(i)));
-      sim.start(i, seeds);
-    }
-  }
-
-  bool wait_converged(Duration max) {
-    return sim.run_until([&] { return sim.converged(); }, sim.now() + max);
-  }
-
-  int running_count() const {
-    int c = 0;
-    for (size_t i = 0; i < sim.size(); ++i) c += sim.running(static_cast<int>(i));
-    return c;
-  }
-
-  ScenarioResult& fail(const std::string& why) {
-    result.ok = false;
-    if (result.error.empty()) result.error = why;
-    return result;
-  }
-
-  ScenarioResult& finish() {
-    if (result.converged) {
-      // Rings follow membership after the publication delay (at most 2 ms
-      // per member, 2 s).
-      result.rings_agree =
-          sim.run_until([&] { return sim.rings_agree(); }, sim.now() + seconds(10));
-      if (!*result.rings_agree) fail("rings disagree 10 s after convergence");
-    }
-    result.sim_s = sim.seconds();
-    result.false_faulty = sim.stats().false_faulty;
-    result.false_suspect = sim.stats().false_suspect;
-    if (sim.stats().datagrams_oversize != 0) fail("datagrams over the budget");
-    if (sim.stats().decode_errors != 0) fail("messages that did not decode");
-    if (sim.stats().incarnation_regressions != 0) fail("a view went back to a lower incarnation");
-    return result;
-  }
-
-  // `changes` crashes and as many joins at random times over the next 60 s,
-  // in time order: (when, +1 join / -1 crash).
-  std::vector<std::pair<Instant, int>> churn_plan(membership::Rng& rng, int changes) const {
-    std::vector<std::pair<Instant, int>> plan;
-    const Instant t0 = sim.now();
-    for (int c = 0; c < changes; ++c) {
-      plan.emplace_back(t0 + milliseconds(rng.below(60000)), -1);
-      plan.emplace_back(t0 + milliseconds(rng.below(60000)), +1);
-    }
-    std::sort(plan.begin(), plan.end());
-    return plan;
-  }
-
-  // One planned change: a new node joins, or a random running node crashes.
-  void apply_change(membership::Rng& rng, int what) {
-    if (what > 0) {
-      sim.start(sim.add_node(), seeds);
-      return;
-    }
-    for (int tries = 0; tries < 1000; ++tries) {
-      const int v = static_cast<int>(rng.below(sim.size()));
-      if (sim.running(v)) return sim.crash(v);
-    }
-  }
-
-  // Cold start + convergence, the prelude of most scenarios.
-  bool converged_cluster(int n) {
-    cold_start(n);
-    const Instant last_start = sim.now();
-    if (!wait_converged(seconds(60))) {
-      fail("cluster did not converge within 60 s of the last start");
-      return false;
-    }
-    result.converge_s = to_s(sim.now() - last_start);
-    result.converged = true;
-    return true;
-  }
-};
 
 ScenarioResult cold_start(const ScenarioOptions& o) {
   Run r(o);
@@ -430,6 +328,9 @@ const std::map<std::string, std::function<ScenarioResult(const ScenarioOptions&)
       {"churn", churn},
       {"bandwidth", bandwidth},
       {"forward-churn", forward_churn},
+      {"broadcast", app_broadcast},
+      {"event-storm", app_event_storm},
+      {"query", app_query},
   };
   return r;
 }
@@ -478,6 +379,12 @@ std::string ScenarioResult::to_json() const {
     out += "}, \"lost\": " + std::to_string(lost) +
            ", \"duplicates\": " + std::to_string(duplicates) +
            ", \"sender_crashed\": " + std::to_string(sender_crashed) + ", ";
+  }
+  if (alive) {
+    out += "\"alive\": " + std::to_string(*alive) +
+           ", \"delivered\": " + std::to_string(delivered.value_or(0)) +
+           ", \"duplicates\": " + std::to_string(duplicates) +
+           ", \"wrong\": " + std::to_string(wrong.value_or(0)) + ", ";
   }
   std::snprintf(buf, sizeof buf, "\"sim_s\": %.3f, \"wall_s\": %.3f, \"error\": \"%s\"}", sim_s,
                 wall_s, error.c_str());

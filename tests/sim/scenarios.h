@@ -52,6 +52,12 @@ struct ScenarioResult {
   uint64_t lost = 0;
   uint64_t duplicates = 0;
   uint64_t sender_crashed = 0;
+  // App gossip (broadcast, event-storm, query): the members alive at the
+  // end that should have delivered (answered), how many did, how many
+  // delivered more than once or answered unasked (duplicates, above).
+  std::optional<uint64_t> alive;
+  std::optional<uint64_t> delivered;
+  std::optional<uint64_t> wrong;
   double sim_s = 0;
   double wall_s = 0;  // set by the caller
   std::string to_json() const;

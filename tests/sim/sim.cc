@@ -119,6 +119,31 @@ std::string Simulator::force_leave(int i, const std::string& name) {
   return why;
 }
 
+std::string Simulator::set_labels(int i, membership::Labels labels) {
+  std::string why = engine(i).set_labels(std::move(labels), now_);
+  after_call(i);
+  return why;
+}
+
+std::string Simulator::broadcast(int i, std::string name, std::string payload) {
+  std::string why = engine(i).broadcast(std::move(name), std::move(payload), now_);
+  after_call(i);
+  return why;
+}
+
+std::string Simulator::event(int i, std::string name, std::string payload, bool coalesce) {
+  std::string why = engine(i).event(std::move(name), std::move(payload), coalesce, now_);
+  after_call(i);
+  return why;
+}
+
+std::string Simulator::query(int i, membership::QuerySpec spec, node::QueryCallback callback) {
+  uint64_t id = 0;
+  std::string why = engine(i).query(std::move(spec), std::move(callback), now_, id);
+  after_call(i);
+  return why;
+}
+
 void Simulator::replicate(int from, std::string key, std::string payload,
                           node::ReplicaOptions options, node::Forwarder::DoneReplicas done) {
   engine(from).replicate(std::move(key), std::move(payload), std::move(options), std::move(done),
@@ -197,6 +222,9 @@ void Simulator::after_call(int i) {
     push(std::move(e));
   }
   (void)engine(i).take_ring_changes();  // the rings are read where needed
+  for (const auto& m : engine(i).take_app_deliveries()) {
+    if (on_app) on_app(i, m);
+  }
   schedule_timer(i);
 }
 

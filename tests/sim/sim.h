@@ -96,6 +96,12 @@ class Simulator {
   // serf's force-leave from running node i about the member `name`
   // (Membership::force_leave): "" or why not.
   std::string force_leave(int i, const std::string& name);
+  // App gossip from running node i (Engine::broadcast, event, query), in
+  // virtual time: "" or why not.
+  std::string set_labels(int i, membership::Labels labels);
+  std::string broadcast(int i, std::string name, std::string payload);
+  std::string event(int i, std::string name, std::string payload, bool coalesce);
+  std::string query(int i, membership::QuerySpec spec, node::QueryCallback callback);
   bool running(int i) const { return nodes_[static_cast<size_t>(i)].engine != nullptr; }
   const membership::Membership& node(int i) const { return engine(i).core(); }
   node::Engine& engine(int i) { return *nodes_[static_cast<size_t>(i)].engine; }
@@ -171,6 +177,8 @@ class Simulator {
   const SimStats& stats() const { return stats_; }
   // Called for every member event after the simulator's own checks.
   std::function<void(int observer, const membership::MemberEvent&)> on_event;
+  // Every app broadcast, user event and query a node delivers.
+  std::function<void(int node, const membership::AppMessage&)> on_app;
   // Called before node i runs an input (timer = false) or its timer.
   std::function<void(int node, bool timer)> on_run;
 

@@ -151,6 +151,51 @@ TEST(Sim, ForwardingUnderChurnLosesNothing) {
   EXPECT_GE(r.outcomes["ok"] * 100, (r.requests - r.sender_crashed) * 99);
 }
 
+// ---- app gossip (membership/app_gossip.h) ----
+
+// The bar: a broadcast from one node of 1000 reaches every member alive at
+// the end (10 of them crash meanwhile), each once, not its origin.
+TEST(SimApp, BroadcastReachesEveryAliveMemberOnce) {
+  auto r = run("broadcast", 1000, 12);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.delivered, r.alive);
+  EXPECT_EQ(r.duplicates, 0u);
+}
+
+// At 10% loss every datagram may be lost: report the share reached; the
+// retransmissions still get it to (nearly) everyone.
+TEST(SimApp, BroadcastUnderLossReachesNearlyEveryone) {
+  auto r = run("broadcast", 200, 13, 0.1);
+  ASSERT_TRUE(r.alive && r.delivered);
+  std::printf("broadcast at 10%% loss reached %llu of %llu\n",
+              static_cast<unsigned long long>(*r.delivered),
+              static_cast<unsigned long long>(*r.alive));
+  EXPECT_GE(*r.delivered * 100, *r.alive * 99);
+  EXPECT_EQ(r.duplicates, 0u);
+}
+
+// A storm: 50 coalescing events of one name and 50 plain ones from five
+// nodes in one second while nodes crash. Every alive member delivers each
+// plain event once and the newest deploy; nobody delivers all 50 deploys.
+TEST(SimApp, EventStormIsDeliveredOnceAndCoalesced) {
+  auto r = run("event-storm", 200, 14);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.delivered, r.alive);
+  EXPECT_EQ(r.duplicates, 0u);
+  EXPECT_LT(r.wrong.value_or(50), 50u);
+}
+
+// A query to the members labelled role=db among 1000: each one alive acks
+// and answers once, no other member answers.
+TEST(SimApp, QueryWithALabelIsAnsweredOnceByExactlyTheLabelled) {
+  auto r = run("query", 1000, 15);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.delivered, r.alive);
+  EXPECT_GT(r.alive.value_or(0), 0u);
+  EXPECT_EQ(r.wrong, std::optional<uint64_t>(0));
+  EXPECT_EQ(r.duplicates, 0u);
+}
+
 // ---- the simulator's own fault primitives, driven directly ----
 
 membership::Config default_config() { return membership::Config{}; }
