@@ -64,6 +64,7 @@ void Membership::receive_app(const Message& msg, Instant now) {
 void Membership::send_app_acks() {
   for (auto& [to, ack] : app_.take_acks()) {
     ++stats_.messages_out;
+    stats_.app_bytes_sent += encoded_envelope_size(Message(ack), config_.cluster.size());
     datagrams_.push_back(OutDatagram{std::move(to), Message(std::move(ack))});
   }
 }

@@ -168,6 +168,7 @@ std::string AppGossip::answer(uint64_t id, std::string payload, size_t datagram_
   to_answer_.erase(it);
   out = std::move(a);
   ++stats_.app_answers_sent;
+  stats_.app_bytes_sent += bytes;
   return {};
 }
 
@@ -232,6 +233,7 @@ size_t AppGossip::fill(std::vector<AppMessage>& out, size_t budget, int limit) {
     }
     entries_.erase(it);
   }
+  stats_.app_bytes_sent += used;
   return used;
 }
 

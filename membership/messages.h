@@ -103,25 +103,25 @@ inline constexpr int kAppKindCount = 3;
 
 struct AppMessage {
   AppKind kind = AppKind::kBroadcast;
-  std::string origin;  // the member that sent it (a name)
+  std::string origin{};  // the member that sent it (a name)
   // Broadcast: the origin's epoch (its incarnation when it started) and a
   // counter: (epoch, seq) orders an origin's broadcasts across restarts.
   // Event and query: `seq` is the Lamport time (`epoch` unused).
   uint64_t epoch = 0;
   uint64_t seq = 0;
   uint64_t id = 0;  // query: its id (random, unique per asker)
-  std::string name;
-  std::string payload;
+  std::string name{};
+  std::string payload{};
   bool coalesce = false;  // event: deliver only the newest of a burst
   // Query only: where answers go (the asker's address), the asker's
   // timeout, whether to ack on receipt, and the filter: only members
   // whose name is in `filter_names` (if any) and whose labels include
   // every `filter_labels` pair answer.
-  std::string reply_to;
+  std::string reply_to{};
   uint32_t timeout_ms = 0;
   bool want_ack = false;
-  std::vector<std::string> filter_names;
-  Labels filter_labels;
+  std::vector<std::string> filter_names{};
+  Labels filter_labels{};
   bool operator==(const AppMessage&) const = default;
 };
 

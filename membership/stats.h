@@ -59,7 +59,8 @@
   X(app_events_coalesced, "Coalescing user events replaced by a newer one of the same name before delivery.") \
   X(app_answers_sent, "Query responses this node sent.")                                           \
   X(app_answers_received, "Query acks and responses this node took (one per member and query).") \
-  X(app_answers_late, "Query acks and responses for a query no longer open here: dropped.")
+  X(app_answers_late, "Query acks and responses for a query no longer open here: dropped.")      \
+  X(app_bytes_sent, "Bytes of app messages piggybacked on datagrams, and of query answers and acks sent.")
 // clang-format on
 
 namespace shoal::membership {

@@ -69,6 +69,22 @@ int main(int argc, char** argv) {
                                               {change("10.0.0.1:1", m::Status::kAlive, labels),
                                                change("10.0.0.5:5", m::Status::kSuspect),
                                                change("10.0.0.6:6", m::Status::kFaulty)}})},
+      {"datagram_gossip_app", [] {
+         m::AppMessage b{m::AppKind::kBroadcast, "10.0.0.7:5", 1718000000000, 3, 0, "config",
+                         "color=blue"};
+         m::AppMessage e{m::AppKind::kEvent, "node-2", 0, 41, 0, "deploy", "v42", true};
+         m::AppMessage q{m::AppKind::kQuery, "10.0.0.1:1", 0, 9, 0xfeed, "ping", ""};
+         q.reply_to = "10.0.0.1:1";
+         q.timeout_ms = 3200;
+         q.want_ack = true;
+         q.filter_names = {"node-2"};
+         q.filter_labels = {{"role", "db"}};
+         m::Gossip g{"10.0.0.7:5", 4, {change("10.0.0.1:1", m::Status::kAlive)}};
+         g.app = {b, e, q};
+         return p::encode_datagram(kCluster, g);
+       }()},
+      {"datagram_query_answer",
+       p::encode_datagram(kCluster, m::QueryAnswer{0xfeed, "node-2", false, "pong"})},
       {"frame_join_request",
        p::encode_frame(kCluster, 1, m::JoinRequest{"[2001:db8::7]:7946", 1718000000000, labels})},
       {"frame_join_response",

@@ -213,6 +213,42 @@ TEST(Seal, EverySealedDatagramFitsTheBudget) {
   EXPECT_LT(sealed_n, sent);
 }
 
+// App gossip is sealed like the rest: a user event and a query answer
+// forged without the key (plaintext, or sealed with another key) are
+// dropped and counted, and nothing reaches the app; the same event sealed
+// with the key is delivered (so the attack really was refused).
+TEST(Seal, AppGossipWithoutTheKeyChangesNothing) {
+  const Key k = generate_key();
+  EngineOptions o;
+  o.protocol.address = "127.0.0.1:1";
+  o.protocol.cluster = "c";
+  o.protocol.incarnation = 1;
+  o.seal = std::make_shared<Seal>("c", Encryption::kRequired, ring_of({k}));
+  Engine e(o, 3, membership::Instant{});
+  membership::Gossip g{"127.0.0.9:1", 0, {}};
+  membership::AppMessage ev{membership::AppKind::kEvent, "127.0.0.9:1", 0, 5, 0, "deploy", "pwn"};
+  g.app = {ev};
+  const membership::QueryAnswer forged{42, "127.0.0.9:1", false, "fake"};
+  const membership::Instant now{};
+
+  EXPECT_EQ(e.on_datagram("127.0.0.9:1", proto::encode_datagram("c", g), now).error,
+            DecodeError::kPlaintextRefused);
+  EXPECT_EQ(e.on_datagram("127.0.0.9:1", proto::encode_datagram("c", forged), now).error,
+            DecodeError::kPlaintextRefused);
+  Seal other("c", Encryption::kRequired, ring_of({generate_key()}));
+  EXPECT_EQ(e.on_datagram("127.0.0.9:1", other.datagram("127.0.0.1:1", g), now).error,
+            DecodeError::kDecryptFailed);
+  EXPECT_TRUE(e.take_app_deliveries().empty());
+  EXPECT_EQ(e.core().stats().app_delivered, 0u);
+  EXPECT_EQ(e.core().pending_app(), 0u);  // and nothing to pass on
+
+  Seal peer("c", Encryption::kRequired, ring_of({k}));
+  EXPECT_FALSE(e.on_datagram("127.0.0.9:1", peer.datagram("127.0.0.1:1", g), now).dropped());
+  const auto got = e.take_app_deliveries();
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].payload, "pwn");
+}
+
 TEST(Keyring, InstallUseRemove) {
   const Key a = generate_key(), b = generate_key();
   Keyring r;

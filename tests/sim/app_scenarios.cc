@@ -42,6 +42,18 @@ struct Deliveries {
 
 int crash_count(const ScenarioOptions& o) { return std::max(1, o.nodes / 100); }
 
+// The app bytes the running nodes sent, per running node.
+double app_bytes(Run& r) {
+  uint64_t bytes = 0;
+  int running = 0;
+  for (int i = 0; i < static_cast<int>(r.sim.size()); ++i) {
+    if (!r.sim.running(i)) continue;
+    bytes += r.sim.node(i).stats().app_bytes_sent;
+    ++running;
+  }
+  return running == 0 ? 0 : static_cast<double>(bytes) / running;
+}
+
 }  // namespace
 
 // One node broadcasts while 1% of the nodes crash; every node alive at the
@@ -84,6 +96,7 @@ ScenarioResult app_broadcast(const ScenarioOptions& o) {
   }
   std::tie(r.result.alive, r.result.delivered) = count();
   r.result.wrong = r.result.wrong.value_or(0);
+  r.result.app_bytes_per_node = app_bytes(r);
   r.sim.set_loss(0);
   if (r.result.duplicates != 0) r.fail("a node delivered the broadcast twice");
   if (*r.result.wrong != 0) r.fail("the origin delivered its own broadcast");
@@ -152,6 +165,7 @@ ScenarioResult app_event_storm(const ScenarioOptions& o) {
   }
   std::tie(r.result.alive, r.result.delivered) = count();
   r.result.wrong = deploys_max;  // the most deploy events one node delivered
+  r.result.app_bytes_per_node = app_bytes(r);
   r.sim.set_loss(0);
   if (r.result.duplicates != 0) r.fail("a node delivered an event twice");
   if (deploys_max >= 50) r.fail("the deploy events were not coalesced anywhere");
@@ -188,6 +202,7 @@ ScenarioResult app_query(const ScenarioOptions& o) {
   crash_some(r, rng, crash_count(o), {asker}, milliseconds(100));
   r.sim.run_until([&] { return ends > 0; }, t0 + seconds(120), milliseconds(10));
   r.result.all_detect_s = to_s(r.sim.now() - t0);  // the query's timeout
+  r.result.app_bytes_per_node = app_bytes(r);
   r.result.alive = 0;
   r.result.delivered = 0;
   r.result.wrong = 0;

@@ -384,7 +384,8 @@ std::string ScenarioResult::to_json() const {
     out += "\"alive\": " + std::to_string(*alive) +
            ", \"delivered\": " + std::to_string(delivered.value_or(0)) +
            ", \"duplicates\": " + std::to_string(duplicates) +
-           ", \"wrong\": " + std::to_string(wrong.value_or(0)) + ", ";
+           ", \"wrong\": " + std::to_string(wrong.value_or(0)) +
+           ", \"app_bytes_per_node\": " + fmt_opt(app_bytes_per_node) + ", ";
   }
   std::snprintf(buf, sizeof buf, "\"sim_s\": %.3f, \"wall_s\": %.3f, \"error\": \"%s\"}", sim_s,
                 wall_s, error.c_str());

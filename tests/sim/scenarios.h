@@ -58,6 +58,9 @@ struct ScenarioResult {
   std::optional<uint64_t> alive;
   std::optional<uint64_t> delivered;
   std::optional<uint64_t> wrong;
+  // App bytes (app_bytes_sent) the running nodes sent in the scenario,
+  // per node.
+  std::optional<double> app_bytes_per_node;
   double sim_s = 0;
   double wall_s = 0;  // set by the caller
   std::string to_json() const;
