@@ -74,6 +74,7 @@ struct Flags {
   std::string log_level = "info";
   std::string log_format = "text";
   std::vector<std::string> labels;
+  std::vector<std::string> admit_labels;  // --admit-label K=V
   int64_t leave_timeout_ms = 2000;
   std::string encryption;
   std::vector<MsFlag> ms;
@@ -95,6 +96,9 @@ struct Flags {
                    "JSON array of \"host:port\" seeds (Ringpop hosts file)");
     app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
     app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
+    app.add_option("--admit-label", admit_labels,
+                   "admit only members labelled KEY=VALUE; others are never added here "
+                   "(repeatable: all of them)");
     app.add_option("--log-level", log_level, "trace, debug, info, warn, error, off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}));
     app.add_option("--log-format", log_format,
@@ -217,6 +221,7 @@ struct Flags {
       if (eq == std::string::npos || eq == 0) return "--label: expected KEY=VALUE, got '" + l + "'";
       o.labels[l.substr(0, eq)] = l.substr(eq + 1);
     }
+    if (auto err = finish_admission(); !err.empty()) return err;
     if (auto err = finish_encryption(); !err.empty()) return err;
     if (!seeds_file.empty()) {
       std::string err;
@@ -226,6 +231,34 @@ struct Flags {
     }
     if (auto err = finish_snapshot(); !err.empty()) return err;
     return o.validate().message;
+  }
+
+  // --admit-label K=V...: a member without every one of them is vetoed.
+  std::string finish_admission() {
+    shoal::membership::Labels need;
+    for (const std::string& l : admit_labels) {
+      const size_t eq = l.find('=');
+      if (eq == std::string::npos || eq == 0) {
+        return "--admit-label: expected KEY=VALUE, got '" + l + "'";
+      }
+      need[l.substr(0, eq)] = l.substr(eq + 1);
+    }
+    if (need.empty()) return "";
+    for (const auto& [k, v] : need) {
+      auto own = o.labels.find(k);
+      if (own == o.labels.end() || own->second != v) {
+        return "--admit-label " + k + "=" + v + ": this node lacks it itself (add --label " + k +
+               "=" + v + ")";
+      }
+    }
+    o.admit = [need](const shoal::membership::MemberState& m) -> std::string {
+      for (const auto& [k, v] : need) {
+        auto it = m.labels.find(k);
+        if (it == m.labels.end() || it->second != v) return "lacks label " + k + "=" + v;
+      }
+      return "";
+    };
+    return "";
   }
 
   // The snapshot's members join the seeds (after the configured ones, this

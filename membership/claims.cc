@@ -179,12 +179,16 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
       ++stats_.introductions_throttled;
       return false;
     }
+    Member m;
+    m.state = {c.name, c.status, c.incarnation, c.labels, address_of(c)};
+    if (admit_ && !admit_(m.state).empty()) {
+      ++stats_.members_vetoed;
+      return false;
+    }
     if (members_.size() >= kMembersMax && !(own_claim && evict_one(now))) {
       ++stats_.changes_dropped;
       return false;
     }
-    Member m;
-    m.state = {c.name, c.status, c.incarnation, c.labels, address_of(c)};
     m.hearsay = hearsay;
     hearsay_ += hearsay ? 1 : 0;
     it = members_.emplace(c.name, std::move(m)).first;

@@ -54,6 +54,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -84,6 +85,10 @@ struct OutExchange {
   std::string to;
   TcpRequest request;
 };
+
+// memberlist's AliveDelegate: "" admits a member this node does not know
+// yet, else why not (the member is then never added here).
+using Admission = std::function<std::string(const MemberState& member)>;
 
 class Membership {
  public:
@@ -140,6 +145,13 @@ class Membership {
   // (memberlist's UpdateNode). "" on success, else why not: over
   // kLabelsBytesMax, or leaving.
   std::string set_labels(Labels labels, Instant now);
+
+  // Admission (memberlist's AliveDelegate): `admit` is asked about every
+  // member before this node adds it (from gossip, a join, a sync); a
+  // member it refuses is not added, so this node neither probes nor
+  // gossips it, and is counted (members_vetoed). Members already known
+  // are not asked again. Empty: every member is admitted.
+  void set_admission(Admission admit) { admit_ = std::move(admit); }
 
   // ---- app gossip (app_gossip.h; app.cc) ----
   // memberlist's user broadcast: every other member delivers the newest
@@ -399,6 +411,7 @@ class Membership {
   Disseminator queue_;
   MembershipStats stats_;
   AppGossip app_;
+  Admission admit_;
 
   std::map<std::string, Member, std::less<>> members_;
   std::set<std::pair<Instant, std::string>> timers_;

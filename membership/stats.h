@@ -24,6 +24,7 @@
   X(changes_dropped, "Claims dropped: over the per-message or member-table bound, or too big for any datagram.")               \
   X(hearsay_dropped, "Non-alive claims about members never seen alive, dropped: kHearsayMax such entries exist already.") \
   X(introductions_throttled, "New members a datagram sender introduced over kNewPerSenderPerSecond in one second: dropped.") \
+  X(members_vetoed, "Members the app's admission check refused: never added here (NodeOptions::admit, shoald --admit-label).") \
   X(members_evicted, "Members forgotten early to make room for a member's own alive claim in a full table.") \
   X(changes_rejected, "Claims that would raise an incarnation past this node's clock plus incarnation_ahead_max: rejected.") \
   X(probes, "Probes started (one per protocol period).")                                          \

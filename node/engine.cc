@@ -40,6 +40,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
             !is_draining(options_.protocol.labels), label_weight(options_.protocol.labels)),
       forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {
   forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
+  if (options_.admit) core_.set_admission(options_.admit);
 }
 
 std::string Engine::directed_refusal(std::string_view name) const {

@@ -73,6 +73,8 @@ struct EngineOptions {
   // Where the ring snapshots are published; null: the engine's own. The
   // node passes one that exists before the engine (Node::ring_publisher()).
   ring::RingPublisher* ring_publisher = nullptr;
+  // Membership::set_admission.
+  membership::Admission admit;
 };
 
 class Engine {

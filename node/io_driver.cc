@@ -140,6 +140,7 @@ void Node::Impl::make_engine() {
   eo.forward = {opts.forward_inflight_max, opts.breaker_failures, opts.breaker_open};
   eo.seal = seal;
   eo.ring_publisher = &ring_publisher;
+  eo.admit = opts.admit;
   log.info("shoal node {} (cluster '{}', incarnation {}, rng seed {}, encryption {}{})", advertised,
            opts.cluster, eo.protocol.incarnation, seed, to_string(seal->mode()),
            seal->mode() == Encryption::kOff

@@ -7,6 +7,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -98,6 +99,15 @@ struct NodeOptions {
   // Where admin `keys install|use|remove` save the ring (atomically);
   // empty: key changes last until the process ends.
   std::string keyring_file;
+
+  // Admission (memberlist's AliveDelegate): asked on the io thread about
+  // every member before this node adds it (name, address, labels); a
+  // non-empty answer says why not, and the member is never added here,
+  // so never probed, gossiped or put on this node's ring (counted:
+  // members_vetoed). E.g. a wrong version label, a name outside a
+  // pattern. Keep it fast and pure: it runs for every unknown member
+  // named in any datagram. Empty: every member is admitted.
+  std::function<std::string(const membership::MemberState& member)> admit;
 
   // Member-change log lines per second at most (a flood of forged members
   // must not flood the log); the rest are counted and reported in one

@@ -75,7 +75,12 @@ class AppGossipTest(unittest.TestCase):
         """A `shoal watch --events` against each node, started and watching:
         the lines each has printed so far, by node."""
         watchers = []
-        self.addCleanup(stop_processes, watchers, 5, 5)
+
+        def stop():
+            stop_processes(watchers, 5, 5)
+            for p in watchers:
+                p.stdout.close()
+        self.addCleanup(stop)
         lines = {i: [] for i in range(N)}
 
         def read(i, p):
@@ -141,6 +146,39 @@ class AppGossipTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 2)
         self.assertIn("not a duration", r.stderr)
+
+
+class AdmissionTest(unittest.TestCase):
+    """memberlist's AliveDelegate as shoald's --admit-label: a joiner
+    without the label stays out of every member that requires it."""
+
+    def test_a_vetoed_joiner_stays_out(self):
+        c = Cluster(4, cluster="admission")
+        self.addCleanup(c.stop_all)
+        need = ["--label", "version=2", "--admit-label", "version=2"]
+        for i in range(3):
+            c.start(i, extra=need)
+
+        def three():
+            return all(len(c.members(i) or {}) == 3 for i in range(3))
+        self.assertTrue(poll(three, timeout=30), "3 nodes did not see each other")
+        c.start(3, extra=["--label", "version=1"])
+
+        # The joiner got a join answer and probes the others; they refuse it.
+        def refused():
+            joiner = c.cli(3, "stats") or {}
+            vetoes = [(c.cli(i, "stats") or {}).get("members_vetoed", 0) for i in range(3)]
+            return joiner.get("probes", 0) >= 10 and all(v >= 1 for v in vetoes)
+        self.assertTrue(poll(refused, timeout=30), "no veto counted")
+        for i in range(3):
+            self.assertNotIn(c.addr(3), c.members(i), f"node {i} added the vetoed joiner")
+        self.assertEqual(len(c.members(3)), 4)  # it knows them; they never know it
+
+    def test_an_admission_the_node_fails_itself_is_refused(self):
+        c = Cluster(1, cluster="admission-bad")
+        c.start(0, extra=["--label", "version=1", "--admit-label", "version=2"])
+        self.addCleanup(c.stop_all)
+        self.assertEqual(c.wait_exit(0, timeout=15), 2)
 
 
 if __name__ == "__main__":

@@ -1335,6 +1335,33 @@ TEST(MembershipTest, EveryDatagramFitsTheBudget) {
   EXPECT_GT(with_changes, 0u);
 }
 
+// memberlist's AliveDelegate: a member the admission check refuses is
+// never added, from gossip or a join; the others are, and the refusal is
+// counted.
+TEST(MembershipTest, AdmissionVetoKeepsAMemberOut) {
+  Harness h("self:1", 100);
+  h.m.set_admission([](const MemberState& s) -> std::string {
+    auto it = s.labels.find("version");
+    return it != s.labels.end() && it->second == "2" ? "" : "wrong version";
+  });
+  Gossip g{"a:1", 0, {}};
+  g.changes.push_back({"a:1", Status::kAlive, 1, {{"version", "2"}}, "a:1", 0});
+  g.changes.push_back({"b:1", Status::kAlive, 1, {{"version", "1"}}, "b:1", 0});
+  h.receive(g);
+  EXPECT_TRUE(h.m.member("a:1"));
+  EXPECT_FALSE(h.m.member("b:1"));
+  EXPECT_EQ(h.m.stats().members_vetoed, 1u);
+  // Its own join: answered, but it stays out, and is not gossiped.
+  (void)h.m.on_tcp_request("b:1", JoinRequest{"b:1", 2, {{"version", "1"}}}, h.now);
+  EXPECT_FALSE(h.m.member("b:1"));
+  EXPECT_EQ(h.m.stats().members_vetoed, 2u);
+  h.advance(std::chrono::seconds(2));
+  for (const auto& d : h.sent) {
+    for (const Change& c : changes_of(d.message)) EXPECT_NE(c.name, "b:1");
+    EXPECT_NE(d.to, "b:1");
+  }
+}
+
 TEST(MembershipTest, SameSeedSameInputsSameOutputs) {
   auto run = [](uint64_t seed) {
     Harness h("self:1", 100, seed);
