@@ -29,6 +29,7 @@
 #include <thread>
 #include <vector>
 
+#include "shoal/cli/event_handlers.h"
 #include "shoal/cli/seeds_file.h"
 #include "shoal/cli/snapshot_file.h"
 #include "shoal/node/log_json.h"
@@ -75,6 +76,8 @@ struct Flags {
   std::string log_format = "text";
   std::vector<std::string> labels;
   std::vector<std::string> admit_labels;  // --admit-label K=V
+  std::vector<std::string> event_handler_flags;
+  std::vector<shoal::cli::EventHandlerSpec> event_handlers;
   int64_t leave_timeout_ms = 2000;
   std::string encryption;
   std::vector<MsFlag> ms;
@@ -96,6 +99,11 @@ struct Flags {
                    "JSON array of \"host:port\" seeds (Ringpop hosts file)");
     app.add_option("--cluster", o.cluster, "cluster name; other clusters' traffic is dropped");
     app.add_option("--label", labels, "label KEY=VALUE gossiped with this member (repeatable)");
+    app.add_option("--event-handler", event_handler_flags,
+                   "[FILTER[,FILTER...]=]SCRIPT: run SCRIPT (sh -c) for member events, user "
+                   "events and queries (filters: member-join, member-leave, member-failed, "
+                   "member-update, member-reap, user, user:NAME, query, query:NAME; a query's "
+                   "answer is its stdout); repeatable");
     app.add_option("--admit-label", admit_labels,
                    "admit only members labelled KEY=VALUE; others are never added here "
                    "(repeatable: all of them)");
@@ -222,6 +230,11 @@ struct Flags {
       o.labels[l.substr(0, eq)] = l.substr(eq + 1);
     }
     if (auto err = finish_admission(); !err.empty()) return err;
+    for (const std::string& f : event_handler_flags) {
+      shoal::cli::EventHandlerSpec spec;
+      if (std::string err = shoal::cli::parse_event_handler(f, spec); !err.empty()) return err;
+      event_handlers.push_back(std::move(spec));
+    }
     if (auto err = finish_encryption(); !err.empty()) return err;
     if (!seeds_file.empty()) {
       std::string err;
@@ -291,6 +304,9 @@ int run(shoal::node::NodeOptions o, const Flags& flags) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGUSR1);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);  // inherited by every thread
+  // An event handler script that exits before reading its stdin must not
+  // take shoald down (event_handlers.cc gives scripts the default back).
+  (void)signal(SIGPIPE, SIG_IGN);
 
   shoal::node::Node node(o);
   // The default handler echoes the payload; the result names the node that
@@ -313,6 +329,19 @@ int run(shoal::node::NodeOptions o, const Flags& flags) {
                                        e.status == shoal::membership::Status::kSuspect);
       up ? w->alive(e.name, e.address.empty() ? e.name : e.address) : w->gone(e.name);
     });
+  }
+  std::unique_ptr<shoal::cli::EventHandlers> handlers;
+  if (!flags.event_handlers.empty()) {
+    const std::string self_address = o.advertise.empty() ? o.listen : o.advertise;
+    handlers = std::make_unique<shoal::cli::EventHandlers>(
+        flags.event_handlers, o.name.empty() ? self_address : o.name, self_address,
+        [&node](uint64_t id, std::string answer) {
+          (void)node.answer_query(id, std::move(answer));
+        },
+        [](const std::string& line) { spdlog::warn("{}", line); });
+    node.on_member_change(
+        [h = handlers.get()](const shoal::node::MemberEvent& e) { h->member(e); });
+    node.on_app_message([h = handlers.get()](const shoal::node::AppMessage& m) { h->app(m); });
   }
   if (auto err = node.start()) {
     // Through the logger: with --log-format json this too is a JSON line.
@@ -337,6 +366,7 @@ int run(shoal::node::NodeOptions o, const Flags& flags) {
   }
   node.stop();
   stop_watch.join();
+  handlers.reset();  // after the node: no listener runs any more
   spdlog::info("stopped");
   return 0;
 }

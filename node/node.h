@@ -222,6 +222,11 @@ class Node {
   void query(std::string name, std::string payload, QueryOptions options,
              std::function<void(QueryResult)> done);
   std::future<QueryResult> query(std::string name, std::string payload, QueryOptions options = {});
+  // This node's answer to query `query_id` (a delivered query's
+  // AppMessage::id), for an answer made elsewhere (a script, a thread of
+  // the app's): once, before the query's timeout. kInvalidArgument if it
+  // is not awaiting one here (answered, timed out) or too big.
+  Error answer_query(uint64_t query_id, std::string payload);
   // The handler that answers queries named `name` here (empty: none, and
   // a built-in comes back). kInvalidArgument for a bad name.
   Error set_query_handler(const std::string& name, QueryHandler handler);

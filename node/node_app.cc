@@ -23,7 +23,9 @@ Error Node::broadcast(std::string name, std::string payload) {
   return impl_->on_io([this, &name, &payload]() -> Error {
     Impl& d = *impl_;
     if (!d.on_io_thread()) return {ErrorCode::kNotRunning, "the node is not running"};
-    return refused(d.engine->broadcast(std::move(name), std::move(payload), mono_now()));
+    const std::string why = d.engine->broadcast(std::move(name), std::move(payload), mono_now());
+    d.pump();
+    return refused(why);
   });
 }
 
@@ -31,7 +33,10 @@ Error Node::event(std::string name, std::string payload, bool coalesce) {
   return impl_->on_io([this, &name, &payload, coalesce]() -> Error {
     Impl& d = *impl_;
     if (!d.on_io_thread()) return {ErrorCode::kNotRunning, "the node is not running"};
-    return refused(d.engine->event(std::move(name), std::move(payload), coalesce, mono_now()));
+    const std::string why =
+        d.engine->event(std::move(name), std::move(payload), coalesce, mono_now());
+    d.pump();
+    return refused(why);
   });
 }
 
@@ -76,6 +81,16 @@ std::future<QueryResult> Node::query(std::string name, std::string payload, Quer
   query(std::move(name), std::move(payload), std::move(options),
         [promise](QueryResult r) { promise->set_value(std::move(r)); });
   return fut;
+}
+
+Error Node::answer_query(uint64_t query_id, std::string payload) {
+  return impl_->on_io([this, query_id, &payload]() -> Error {
+    Impl& d = *impl_;
+    if (!d.on_io_thread()) return {ErrorCode::kNotRunning, "the node is not running"};
+    const std::string why = d.engine->answer_query(query_id, std::move(payload), mono_now());
+    d.pump();
+    return refused(why);
+  });
 }
 
 Error Node::set_query_handler(const std::string& name, QueryHandler handler) {

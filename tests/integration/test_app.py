@@ -21,6 +21,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import unittest
@@ -146,6 +147,59 @@ class AppGossipTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=30)
         self.assertEqual(r.returncode, 2)
         self.assertIn("not a duration", r.stderr)
+
+
+class EventHandlerTest(unittest.TestCase):
+    """serf agent's -event-handler as shoald's: scripts for member events,
+    user events and queries; a query's answer is the script's stdout; a
+    script past its time is killed and the node carries on."""
+
+    def test_scripts_run_for_events_and_answer_queries(self):
+        out = tempfile.mkdtemp(prefix="shoal-handlers-")
+        c = Cluster(3, cluster="handlers")
+        self.addCleanup(c.stop_all)
+        handlers = [
+            "--event-handler", "query:load=printf 'load of %s' \"$SHOAL_SELF_NAME\"",
+            "--event-handler", f"user:deploy=cat > {out}/deploy-$SHOAL_SELF_ADDRESS",
+            "--event-handler", f"member-join,member-failed=cat >> {out}/members-$SHOAL_SELF_ADDRESS",
+            "--event-handler", "query:slow=sleep 30",
+        ]
+        for i in range(3):
+            c.start(i, extra=handlers)
+
+        def read(name):
+            try:
+                with open(os.path.join(out, name)) as f:
+                    return f.read()
+            except FileNotFoundError:
+                return ""
+
+        # member-join: each node's script saw the two others join.
+        def joins():
+            return all(all(c.addr(j) in read(f"members-{c.addr(i)}") for j in range(3) if j != i)
+                       for i in range(3))
+        self.assertTrue(poll(joins, timeout=30), "member-join scripts did not run")
+        line = read(f"members-{c.addr(0)}").splitlines()[0].split("\t")
+        self.assertEqual(line[2], "alive", line)
+
+        r = c.cli(1, "query", "load", "--timeout", "2s")
+        self.assertEqual(sorted(x["payload"] for x in r["responses"]),
+                         sorted(f"load of {c.addr(i)}" for i in range(3)))
+
+        self.assertEqual(c.cli(2, "event", "deploy", "v7"), {"name": "deploy", "sent": True})
+        self.assertTrue(poll(lambda: all(read(f"deploy-{c.addr(i)}") == "v7" for i in range(3)),
+                         timeout=10), "user:deploy scripts did not get the payload")
+
+        # Killed at the query's timeout: no answer, and the nodes go on.
+        slow = c.cli(0, "query", "slow", "--timeout", "1s")
+        self.assertEqual(slow["responses"], [])
+        self.assertEqual(len(c.cli(0, "query", "ping", "--timeout", "1s")["responses"]), 3)
+
+    def test_an_unknown_filter_is_refused(self):
+        c = Cluster(1, cluster="handlers-bad")
+        c.start(0, extra=["--event-handler", "member-joni=true"])
+        self.addCleanup(c.stop_all)
+        self.assertEqual(c.wait_exit(0, timeout=15), 2)
 
 
 class AdmissionTest(unittest.TestCase):
