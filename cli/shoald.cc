@@ -160,6 +160,10 @@ struct Flags {
         {"--sync-mismatch-min-ms", "checksum disagreement before a full sync", &p.sync_mismatch_min,
          0},
         {"--sync-interval-min-ms", "at most one full sync per", &p.sync_interval_min, 0},
+        {"--push-pull-interval-ms",
+         "a full sync with a random member this often (scaled up "
+         "past 32 members; 0: off)",
+         &p.push_pull_interval, 0},
         {"--join-backoff-min-ms", "first join retry delay", &p.join_backoff_min, 0},
         {"--join-backoff-max-ms", "join retry delay cap", &p.join_backoff_max, 0},
         {"--tcp-timeout-ms", "join/sync exchange timeout", &p.tcp_timeout, 0},

@@ -81,6 +81,7 @@ std::string Tuning::validate() const {
   }
   if (tcp_timeout <= Duration::zero()) return "tcp_timeout: must be > 0";
   if (heal_interval <= Duration::zero()) return "heal_interval: must be > 0";
+  if (push_pull_interval < Duration::zero()) return "push_pull_interval: must be >= 0 (0: off)";
   if (heal_fanout < 0) return "heal_fanout: must be >= 0";
   if (incarnation_ahead_max < Duration::zero() ||
       incarnation_ahead_max > std::chrono::hours(24 * 3650)) {

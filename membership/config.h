@@ -138,6 +138,13 @@ struct Tuning {
   int sync_mismatches_trigger = 3;
   Duration sync_mismatch_min = milliseconds(500);
   Duration sync_interval_min = milliseconds(750);
+  // Besides: a full sync with one random member every push_pull_interval
+  // (memberlist's PushPullInterval, and its scaling: x (ceil(log2(N / 32))
+  // + 1) above 32 members, so 30 s up to 32, 180 s at 1000), the first at
+  // a random time within it. It carries the app's state both ways
+  // (Membership::set_app_state) and repairs what gossip and the checksum
+  // trigger miss. 0: off.
+  Duration push_pull_interval = seconds(30);
 
   // ---- join, healing, leave ----
   // Seeds contacted at once per join attempt.

@@ -54,6 +54,15 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
   checksum_ += member_hash(it->second.state);
   pingable_count_ = 1;
   enqueue(self_change());
+  // The first push-pull at a point within the interval that depends on
+  // the name (no random draw: every other run keeps its random choices),
+  // so that a cold start's members do not all sync at once.
+  if (config_.push_pull_interval > Duration::zero()) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : self_) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    next_push_pull_ = now + Duration(static_cast<int64_t>(
+                                h % static_cast<uint64_t>(config_.push_pull_interval.count())));
+  }
 }
 
 Incarnation Membership::incarnation() const {
@@ -228,6 +237,7 @@ Instant Membership::next_deadline() const {
   if (probe_.active && !probe_.acked && !probe_.indirect_sent) t = std::min(t, probe_.ack_deadline);
   if (!timers_.empty()) t = std::min(t, timers_.begin()->first);
   if (name_check_.active) t = std::min(t, name_check_.deadline);
+  t = std::min(t, next_push_pull_);
   for (const auto& [seq, r] : relays_) t = std::min(t, r.nack_sent ? r.expires : r.nack_deadline);
   for (const auto& [id, ex] : pending_exchanges_) t = std::min(t, ex.deadline);
   return std::min(t, app_.next_deadline());
@@ -309,6 +319,7 @@ void Membership::tick(Instant now) {
   if (now >= next_period_) start_period(now);
   if (now >= next_join_) attempt_join(now);
   if (now >= next_heal_) maybe_heal(now);
+  if (now >= next_push_pull_) push_pull(now);
   app_.tick(now);
   if (lag_points > 0) {
     ++stats_.late_ticks;

@@ -90,6 +90,14 @@ struct OutExchange {
 // yet, else why not (the member is then never added here).
 using Admission = std::function<std::string(const MemberState& member)>;
 
+// memberlist's LocalState / MergeRemoteState: the app's state, sent with
+// every join and full sync both ways, and merged by the receiver. `join`:
+// the exchange is a join (not a periodic or triggered sync).
+struct AppState {
+  std::function<std::string(bool join)> local;
+  std::function<void(const std::string& state, bool join)> merge;
+};
+
 class Membership {
  public:
   // Hard bounds on state sizes (operating errors beyond them are counted).
@@ -152,6 +160,11 @@ class Membership {
   // gossips it, and is counted (members_vetoed). Members already known
   // are not asked again. Empty: every member is admitted.
   void set_admission(Admission admit) { admit_ = std::move(admit); }
+  // The app's state in push-pull (AppState). A state over kAppStateMax is
+  // not sent (an empty one goes) and a peer's is not merged; both counted
+  // (app_state_refused).
+  static constexpr size_t kAppStateMax = 64 * 1024;
+  void set_app_state(AppState state) { app_state_ = std::move(state); }
 
   // ---- app gossip (app_gossip.h; app.cc) ----
   // memberlist's user broadcast: every other member delivers the newest
@@ -393,7 +406,14 @@ class Membership {
   // ---- join, heal, sync ----
   void attempt_join(Instant now);
   // This node's join request (joins and heals send the same).
-  JoinRequest join_request() const;
+  JoinRequest join_request();
+  // The app's state to send (AppState::local), bounded; and a peer's to
+  // merge (AppState::merge), if any and within the bound.
+  std::string local_app_state(bool join);
+  void merge_app_state(const std::string& state, bool join);
+  // A full sync with a random pingable member (push_pull_interval).
+  void push_pull(Instant now);
+  Duration push_pull_interval() const;
   void maybe_heal(Instant now);
   uint64_t start_exchange(ExchangeKind kind, const std::string& to, TcpRequest req, Instant now);
   void finish_join_round(Instant now);
@@ -412,6 +432,8 @@ class Membership {
   MembershipStats stats_;
   AppGossip app_;
   Admission admit_;
+  AppState app_state_;
+  Instant next_push_pull_ = kNever;
 
   std::map<std::string, Member, std::less<>> members_;
   std::set<std::pair<Instant, std::string>> timers_;

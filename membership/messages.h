@@ -61,12 +61,15 @@ inline constexpr uint32_t kProtocolVersion = 1;
 //   5  app gossip: `app` in every datagram (user broadcasts, user events,
 //      queries), the QueryAnswer datagram. Nodes before it ignore `app`
 //      (an unknown field): they neither deliver nor pass it on.
-inline constexpr uint32_t kProtocolMinor = 5;
+//   6  app state: `app_state` in join and sync requests and responses
+//      (memberlist's push-pull LocalState). Nodes before it ignore it.
+inline constexpr uint32_t kProtocolMinor = 6;
 inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
 inline constexpr uint32_t kMinorEndpoints = 3;
 inline constexpr uint32_t kMinorDirected = 4;
 inline constexpr uint32_t kMinorAppGossip = 5;
+inline constexpr uint32_t kMinorAppState = 6;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; member_address.h check_member_name). Every
@@ -214,7 +217,8 @@ struct JoinRequest {
   std::string source;
   Incarnation incarnation = 0;
   Labels labels;
-  std::string address{};  // where the joiner is reached; "" = source
+  std::string address{};    // where the joiner is reached; "" = source
+  std::string app_state{};  // the app's state (minor 6)
   bool operator==(const JoinRequest&) const = default;
 };
 
@@ -222,6 +226,7 @@ struct JoinResponse {
   std::string responder;
   uint64_t checksum = 0;
   std::vector<MemberState> members;
+  std::string app_state{};
   bool operator==(const JoinResponse&) const = default;
 };
 
@@ -229,6 +234,7 @@ struct SyncRequest {
   std::string source;
   uint64_t checksum = 0;
   std::vector<MemberState> members;
+  std::string app_state{};
   bool operator==(const SyncRequest&) const = default;
 };
 
@@ -236,6 +242,7 @@ struct SyncResponse {
   std::string responder;
   uint64_t checksum = 0;
   std::vector<MemberState> members;
+  std::string app_state{};
   bool operator==(const SyncResponse&) const = default;
 };
 

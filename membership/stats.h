@@ -48,6 +48,8 @@
   X(reincarnations, "Faulty members revived as suspect by partition healing.")                    \
   X(syncs_sent, "Full syncs (push-pull) this node started.")                                      \
   X(syncs_received, "Full syncs other nodes started with this node.")                             \
+  X(push_pulls, "Periodic full syncs (push_pull_interval) this node started.")                   \
+  X(app_state_refused, "App states over kAppStateMax: not sent (this node's) or not merged (a peer's).") \
   X(gossips_sent, "Gossip datagrams sent (changes without a probe).")                            \
   X(app_broadcasts_sent, "App broadcasts this node sent (Node::broadcast).")                      \
   X(app_events_sent, "User events this node sent (Node::event, shoal event).")                    \

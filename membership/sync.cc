@@ -10,6 +10,7 @@
 // join round ends when all its exchanges have.
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <set>
 #include <string>
@@ -58,7 +59,7 @@ void Membership::note_checksum(const std::string& source, uint64_t checksum, Ins
   last_sync_ = now;
   ++stats_.syncs_sent;
   start_exchange(ExchangeKind::kSync, address_of(it->second.state),
-                 SyncRequest{self_, checksum_, member_states()}, now);
+                 SyncRequest{self_, checksum_, member_states(), local_app_state(false)}, now);
 }
 
 // -------------------------------------------------------- TCP exchanges
@@ -80,8 +81,10 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
         (join->source != self_ || address_of(claim) != config_.address)) {
       apply(claim, now);
       note_heard_over_tcp(from, join->source, false);
+      // Its state, once it is a member here (not if the app vetoed it).
+      if (members_.count(join->source) != 0) merge_app_state(join->app_state, true);
     }
-    return JoinResponse{self_, checksum_, member_states()};
+    return JoinResponse{self_, checksum_, member_states(), local_app_state(true)};
   }
   if (const auto* ping = std::get_if<Ping>(&req)) {
     // The fallback probe: says only that this node is up. An Ack whose
@@ -94,8 +97,9 @@ TcpResponse Membership::on_tcp_request(std::string_view from, const TcpRequest& 
   if (sync.source != self_) {
     merge_members(sync.members, sync.source, now, MergeKind::kSync);
     note_heard_over_tcp(from, sync.source, false);
+    if (members_.count(sync.source) != 0) merge_app_state(sync.app_state, false);
   }
-  return SyncResponse{self_, checksum_, member_states()};
+  return SyncResponse{self_, checksum_, member_states(), local_app_state(false)};
 }
 
 void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant now) {
@@ -121,6 +125,7 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
     merge_members(join->members, join->responder, now,
                   ex.kind == ExchangeKind::kHeal ? MergeKind::kHeal : MergeKind::kJoin);
     note_heard_over_tcp(ex.to, join->responder, true);
+    merge_app_state(join->app_state, ex.kind == ExchangeKind::kJoin);
     if (ex.kind == ExchangeKind::kJoin) {
       joined_ = true;
       join_backoff_ = config_.join_backoff_min;
@@ -129,6 +134,7 @@ void Membership::on_tcp_response(uint64_t id, const TcpResponse& resp, Instant n
   } else if (const auto* sync = std::get_if<SyncResponse>(&resp)) {
     merge_members(sync->members, sync->responder, now, MergeKind::kSync);
     note_heard_over_tcp(ex.to, sync->responder, true);
+    merge_app_state(sync->app_state, false);
     sync_in_flight_ = false;
   }
 }
@@ -159,9 +165,50 @@ void Membership::attempt_join(Instant now) {
   }
 }
 
-JoinRequest Membership::join_request() const {
+JoinRequest Membership::join_request() {
   const MemberState& s = members_.find(self_)->second.state;
-  return JoinRequest{self_, s.incarnation, s.labels, s.address};
+  return JoinRequest{self_, s.incarnation, s.labels, s.address, local_app_state(true)};
+}
+
+// ------------------------------------------------- push-pull, app state
+
+Duration Membership::push_pull_interval() const {
+  // memberlist's pushPullScale: x (ceil(log2(N) - log2(32)) + 1) past 32.
+  constexpr double kThreshold = 32;
+  const auto n = static_cast<double>(pingable_count_);
+  if (n <= kThreshold) return config_.push_pull_interval;
+  const auto mult = static_cast<int64_t>(std::ceil(std::log2(n) - std::log2(kThreshold))) + 1;
+  return config_.push_pull_interval * mult;
+}
+
+void Membership::push_pull(Instant now) {
+  next_push_pull_ = now + push_pull_interval();
+  if (leaving_ || displaced_ || !joined_ || sync_in_flight_) return;
+  const std::vector<std::string> peer = random_pingable(1, "");
+  if (peer.empty()) return;
+  ++stats_.push_pulls;
+  ++stats_.syncs_sent;
+  sync_in_flight_ = true;
+  last_sync_ = now;
+  start_exchange(ExchangeKind::kSync, peer[0],
+                 SyncRequest{self_, checksum_, member_states(), local_app_state(false)}, now);
+}
+
+std::string Membership::local_app_state(bool join) {
+  if (!app_state_.local) return {};
+  std::string state = app_state_.local(join);
+  if (state.size() <= kAppStateMax) return state;
+  ++stats_.app_state_refused;
+  return {};
+}
+
+void Membership::merge_app_state(const std::string& state, bool join) {
+  if (state.empty() || !app_state_.merge) return;
+  if (state.size() > kAppStateMax) {
+    ++stats_.app_state_refused;
+    return;
+  }
+  app_state_.merge(state, join);
 }
 
 void Membership::finish_join_round(Instant now) {

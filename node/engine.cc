@@ -41,6 +41,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
       forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {
   forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
   if (options_.admit) core_.set_admission(options_.admit);
+  core_.set_app_state(options_.app_state);
 }
 
 std::string Engine::directed_refusal(std::string_view name) const {

@@ -73,8 +73,9 @@ struct EngineOptions {
   // Where the ring snapshots are published; null: the engine's own. The
   // node passes one that exists before the engine (Node::ring_publisher()).
   ring::RingPublisher* ring_publisher = nullptr;
-  // Membership::set_admission.
+  // Membership::set_admission, set_app_state.
   membership::Admission admit;
+  membership::AppState app_state;
 };
 
 class Engine {

@@ -141,6 +141,7 @@ void Node::Impl::make_engine() {
   eo.seal = seal;
   eo.ring_publisher = &ring_publisher;
   eo.admit = opts.admit;
+  eo.app_state = {opts.app_state, opts.merge_app_state};
   log.info("shoal node {} (cluster '{}', incarnation {}, rng seed {}, encryption {}{})", advertised,
            opts.cluster, eo.protocol.incarnation, seed, to_string(seal->mode()),
            seal->mode() == Encryption::kOff

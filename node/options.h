@@ -109,6 +109,16 @@ struct NodeOptions {
   // named in any datagram. Empty: every member is admitted.
   std::function<std::string(const membership::MemberState& member)> admit;
 
+  // The app's state in push-pull (memberlist's LocalState and
+  // MergeRemoteState): app_state() gives this node's (at most 64 KiB; a
+  // larger one is not sent, counted in app_state_refused), sent with every
+  // join and full sync both ways, the periodic one every
+  // protocol.push_pull_interval included; merge_app_state() gets a peer's.
+  // `join`: the exchange is a join. Both run on the io thread: keep them
+  // short. Empty: nothing is sent or merged.
+  std::function<std::string(bool join)> app_state;
+  std::function<void(const std::string& state, bool join)> merge_app_state;
+
   // Member-change log lines per second at most (a flood of forged members
   // must not flood the log); the rest are counted and reported in one
   // line. 0: no limit (benchmarks read every line).

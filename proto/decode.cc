@@ -283,6 +283,7 @@ std::string take(v1::JoinRequest& in, m::JoinRequest& out) {
   out.incarnation = in.incarnation();
   out.labels = take_labels(*in.mutable_labels());
   if (std::string p = m::check_labels(out.labels); !p.empty()) return "join_request." + p;
+  out.app_state = std::move(*in.mutable_app_state());
   return {};
 }
 
@@ -290,6 +291,7 @@ std::string take(v1::JoinResponse& in, m::JoinResponse& out) {
   if (std::string p = require(in.responder(), "join_response", "responder"); !p.empty()) return p;
   out.responder = std::move(*in.mutable_responder());
   out.checksum = in.checksum();
+  out.app_state = std::move(*in.mutable_app_state());
   return take_list(*in.mutable_members(), out.members, "join_response", "members");
 }
 
@@ -297,6 +299,7 @@ std::string take(v1::SyncRequest& in, m::SyncRequest& out) {
   if (std::string p = require(in.source(), "sync_request", "source"); !p.empty()) return p;
   out.source = std::move(*in.mutable_source());
   out.checksum = in.checksum();
+  out.app_state = std::move(*in.mutable_app_state());
   return take_list(*in.mutable_members(), out.members, "sync_request", "members");
 }
 
@@ -304,6 +307,7 @@ std::string take(v1::SyncResponse& in, m::SyncResponse& out) {
   if (std::string p = require(in.responder(), "sync_response", "responder"); !p.empty()) return p;
   out.responder = std::move(*in.mutable_responder());
   out.checksum = in.checksum();
+  out.app_state = std::move(*in.mutable_app_state());
   return take_list(*in.mutable_members(), out.members, "sync_response", "members");
 }
 

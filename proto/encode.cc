@@ -172,6 +172,7 @@ void put(const m::JoinRequest& in, v1::Frame& frame) {
   out.set_incarnation(in.incarnation);
   put_labels(in.labels, *out.mutable_labels());
   if (in.address != in.source) out.set_address(in.address);
+  out.set_app_state(in.app_state);
 }
 
 void put(const m::JoinResponse& in, v1::Frame& frame) {
@@ -179,6 +180,7 @@ void put(const m::JoinResponse& in, v1::Frame& frame) {
   out.set_responder(in.responder);
   out.set_checksum(in.checksum);
   put_members(in.members, *out.mutable_members());
+  out.set_app_state(in.app_state);
 }
 
 void put(const m::SyncRequest& in, v1::Frame& frame) {
@@ -186,6 +188,7 @@ void put(const m::SyncRequest& in, v1::Frame& frame) {
   out.set_source(in.source);
   out.set_checksum(in.checksum);
   put_members(in.members, *out.mutable_members());
+  out.set_app_state(in.app_state);
 }
 
 void put(const AdminRequest& in, v1::Frame& frame) {
@@ -230,6 +233,7 @@ void put(const m::SyncResponse& in, v1::Frame& frame) {
   out.set_responder(in.responder);
   out.set_checksum(in.checksum);
   put_members(in.members, *out.mutable_members());
+  out.set_app_state(in.app_state);
 }
 
 }  // namespace

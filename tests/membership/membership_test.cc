@@ -245,6 +245,9 @@ struct Harness {
   // Helpers nack at once when asked to probe a member that is not
   // responsive (what live helpers do after their ping timeout).
   bool nack_silent_targets = false;
+  // Responsive members' acks carry this node's own checksum (they agree):
+  // no full sync is triggered.
+  bool acks_agree = false;
 
   void drain() {
     std::vector<Nack> nacks;
@@ -252,7 +255,7 @@ struct Harness {
       std::vector<Ack> acks;
       for (auto& d : m.take_datagrams()) {
         if (const Ping* p = std::get_if<Ping>(&d.message); p && responsive.count(d.to) != 0) {
-          acks.push_back(Ack{p->seq, d.to, 0, {}});
+          acks.push_back(Ack{p->seq, d.to, acks_agree ? m.checksum() : 0, {}});
         }
         if (const PingReq* r = std::get_if<PingReq>(&d.message);
             r && nack_silent_targets && responsive.count(r->target) == 0) {
@@ -1360,6 +1363,53 @@ TEST(MembershipTest, AdmissionVetoKeepsAMemberOut) {
     for (const Change& c : changes_of(d.message)) EXPECT_NE(c.name, "b:1");
     EXPECT_NE(d.to, "b:1");
   }
+}
+
+// memberlist's LocalState / MergeRemoteState: the app's state goes with
+// joins and syncs both ways and is merged with the join flag; one over
+// kAppStateMax is neither sent nor merged. A periodic push-pull starts a
+// sync with a member every push_pull_interval.
+TEST(MembershipTest, AppStateRidesJoinsAndSyncsAndPushPullIsPeriodic) {
+  Harness h("self:1", 100);
+  std::vector<std::pair<std::string, bool>> merged;
+  std::string mine = "state-of-self";
+  h.m.set_app_state({[&](bool) { return mine; },
+                     [&](const std::string& s, bool join) { merged.emplace_back(s, join); }});
+  auto join = h.m.on_tcp_request("a:1", JoinRequest{"a:1", 1, {}, "", "state-of-a"}, h.now);
+  EXPECT_EQ(std::get<JoinResponse>(join).app_state, "state-of-self");
+  auto sync = h.m.on_tcp_request("a:1", SyncRequest{"a:1", 0, {}, "a-again"}, h.now);
+  EXPECT_EQ(std::get<SyncResponse>(sync).app_state, "state-of-self");
+  EXPECT_EQ(merged,
+            (std::vector<std::pair<std::string, bool>>{{"state-of-a", true}, {"a-again", false}}));
+  // Too big: not merged, not sent.
+  (void)h.m.on_tcp_request("a:1", SyncRequest{"a:1", 0, {}, std::string(70000, 'x')}, h.now);
+  EXPECT_EQ(merged.size(), 2u);
+  mine = std::string(Membership::kAppStateMax + 1, 'y');
+  auto big = h.m.on_tcp_request("a:1", SyncRequest{"a:1", 0, {}, ""}, h.now);
+  EXPECT_EQ(std::get<SyncResponse>(big).app_state, "");
+  EXPECT_EQ(h.m.stats().app_state_refused, 2u);
+
+  // Periodic push-pull: within 30 s (its first, at a point that depends on
+  // the name), then every 30 s; each a sync with the one other member.
+  mine = "s";
+  (void)h.m.take_exchanges();
+  h.responsive.insert("a:1");
+  h.acks_agree = true;
+  int syncs = 0;
+  for (int s = 0; s < 95; ++s) {
+    h.advance(std::chrono::seconds(1));
+    for (auto& x : h.m.take_exchanges()) {
+      const auto* req = std::get_if<SyncRequest>(&x.request);
+      if (req == nullptr) continue;
+      ++syncs;
+      EXPECT_EQ(x.to, "a:1");
+      EXPECT_EQ(req->app_state, "s");
+      h.m.on_tcp_response(x.id, SyncResponse{"a:1", 0, {}, "back"}, h.now);
+    }
+  }
+  EXPECT_EQ(syncs, 3);
+  EXPECT_EQ(h.m.stats().push_pulls, 3u);
+  EXPECT_EQ(merged.back(), (std::pair<std::string, bool>{"back", false}));
 }
 
 TEST(MembershipTest, SameSeedSameInputsSameOutputs) {

@@ -233,11 +233,14 @@ ScenarioResult bandwidth(const ScenarioOptions& o) {
   }
   r.sim.run_for(seconds(5));
   const auto before = r.sim.stats().bytes_sent;
+  const auto tcp_before = r.sim.stats().exchange_bytes;
   const double secs = o.seconds > 0 ? o.seconds : 30;
   const Instant t0 = r.sim.now();
   r.sim.run_for(std::chrono::duration_cast<Duration>(std::chrono::duration<double>(secs)));
   r.result.bytes_per_node_s =
       static_cast<double>(r.sim.stats().bytes_sent - before) / o.nodes / to_s(r.sim.now() - t0);
+  r.result.tcp_bytes_per_node_s = static_cast<double>(r.sim.stats().exchange_bytes - tcp_before) /
+                                  o.nodes / to_s(r.sim.now() - t0);
   r.result.converged = r.sim.converged();
   return r.finish();
 }
@@ -363,11 +366,12 @@ std::string ScenarioResult::to_json() const {
       ", \"loss\": %.3f, \"ok\": %s, \"converged\": %s, \"rings_agree\": %s, "
       "\"converge_s\": %s, \"first_detect_s\": %s, \"all_detect_s\": %s, "
       "\"periods\": %s, \"false_faulty\": %" PRIu64 ", \"false_suspect\": %" PRIu64
-      ", \"bytes_per_node_s\": %s, ",
+      ", \"bytes_per_node_s\": %s, \"tcp_bytes_per_node_s\": %s, ",
       scenario.c_str(), nodes, seed, loss, ok ? "true" : "false", converged ? "true" : "false",
       rings_agree ? (*rings_agree ? "true" : "false") : "null", fmt_opt(converge_s).c_str(),
       fmt_opt(first_detect_s).c_str(), fmt_opt(all_detect_s).c_str(), fmt_opt(periods).c_str(),
-      false_faulty, false_suspect, fmt_opt(bytes_per_node_s).c_str());
+      false_faulty, false_suspect, fmt_opt(bytes_per_node_s).c_str(),
+      fmt_opt(tcp_bytes_per_node_s).c_str());
   std::string out = buf;
   if (requests > 0) {
     out += "\"requests\": " + std::to_string(requests) + ", \"outcomes\": {";

@@ -43,6 +43,8 @@ struct ScenarioResult {
   uint64_t false_faulty = 0;
   uint64_t false_suspect = 0;
   std::optional<double> bytes_per_node_s;
+  // bandwidth: join and sync frames (TCP), both ways, per node and second.
+  std::optional<double> tcp_bytes_per_node_s;
   // Forwarding (forward-churn): requests sent; how each ended, by result
   // name (ok, timeout, ...); requests that never ended (lost) or ended more
   // than once (duplicates); requests whose sender crashed before they

@@ -279,6 +279,7 @@ void Simulator::send_frames(int i) {
     e.id = id;
     e.forward = forward;
     e.bytes = proto::encode_frame(base_.cluster, id, body);
+    if (!forward) stats_.exchange_bytes += e.bytes.size();
     push(std::move(e));
   };
   for (auto& x : engine(i).take_exchanges()) {
@@ -417,6 +418,7 @@ void Simulator::answer(int server, int client_index, uint64_t id, bool forward,
   r.id = id;
   r.forward = forward;
   r.bytes = proto::encode_frame(base_.cluster, id, body);
+  if (!forward) stats_.exchange_bytes += r.bytes.size();
   push(std::move(r));
 }
 
