@@ -204,6 +204,9 @@ bool Membership::apply(const Change& c, Instant now, bool regossip) {
   const bool moved = address_of(c) != address_of(m.state);
   if (supersedes(c, m.state)) {
     if (moved) ++stats_.members_moved;
+    if (moved && conflict_ && is_pingable(m.state.status)) {
+      conflict_(NameConflict{c.name, address_of(m.state), address_of(c), false});
+    }
     const Labels* labels = c.status == Status::kAlive || !c.labels.empty() ? &c.labels : nullptr;
     set_state(m, c.status, c.incarnation, labels, c.source, now, false,
               moved ? &address_of(c) : nullptr);

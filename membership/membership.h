@@ -90,6 +90,19 @@ struct OutExchange {
 // yet, else why not (the member is then never added here).
 using Admission = std::function<std::string(const MemberState& member)>;
 
+// memberlist's ConflictDelegate: the name of a member that is alive or
+// suspect here claimed at another address, by a newer claim (`self`: this
+// node's own name; it then checks whether a live process holds it there,
+// docs/PROTOCOL.md "Names"). The newer claim wins everywhere; this says
+// that it happened.
+struct NameConflict {
+  std::string name;
+  std::string known_address;
+  std::string other_address;
+  bool self = false;
+};
+using ConflictCallback = std::function<void(const NameConflict& conflict)>;
+
 // memberlist's LocalState / MergeRemoteState: the app's state, sent with
 // every join and full sync both ways, and merged by the receiver. `join`:
 // the exchange is a join (not a periodic or triggered sync).
@@ -165,6 +178,8 @@ class Membership {
   // (app_state_refused).
   static constexpr size_t kAppStateMax = 64 * 1024;
   void set_app_state(AppState state) { app_state_ = std::move(state); }
+  // Told of every name conflict (NameConflict); empty: nobody is.
+  void set_conflict_callback(ConflictCallback cb) { conflict_ = std::move(cb); }
 
   // ---- app gossip (app_gossip.h; app.cc) ----
   // memberlist's user broadcast: every other member delivers the newest
@@ -433,6 +448,7 @@ class Membership {
   AppGossip app_;
   Admission admit_;
   AppState app_state_;
+  ConflictCallback conflict_;
   Instant next_push_pull_ = kNever;
 
   std::map<std::string, Member, std::less<>> members_;

@@ -87,6 +87,7 @@ void Membership::check_name(const Change& c, Instant now) {
     return;
   }
   ++stats_.name_conflicts;
+  if (conflict_) conflict_(NameConflict{self_, config_.address, address_of(c), true});
   name_check_.active = true;
   name_check_.claim = c;
   name_check_.attempts = 0;

@@ -42,6 +42,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
   forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
   if (options_.admit) core_.set_admission(options_.admit);
   core_.set_app_state(options_.app_state);
+  core_.set_conflict_callback(options_.on_name_conflict);
 }
 
 std::string Engine::directed_refusal(std::string_view name) const {

@@ -76,6 +76,7 @@ struct EngineOptions {
   // Membership::set_admission, set_app_state.
   membership::Admission admit;
   membership::AppState app_state;
+  membership::ConflictCallback on_name_conflict;
 };
 
 class Engine {

@@ -142,6 +142,11 @@ void Node::Impl::make_engine() {
   eo.ring_publisher = &ring_publisher;
   eo.admit = opts.admit;
   eo.app_state = {opts.app_state, opts.merge_app_state};
+  eo.on_name_conflict = [this](const membership::NameConflict& c) {
+    log.warn("name conflict: member {} (at {}) claimed at {}{}", c.name, c.known_address,
+             c.other_address, c.self ? " (this node's name: checking who holds it)" : "");
+    listeners.guarded(opts.on_name_conflict, c.name, c.known_address, c.other_address, c.self);
+  };
   log.info("shoal node {} (cluster '{}', incarnation {}, rng seed {}, encryption {}{})", advertised,
            opts.cluster, eo.protocol.incarnation, seed, to_string(seal->mode()),
            seal->mode() == Encryption::kOff

@@ -119,6 +119,14 @@ struct NodeOptions {
   std::function<std::string(bool join)> app_state;
   std::function<void(const std::string& state, bool join)> merge_app_state;
 
+  // memberlist's ConflictDelegate: called on the io thread when the name
+  // of a member alive here (this node's own: `self`) is claimed at another
+  // address by a newer claim: (name, known address, other address, self).
+  // The node also logs it. Keep it short.
+  std::function<void(const std::string& name, const std::string& known_address,
+                     const std::string& other_address, bool self)>
+      on_name_conflict;
+
   // Member-change log lines per second at most (a flood of forged members
   // must not flood the log); the rest are counted and reported in one
   // line. 0: no limit (benchmarks read every line).

@@ -1412,6 +1412,30 @@ TEST(MembershipTest, AppStateRidesJoinsAndSyncsAndPushPullIsPeriodic) {
   EXPECT_EQ(merged.back(), (std::pair<std::string, bool>{"back", false}));
 }
 
+// memberlist's ConflictDelegate: a live member's name claimed at another
+// address by a newer claim, and this node's own name claimed elsewhere.
+TEST(MembershipTest, NameConflictsAreReported) {
+  Harness h("10.0.0.9:1", 100, 7, "me");
+  std::vector<NameConflict> seen;
+  h.m.set_conflict_callback([&](const NameConflict& c) { seen.push_back(c); });
+  Gossip g{"10.0.0.1:1", 0, {}};
+  g.changes.push_back({"node-a", Status::kAlive, 5, {}, "node-a", 0, "10.0.0.1:1"});
+  h.receive(g);
+  EXPECT_TRUE(seen.empty());  // new, no conflict
+  g.changes = {{"node-a", Status::kAlive, 6, {}, "node-a", 0, "10.0.0.2:1"}};
+  h.receive(g);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].name, "node-a");
+  EXPECT_EQ(seen[0].known_address, "10.0.0.1:1");
+  EXPECT_EQ(seen[0].other_address, "10.0.0.2:1");
+  EXPECT_FALSE(seen[0].self);
+  g.changes = {{"me", Status::kAlive, 200, {}, "me", 0, "10.0.0.3:1"}};
+  h.receive(g);
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_TRUE(seen[1].self);
+  EXPECT_EQ(seen[1].other_address, "10.0.0.3:1");
+}
+
 TEST(MembershipTest, SameSeedSameInputsSameOutputs) {
   auto run = [](uint64_t seed) {
     Harness h("self:1", 100, seed);
