@@ -297,6 +297,22 @@ struct Flags {
 
 // Runs the node until a signal (graceful leave) or an admin leave; the
 // exit status.
+// --event-handler: the scripts, fed by the node's listeners (before start,
+// so that no member event is missed); null without any.
+std::unique_ptr<shoal::cli::EventHandlers> event_handlers(shoal::node::Node& node,
+                                                          const shoal::node::NodeOptions& o,
+                                                          const Flags& flags) {
+  if (flags.event_handlers.empty()) return nullptr;
+  const std::string self_address = o.advertise.empty() ? o.listen : o.advertise;
+  auto handlers = std::make_unique<shoal::cli::EventHandlers>(
+      flags.event_handlers, o.name.empty() ? self_address : o.name, self_address,
+      [&node](uint64_t id, std::string answer) { (void)node.answer_query(id, std::move(answer)); },
+      [](const std::string& line) { spdlog::warn("{}", line); });
+  node.on_member_change([h = handlers.get()](const shoal::node::MemberEvent& e) { h->member(e); });
+  node.on_app_message([h = handlers.get()](const shoal::node::AppMessage& m) { h->app(m); });
+  return handlers;
+}
+
 int run(shoal::node::NodeOptions o, const Flags& flags) {
   // Signals go to a sigwait here, not to the node's io thread. The main
   // thread sleeps until one comes: no polling, since with a thousand nodes
@@ -334,19 +350,7 @@ int run(shoal::node::NodeOptions o, const Flags& flags) {
       up ? w->alive(e.name, e.address.empty() ? e.name : e.address) : w->gone(e.name);
     });
   }
-  std::unique_ptr<shoal::cli::EventHandlers> handlers;
-  if (!flags.event_handlers.empty()) {
-    const std::string self_address = o.advertise.empty() ? o.listen : o.advertise;
-    handlers = std::make_unique<shoal::cli::EventHandlers>(
-        flags.event_handlers, o.name.empty() ? self_address : o.name, self_address,
-        [&node](uint64_t id, std::string answer) {
-          (void)node.answer_query(id, std::move(answer));
-        },
-        [](const std::string& line) { spdlog::warn("{}", line); });
-    node.on_member_change(
-        [h = handlers.get()](const shoal::node::MemberEvent& e) { h->member(e); });
-    node.on_app_message([h = handlers.get()](const shoal::node::AppMessage& m) { h->app(m); });
-  }
+  std::unique_ptr<shoal::cli::EventHandlers> handlers = event_handlers(node, o, flags);
   if (auto err = node.start()) {
     // Through the logger: with --log-format json this too is a JSON line.
     spdlog::error("shoald: {}", err.message);
@@ -361,6 +365,10 @@ int run(shoal::node::NodeOptions o, const Flags& flags) {
   for (;;) {
     siginfo_t info{};
     sig = sigwaitinfo(&signals, &info);
+    // Interrupted without one of ours (EINTR: Linux returns it after a
+    // stop and continue, and while event handler scripts are spawned): a
+    // spurious wake-up, not a reason to stop.
+    if (sig < 0) continue;
     // SIGUSR1 from another process is not ours to act on.
     if (sig != SIGUSR1 || info.si_pid == getpid()) break;
   }

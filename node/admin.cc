@@ -6,6 +6,7 @@
 #include <asio/ip/address.hpp>
 #include <nlohmann/json.hpp>
 
+#include "shoal/node/admin_log.h"
 #include "shoal/node/version.h"
 
 namespace shoal::node {
@@ -117,56 +118,59 @@ proto::AdminResponse Admin::status() const {
           ""};
 }
 
-// events {since?: N, epoch?: E}: the member events after number N (at
-// most kEventsPerAnswer) that the node still holds (Engine::kEventLogMax),
-// and the number to ask from next time; `missed` counts the ones after N
-// it no longer holds. Without `since`: none, and the number to start from
-// (what `shoal watch` asks first). `epoch` names this run of the node (its
-// start incarnation): a watcher sends back the one it was given, and a
-// different one means the node restarted since.
-proto::AdminResponse Admin::events(const json& args) const {
-  const uint64_t last = engine_.last_event_seq();
-  const uint64_t epoch = engine_.core().config().incarnation;
+proto::AdminResponse log_answer(const std::string& command, const json& args, const AdminLog& log,
+                                size_t per_answer) {
   if (!args.contains("since")) {
-    return {dump({{"next", last}, {"events", json::array()}, {"epoch", epoch}}), ""};
+    return {dump({{"next", log.last}, {"events", json::array()}, {"epoch", log.epoch}}), ""};
   }
-  if (!args["since"].is_number_unsigned()) return {"", "events: 'since' must be a number >= 0"};
+  if (!args["since"].is_number_unsigned()) return {"", command + ": 'since' must be a number >= 0"};
   if (args.contains("epoch") && !args["epoch"].is_number_unsigned()) {
-    return {"", "events: 'epoch' must be a number >= 0"};
+    return {"", command + ": 'epoch' must be a number >= 0"};
   }
-  // A cursor from another run of this node (its epoch, or, from a watcher
-  // that sends none, a cursor past the last event): start over from this
-  // run's first event, and say so.
-  const bool restarted = args["since"].get<uint64_t>() > last ||
-                         (args.contains("epoch") && args["epoch"].get<uint64_t>() != epoch);
+  const bool restarted = args["since"].get<uint64_t>() > log.last ||
+                         (args.contains("epoch") && args["epoch"].get<uint64_t>() != log.epoch);
   const uint64_t since = restarted ? 0 : args["since"].get<uint64_t>();
-  const auto& log = engine_.event_log();
-  const uint64_t first = log.empty() ? last + 1 : log.front().seq;
+  const uint64_t first = log.size == 0 ? log.last + 1 : log.seq(0);
   json out = json::array();
-  uint64_t next = last;
-  for (const auto& [seq, e] : log) {
+  uint64_t next = log.last;
+  for (size_t i = 0; i < log.size; ++i) {
+    const uint64_t seq = log.seq(i);
     if (seq <= since) continue;
-    if (out.size() == kEventsPerAnswer) {  // the rest on the next ask
+    if (out.size() == per_answer) {  // the rest on the next ask
       next = seq - 1;
       break;
     }
-    out.push_back({{"seq", seq},
-                   {"name", e.name},
-                   {"address", e.address},
-                   {"status", std::string(to_string(e.status))},
-                   {"old_status", e.old_status ? std::string(to_string(*e.old_status)) : ""},
-                   {"incarnation", e.incarnation},
-                   {"source", e.source},
-                   {"forgotten", e.forgotten},
-                   {"labels", e.labels}});
+    out.push_back(log.render(i));
   }
   const uint64_t missed = first > since + 1 ? first - since - 1 : 0;
   return {dump({{"next", next},
                 {"events", out},
                 {"missed", missed},
                 {"restarted", restarted},
-                {"epoch", epoch}}),
+                {"epoch", log.epoch}}),
           ""};
+}
+
+// events {since?, epoch?}: the member events (admin_log.h has the cursor),
+// of the last Engine::kEventLogMax.
+proto::AdminResponse Admin::events(const json& args) const {
+  const auto& log = engine_.event_log();
+  AdminLog view{engine_.last_event_seq(), engine_.core().config().incarnation, log.size(),
+                [&log](size_t i) { return log[i].seq; },
+                [&log](size_t i) {
+                  const auto& [seq, e] = log[i];
+                  return json{
+                      {"seq", seq},
+                      {"name", e.name},
+                      {"address", e.address},
+                      {"status", std::string(to_string(e.status))},
+                      {"old_status", e.old_status ? std::string(to_string(*e.old_status)) : ""},
+                      {"incarnation", e.incarnation},
+                      {"source", e.source},
+                      {"forgotten", e.forgotten},
+                      {"labels", e.labels}};
+                }};
+  return log_answer("events", args, view, kEventsPerAnswer);
 }
 
 proto::AdminResponse Admin::lookup(const json& args) const {

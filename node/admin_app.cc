@@ -20,6 +20,7 @@
 #include <utility>
 
 #include "shoal/node/admin.h"
+#include "shoal/node/admin_log.h"
 
 namespace shoal::node {
 
@@ -127,37 +128,11 @@ void Admin::app_query(const json& args, Reply reply) {
 }
 
 proto::AdminResponse Admin::app_events(const json& args) const {
-  const AppRouter& app = engine_.app();
-  const uint64_t last = app.last_seq();
-  const uint64_t epoch = engine_.core().config().incarnation;
-  if (!args.contains("since")) {
-    return {dump({{"next", last}, {"events", json::array()}, {"epoch", epoch}}), ""};
-  }
-  if (!args["since"].is_number_unsigned()) return {"", "app-events: 'since' must be a number"};
-  if (args.contains("epoch") && !args["epoch"].is_number_unsigned()) {
-    return {"", "app-events: 'epoch' must be a number"};
-  }
-  const bool restarted = args["since"].get<uint64_t>() > last ||
-                         (args.contains("epoch") && args["epoch"].get<uint64_t>() != epoch);
-  const uint64_t since = restarted ? 0 : args["since"].get<uint64_t>();
-  const uint64_t first = app.log().empty() ? last + 1 : app.log().front().seq;
-  json out = json::array();
-  uint64_t next = last;
-  for (const auto& [seq, m] : app.log()) {
-    if (seq <= since) continue;
-    if (out.size() == kEventsPerAnswer) {
-      next = seq - 1;
-      break;
-    }
-    out.push_back(app_json(seq, m));
-  }
-  const uint64_t missed = first > since + 1 ? first - since - 1 : 0;
-  return {dump({{"next", next},
-                {"events", out},
-                {"missed", missed},
-                {"restarted", restarted},
-                {"epoch", epoch}}),
-          ""};
+  const auto& log = engine_.app().log();
+  AdminLog view{engine_.app().last_seq(), engine_.core().config().incarnation, log.size(),
+                [&log](size_t i) { return log[i].seq; },
+                [&log](size_t i) { return app_json(log[i].seq, log[i].message); }};
+  return log_answer("app-events", args, view, kEventsPerAnswer);
 }
 
 }  // namespace shoal::node

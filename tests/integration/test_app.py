@@ -19,6 +19,7 @@ Every wait is a bounded poll; every process started is stopped by PID.
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -200,6 +201,22 @@ class EventHandlerTest(unittest.TestCase):
         c.start(0, extra=["--event-handler", "member-joni=true"])
         self.addCleanup(c.stop_all)
         self.assertEqual(c.wait_exit(0, timeout=15), 2)
+
+
+class StopContinueTest(unittest.TestCase):
+    """kill -STOP then -CONT (a debugger, job control, a frozen container)
+    made shoald's signal wait return EINTR, and it stopped itself; event
+    handler scripts being spawned did the same. It must carry on."""
+
+    def test_a_stopped_and_continued_node_keeps_running(self):
+        c = Cluster(1, cluster="stopcont")
+        self.addCleanup(c.stop_all)
+        c.start(0)
+        self.assertTrue(poll(lambda: c.members(0) is not None, timeout=15), "no answer")
+        c.kill(0, signal.SIGSTOP)
+        c.kill(0, signal.SIGCONT)
+        self.assertTrue(poll(lambda: c.members(0) is not None, timeout=15), "no answer after")
+        self.assertIsNone(c.wait_exit(0, timeout=1.0), "shoald exited after SIGCONT")
 
 
 class AdmissionTest(unittest.TestCase):
