@@ -174,7 +174,9 @@ struct Flags {
     };
     for (auto& f : ms) {
       f.value = std::chrono::duration_cast<milliseconds>(*f.field).count();
-      app.add_option(f.name, f.value, f.help)->check(CLI::Range(int64_t{1}, int64_t{86400000}));
+      // Only the push-pull may be 0 (off).
+      const int64_t min = f.field == &p.push_pull_interval ? 0 : 1;
+      app.add_option(f.name, f.value, f.help)->check(CLI::Range(min, int64_t{86400000}));
     }
   }
 

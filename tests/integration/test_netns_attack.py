@@ -64,8 +64,11 @@ ALIVE, SUSPECT, FAULTY = 0, 1, 2
 # Lenient probe timing: on a loaded machine a late ack would make an honest
 # suspicion and a refutation (a new incarnation), which the test would take
 # for the attacker's doing.
+# No periodic push-pull: a member's legitimate full sync during the attack
+# would move syncs_received, which the attack must not move.
 TIMING = ["--protocol-period-ms", "500", "--ping-timeout-ms", "300",
-          "--suspicion-min-ms", "5000", "--suspicion-max-ms", "15000"]
+          "--suspicion-min-ms", "5000", "--suspicion-max-ms", "15000",
+          "--push-pull-interval-ms", "0"]
 
 
 # ---------------------------------------------------------------- protobuf
