@@ -240,21 +240,24 @@ NodeStats Node::Impl::stats_now() const {
 }
 
 bool Node::Impl::with_engine(std::function<void()> call) {
-  bool here = false;
   {
     std::lock_guard lock(state_mu);
     if (!running) return false;
-    here = std::this_thread::get_id() == io_thread_id;
+    if (std::this_thread::get_id() != io_thread_id) {
+      // Posted under the lock: the io thread's end sets running = false
+      // under it too, so this lands before that end, and stop()'s final
+      // poll runs it if the thread does not. Posted after the unlock, it
+      // could land after that poll and never run (a request's future
+      // that never completes: a kv-server's shutdown hung on one).
+      asio::post(io, [this, call = std::move(call)] {
+        call();
+        pump();
+      });
+      return true;
+    }
   }
-  if (here) {
-    call();
-    pump();
-  } else {
-    asio::post(io, [this, call = std::move(call)] {
-      call();
-      pump();
-    });
-  }
+  call();
+  pump();
   return true;
 }
 
