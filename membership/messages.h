@@ -63,13 +63,18 @@ inline constexpr uint32_t kProtocolVersion = 1;
 //      (an unknown field): they neither deliver nor pass it on.
 //   6  app state: `app_state` in join and sync requests and responses
 //      (memberlist's push-pull LocalState). Nodes before it ignore it.
-inline constexpr uint32_t kProtocolMinor = 6;
+//   7  compressed tables: Frame.zstd_body, a join answer or sync request
+//      or answer compressed with zstd. Sent only to a peer that said it
+//      speaks minor 7 (in a datagram, a join or a sync): nodes before it
+//      would find no body they know and drop the frame.
+inline constexpr uint32_t kProtocolMinor = 7;
 inline constexpr uint32_t kMinorTcpPing = 1;
 inline constexpr uint32_t kMinorNames = 2;
 inline constexpr uint32_t kMinorEndpoints = 3;
 inline constexpr uint32_t kMinorDirected = 4;
 inline constexpr uint32_t kMinorAppGossip = 5;
 inline constexpr uint32_t kMinorAppState = 6;
+inline constexpr uint32_t kMinorCompression = 7;
 
 // Members are identified by name (Config::name: the member's address
 // unless the operator names it; member_address.h check_member_name). Every

@@ -46,6 +46,7 @@
   X(tcp_timeouts, "TCP connections closed: idle for tcp_idle_timeout, or a frame slower than tcp_read_timeout from its first byte.") \
   X(tcp_bad_frames, "TCP frames that did not decode, or answers sent as requests: closed.")      \
   X(exchanges_failed, "Join and full-sync exchanges this node started that failed.")             \
+  X(tables_compressed_in, "Join and sync tables received zstd-compressed (protocol minor 7: a peer compresses a table of 1 KiB or more for a peer that speaks it).") \
   X(full_syncs_refused, "Join and sync requests refused (connection closed, the asker retries later): full_syncs_max full-state answers were waiting to be sent.") \
   X(admin_refused, "Admin requests refused: not sealed with a key of the ring (with a keyring) or not from loopback (without).") \
   X(callback_errors, "Member and ring change callbacks that threw: caught, the node carries on.") \

@@ -309,7 +309,9 @@ void Engine::collect(Instant now) {
       core_.on_tcp_failure(x.id, now);
       continue;
     }
-    exchanges_.push_back({x.id, std::move(x.to), proto::to_frame_body(std::move(x.request))});
+    const bool compress = minor_of(x.to) >= membership::kMinorCompression;
+    exchanges_.push_back(
+        {x.id, std::move(x.to), proto::to_frame_body(std::move(x.request)), compress});
   }
   for (auto& e : core_.take_events()) {
     ring_.on_event(e, now);

@@ -92,6 +92,7 @@ class Engine {
     uint64_t id = 0;
     std::string to;
     proto::FrameBody request;
+    bool compress = false;  // `to` said it speaks compressed tables (minor 7)
   };
   // Why an input was dropped (kOk: it was not); counted already.
   struct Drop {

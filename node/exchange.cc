@@ -22,9 +22,9 @@ class ExchangeConn final : public FrameConn {
         on_too_big_(o.on_too_big) {}
 
   void start(const tcp::endpoint& to, uint64_t id, const proto::FrameBody& request, bool sealed,
-             std::chrono::milliseconds timeout) {
+             bool compress, std::chrono::milliseconds timeout) {
     set_deadline(Clock::now() + timeout);
-    send(id, request, sealed ? SealWith(seal().keyring().primary_id()) : std::nullopt);
+    send(id, request, sealed ? SealWith(seal().keyring().primary_id()) : std::nullopt, compress);
     if (too_big_) {
       // Never connect; fail as every exchange does, from the io loop.
       asio::post(io(), [self = shared_from_this(), this] { fail(); });
@@ -76,18 +76,19 @@ class ExchangeConn final : public FrameConn {
 }  // namespace
 
 void start_exchange(asio::io_context& io, const TcpClientOptions& options, const tcp::endpoint& to,
-                    uint64_t id, const proto::FrameBody& request, bool sealed, ExchangeDone done) {
+                    uint64_t id, const proto::FrameBody& request, bool sealed, bool compress,
+                    ExchangeDone done) {
   std::make_shared<ExchangeConn>(io, options, std::move(done))
-      ->start(to, id, request, sealed, options.exchange_timeout);
+      ->start(to, id, request, sealed, compress, options.exchange_timeout);
 }
 
 void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
                        EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
-                       const proto::FrameBody& request, ExchangeDone done) {
+                       const proto::FrameBody& request, bool compress, ExchangeDone done) {
   const bool sealed = options.seal->seals_to(to);
   if (auto ep = endpoints.resolve(to)) {
     return start_exchange(io, options, tcp::endpoint(ep->address(), ep->port()), id, request,
-                          sealed, std::move(done));
+                          sealed, compress, std::move(done));
   }
   auto hp = parse_host_port(to);
   if (!hp) {
@@ -97,7 +98,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
   auto resolver = std::make_shared<tcp::resolver>(io);
   resolver->async_resolve(
       hp->host, std::to_string(hp->port),
-      [&io, options, resolver, id, request, prefer_v6, sealed, done = std::move(done)](
+      [&io, options, resolver, id, request, prefer_v6, sealed, compress, done = std::move(done)](
           const asio::error_code& ec, const tcp::resolver::results_type& results) mutable {
         if (ec || results.empty()) return done(false, {}, std::nullopt);
         tcp::endpoint ep = results.begin()->endpoint();
@@ -107,7 +108,7 @@ void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
             break;
           }
         }
-        start_exchange(io, options, ep, id, request, sealed, std::move(done));
+        start_exchange(io, options, ep, id, request, sealed, compress, std::move(done));
       });
 }
 

@@ -42,10 +42,11 @@ struct TcpClientOptions {
 
 // `done(true, answer bytes)` or `done(false, {})`, exactly once.
 // ok: `answer` is the answer frame, sealed with `opened` or plaintext.
+// `compress`: the peer speaks compressed tables (proto/codec.h).
 using ExchangeDone = std::function<void(bool ok, std::string_view answer, SealWith opened)>;
 void start_exchange(asio::io_context& io, const TcpClientOptions& options,
                     const asio::ip::tcp::endpoint& to, uint64_t id, const proto::FrameBody& request,
-                    bool sealed, ExchangeDone done);
+                    bool sealed, bool compress, ExchangeDone done);
 // The same to an address: a member's IP literal connects at once; a seed
 // given by name ("db-1.internal:7000") is resolved first by Asio's
 // resolver thread, never blocking the io thread, anew on every attempt
@@ -54,7 +55,7 @@ void start_exchange(asio::io_context& io, const TcpClientOptions& options,
 // An address that does not parse or resolve fails (posted).
 void start_exchange_to(asio::io_context& io, const TcpClientOptions& options,
                        EndpointCache& endpoints, const std::string& to, bool prefer_v6, uint64_t id,
-                       const proto::FrameBody& request, ExchangeDone done);
+                       const proto::FrameBody& request, bool compress, ExchangeDone done);
 
 }  // namespace shoal::node
 

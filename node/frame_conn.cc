@@ -2,6 +2,7 @@
 
 #include "shoal/node/frame_conn.h"
 
+#include <algorithm>
 #include <asio/post.hpp>
 #include <asio/write.hpp>
 
@@ -18,7 +19,7 @@ FrameConn::FrameConn(asio::io_context& io, asio::ip::tcp::socket socket, std::sh
       seal_(std::move(seal)),
       frame_bytes_max_(frame_bytes_max) {}
 
-void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with) {
+void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with, bool compress) {
   const bool plain = !with || seal_->mode() == Encryption::kOff;
   if (plain) {
     close_segment();  // keeps the order
@@ -28,8 +29,9 @@ void FrameConn::send(uint64_t id, const proto::FrameBody& body, SealWith with) {
   }
   std::string& out = plain ? pending_ : segment_;
   const size_t before = out.size();
-  proto::append_frame(out, seal_->cluster(), id, body);
-  const size_t bytes = out.size() - before - proto::kFrameHeaderBytes;
+  const size_t expanded = proto::append_frame(out, seal_->cluster(), id, body, compress);
+  // A compressed table counts expanded too: the peer bounds both.
+  const size_t bytes = std::max(out.size() - before - proto::kFrameHeaderBytes, expanded);
   if (bytes > frame_bytes_max_) {
     // Never sent cut short, and never sent for the peer to refuse: the
     // caller hears why (a membership table too big for one frame, say).

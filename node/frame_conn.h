@@ -66,9 +66,10 @@ class FrameConn : public std::enable_shared_from_this<FrameConn> {
   FrameConn(const FrameConn&) = delete;
   FrameConn& operator=(const FrameConn&) = delete;
 
-  // Queues a frame, sealed as `with` says; it is sent with whatever else
-  // is queued meanwhile.
-  void send(uint64_t id, const proto::FrameBody& body, SealWith with);
+  // Queues a frame, sealed as `with` says, a table compressed if
+  // `compress` (the peer speaks it: proto/codec.h); it is sent with
+  // whatever else is queued meanwhile.
+  void send(uint64_t id, const proto::FrameBody& body, SealWith with, bool compress = false);
   bool is_open() const { return socket_.is_open(); }
 
  protected:

@@ -92,10 +92,12 @@ bool Node::Impl::on_membership_request(const std::string& peer,
         }
       },
       decoded.value->body);
+  if (decoded.compressed) ++counters.tables_compressed_in;
   auto reply = engine->on_request(peer, decoded.value->body, mono_now());
   pump();
   if (!reply) return false;  // a response type sent as a request
-  responder->reply(decoded.value->id, *reply, sealed);
+  responder->reply(decoded.value->id, *reply, sealed,
+                   decoded.minor >= membership::kMinorCompression);
   if (slot) responder->hold_until_sent(std::move(slot));
   return true;
 }

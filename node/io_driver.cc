@@ -369,6 +369,7 @@ void Node::Impl::exchange(Engine::Exchange x) {
     if (ok) {
       auto decoded = engine->decode_frame(answer, opened);
       if (decoded.ok()) engine->note_minor(to, decoded.minor);
+      if (decoded.ok() && decoded.compressed) ++counters.tables_compressed_in;
       answered = decoded.ok() && engine->on_exchange_response(id, decoded.value->body, mono_now());
     }
     if (!answered) {
@@ -377,7 +378,7 @@ void Node::Impl::exchange(Engine::Exchange x) {
     }
     pump();
   };
-  start_exchange_to(io, client_options(), endpoints, x.to, listen_v6, x.id, x.request,
+  start_exchange_to(io, client_options(), endpoints, x.to, listen_v6, x.id, x.request, x.compress,
                     std::move(done));
 }
 

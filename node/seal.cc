@@ -157,7 +157,10 @@ std::string Seal::datagram(std::string_view to, const membership::Message& messa
 
 void Seal::append_frame(std::string& out, uint64_t id, const proto::FrameBody& body,
                         SealWith with) {
-  if (!with || mode_ == Encryption::kOff) return proto::append_frame(out, cluster_, id, body);
+  if (!with || mode_ == Encryption::kOff) {
+    proto::append_frame(out, cluster_, id, body);
+    return;
+  }
   scratch_.clear();
   proto::append_frame(scratch_, cluster_, id, body);  // a record of one frame
   proto::append_frame_header(out, static_cast<uint32_t>(scratch_.size() + kSealOverhead));

@@ -24,8 +24,8 @@ class TcpServer::Conn final : public FrameConn, public Responder {
   ~Conn() override { --server_.connections_; }
   void start() { read_frames(); }
 
-  void reply(uint64_t id, const proto::FrameBody& body, SealWith with) override {
-    if (socket_.is_open()) send(id, body, with);
+  void reply(uint64_t id, const proto::FrameBody& body, SealWith with, bool compress) override {
+    if (socket_.is_open()) send(id, body, with, compress);
   }
   void close_after_replies() override { end_after_flush(); }
   Clock::time_point received_at() const override { return read_at_; }

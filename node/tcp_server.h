@@ -41,7 +41,9 @@ class Responder {
   virtual ~Responder() = default;
   // Queues the answer to request `id`, sealed as `with` says (answers go
   // in the form the request came in); dropped if the connection closed.
-  virtual void reply(uint64_t id, const proto::FrameBody& body, SealWith with) = 0;
+  // `compress`: a table may go compressed (the asker speaks it).
+  virtual void reply(uint64_t id, const proto::FrameBody& body, SealWith with,
+                     bool compress = false) = 0;
   // Reads no more requests; closes once what is queued has been sent.
   virtual void close_after_replies() = 0;
   // When the frame being delivered now arrived (meaningful only inside

@@ -78,6 +78,8 @@ struct Decoded {
   // of the receiver's ring, the one with id `key_id`.
   bool sealed = false;
   uint32_t key_id = 0;
+  // Frames: the body arrived compressed (Frame.zstd_body, minor 7).
+  bool compressed = false;
 
   bool ok() const { return error == DecodeError::kOk; }
 };
@@ -223,13 +225,38 @@ void speak_next_minor_for_testing();
 // The minor version this process advertises.
 uint32_t advertised_minor();
 
+// Compressed tables (minor 7, Frame.zstd_body): with `compress`, a join
+// answer or sync request or answer whose body encodes to at least
+// kCompressMinBytes goes as the zstd frame of its serialized body
+// (level kCompressLevel), if that is smaller. Pass `compress` only for a
+// peer that speaks minor 7 (membership::kMinorCompression); other bodies
+// are never compressed.
+inline constexpr size_t kCompressMinBytes = 1024;
+inline constexpr int kCompressLevel = 3;
+
 // The encoded Frame, without the length header.
-std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body);
+std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body,
+                         bool compress = false);
 // Appends the frame header and the encoded Frame to `out` (a write queue).
-void append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body);
+// Returns the compressed body's size expanded (0: not compressed), which
+// the receiver's frame limit bounds as it bounds the frame: a sender
+// checks both against the limit.
+size_t append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body,
+                    bool compress = false);
 // Decodes the N bytes after a frame header. Same checks and order as
-// decode_datagram.
+// decode_datagram. A compressed body counts against `max_bytes` expanded:
+// one that would expand past it is kTooLarge, undecompressed (a zstd frame
+// must state its size); a corrupt one kMalformed; a compressed body that
+// is not a table, or that nests another, kBadField.
 Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes);
+
+// zstd, for the codec (proto/compress.cc). compress: one zstd frame that
+// states its content size. decompress: the content of exactly one such
+// frame; nullopt and `why` if it is not one, or would expand past
+// `max_bytes` (`too_large` set).
+std::string zstd_compress(std::string_view in, int level);
+std::optional<std::string> zstd_decompress(std::string_view in, size_t max_bytes, std::string& why,
+                                           bool& too_large);
 
 }  // namespace shoal::proto
 

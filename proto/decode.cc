@@ -470,6 +470,40 @@ std::string take(v1::ForwardRequest& in, ForwardRequest& r) {
   return "";
 }
 
+// A compressed body (Frame.zstd_body, minor 7): expanded within
+// `max_bytes` and parsed, it takes the compressed body's place in `frame`.
+// It must be a membership table, not compressed again.
+std::optional<Decoded<Frame>> expand(v1::Frame& frame, size_t max_bytes) {
+  std::string why;
+  bool too_large = false;
+  auto plain = zstd_decompress(frame.zstd_body(), max_bytes, why, too_large);
+  if (!plain) {
+    return fail<Frame>(too_large ? DecodeError::kTooLarge : DecodeError::kMalformed,
+                       "frame.zstd_body: " + why);
+  }
+  v1::Frame inner;
+  if (parse(*plain, max_bytes, inner) != DecodeError::kOk) {
+    return fail<Frame>(DecodeError::kMalformed,
+                       "frame.zstd_body: " + std::to_string(plain->size()) +
+                           " bytes expanded are not a valid shoal.v1.Frame");
+  }
+  switch (inner.body_case()) {
+    case v1::Frame::kJoinResponse:
+      frame.set_allocated_join_response(inner.release_join_response());
+      return std::nullopt;
+    case v1::Frame::kSyncRequest:
+      frame.set_allocated_sync_request(inner.release_sync_request());
+      return std::nullopt;
+    case v1::Frame::kSyncResponse:
+      frame.set_allocated_sync_response(inner.release_sync_response());
+      return std::nullopt;
+    default:
+      return fail<Frame>(DecodeError::kBadField,
+                         "frame.zstd_body: holds body " + std::to_string(inner.body_case()) +
+                             "; only join answers and sync requests and answers are compressed");
+  }
+}
+
 }  // namespace
 
 Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, size_t max_bytes) {
@@ -478,6 +512,10 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
     return parse_failure<Frame>(e, bytes, max_bytes, "frame", "shoal.v1.Frame");
   }
   if (auto bad = check_header<Frame>(frame, cluster, "frame")) return std::move(*bad);
+  const bool compressed = frame.body_case() == v1::Frame::kZstdBody;
+  if (compressed) {
+    if (auto bad = expand(frame, max_bytes)) return std::move(*bad);
+  }
 
   Frame out;
   out.id = frame.id();
@@ -530,12 +568,14 @@ Decoded<Frame> decode_frame(std::string_view bytes, std::string_view cluster, si
                           std::move(*in.mutable_payload()), std::move(*in.mutable_handled_by())};
       break;
     }
+    case v1::Frame::kZstdBody:  // expand() leaves none
     case v1::Frame::BODY_NOT_SET:
       return fail<Frame>(DecodeError::kNoBody, "frame.body: missing or unknown");
   }
   if (!problem.empty()) return fail<Frame>(DecodeError::kBadField, std::move(problem));
   Decoded<Frame> decoded{std::move(out), DecodeError::kOk, {}};
   decoded.minor = frame.minor_version();
+  decoded.compressed = compressed;
   return decoded;
 }
 

@@ -285,29 +285,59 @@ FrameBody to_frame_body(m::TcpResponse response) {
 }
 
 namespace {
-v1::Frame to_proto(std::string_view cluster, uint64_t id, const FrameBody& body) {
+
+// Only membership tables are worth compressing (codec.h).
+bool is_table(const FrameBody& body) {
+  return std::holds_alternative<m::JoinResponse>(body) ||
+         std::holds_alternative<m::SyncRequest>(body) ||
+         std::holds_alternative<m::SyncResponse>(body);
+}
+
+// `expanded`: the compressed body's size once expanded (0: not compressed).
+v1::Frame to_proto(std::string_view cluster, uint64_t id, const FrameBody& body, bool compress,
+                   size_t& expanded) {
   v1::Frame frame;
+  std::visit([&frame](const auto& b) { put(b, frame); }, body);
+  expanded = 0;
+  if (compress && is_table(body)) {
+    // The body alone, serialized: what the receiver expands and parses.
+    const std::string plain = serialize(frame);
+    if (plain.size() >= kCompressMinBytes) {
+      std::string packed = zstd_compress(plain, kCompressLevel);
+      if (packed.size() < plain.size()) {
+        frame.Clear();
+        frame.set_zstd_body(std::move(packed));
+        expanded = plain.size();
+      }
+    }
+  }
   frame.set_version(m::kProtocolVersion);
   frame.set_cluster(cluster.data(), cluster.size());
   frame.set_id(id);
   set_minor(frame);
-  std::visit([&frame](const auto& b) { put(b, frame); }, body);
   return frame;
 }
+
 }  // namespace
 
-std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body) {
-  return with_next_minor(serialize(to_proto(cluster, id, body)));
+std::string encode_frame(std::string_view cluster, uint64_t id, const FrameBody& body,
+                         bool compress) {
+  size_t expanded = 0;
+  return with_next_minor(serialize(to_proto(cluster, id, body, compress, expanded)));
 }
 
-void append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body) {
+size_t append_frame(std::string& out, std::string_view cluster, uint64_t id, const FrameBody& body,
+                    bool compress) {
+  size_t expanded = 0;
   if (next_minor) {
-    const std::string bytes = encode_frame(cluster, id, body);
+    const std::string bytes =
+        with_next_minor(serialize(to_proto(cluster, id, body, compress, expanded)));
     append_frame_header(out, static_cast<uint32_t>(bytes.size()));
     out += bytes;
-    return;
+    return expanded;
   }
-  serialize_into(to_proto(cluster, id, body), out, /*header=*/true);
+  serialize_into(to_proto(cluster, id, body, compress, expanded), out, /*header=*/true);
+  return expanded;
 }
 
 }  // namespace shoal::proto

@@ -7,7 +7,7 @@
 //
 // Members look like real ones: "10.X.Y.Z:7946" names, a wall-clock
 // incarnation, and (the /labels variants) 3 labels of about 40 bytes in
-// all, e.g. zone and version.
+// all, e.g. zone and version. The third argument compresses (minor 7).
 
 #include <benchmark/benchmark.h>
 
@@ -46,11 +46,13 @@ shoal::proto::FrameBody body(size_t n, bool labels) {
   return shoal::membership::SyncResponse{"10.0.0.1:7946", 0x5eed, table(n, labels)};
 }
 
+// range(2) = 1: compressed (protocol minor 7, zstd level kCompressLevel).
 void BM_TableEncode(benchmark::State& state) {
   const auto b = body(static_cast<size_t>(state.range(0)), state.range(1) != 0);
+  const bool compress = state.range(2) != 0;
   size_t bytes = 0;
   for (auto _ : state) {
-    std::string f = shoal::proto::encode_frame("bench", 1, b);
+    std::string f = shoal::proto::encode_frame("bench", 1, b, compress);
     bytes = f.size();
     benchmark::DoNotOptimize(f);
   }
@@ -61,7 +63,8 @@ void BM_TableEncode(benchmark::State& state) {
 
 void BM_TableDecode(benchmark::State& state) {
   const std::string f = shoal::proto::encode_frame(
-      "bench", 1, body(static_cast<size_t>(state.range(0)), state.range(1) != 0));
+      "bench", 1, body(static_cast<size_t>(state.range(0)), state.range(1) != 0),
+      state.range(2) != 0);
   for (auto _ : state) {
     auto d = shoal::proto::decode_frame(f, "bench", shoal::proto::kDefaultMaxFrameBytes);
     if (!d.ok()) state.SkipWithError("decode failed");
@@ -70,9 +73,11 @@ void BM_TableDecode(benchmark::State& state) {
   state.counters["bytes"] = static_cast<double>(f.size());
 }
 
-// (members, labels 0/1), the same for both.
+// (members, labels 0/1, compressed 0/1), the same for both.
 void table_sizes(benchmark::internal::Benchmark* b) {
-  b->Args({1000, 0})->Args({10000, 0})->Args({10000, 1})->Args({65536, 1});
+  for (int64_t z : {0, 1}) {
+    b->Args({1000, 0, z})->Args({10000, 0, z})->Args({10000, 1, z})->Args({65536, 1, z});
+  }
   b->Unit(benchmark::kMillisecond);
 }
 BENCHMARK(BM_TableEncode)->Apply(table_sizes);

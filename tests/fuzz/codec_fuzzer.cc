@@ -79,6 +79,11 @@ void frame(std::string_view bytes) {
   check_shape(back);
   check(back.ok() && *back.value == *got.value);
   check(p::encode_frame(kCluster, back.value->id, back.value->body) == again);
+  // Compressed (minor 7, tables only): the same value comes back.
+  const std::string packed = p::encode_frame(kCluster, got.value->id, got.value->body, true);
+  const p::Decoded<p::Frame> unpacked = p::decode_frame(packed, kCluster, kNoLimit);
+  check_shape(unpacked);
+  check(unpacked.ok() && *unpacked.value == *got.value);
 }
 
 void frame_header(std::string_view bytes) {

@@ -121,6 +121,14 @@ int main(int argc, char** argv) {
          r.replica = 2;
          return p::encode_frame(kCluster, 10, r);
        }()},
+      {"frame_sync_response_zstd", [&labels] {
+         m::SyncResponse r{"10.0.0.2:2", 8, {}};
+         for (int i = 0; i < 40; ++i) {
+           r.members.push_back(
+               member("10.0.1." + std::to_string(i) + ":7946", m::Status::kAlive, labels));
+         }
+         return p::encode_frame(kCluster, 11, r, /*compress=*/true);
+       }()},
       {"frame_forward_response",
        p::encode_frame(kCluster, 9, p::ForwardResponse{9, "handler failed", "", "10.0.0.2:2"})},
   };

@@ -384,6 +384,26 @@ TEST(EngineVersions, FallbackProbeOnlyToPeersThatSpeakIt) {
   }
 }
 
+// Tables go compressed only to a peer that said it speaks minor 7: an
+// older node would find no body it knows in the frame and drop it.
+TEST(EngineVersions, TablesGoCompressedOnlyToPeersThatSpeakIt) {
+  for (uint32_t peer_minor : {0u, 6u, 7u, 8u}) {
+    SCOPED_TRACE("peer minor " + std::to_string(peer_minor));
+    EngineOptions o;
+    o.protocol.address = "127.0.0.1:1";
+    o.protocol.cluster = "c";
+    o.protocol.incarnation = 1;
+    membership::Instant now{};
+    Engine e(o, 3, now);
+    if (peer_minor != 0) e.note_minor("127.0.0.2:1", peer_minor);
+    e.join({"127.0.0.2:1"}, now);
+    auto exchanges = e.take_exchanges();
+    ASSERT_EQ(exchanges.size(), 1u);
+    EXPECT_EQ(exchanges[0].to, "127.0.0.2:1");
+    EXPECT_EQ(exchanges[0].compress, peer_minor >= membership::kMinorCompression);
+  }
+}
+
 TEST(Counters, EveryCounterReachesStatsAndMetrics) {
   const NodeStats zero = empty_node_stats();
   const std::string json = render_stats_json(zero);

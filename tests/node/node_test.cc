@@ -1329,6 +1329,30 @@ TEST(NodeFrames, AJoinAnswerOverTheFrameLimitIsNotSent) {
   EXPECT_EQ(joiner.stats().drops["too_large"], 0u);
 }
 
+// A table of 1 KiB or more goes zstd-compressed between nodes that speak
+// minor 7: the join answer arrives compressed, and whole.
+TEST(NodeFrames, AJoinAnswerOfAKiBOrMoreArrivesCompressedAndWhole) {
+  NodeOptions so = options();
+  so.labels = {{"blob", std::string(500, 's')}};
+  Node seed(so);
+  ASSERT_EQ(seed.start().message, "");
+  NodeOptions jo = options();
+  jo.seeds = {seed.address()};
+  jo.labels = {{"blob", std::string(500, 'j')}};  // the seed's answer holds both: over 1 KiB
+  Node joiner(jo);
+  ASSERT_EQ(joiner.start().message, "");
+  ASSERT_TRUE(eventually([&] { return joiner.stats().tables_compressed_in >= 1; }));
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& m : joiner.members()) {
+      if (m.name == seed.address()) return m.labels == so.labels;
+    }
+    return false;
+  }));
+  EXPECT_EQ(joiner.stats().protocol.joins_failed, 0u);
+  EXPECT_EQ(joiner.stats().drops["malformed"], 0u);
+  EXPECT_EQ(seed.stats().drops["malformed"], 0u);
+}
+
 TEST_F(HostileInput, SilentTcpPeerIsDisconnected) {
   asio::ip::tcp::socket s(io);
   s.connect(tcp_target);

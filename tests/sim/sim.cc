@@ -263,7 +263,7 @@ void Simulator::send_datagrams(int i) {
 void Simulator::send_frames(int i) {
   const uint64_t generation = nodes_[static_cast<size_t>(i)].generation;
   auto send = [&](const std::string& address, uint64_t id, const proto::FrameBody& body,
-                  bool forward) {
+                  bool forward, bool compress) {
     const int to = index_of(address);
     if (to >= 0 && blocked(i, to)) return;
     if (to < 0 || !running(to)) {
@@ -278,17 +278,17 @@ void Simulator::send_frames(int i) {
     e.from = i;
     e.id = id;
     e.forward = forward;
-    e.bytes = proto::encode_frame(base_.cluster, id, body);
+    e.bytes = proto::encode_frame(base_.cluster, id, body, compress);
     if (!forward) stats_.exchange_bytes += e.bytes.size();
     push(std::move(e));
   };
   for (auto& x : engine(i).take_exchanges()) {
     ++stats_.exchanges;
-    send(x.to, x.id, x.request, false);
+    send(x.to, x.id, x.request, false, x.compress);
   }
   for (auto& f : engine(i).take_forwards()) {
     ++stats_.forwards;
-    send(f.peer, f.id, f.request, true);
+    send(f.peer, f.id, f.request, true, false);
   }
 }
 
@@ -402,11 +402,12 @@ void Simulator::deliver_request(Event& e) {
     ++stats_.decode_errors;
     return;
   }
-  answer(e.node, e.from, e.id, e.forward, *reply);
+  if (decoded.compressed) ++stats_.tables_compressed;
+  answer(e.node, e.from, e.id, e.forward, *reply, decoded.minor >= membership::kMinorCompression);
 }
 
 void Simulator::answer(int server, int client_index, uint64_t id, bool forward,
-                       const proto::FrameBody& body) {
+                       const proto::FrameBody& body, bool compress) {
   Node& client = nodes_[static_cast<size_t>(client_index)];
   if (!client.engine || blocked(server, client_index)) return;
   if (forward && forward_answer_loss_ > 0 && rng_.unit() < forward_answer_loss_) {
@@ -417,7 +418,7 @@ void Simulator::answer(int server, int client_index, uint64_t id, bool forward,
   r.from = server;
   r.id = id;
   r.forward = forward;
-  r.bytes = proto::encode_frame(base_.cluster, id, body);
+  r.bytes = proto::encode_frame(base_.cluster, id, body, compress);
   if (!forward) stats_.exchange_bytes += r.bytes.size();
   push(std::move(r));
 }
@@ -465,6 +466,8 @@ void Simulator::deliver_response(Event& e) {
     client.on_exchange_failed(e.id, now_);
     return;
   }
+  if (decoded.compressed) ++stats_.tables_compressed;
+  client.note_minor(address(e.from), decoded.minor);  // as node/ does
   if (!client.on_exchange_response(e.id, decoded.value->body, now_)) ++stats_.decode_errors;
 }
 

@@ -59,8 +59,9 @@ struct SimStats {
   uint64_t decode_errors = 0;
   uint64_t bytes_sent = 0;
   uint64_t exchanges = 0;
-  uint64_t exchange_bytes = 0;  // join and sync frames, both ways
-  uint64_t forwards = 0;        // forward attempts sent over the simulated TCP
+  uint64_t exchange_bytes = 0;     // join and sync frames, both ways
+  uint64_t tables_compressed = 0;  // join and sync frames that arrived compressed
+  uint64_t forwards = 0;           // forward attempts sent over the simulated TCP
   uint64_t events_run = 0;
   // Observations against the truth.
   uint64_t false_suspect = 0;  // a running node marked suspect by someone
@@ -229,8 +230,10 @@ class Simulator {
   bool defer_if_paused(Event& e);
   void fail_link(int client, const std::string& peer, Instant at);
   void deliver_request(Event& e);
-  // Sends `body`, the answer to `client`'s request `id`, back from `server`.
-  void answer(int server, int client, uint64_t id, bool forward, const proto::FrameBody& body);
+  // Sends `body`, the answer to `client`'s request `id`, back from `server`
+  // (a table compressed if `compress`: the client speaks it).
+  void answer(int server, int client, uint64_t id, bool forward, const proto::FrameBody& body,
+              bool compress = false);
   void run_handler(Event& e);
   void deliver_response(Event& e);
   void after_call(int i);
