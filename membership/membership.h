@@ -67,6 +67,7 @@
 #include "shoal/membership/app_gossip.h"
 #include "shoal/membership/config.h"
 #include "shoal/membership/dissemination.h"
+#include "shoal/membership/indexed_map.h"
 #include "shoal/membership/lifeguard.h"
 #include "shoal/membership/messages.h"
 #include "shoal/membership/rng.h"
@@ -451,7 +452,7 @@ class Membership {
   ConflictCallback conflict_;
   Instant next_push_pull_ = kNever;
 
-  std::map<std::string, Member, std::less<>> members_;
+  IndexedMap<Member> members_;  // by name, iterated in name order
   std::set<std::pair<Instant, std::string>> timers_;
   uint64_t checksum_ = 0;
   size_t pingable_count_ = 0;

@@ -37,7 +37,8 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
       seal_(seal_of(options_)),
       core_(core_config(options_, *seal_), seed, now),
       ring_(options_.replica_points, options_.protocol.identity(), options_.ring_publisher,
-            !is_draining(options_.protocol.labels), label_weight(options_.protocol.labels)),
+            !is_draining(options_.protocol.labels), label_weight(options_.protocol.labels),
+            options_.ring_cache),
       forwarder_(options_.protocol.identity(), with_request_ids(options_), ring_.publisher()) {
   forwarder_.set_target_check([this](std::string_view m) { return directed_refusal(m); });
   if (options_.admit) core_.set_admission(options_.admit);

@@ -12,10 +12,11 @@ using membership::Duration;
 using membership::Instant;
 
 RingFeed::RingFeed(uint32_t replica_points, const std::string& self, ring::RingPublisher* publisher,
-                   bool self_on_ring, double self_weight)
+                   bool self_on_ring, double self_weight, ring::RingCache* cache)
     : builder_(replica_points),
       own_(publisher ? nullptr : std::make_unique<ring::RingPublisher>()),
       publisher_(publisher ? publisher : own_.get()) {
+  builder_.set_cache(cache);
   if (self_on_ring) (void)builder_.add(self, self_weight);
   publisher_->publish(builder_.build());
 }

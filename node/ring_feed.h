@@ -48,9 +48,11 @@ class RingFeed {
   // `publisher` (which must outlive the feed; the node's exists before it
   // starts, so readers taken then see every ring), or to one of its own if
   // null.
+  // With a `cache`, snapshots are shared with the other feeds that use it
+  // (ring::RingCache: the simulator's nodes).
   RingFeed(uint32_t replica_points, const std::string& self,
            ring::RingPublisher* publisher = nullptr, bool self_on_ring = true,
-           double self_weight = 1.0);
+           double self_weight = 1.0, ring::RingCache* cache = nullptr);
 
   RingFeed(const RingFeed&) = delete;
   RingFeed& operator=(const RingFeed&) = delete;

@@ -25,27 +25,26 @@ constexpr size_t kSmallN = 16;
 
 uint64_t hash_bytes(std::string_view bytes) { return XXH3_64bits(bytes.data(), bytes.size()); }
 
+}  // namespace
+
 // A member of weight 1.0 is its name; another weight is "name*P", P its
 // point count (so rings without weights keep the checksum they had).
-uint64_t compute_checksum(std::span<const std::string_view> sorted_members,
-                          std::span<const uint32_t> slots, std::span<const double> weights,
-                          uint32_t replica_points) {
+uint64_t ring_checksum(std::span<const std::string_view> names, std::span<const double> weights,
+                       uint32_t replica_points) {
   XXH3_state_t state;
   XXH3_64bits_reset(&state);
-  for (size_t i = 0; i < sorted_members.size(); ++i) {
-    const std::string_view a = sorted_members[i];
+  for (size_t i = 0; i < names.size(); ++i) {
+    const std::string_view a = names[i];
     if (i > 0) XXH3_64bits_update(&state, ";", 1);
     XXH3_64bits_update(&state, a.data(), a.size());
-    const double weight = weights[slots[i]];
-    if (weight != 1.0) {
-      const std::string points = "*" + std::to_string(points_for_weight(replica_points, weight));
+    if (weights[i] != 1.0) {
+      const std::string points =
+          "*" + std::to_string(points_for_weight(replica_points, weights[i]));
       XXH3_64bits_update(&state, points.data(), points.size());
     }
   }
   return XXH3_64bits_digest(&state);
 }
-
-}  // namespace
 
 uint64_t key_hash(std::string_view key) { return hash_bytes(key); }
 
@@ -125,7 +124,9 @@ void Ring::finish(const Ring* base, std::span<const uint32_t> touched) {
       point_count_ += seg_count(top_[s]);
     }
   }
-  checksum_ = compute_checksum(members_, member_slot_, weights_, replica_points_);
+  std::vector<double> weights(members_.size());
+  for (size_t i = 0; i < members_.size(); ++i) weights[i] = weights_[member_slot_[i]];
+  checksum_ = ring_checksum(members_, weights, replica_points_);
 }
 
 inline Ring::Pos Ring::first_at_or_after(uint64_t hash) const {

@@ -52,6 +52,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 namespace shoal::ring {
@@ -251,6 +252,32 @@ class Ring {
   uint64_t checksum_ = 0;
 };
 
+// Snapshots shared by content among the builders of one process: the
+// simulator's thousands of node engines, whose rings agree once their
+// members do. A builder given a cache first looks there for a snapshot
+// with exactly the members (and weights) its next one would have, and
+// takes it instead of building; else it builds and leaves the result
+// there. Entries are weak: a snapshot lives while someone holds it.
+// Not thread-safe: the builders that share a cache use it from one thread.
+class RingCache {
+ public:
+  // A live snapshot with this checksum and replica_points, or null.
+  std::shared_ptr<const Ring> find(uint64_t checksum, uint32_t replica_points) const;
+  void insert(const std::shared_ptr<const Ring>& ring);
+  size_t hits() const { return hits_; }
+  void count_hit() { ++hits_; }
+
+ private:
+  std::unordered_multimap<uint64_t, std::weak_ptr<const Ring>> rings_;
+  size_t inserts_since_prune_ = 0;
+  size_t hits_ = 0;
+};
+
+// The checksum (Ring::checksum) of a ring whose sorted members are
+// `names`, `weights[i]` being names[i]'s weight.
+uint64_t ring_checksum(std::span<const std::string_view> names, std::span<const double> weights,
+                       uint32_t replica_points);
+
 // Applies batches of member changes to a snapshot, producing the next one.
 // Unchanged members are not re-hashed: their points are merged, already
 // sorted, with the newcomers' points.
@@ -276,8 +303,13 @@ class RingBuilder {
   std::shared_ptr<const Ring> build();
 
   const std::shared_ptr<const Ring>& current() const { return current_; }
+  // From now on build() shares snapshots through `cache` (null: none); it
+  // must outlive the builder.
+  void set_cache(RingCache* cache) { cache_ = cache; }
 
  private:
+  // The snapshot in the cache equal to what build() would make, or null.
+  std::shared_ptr<const Ring> cached_next() const;
   // build() in steps (ring_builder.cc).
   struct Plan {
     std::vector<std::pair<std::string_view, double>> gone;   // old members out (name, old weight)
@@ -302,6 +334,7 @@ class RingBuilder {
                                const std::vector<Ring::Point>& added, Ring& next);
 
   std::shared_ptr<const Ring> current_;
+  RingCache* cache_ = nullptr;
   std::map<std::string, double, std::less<>> adds_;
   std::set<std::string, std::less<>> removes_;
 };

@@ -246,6 +246,15 @@ void RingBuilder::rebuild_segments(const Ring& old, const Plan& plan,
 
 std::shared_ptr<const Ring> RingBuilder::build() {
   if (!pending()) return current_;
+  if (cache_ != nullptr) {
+    if (auto hit = cached_next()) {
+      cache_->count_hit();
+      adds_.clear();
+      removes_.clear();
+      current_ = std::move(hit);
+      return current_;
+    }
+  }
   const Ring& old = *current_;
   auto next = std::make_shared<Ring>(old.replica_points());
   const Plan plan = plan_members(old, *next);
@@ -261,6 +270,7 @@ std::shared_ptr<const Ring> RingBuilder::build() {
   adds_.clear();
   removes_.clear();
   current_ = std::move(next);
+  if (cache_ != nullptr) cache_->insert(current_);
   return current_;
 }
 

@@ -14,6 +14,7 @@ PACKAGES=(
   libfmt-dev libspdlog-dev
   libcli11-dev nlohmann-json3-dev libcpp-httplib-dev
   libsodium-dev libzstd-dev
+  libgoogle-perftools-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3 python3-xxhash python3-yaml python3-prometheus-client curl
   iproute2 nftables

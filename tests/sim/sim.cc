@@ -85,6 +85,7 @@ void Simulator::start(int i, const std::vector<std::string>& seeds) {
       static_cast<uint64_t>(
           std::chrono::duration_cast<std::chrono::milliseconds>(now_.time_since_epoch()).count());
   o.replica_points = replica_points_;
+  o.ring_cache = &ring_cache_;
   ++n.generation;
   n.timer_at = membership::kNever;
   n.engine = std::make_unique<node::Engine>(std::move(o), rng_.next(), now_);

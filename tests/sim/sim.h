@@ -246,6 +246,9 @@ class Simulator {
 
   membership::Config base_;
   uint32_t replica_points_ = ring::kDefaultReplicaPoints;
+  // Nodes whose members agree share one ring snapshot (and build it once):
+  // without this, N nodes hold N copies of a ring of N x 100 points.
+  ring::RingCache ring_cache_;
   // A datagram event from `from` (a node, -1: no address, <= -2: an
   // outside sender).
   void inject_as(int from, int to, const membership::Message& msg);
