@@ -311,6 +311,10 @@ std::vector<MemberState> Membership::member_states() const {
 
 std::vector<MemberState> Membership::members() const { return member_states(); }
 
+void Membership::for_each_member(const std::function<void(const MemberState&)>& visit) const {
+  for (const auto& [name, m] : members_) visit(m.state);
+}
+
 std::optional<MemberState> Membership::member(std::string_view name) const {
   const MemberState* s = find_member(name);
   if (s == nullptr) return std::nullopt;

@@ -239,6 +239,10 @@ class Membership {
   // Every known member, this node included, sorted by name. Each state's
   // address field is filled.
   std::vector<MemberState> members() const;
+  // Calls `visit` with every known member's state, this node included, in
+  // name order, without copies (the address field as stored: "" for a
+  // default name). `visit` must not change the table.
+  void for_each_member(const std::function<void(const MemberState&)>& visit) const;
   // The state of the member named `name`, if known.
   std::optional<MemberState> member(std::string_view name) const;
   // The same without a copy, or null if unknown (the forwarding path asks

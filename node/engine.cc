@@ -44,6 +44,7 @@ Engine::Engine(EngineOptions options, uint64_t seed, Instant now)
   if (options_.admit) core_.set_admission(options_.admit);
   core_.set_app_state(options_.app_state);
   core_.set_conflict_callback(options_.on_name_conflict);
+  if (options_.ring_checksum_only) ring_.set_checksum_only();
 }
 
 std::string Engine::directed_refusal(std::string_view name) const {
@@ -247,6 +248,7 @@ void Engine::tick(Instant now) {
   if (core_.next_deadline() <= now) core_.tick(now);
   collect(now);  // the core's events reach the ring feed before it publishes
   if (ring_.next_deadline() <= now) {
+    if (ring_.checksum_only()) ring_.tick_checksum(now, core_);
     if (auto change = ring_.tick(now)) ring_changes_.push_back(std::move(*change));
   }
   if (forwarder_.next_deadline() <= now) forwarder_.tick(now);
@@ -316,8 +318,11 @@ void Engine::collect(Instant now) {
   }
   for (auto& e : core_.take_events()) {
     ring_.on_event(e, now);
-    if (event_log_.size() >= kEventLogMax) event_log_.pop_front();
-    event_log_.push_back({++event_seq_, e});
+    ++event_seq_;
+    if (!options_.no_event_log) {
+      if (event_log_.size() >= kEventLogMax) event_log_.pop_front();
+      event_log_.push_back({event_seq_, e});
+    }
     events_.push_back(std::move(e));
   }
 }
@@ -354,7 +359,7 @@ NodeStats Engine::stats(const NodeCounters& transport) const {
   s.protocol = core_.stats();
   s.health_score = static_cast<uint64_t>(core_.health_score());
   s.pending_changes = core_.pending_changes();
-  s.ring_members = ring_.current()->member_count();
+  s.ring_members = ring_.member_count();
   for (size_t i = 0; i < std::size(kForwardErrors); ++i) {
     if (kForwardErrors[i] == ForwardError::kNotOwner) continue;  // a wire answer, never a result
     s.forward_duration[std::string(to_string(kForwardErrors[i]))] = forwarder_.durations()[i];

@@ -77,6 +77,14 @@ struct EngineOptions {
   // Ring snapshots shared by content with the other engines given it
   // (ring::RingCache; the simulator's), or null.
   ring::RingCache* ring_cache = nullptr;
+  // The ring's checksum only, no ring (RingFeed::set_checksum_only): for
+  // the simulator's protocol scenarios, where nothing looks a key up. The
+  // forwarder then sees the ring of this node alone.
+  bool ring_checksum_only = false;
+  // Keep no event log (event_log() stays empty; the admin `events`
+  // command reads it): the simulator's nodes, where 1024 logged events a
+  // node were a quarter of a 1000-node run's memory.
+  bool no_event_log = false;
   // Membership::set_admission, set_app_state.
   membership::Admission admit;
   membership::AppState app_state;

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cstdlib>
 #include <optional>
+#include <string_view>
+#include <vector>
 
 namespace shoal::node {
 
@@ -49,27 +51,60 @@ std::string check_weight_label(const Labels& labels) {
 }
 
 Duration RingFeed::delay_cap() const {
-  const Duration per_member =
-      kDelayPerMember * static_cast<int64_t>(publisher_->current()->member_count());
+  const Duration per_member = kDelayPerMember * static_cast<int64_t>(member_count());
   return std::clamp(per_member, kDelayMin, kDelayMax);
 }
 
 void RingFeed::on_event(const membership::MemberEvent& e, Instant now) {
-  if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
+  if (checksum_only_) {
+    changed_ = true;  // the ring may change: the table tells at publication
+  } else if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
     // A no-op if already on the ring at this weight.
     (void)builder_.add(e.name, label_weight(e.labels));
   } else {
     builder_.remove(e.name);
   }
-  if (!builder_.pending() || publish_at_ != membership::kNever) return;
+  if (!(checksum_only_ || builder_.pending()) || publish_at_ != membership::kNever) return;
   const Duration cap = delay_cap();
   const bool quiet = !published_at_ || now - *published_at_ >= cap;
   delay_ = quiet ? kDelayMin : std::min(2 * delay_, cap);
   publish_at_ = now + delay_;
 }
 
+void RingFeed::set_checksum_only() {
+  checksum_only_ = true;
+  checksum_ = publisher_->current()->checksum();
+  member_count_ = publisher_->current()->member_count();
+}
+
+uint64_t RingFeed::checksum() const {
+  return checksum_only_ ? checksum_ : publisher_->current()->checksum();
+}
+
+size_t RingFeed::member_count() const {
+  return checksum_only_ ? member_count_ : publisher_->current()->member_count();
+}
+
+void RingFeed::tick_checksum(Instant now, const membership::Membership& table) {
+  if (now < publish_at_) return;
+  publish_at_ = membership::kNever;
+  if (!changed_) return;
+  changed_ = false;
+  published_at_ = now;
+  // The members the ring would hold, by the rule on_event applies.
+  std::vector<std::string_view> names;
+  std::vector<double> weights;
+  table.for_each_member([&](const membership::MemberState& s) {
+    if (!membership::is_pingable(s.status) || is_draining(s.labels)) return;
+    names.push_back(s.name);
+    weights.push_back(label_weight(s.labels));
+  });
+  checksum_ = ring::ring_checksum(names, weights, builder_.current()->replica_points());
+  member_count_ = names.size();
+}
+
 std::optional<RingChange> RingFeed::tick(Instant now) {
-  if (now < publish_at_) return std::nullopt;
+  if (checksum_only_ || now < publish_at_) return std::nullopt;
   publish_at_ = membership::kNever;
   if (!builder_.pending()) return std::nullopt;
   published_at_ = now;

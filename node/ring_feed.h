@@ -54,6 +54,23 @@ class RingFeed {
            ring::RingPublisher* publisher = nullptr, bool self_on_ring = true,
            double self_weight = 1.0, ring::RingCache* cache = nullptr);
 
+  // Checksum only (the simulator's protocol scenarios, where nothing looks
+  // a key up): from now on a publication computes the checksum the ring
+  // would have, from the membership table (tick_checksum), and builds no
+  // ring: N nodes would otherwise hold N different rings of N x 100 points
+  // while a cold start converges. The published ring stays as it was; a
+  // ring is a function of its members, weights and replica_points, so
+  // equal checksums are equal rings.
+  void set_checksum_only();
+  bool checksum_only() const { return checksum_only_; }
+  // In checksum-only mode, tick() computes nothing: the driver calls this
+  // instead, with the node's membership table.
+  void tick_checksum(membership::Instant now, const membership::Membership& table);
+  // The current ring's checksum and member count (in checksum-only mode,
+  // the last computed ones).
+  uint64_t checksum() const;
+  size_t member_count() const;
+
   RingFeed(const RingFeed&) = delete;
   RingFeed& operator=(const RingFeed&) = delete;
 
@@ -73,6 +90,10 @@ class RingFeed {
   ring::RingBuilder builder_;
   std::unique_ptr<ring::RingPublisher> own_;  // if not given one
   ring::RingPublisher* publisher_;
+  bool checksum_only_ = false;
+  bool changed_ = false;  // checksum-only: an event since the last publication
+  uint64_t checksum_ = 0;
+  size_t member_count_ = 0;
   membership::Instant publish_at_ = membership::kNever;
   membership::Duration delay_ = kDelayMin;
   std::optional<membership::Instant> published_at_;

@@ -29,6 +29,7 @@ struct Run {
   std::vector<std::string> seeds;
 
   explicit Run(const ScenarioOptions& o) : sim(o.seed, NetworkOptions{}, o.config) {
+    sim.set_ring_checksum_only(!o.full_rings);
     result.scenario = o.name;
     result.nodes = o.nodes;
     result.seed = o.seed;

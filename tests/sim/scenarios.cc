@@ -259,6 +259,7 @@ struct RequestLog {
 
 ScenarioResult forward_churn(const ScenarioOptions& o) {
   Run r(o);
+  r.sim.set_ring_checksum_only(false);  // requests look their keys up
   r.sim.handler = [](int, std::string_view, std::string_view payload) {
     return node::HandlerResult{true, std::string(payload)};
   };

@@ -24,6 +24,10 @@ struct ScenarioOptions {
   // bandwidth, slow-node); 0 = the scenario's default.
   double seconds = 0;
   membership::Config config;  // protocol parameters (defaults if untouched)
+  // Every node builds its ring (its points). Without, scenarios where
+  // nothing looks a key up keep each ring's checksum only
+  // (Simulator::set_ring_checksum_only); forward-churn always builds.
+  bool full_rings = false;
 };
 
 struct ScenarioResult {

@@ -1,6 +1,7 @@
 // shoal-sim: run one simulator scenario and print its figures.
 //
 //   shoal-sim --scenario NAME --nodes N [--seed S] [--loss P] [--seconds T] [--json]
+//             [--full-rings]
 //
 // Exit status: 0 if the scenario's success condition held, 1 if not, 2 for
 // bad arguments. The same seed gives the same run: a failing seed printed
@@ -29,6 +30,9 @@ int main(int argc, char** argv) {
   app.add_option("--seconds", o.seconds, "length of the measured phase (0: scenario default)")
       ->check(CLI::Range(0.0, 86400.0));
   app.add_flag("--json", json, "print one JSON object");
+  app.add_flag("--full-rings", o.full_rings,
+               "every node builds its ring's points (default: the checksum only where nothing "
+               "looks a key up; forward-churn always builds)");
   // Anti-entropy timers, to compare settings (defaults: membership/config.h).
   int64_t sync_mismatch_ms = -1, sync_interval_ms = -1;
   app.add_option("--sync-mismatch-min-ms", sync_mismatch_ms, "checksum disagreement before a sync")

@@ -110,6 +110,10 @@ class Simulator {
   const node::Engine& engine(int i) const { return *nodes_[static_cast<size_t>(i)].engine; }
   // Ring points per member for nodes started from now on (default 100).
   void set_replica_points(uint32_t points) { replica_points_ = points; }
+  // Nodes started from now on keep their ring's checksum only, no ring
+  // (EngineOptions::ring_checksum_only): for scenarios where nothing looks
+  // a key up. Default: full rings.
+  void set_ring_checksum_only(bool on) { ring_checksum_only_ = on; }
 
   // The handler every node runs for keys it owns (node index, key,
   // payload); without one, requests end in no_handler.
@@ -166,7 +170,7 @@ class Simulator {
   // All running nodes have equal checksums and see exactly the running
   // nodes as alive and every other known node as not pingable.
   bool converged() const;
-  // All running nodes' published rings have equal checksums.
+  // All running nodes' rings have equal checksums (RingFeed::checksum).
   bool rings_agree() const;
   // How many running nodes (other than i) consider node i not pingable.
   size_t not_pingable_count(int i) const;
@@ -246,6 +250,7 @@ class Simulator {
 
   membership::Config base_;
   uint32_t replica_points_ = ring::kDefaultReplicaPoints;
+  bool ring_checksum_only_ = false;
   // Nodes whose members agree share one ring snapshot (and build it once):
   // without this, N nodes hold N copies of a ring of N x 100 points.
   ring::RingCache ring_cache_;
