@@ -61,6 +61,7 @@
 #include <utility>
 
 #include "shoal/cli/answer_format.h"
+#include "shoal/cli/key_value.h"
 #include "shoal/cli/shoal_cli.h"
 #include "shoal/node/admin_client.h"
 #include "shoal/node/counters.h"
@@ -84,12 +85,7 @@ using shoal::cli::Printed;
 using shoal::cli::simple_text;
 using shoal::cli::StatusReport;
 
-// "K=V" as {K, V}; nullopt without '=' or with an empty K.
-std::optional<std::pair<std::string, std::string>> key_value(const std::string& item) {
-  const size_t eq = item.find('=');
-  if (eq == std::string::npos || eq == 0) return std::nullopt;
-  return std::pair(item.substr(0, eq), item.substr(eq + 1));
-}
+using shoal::cli::key_value;
 
 // --status S and --label K=V as a filter; false (after saying why) if a
 // label is not K=V.

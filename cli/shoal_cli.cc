@@ -10,6 +10,7 @@
 #include <thread>
 #include <utility>
 
+#include "shoal/cli/key_value.h"
 #include "shoal/node/admin_client.h"
 
 namespace shoal::cli {
@@ -187,12 +188,12 @@ int cmd_query(const Ctx& c, const AppArgs& a) {
   json args = {{"name", a.name}, {"payload", a.payload}, {"ack", a.ack}};
   json labels = json::object();
   for (const std::string& l : a.labels) {
-    const size_t eq = l.find('=');
-    if (eq == std::string::npos || eq == 0) {
+    auto kv = key_value(l);
+    if (!kv) {
       std::fprintf(stderr, "shoal: query --label: '%s' is not KEY=VALUE\n", printable(l).c_str());
       return 2;
     }
-    labels[l.substr(0, eq)] = l.substr(eq + 1);
+    labels[kv->first] = kv->second;
   }
   if (!labels.empty()) args["labels"] = labels;
   if (!a.names.empty()) args["names"] = a.names;

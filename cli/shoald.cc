@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "shoal/cli/event_handlers.h"
+#include "shoal/cli/key_value.h"
 #include "shoal/cli/seeds_file.h"
 #include "shoal/cli/snapshot_file.h"
 #include "shoal/node/log_json.h"
@@ -231,9 +232,9 @@ struct Flags {
     o.leave_timeout = milliseconds(leave_timeout_ms);
     std::erase(o.seeds, std::string());  // `--seeds ""`: no seeds
     for (const std::string& l : labels) {
-      const size_t eq = l.find('=');
-      if (eq == std::string::npos || eq == 0) return "--label: expected KEY=VALUE, got '" + l + "'";
-      o.labels[l.substr(0, eq)] = l.substr(eq + 1);
+      auto kv = shoal::cli::key_value(l);
+      if (!kv) return "--label: expected KEY=VALUE, got '" + l + "'";
+      o.labels[kv->first] = kv->second;
     }
     if (auto err = finish_admission(); !err.empty()) return err;
     for (const std::string& f : event_handler_flags) {
@@ -256,11 +257,9 @@ struct Flags {
   std::string finish_admission() {
     shoal::membership::Labels need;
     for (const std::string& l : admit_labels) {
-      const size_t eq = l.find('=');
-      if (eq == std::string::npos || eq == 0) {
-        return "--admit-label: expected KEY=VALUE, got '" + l + "'";
-      }
-      need[l.substr(0, eq)] = l.substr(eq + 1);
+      auto kv = shoal::cli::key_value(l);
+      if (!kv) return "--admit-label: expected KEY=VALUE, got '" + l + "'";
+      need[kv->first] = kv->second;
     }
     if (need.empty()) return "";
     for (const auto& [k, v] : need) {

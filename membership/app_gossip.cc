@@ -18,7 +18,9 @@ bool name_char(char c) {
          c == '_' || c == '-' || c == ':' || c == '/';
 }
 
-std::string check_field_name(const std::string& n, std::string_view field) {
+}  // namespace
+
+std::string check_app_name(const std::string& n, std::string_view field) {
   if (n.empty()) return std::string(field) + ": empty";
   if (n.size() > kAppNameMax) {
     return std::string(field) + ": " + std::to_string(n.size()) + " bytes, over " +
@@ -29,8 +31,6 @@ std::string check_field_name(const std::string& n, std::string_view field) {
   }
   return {};
 }
-
-}  // namespace
 
 std::string_view to_string(AppKind k) {
   switch (k) {
@@ -48,7 +48,7 @@ std::string check_app_message(const AppMessage& a) {
   if (static_cast<int>(a.kind) >= kAppKindCount) return "kind: unknown";
   if (a.origin.empty()) return "origin: empty";
   if (std::string p = check_member_name(a.origin); !p.empty()) return "origin: " + p;
-  if (std::string p = check_field_name(a.name, "name"); !p.empty()) return p;
+  if (std::string p = check_app_name(a.name); !p.empty()) return p;
   if (a.kind != AppKind::kQuery) return {};
   if (std::string p = check_member_address(a.reply_to); !p.empty()) return "reply_to: " + p;
   for (const std::string& n : a.filter_names) {

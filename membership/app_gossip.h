@@ -65,6 +65,9 @@ inline constexpr size_t kAppNameMax = 128;
 // address and every filter name a member name, filter labels within
 // kLabelsBytesMax. Sizes beyond these are bounded by the datagram.
 std::string check_app_message(const AppMessage& a);
+// "" if `name` is a valid app message name (as above), else the problem,
+// prefixed by `field` ("name: empty").
+std::string check_app_name(const std::string& name, std::string_view field = "name");
 
 // "broadcast", "event", "query".
 std::string_view to_string(AppKind k);

@@ -18,28 +18,10 @@
 #include <vector>
 
 #include "shoal/membership/assert.h"
+#include "shoal/membership/hash.h"
 #include "shoal/membership/membership.h"
 
 namespace shoal::membership {
-
-namespace {
-
-uint64_t mix64(uint64_t z) {
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-  return z ^ (z >> 31);
-}
-
-uint64_t hash_string(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then mixed
-  for (char c : s) {
-    h ^= static_cast<unsigned char>(c);
-    h *= 0x100000001b3ull;
-  }
-  return mix64(h);
-}
-
-}  // namespace
 
 uint64_t Membership::member_hash(const MemberState& s) {
   if (s.status == Status::kTombstone) return 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "shoal/membership/assert.h"
+#include "shoal/membership/hash.h"
 #include "shoal/membership/member_address.h"
 
 namespace shoal::membership {
@@ -58,8 +59,7 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
   // the name (no random draw: every other run keeps its random choices),
   // so that a cold start's members do not all sync at once.
   if (config_.push_pull_interval > Duration::zero()) {
-    uint64_t h = 0xcbf29ce484222325ull;
-    for (char c : self_) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    const uint64_t h = hash_string(self_);
     next_push_pull_ = now + Duration(static_cast<int64_t>(
                                 h % static_cast<uint64_t>(config_.push_pull_interval.count())));
   }

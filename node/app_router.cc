@@ -11,11 +11,7 @@
 namespace shoal::node {
 
 std::string check_query_handler_name(const std::string& name) {
-  AppMessage probe;
-  probe.origin = "x";
-  probe.name = name;
-  probe.kind = membership::AppKind::kEvent;  // checks the name only
-  if (std::string why = membership::check_app_message(probe); !why.empty()) {
+  if (std::string why = membership::check_app_name(name); !why.empty()) {
     return "query handler: " + why;
   }
   return {};
