@@ -17,15 +17,18 @@ inline uint64_t mix64(uint64_t z) {
   return z ^ (z >> 31);
 }
 
-// FNV-1a of the bytes, then mixed.
-inline uint64_t hash_string(std::string_view s) {
+// FNV-1a of the bytes.
+inline uint64_t fnv1a(std::string_view s) {
   uint64_t h = 0xcbf29ce484222325ull;
   for (char c : s) {
     h ^= static_cast<unsigned char>(c);
     h *= 0x100000001b3ull;
   }
-  return mix64(h);
+  return h;
 }
+
+// FNV-1a, then mixed.
+inline uint64_t hash_string(std::string_view s) { return mix64(fnv1a(s)); }
 
 }  // namespace shoal::membership
 

@@ -59,7 +59,7 @@ Membership::Membership(Config config, uint64_t seed, Instant now)
   // the name (no random draw: every other run keeps its random choices),
   // so that a cold start's members do not all sync at once.
   if (config_.push_pull_interval > Duration::zero()) {
-    const uint64_t h = hash_string(self_);
+    const uint64_t h = fnv1a(self_);
     next_push_pull_ = now + Duration(static_cast<int64_t>(
                                 h % static_cast<uint64_t>(config_.push_pull_interval.count())));
   }
