@@ -343,6 +343,15 @@ TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
 
 // ---- the counters table ----
 
+// The engine of node 127.0.0.1:1 in cluster "c", for the version tests.
+EngineOptions version_test_options() {
+  EngineOptions o;
+  o.protocol.address = "127.0.0.1:1";
+  o.protocol.cluster = "c";
+  o.protocol.incarnation = 1;
+  return o;
+}
+
 // Sent at the highest version both sides speak: the TCP fallback probe
 // (Ping frames, minor 1) goes only to a peer whose datagrams said it speaks
 // minor 1 or later; to one from before minor versions, the probe goes on
@@ -350,12 +359,8 @@ TEST(Forwarder, ThrowingHandlerAndCallbackAreContained) {
 TEST(EngineVersions, FallbackProbeOnlyToPeersThatSpeakIt) {
   for (uint32_t peer_minor : {0u, 1u, 2u, UINT32_MAX}) {
     SCOPED_TRACE("peer minor " + std::to_string(peer_minor));
-    EngineOptions o;
-    o.protocol.address = "127.0.0.1:1";
-    o.protocol.cluster = "c";
-    o.protocol.incarnation = 1;
     membership::Instant now{};
-    Engine e(o, 3, now);
+    Engine e(version_test_options(), 3, now);
     // The peer announces itself; its datagram says which minor it speaks.
     const membership::Gossip hello{
         "127.0.0.2:1", 0, {{"127.0.0.2:1", membership::Status::kAlive, 1, {}, "127.0.0.2:1", 0}}};
@@ -389,12 +394,8 @@ TEST(EngineVersions, FallbackProbeOnlyToPeersThatSpeakIt) {
 TEST(EngineVersions, TablesGoCompressedOnlyToPeersThatSpeakIt) {
   for (uint32_t peer_minor : {0u, 6u, 7u, 8u}) {
     SCOPED_TRACE("peer minor " + std::to_string(peer_minor));
-    EngineOptions o;
-    o.protocol.address = "127.0.0.1:1";
-    o.protocol.cluster = "c";
-    o.protocol.incarnation = 1;
     membership::Instant now{};
-    Engine e(o, 3, now);
+    Engine e(version_test_options(), 3, now);
     if (peer_minor != 0) e.note_minor("127.0.0.2:1", peer_minor);
     e.join({"127.0.0.2:1"}, now);
     auto exchanges = e.take_exchanges();

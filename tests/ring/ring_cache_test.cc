@@ -15,12 +15,22 @@ namespace {
 
 std::string member(int i) { return "10.0.0." + std::to_string(i) + ":7946"; }
 
+// `n` builders of `replica_points` that share `cache`.
+std::vector<RingBuilder> builders(RingCache& cache, size_t n,
+                                  uint32_t replica_points = kDefaultReplicaPoints) {
+  std::vector<RingBuilder> out;
+  for (size_t i = 0; i < n; ++i) {
+    out.emplace_back(replica_points);
+    out.back().set_cache(&cache);
+  }
+  return out;
+}
+
 TEST(RingCache, BuildersWithEqualMembersShareOneSnapshot) {
   RingCache cache;
-  RingBuilder a;
-  RingBuilder b;
-  a.set_cache(&cache);
-  b.set_cache(&cache);
+  auto bs = builders(cache, 2);
+  RingBuilder& a = bs[0];
+  RingBuilder& b = bs[1];
   for (int i = 0; i < 50; ++i) ASSERT_TRUE(a.add(member(i)));
   auto ra = a.build();
   // The same members, learned in another order and in two batches.
@@ -40,12 +50,10 @@ TEST(RingCache, BuildersWithEqualMembersShareOneSnapshot) {
 
 TEST(RingCache, UnequalMembersOrWeightsAreNeverShared) {
   RingCache cache;
-  RingBuilder a;
-  RingBuilder b;
-  RingBuilder c;
-  a.set_cache(&cache);
-  b.set_cache(&cache);
-  c.set_cache(&cache);
+  auto bs = builders(cache, 3);
+  RingBuilder& a = bs[0];
+  RingBuilder& b = bs[1];
+  RingBuilder& c = bs[2];
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(a.add(member(i)));
     ASSERT_TRUE(b.add(member(i), i == 3 ? 2.0 : 1.0));
@@ -61,8 +69,8 @@ TEST(RingCache, UnequalMembersOrWeightsAreNeverShared) {
   EXPECT_NE(ra->checksum(), rb->checksum());
   EXPECT_EQ(cache.hits(), 0u);
   // Another replica_points: another ring, even with the same members.
-  RingBuilder d(50);
-  d.set_cache(&cache);
+  auto ds = builders(cache, 1, 50);
+  RingBuilder& d = ds[0];
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(d.add(member(i)));
   auto rd = d.build();
   EXPECT_NE(rd, ra);
@@ -74,11 +82,10 @@ TEST(RingCache, UnequalMembersOrWeightsAreNeverShared) {
 
 TEST(RingCache, ASharedSnapshotAnswersAsOneBuiltAlone) {
   RingCache cache;
-  RingBuilder a;
-  RingBuilder b;
+  auto bs = builders(cache, 2);
+  RingBuilder& a = bs[0];
+  RingBuilder& b = bs[1];
   RingBuilder alone;
-  a.set_cache(&cache);
-  b.set_cache(&cache);
   for (int i = 0; i < 300; ++i) {
     ASSERT_TRUE(a.add(member(i)));
     ASSERT_TRUE(alone.add(member(i)));
