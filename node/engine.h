@@ -56,6 +56,7 @@
 #include "shoal/node/forwarder.h"
 #include "shoal/node/ring_feed.h"
 #include "shoal/node/seal.h"
+#include "shoal/node/string_hash.h"
 #include "shoal/proto/codec.h"
 
 namespace shoal::node {
@@ -273,10 +274,6 @@ class Engine {
   static constexpr size_t kPeerMinorsMax = 65536;
   // Hashed: looked up on every datagram (a std::map's string compares
   // took 9% of the simulator's CPU at 1000 nodes).
-  struct StringHash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
   std::unordered_map<std::string, uint32_t, StringHash, std::equal_to<>> peer_minors_;
   bool draining_ = false;
 };

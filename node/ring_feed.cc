@@ -36,6 +36,12 @@ std::optional<double> parse_weight(const std::string& text) {
   return w;
 }
 
+// Whether a member of this status and these labels is on the ring: alive
+// or suspect, and not draining (on_event and tick_checksum).
+bool on_ring(membership::Status status, const Labels& labels) {
+  return membership::is_pingable(status) && !is_draining(labels);
+}
+
 }  // namespace
 
 double label_weight(const Labels& labels) {
@@ -58,7 +64,7 @@ Duration RingFeed::delay_cap() const {
 void RingFeed::on_event(const membership::MemberEvent& e, Instant now) {
   if (checksum_only_) {
     changed_ = true;  // the ring may change: the table tells at publication
-  } else if (membership::is_pingable(e.status) && !e.forgotten && !is_draining(e.labels)) {
+  } else if (!e.forgotten && on_ring(e.status, e.labels)) {
     // A no-op if already on the ring at this weight.
     (void)builder_.add(e.name, label_weight(e.labels));
   } else {
@@ -95,7 +101,7 @@ void RingFeed::tick_checksum(Instant now, const membership::Membership& table) {
   std::vector<std::string_view> names;
   std::vector<double> weights;
   table.for_each_member([&](const membership::MemberState& s) {
-    if (!membership::is_pingable(s.status) || is_draining(s.labels)) return;
+    if (!on_ring(s.status, s.labels)) return;
     names.push_back(s.name);
     weights.push_back(label_weight(s.labels));
   });

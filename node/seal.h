@@ -51,6 +51,7 @@
 #include <unordered_set>
 
 #include "shoal/node/keyring.h"
+#include "shoal/node/string_hash.h"
 #include "shoal/proto/codec.h"
 
 namespace shoal::node {
@@ -127,11 +128,7 @@ class Seal {
   std::string cluster_;
   Encryption mode_;
   Keyring keyring_;
-  struct Hash {
-    using is_transparent = void;
-    size_t operator()(std::string_view s) const { return std::hash<std::string_view>()(s); }
-  };
-  std::unordered_set<std::string, Hash, std::equal_to<>> sealing_peers_;
+  std::unordered_set<std::string, StringHash, std::equal_to<>> sealing_peers_;
   std::string ad_;
   std::string plain_;
   std::string scratch_;

@@ -27,7 +27,7 @@ threads='thread|mutex|shared_mutex|condition_variable|future|stop_token|semaphor
 # seal.h and keyring.h are allowed: the engine seals through them; their .cc
 # files draw nonces from the OS (only in sealed modes, which the simulator
 # does not run) and read the keyring file (only the driver calls that).
-sansio_node='node/(engine|forwarder|forwarding|ring_feed|events|counters|histogram|handler|replication|replicator|seal|keyring|app|app_router)\.h'
+sansio_node='node/(engine|forwarder|forwarding|ring_feed|events|counters|histogram|handler|replication|replicator|seal|keyring|app|app_router|string_hash)\.h'
 # Project headers are spelled shoal/<dir>/... (the fixtures use the bare
 # <dir>/... of older code: both are checked).
 include_of() { echo '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](shoal/)?('"$1"')[>"]'; }

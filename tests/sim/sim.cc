@@ -405,7 +405,6 @@ void Simulator::deliver_request(Event& e) {
     ++stats_.decode_errors;
     return;
   }
-  if (decoded.compressed) ++stats_.tables_compressed;
   answer(e.node, e.from, e.id, e.forward, *reply, decoded.minor >= membership::kMinorCompression);
 }
 
@@ -469,7 +468,6 @@ void Simulator::deliver_response(Event& e) {
     client.on_exchange_failed(e.id, now_);
     return;
   }
-  if (decoded.compressed) ++stats_.tables_compressed;
   client.note_minor(address(e.from), decoded.minor);  // as node/ does
   if (!client.on_exchange_response(e.id, decoded.value->body, now_)) ++stats_.decode_errors;
 }

@@ -59,9 +59,8 @@ struct SimStats {
   uint64_t decode_errors = 0;
   uint64_t bytes_sent = 0;
   uint64_t exchanges = 0;
-  uint64_t exchange_bytes = 0;     // join and sync frames, both ways
-  uint64_t tables_compressed = 0;  // join and sync frames that arrived compressed
-  uint64_t forwards = 0;           // forward attempts sent over the simulated TCP
+  uint64_t exchange_bytes = 0;  // join and sync frames, both ways
+  uint64_t forwards = 0;        // forward attempts sent over the simulated TCP
   uint64_t events_run = 0;
   // Observations against the truth.
   uint64_t false_suspect = 0;  // a running node marked suspect by someone
