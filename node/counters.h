@@ -50,7 +50,8 @@
   X(full_syncs_refused, "Join and sync requests refused (connection closed, the asker retries later): full_syncs_max full-state answers were waiting to be sent.") \
   X(admin_refused, "Admin requests refused: not sealed with a key of the ring (with a keyring) or not from loopback (without).") \
   X(callback_errors, "Member and ring change callbacks that threw: caught, the node carries on.") \
-  X(io_exceptions, "Exceptions (e.g. bad_alloc) that escaped a handler of the io thread: caught, the loop resumed.")
+  X(io_exceptions, "Exceptions (e.g. bad_alloc) that escaped a handler of the io thread: caught, the loop resumed.") \
+  X(io_relief_takeovers, "Times a request handler run on the io thread's own thread took io_relief_after or waited for the node, and the relief thread took the io loop over (then handlers go to the handler threads for a second).")
 
 // Request forwarding (node/forwarder).
 #define SHOAL_FORWARD_COUNTERS(X)                                                                 \

@@ -25,14 +25,17 @@ constexpr auto kGatherMax = std::chrono::microseconds(200);
 
 HandlerGate::HandlerGate(asio::io_context& io) { shared_->io = &io; }
 
-void HandlerGate::start(uint32_t threads, uint32_t queue_max, std::function<void()> drain) {
+void HandlerGate::start(uint32_t threads, uint32_t queue_max, std::function<void()> drain,
+                        IoRelief* relief) {
   queue_max_ = queue_max;
   if (threads > 0) {
+    relief_ = relief;
     pool_ = std::make_unique<HandlerPool>(
         threads, queue_max,
         HandlerPool::BatchHooks{[this] { batch_begins(); }, [this] { batch_ends(); }});
   }
   std::lock_guard lock(shared_->mu);
+  shared_->relief = relief_;
   shared_->drain = std::move(drain);
   shared_->open = true;
 }
@@ -72,7 +75,8 @@ void HandlerGate::hand_over(const std::shared_ptr<Shared>& shared, Outcomes& out
     for (auto& o : outcomes) shared->outcomes.push_back(std::move(o));
     outcomes.clear();
   }
-  if (shared->drain_posted || shared->inline_run) return;
+  if (shared->drain_posted) return;
+  if (shared->inline_run && !(shared->relief && shared->relief->moved())) return;
   shared->drain_posted = true;
   asio::post(*shared->io, [shared] { shared->drain(); });
 }
@@ -120,7 +124,8 @@ void HandlerGate::dispatch(std::vector<HandlerJob> jobs, const std::string& self
   } else {
     for (HandlerJob& job : jobs) pending_.push_back(std::move(job));
   }
-  if (flush_posted_) return;
+  // The owner's loop flushes right after this completion (io_driver.cc).
+  if (flush_posted_ || (relief_ && relief_->owner_flushes())) return;
   // Behind the inputs already waiting on the io thread: their jobs join.
   flush_posted_ = true;
   asio::post(*shared_->io, [this] { flush(); });
@@ -168,16 +173,50 @@ void HandlerGate::flush() {
   std::vector<HandlerJob> jobs = std::move(pending_);
   pending_.clear();
   auto tasks = tasks_for(jobs);
-  const size_t queued = pool_->submit_all(tasks);
+  if (relief_ && relief_->may_run_inline()) return run_relieved(tasks, jobs);
+  queue(tasks, jobs, 0, self_);
+}
+
+void HandlerGate::queue(std::vector<std::function<void()>>& tasks,
+                        const std::vector<HandlerJob>& jobs, size_t from, const std::string& self) {
+  if (from > 0) tasks.erase(tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(from));
+  const size_t queued = from + pool_->submit_all(tasks);
   if (queued == jobs.size()) return;
   Outcomes refused;
   for (size_t i = queued; i < jobs.size(); ++i) {
     refused.emplace_back(
         jobs[i].id,
         HandlerOutcome{HandlerOutcome::Kind::kOverloaded,
-                       std::to_string(queue_max_) + " requests wait for the handler on " + self_});
+                       std::to_string(queue_max_) + " requests wait for the handler on " + self});
   }
   hand_over(shared_, refused);
+}
+
+void HandlerGate::run_relieved(std::vector<std::function<void()>>& tasks,
+                               const std::vector<HandlerJob>& jobs) {
+  const std::string self = self_;  // io state: not to be read once the relief leads
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->inline_run = true;
+  }
+  relief_->begin_inline();
+  size_t ran = 0;
+  while (ran < tasks.size()) {
+    tasks[ran++]();
+    if (relief_->moved()) break;
+  }
+  const bool still_io = relief_->end_inline();
+  if (ran < tasks.size()) queue(tasks, jobs, ran, self);
+  {
+    std::lock_guard lock(shared_->mu);
+    shared_->inline_run = false;
+    if (!still_io && !shared_->outcomes.empty() && !shared_->drain_posted) {
+      // The relief leads the io loop: the answers go there as others' do.
+      shared_->drain_posted = true;
+      asio::post(*shared_->io, [shared = shared_] { shared->drain(); });
+    }
+  }
+  if (still_io) shared_->drain();
 }
 
 LatencyHistogram HandlerGate::handler_duration() const {

@@ -48,6 +48,7 @@
 #include "shoal/node/handler.h"
 #include "shoal/node/handler_pool.h"
 #include "shoal/node/histogram.h"
+#include "shoal/node/io_relief.h"
 
 namespace shoal::node {
 
@@ -62,8 +63,11 @@ class HandlerGate {
 
   // `threads` handler threads (0: the io thread runs handlers) with at most
   // `queue_max` requests waiting; `drain` runs on the io thread whenever
-  // answers wait, and takes them with take().
-  void start(uint32_t threads, uint32_t queue_max, std::function<void()> drain);
+  // answers wait, and takes them with take(). With threads and a `relief`
+  // (io_relief.h), a turn's jobs run on the io thread's own thread while
+  // the relief allows it, and go to the threads when it does not.
+  void start(uint32_t threads, uint32_t queue_max, std::function<void()> drain,
+             IoRelief* relief = nullptr);
   // The handler of `endpoint` for every job from now on (null: that
   // endpoint's jobs end in no_handler).
   void set_handler(const std::string& endpoint, AsyncHandler handler);
@@ -91,6 +95,9 @@ class HandlerGate {
     // The io thread is running handlers inline and takes the answers
     // right after: no post needed. Guarded by mu.
     bool inline_run = false;
+    // Set at start: once it leads the io loop, an inline run no longer
+    // takes the answers that come meanwhile.
+    const IoRelief* relief = nullptr;
     asio::io_context* io = nullptr;
     std::function<void()> drain;       // set once, before any answer
     AtomicHistogram handler_duration;  // start to answer
@@ -103,8 +110,20 @@ class HandlerGate {
   void run_inline(std::vector<std::function<void()>> tasks);
   // The handler's run on each job, as tasks for the pool or the io thread.
   std::vector<std::function<void()>> tasks_for(std::vector<HandlerJob>& jobs);
-  // On the io thread: hands the collected jobs to the pool.
+  // On the io thread: hands the collected jobs to the pool, or runs them
+  // here while the relief allows it. Posted by dispatch(), or called by the
+  // relief's owner between completions.
+ public:
   void flush();
+
+ private:
+  // Queues tasks[from..] (jobs[from..]'s) in the pool; the ones that do not
+  // fit are answered overloaded. Any thread.
+  void queue(std::vector<std::function<void()>>& tasks, const std::vector<HandlerJob>& jobs,
+             size_t from, const std::string& self);
+  // Runs the tasks here, with the relief watching; if the relief takes the
+  // io loop meanwhile, the rest go to the pool and no io state is touched.
+  void run_relieved(std::vector<std::function<void()>>& tasks, const std::vector<HandlerJob>& jobs);
   // Queues outcomes for the io thread, posting a drain if none is pending.
   static void hand_over(const std::shared_ptr<Shared>& shared, Outcomes& outcomes);
   // A pool thread's batch: its answers gathered, handed over at the end.
@@ -116,6 +135,7 @@ class HandlerGate {
 
   std::shared_ptr<Shared> shared_ = std::make_shared<Shared>();
   std::unique_ptr<HandlerPool> pool_;  // null: handlers on the io thread
+  IoRelief* relief_ = nullptr;         // null: every job goes to the pool
   uint32_t queue_max_ = 0;
   // Jobs dispatched in this turn of the io loop (io thread only).
   std::vector<HandlerJob> pending_;

@@ -154,7 +154,9 @@ void Node::Impl::make_engine() {
                : ", primary key " + key_id_hex(seal->keyring().primary_id()));
   engine = std::make_unique<Engine>(std::move(eo), seed, mono_now());
   for (const auto& [name, handler] : query_handlers) (void)engine->set_query_handler(name, handler);
-  handlers.start(opts.handler_threads, opts.handler_queue_max, [this] { take_answers(); });
+  if (opts.handler_threads > 0) relief.start(opts.io_relief_after);
+  handlers.start(
+      opts.handler_threads, opts.handler_queue_max, [this] { take_answers(); }, &relief);
   engine->forwarder().on_breaker_open([this](std::string_view peer, uint32_t failures) {
     log.warn("circuit to {} open after {} failures", peer, failures);
   });
@@ -177,11 +179,24 @@ void Node::Impl::make_engine() {
 // The io loop. An exception that escapes one handler (bad_alloc while
 // decoding one message, say) ends that handler, not the node: it is
 // counted and logged, and the loop resumes (Asio allows run() again).
+// With a relief (io_relief.h), one completion at a time: after one whose
+// inline run the relief took over, this thread waits for the loop back.
 void Node::Impl::run_io() {
+  relief.set_owner();
+  const bool relieved = opts.handler_threads > 0 && opts.io_relief_after.count() > 0;
   for (;;) {
     try {
-      io.run();
-      return;
+      if (!relieved) {
+        io.run();
+        return;
+      }
+      for (;;) {
+        if (relief.taken()) relief.take_back();
+        if (io.run_one() == 0) return;
+        // The jobs of that completion, right after it: between completions
+        // is where the relief may take the loop over safely.
+        handlers.flush();
+      }
     } catch (const std::exception& e) {
       ++counters.io_exceptions;
       log.error("io thread: a handler threw: {}; carrying on", e.what());
@@ -214,7 +229,7 @@ void Node::Impl::start_thread() {
 
 bool Node::Impl::on_io_thread() const {
   std::lock_guard lock(state_mu);
-  return running && std::this_thread::get_id() == io_thread_id;
+  return running && std::this_thread::get_id() == io_thread_id && !IoRelief::inline_here();
 }
 
 // On the io thread: /ready's answer.
@@ -243,7 +258,7 @@ bool Node::Impl::with_engine(std::function<void()> call) {
   {
     std::lock_guard lock(state_mu);
     if (!running) return false;
-    if (std::this_thread::get_id() != io_thread_id) {
+    if (std::this_thread::get_id() != io_thread_id || IoRelief::inline_here()) {
       // Posted under the lock: the io thread's end sets running = false
       // under it too, so this lands before that end, and stop()'s final
       // poll runs it if the thread does not. Posted after the unlock, it

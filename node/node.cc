@@ -105,6 +105,7 @@ void Node::stop() {
   if (d.thread.joinable()) {
     asio::post(d.io, [&d] { d.shutdown(); });
     d.thread.join();
+    d.relief.stop();  // it handed the loop back before the io thread could end
     // Handlers running now finish (their answers are dropped: the forwarder
     // has shut down); queued ones never run.
     d.handlers.stop();

@@ -78,6 +78,9 @@ std::string other_problem(const NodeOptions& o) {
   if (o.full_syncs_max < 1) return "full_syncs_max: must be >= 1";
   if (o.handler_threads > 1024) return "handler_threads: must be <= 1024";
   if (o.handler_queue_max < 1) return "handler_queue_max: must be >= 1";
+  if (o.io_relief_after.count() < 0 || o.io_relief_after > std::chrono::seconds(1)) {
+    return "io_relief_after: must be 0 (off) to 1 s";
+  }
   if (o.encryption != Encryption::kOff && o.keyring.empty()) {
     return "encryption '" + std::string(to_string(o.encryption)) + "' needs a keyring";
   }

@@ -72,6 +72,13 @@ struct NodeOptions {
   // for handlers that never block: a slow one delays probes and gets this
   // node suspected).
   uint32_t handler_threads = 2;
+  // With handler threads: handlers first run on the io thread's own thread
+  // (no hand-off: half the CPU per request under load), and a relief
+  // thread takes the io loop over once one has run this long, so probes
+  // and acks wait at most about twice this; for a second after that,
+  // handlers go to the handler threads (node/io_relief.h). 0: always the
+  // handler threads.
+  std::chrono::microseconds io_relief_after{1000};
   // Requests waiting for a handler thread; more are answered overloaded.
   uint32_t handler_queue_max = 16384;
   // Requests in flight to one peer before new ones fail with kOverloaded.

@@ -76,6 +76,9 @@ int main(int argc, char** argv) {
   const bool inline_handlers = arg_int(argc, argv, "--inline-handlers", 0) != 0;
   // --handler-threads N: the executor's threads (default: NodeOptions').
   const int handler_threads = arg_int(argc, argv, "--handler-threads", -1);
+  // --io-relief-us N: NodeOptions::io_relief_after (0: every handler on
+  // the handler threads; default: NodeOptions').
+  const int relief_us = arg_int(argc, argv, "--io-relief-us", -1);
   Keyring keyring;
   keyring.install(generate_key());
 
@@ -91,6 +94,7 @@ int main(int argc, char** argv) {
     }
     if (handler_threads >= 0) o.handler_threads = static_cast<uint32_t>(handler_threads);
     if (inline_handlers) o.handler_threads = 0;
+    if (relief_us >= 0) o.io_relief_after = std::chrono::microseconds(relief_us);
     if (sealed) {
       o.encryption = Encryption::kRequired;
       o.keyring = keyring;

@@ -1,0 +1,215 @@
+// Copyright shoal authors. The io loop's relief (node/io_relief.h): quick
+// handler runs stay on the io thread's own thread; a stuck one has the
+// relief thread take the loop over and hand it back.
+//
+// No test here waits a fixed time: each stuck run waits for something only
+// another thread running the io loop can do, with a bound of seconds.
+
+#include <gtest/gtest.h>
+
+#include <asio/executor_work_guard.hpp>
+#include <asio/io_context.hpp>
+#include <asio/post.hpp>
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "shoal/node/io_relief.h"
+#include "shoal/node/node.h"
+#include "tests/node/eventually.h"
+
+namespace shoal::node {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+// An io context, a relief, and an owner thread running the loop as
+// Node::Impl::run_io does.
+class Relieved : public ::testing::Test {
+ protected:
+  void start(std::chrono::microseconds after) {
+    relief.start(after);
+    owner = std::thread([this] {
+      relief.set_owner();
+      owner_id = std::this_thread::get_id();
+      for (;;) {
+        if (relief.taken()) relief.take_back();
+        if (io.run_one() == 0) return;
+      }
+    });
+  }
+  void TearDown() override {
+    work.reset();
+    io.stop();
+    if (owner.joinable()) owner.join();
+    relief.stop();
+  }
+  // Runs f on the loop's thread, waits for its result.
+  template <class F>
+  auto on_loop(F f) {
+    std::packaged_task<decltype(f())()> task(std::move(f));
+    auto result = task.get_future();
+    asio::post(io, [&task] { task(); });
+    EXPECT_EQ(result.wait_for(seconds(10)), std::future_status::ready);
+    return result.get();
+  }
+  // An inline run on the owner that waits until a completion runs (which
+  // only a thread that took the loop can run); whether it ran, where, and
+  // whether the owner still held the loop at the run's end.
+  struct Stuck {
+    bool may_run = false, completion_ran = false, still_owner = true;
+    std::thread::id ran_on;
+  };
+  Stuck stuck_run(bool hurry) {
+    return on_loop([this, hurry] {
+      Stuck s;
+      s.may_run = relief.may_run_inline();
+      relief.begin_inline();
+      EXPECT_TRUE(IoRelief::inline_here());
+      std::promise<std::thread::id> ran;
+      auto ran_f = ran.get_future();
+      asio::post(io, [&ran] { ran.set_value(std::this_thread::get_id()); });
+      if (hurry) relief.hurry();
+      s.completion_ran = ran_f.wait_for(seconds(10)) == std::future_status::ready;
+      if (s.completion_ran) s.ran_on = ran_f.get();
+      s.still_owner = relief.end_inline();
+      EXPECT_FALSE(IoRelief::inline_here());
+      return s;
+    });
+  }
+
+  asio::io_context io;
+  asio::executor_work_guard<asio::io_context::executor_type> work{io.get_executor()};
+  std::mutex mu;
+  std::vector<std::thread::id> io_threads;  // what set_io_thread was told, in order
+  std::atomic<int> leads{0};
+  IoRelief relief{io,
+                  {[this](std::thread::id id) {
+                     std::lock_guard lock(mu);
+                     io_threads.push_back(id);
+                   },
+                   [this] { ++leads; }, [](const char*) {}}};
+  std::thread owner;
+  std::thread::id owner_id;
+};
+
+TEST_F(Relieved, AStuckRunHasTheReliefRunTheLoopAndHandItBack) {
+  start(milliseconds(1));
+  Stuck s = stuck_run(false);
+  EXPECT_TRUE(s.may_run);
+  ASSERT_TRUE(s.completion_ran) << "the loop waited behind the stuck run";
+  EXPECT_NE(s.ran_on, owner_id);
+  EXPECT_FALSE(s.still_owner);
+  EXPECT_EQ(relief.takeovers(), 1u);
+  // Back on the owner, which takes no inline run for a while (cool-down).
+  EXPECT_EQ(on_loop([] { return std::this_thread::get_id(); }), owner_id);
+  EXPECT_FALSE(on_loop([this] { return relief.may_run_inline(); }));
+  EXPECT_EQ(leads.load(), 1);
+  std::lock_guard lock(mu);
+  ASSERT_EQ(io_threads.size(), 2u);
+  EXPECT_EQ(io_threads[0], s.ran_on);
+  EXPECT_EQ(io_threads[1], owner_id);
+}
+
+TEST_F(Relieved, QuickRunsStayOnTheOwner) {
+  start(milliseconds(200));  // far above a quick run, even on a loaded machine
+  for (int i = 0; i < 1000; ++i) {
+    const bool ok = on_loop([this] {
+      if (!relief.may_run_inline()) return false;
+      relief.begin_inline();
+      return relief.end_inline();
+    });
+    ASSERT_TRUE(ok) << "run " << i;
+  }
+  EXPECT_EQ(relief.takeovers(), 0u);
+  std::lock_guard lock(mu);
+  EXPECT_TRUE(io_threads.empty());
+}
+
+// A run that waits for the loop (a blocking Node call) hurries the relief:
+// it takes over at once, not after a poll of a minute.
+TEST_F(Relieved, AHurriedReliefTakesOverAtOnce) {
+  start(seconds(60));
+  Stuck s = stuck_run(true);
+  ASSERT_TRUE(s.completion_ran);
+  EXPECT_NE(s.ran_on, owner_id);
+  EXPECT_FALSE(s.still_owner);
+}
+
+// Not the owner, or no relief: no inline runs.
+TEST_F(Relieved, OnlyTheOwnerWithAReliefRunsInline) {
+  EXPECT_FALSE(relief.may_run_inline());  // the test's thread: not the owner
+  start(std::chrono::microseconds(0));    // no relief thread
+  EXPECT_FALSE(on_loop([this] { return relief.may_run_inline() || relief.owner_flushes(); }));
+}
+
+// ---- in a node ----
+
+NodeOptions options() {
+  NodeOptions o;
+  o.listen = "127.0.0.1:0";
+  o.cluster = "relief-test";
+  return o;
+}
+
+// With the default options, a handler that waits for its own node (a
+// blocking call answered by the io loop) still answers: the relief runs the
+// loop meanwhile, and counts it.
+TEST(NodeRelief, AHandlerThatWaitsForItsNodeStillAnswers) {
+  Node a(options());
+  a.set_simple_handler([&a](std::string_view, std::string_view) {
+    return HandlerResult{true, std::to_string(a.members().size())};
+  });
+  ASSERT_EQ(a.start().message, "");
+  for (int i = 0; i < 3; ++i) {
+    ForwardResult r = a.handle_or_forward("k" + std::to_string(i), "").get();
+    ASSERT_TRUE(r.ok()) << r.message;
+    EXPECT_EQ(r.payload, "1");
+  }
+  EXPECT_GE(a.stats().io_relief_takeovers, 1u);
+}
+
+// A node stops while a handler is stuck on the io thread's own thread: the
+// relief runs the shutdown, and stop() returns once the handler ends.
+TEST(NodeRelief, StopWhileAHandlerIsStuck) {
+  Node a(options());
+  std::promise<void> entered, release;
+  auto released = release.get_future().share();
+  std::atomic<int> runs{0};
+  a.set_simple_handler([&](std::string_view, std::string_view) {
+    if (runs++ == 0) {
+      entered.set_value();
+      released.wait_for(seconds(10));
+    }
+    return HandlerResult{true, "done"};
+  });
+  ASSERT_EQ(a.start().message, "");
+  std::promise<ForwardResult> result;
+  a.handle_or_forward("k", "", ForwardOptions{}, [&](ForwardResult r) { result.set_value(r); });
+  ASSERT_EQ(entered.get_future().wait_for(seconds(10)), std::future_status::ready);
+  // The loop is not stuck: a query answers while the handler still runs.
+  ASSERT_TRUE(eventually([&] { return a.stats().io_relief_takeovers >= 1; }));
+  EXPECT_EQ(a.members().size(), 1u);
+  std::promise<void> stop_returned;
+  std::thread stopper([&] {
+    a.stop();
+    stop_returned.set_value();
+  });
+  release.set_value();
+  EXPECT_EQ(stop_returned.get_future().wait_for(seconds(10)), std::future_status::ready);
+  stopper.join();
+  EXPECT_TRUE(a.wait_stopped(milliseconds(0)));
+  auto f = result.get_future();
+  ASSERT_EQ(f.wait_for(seconds(10)), std::future_status::ready);
+  const ForwardResult r = f.get();
+  // Exactly one result: the answer, or shutting_down if the forwarder went first.
+  EXPECT_TRUE(r.ok() || r.error == ForwardError::kShuttingDown) << r.message;
+}
+
+}  // namespace
+}  // namespace shoal::node
