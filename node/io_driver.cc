@@ -232,6 +232,11 @@ bool Node::Impl::on_io_thread() const {
   return running && std::this_thread::get_id() == io_thread_id && !IoRelief::inline_here();
 }
 
+bool Node::Impl::future_form_refused() {
+  if (IoRelief::inline_here()) relief.hurry();
+  return on_io_thread();
+}
+
 // On the io thread: /ready's answer.
 std::pair<bool, std::string> Node::Impl::readiness() const {
   const auto& core = engine->core();

@@ -3,6 +3,7 @@
 #include "shoal/node/io_relief.h"
 
 #include <asio/post.hpp>
+#include <cassert>
 #include <exception>
 
 namespace shoal::node {
@@ -54,6 +55,7 @@ bool IoRelief::may_run_inline() const {
 }
 
 void IoRelief::begin_inline() {
+  assert(owned_here == this && "only the owner runs inline");
   ++runs_;
   in_inline_run = true;
   // seq_cst both here and in watch(): either the relief thread sees this

@@ -249,7 +249,7 @@ std::future<ForwardResult> Node::handle_or_forward(std::string key, std::string 
                                                    ForwardOptions options) {
   auto promise = std::make_shared<std::promise<ForwardResult>>();
   auto fut = promise->get_future();
-  if (impl_->on_io_thread()) {
+  if (impl_->future_form_refused()) {
     promise->set_value(on_io_thread_error());
     return fut;
   }
@@ -263,7 +263,7 @@ std::future<std::vector<KeyResult>> Node::handle_or_forward_all(std::vector<std:
                                                                 ForwardOptions options) {
   auto promise = std::make_shared<std::promise<std::vector<KeyResult>>>();
   auto fut = promise->get_future();
-  if (impl_->on_io_thread()) {
+  if (impl_->future_form_refused()) {
     std::vector<KeyResult> results;
     for (std::string& k : keys) results.push_back({std::move(k), on_io_thread_error()});
     promise->set_value(std::move(results));
@@ -289,7 +289,7 @@ std::future<ForwardResult> Node::request(std::string member, std::string endpoin
                                          std::string payload, ForwardOptions options) {
   auto promise = std::make_shared<std::promise<ForwardResult>>();
   auto fut = promise->get_future();
-  if (impl_->on_io_thread()) {
+  if (impl_->future_form_refused()) {
     promise->set_value(on_io_thread_error());
     return fut;
   }
@@ -315,7 +315,7 @@ std::future<ReplicaResult> Node::replicate(std::string key, std::string payload,
                                            ReplicaOptions options) {
   auto promise = std::make_shared<std::promise<ReplicaResult>>();
   auto fut = promise->get_future();
-  if (impl_->on_io_thread()) {
+  if (impl_->future_form_refused()) {
     ForwardResult r = on_io_thread_error();
     promise->set_value(ReplicaResult{r.error, std::move(r.message), 0, {}});
     return fut;

@@ -70,7 +70,7 @@ void Node::query(std::string name, std::string payload, QueryOptions options,
 std::future<QueryResult> Node::query(std::string name, std::string payload, QueryOptions options) {
   auto promise = std::make_shared<std::promise<QueryResult>>();
   auto fut = promise->get_future();
-  if (impl_->on_io_thread()) {
+  if (impl_->future_form_refused()) {
     promise->set_value(QueryResult{
         {ErrorCode::kInvalidArgument,
          "query's future form called on the node's io thread: use the form with a callback"},

@@ -150,6 +150,10 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   NodeStats stats_now() const;
   // Whether the caller is the running io thread (a callback, a listener).
   bool on_io_thread() const;
+  // A future form's check: true on the io thread (its wait would never
+  // end). A handler run on the io thread's own thread is about to wait for
+  // the loop: the relief takes it at once.
+  bool future_form_refused();
   // Runs `call` (which uses the engine) on the io thread, then pumps: at
   // once if called there, else posted. false if the node is not running.
   bool with_engine(std::function<void()> call);

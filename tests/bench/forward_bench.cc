@@ -167,6 +167,8 @@ int main(int argc, char** argv) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
+  uint64_t takeovers = 0;  // io_relief_takeovers of the nodes
+  for (auto& n : nodes) takeovers += n->stats().io_relief_takeovers;
   for (auto& n : nodes) n->stop();
 
   uint64_t local = 0, forwarded = 0, errors = 0;
@@ -184,11 +186,12 @@ int main(int argc, char** argv) {
       "\"requests_per_s\": %.0f, "
       "\"forwarded_per_s\": %.0f, \"forwarded_per_s_per_node\": %.0f, \"local\": %llu, "
       "\"forwarded\": %llu, \"errors\": %llu, \"forwarded_p50_us\": %.1f, "
-      "\"forwarded_p99_us\": %.1f, \"owner_process\": %d}\n",
+      "\"forwarded_p99_us\": %.1f, \"owner_process\": %d, \"relief_takeovers\": %llu}\n",
       sealed ? 1 : 0, inline_handlers ? 1 : 0, callers_n, elapsed, payload_bytes,
       static_cast<double>(local + forwarded) / elapsed, static_cast<double>(forwarded) / elapsed,
       static_cast<double>(forwarded) / elapsed / static_cast<double>(ring_members),
       static_cast<unsigned long long>(local), static_cast<unsigned long long>(forwarded),
-      static_cast<unsigned long long>(errors), p50, p99, owner_port > 0 ? 1 : 0);
+      static_cast<unsigned long long>(errors), p50, p99, owner_port > 0 ? 1 : 0,
+      static_cast<unsigned long long>(takeovers));
   return errors == 0 ? 0 : 1;
 }

@@ -63,8 +63,10 @@ class AppApiTest : public ::testing::Test {
                          [](auto& n) { return n->reachable_members().size() == 3; });
     }));
   }
-  std::vector<std::unique_ptr<Node>> nodes;
+  // Before the nodes: destroyed after them, so no listener writes into a
+  // gone inbox (ThreadSanitizer caught it).
   std::vector<std::unique_ptr<Inbox>> inbox;
+  std::vector<std::unique_ptr<Node>> nodes;
 };
 
 TEST_F(AppApiTest, BroadcastAndEventReachTheListeners) {

@@ -66,7 +66,11 @@ class Relieved : public ::testing::Test {
     std::thread::id ran_on;
   };
   Stuck stuck_run(bool hurry) {
+    // Only the owner runs inline (the gate asks may_run_inline() first):
+    // wait until the last take-over's loop is back with it.
+    EXPECT_TRUE(eventually([this] { return !relief.taken(); }, seconds(10)));
     return on_loop([this, hurry] {
+      EXPECT_EQ(std::this_thread::get_id(), owner_id);
       Stuck s;
       s.may_run = relief.may_run_inline();
       relief.begin_inline();
@@ -106,7 +110,10 @@ TEST_F(Relieved, AStuckRunHasTheReliefRunTheLoopAndHandItBack) {
   EXPECT_NE(s.ran_on, owner_id);
   EXPECT_FALSE(s.still_owner);
   EXPECT_EQ(relief.takeovers(), 1u);
-  // Back on the owner, which takes no inline run for a while (cool-down).
+  // The owner asks for the loop back; the relief hands it over after the
+  // completion it runs. From then on the owner runs everything, and takes
+  // no inline run for a while (cool-down).
+  ASSERT_TRUE(eventually([&] { return !relief.taken(); }, seconds(10)));
   EXPECT_EQ(on_loop([] { return std::this_thread::get_id(); }), owner_id);
   EXPECT_FALSE(on_loop([this] { return relief.may_run_inline(); }));
   EXPECT_EQ(leads.load(), 1);
@@ -141,6 +148,26 @@ TEST_F(Relieved, AHurriedReliefTakesOverAtOnce) {
   EXPECT_FALSE(s.still_owner);
 }
 
+// Take-over after take-over while another thread posts completions: every
+// completion runs once, and never two at a time (`count` is a plain int
+// only the loop's completions touch: ThreadSanitizer sees any overlap).
+TEST_F(Relieved, ManyTakeOversLoseNoCompletionAndNeverRunTwoAtATime) {
+  start(seconds(60));
+  constexpr int kPosts = 5000, kRuns = 100;
+  int count = 0;
+  std::thread poster([&] {
+    for (int i = 0; i < kPosts; ++i) asio::post(io, [&count] { ++count; });
+  });
+  for (int i = 0; i < kRuns; ++i) {
+    Stuck s = stuck_run(true);
+    ASSERT_TRUE(s.completion_ran) << "run " << i;
+    EXPECT_FALSE(s.still_owner);
+  }
+  poster.join();
+  EXPECT_EQ(on_loop([&count] { return count; }), kPosts);
+  EXPECT_EQ(relief.takeovers(), static_cast<uint64_t>(kRuns));
+}
+
 // Not the owner, or no relief: no inline runs.
 TEST_F(Relieved, OnlyTheOwnerWithAReliefRunsInline) {
   EXPECT_FALSE(relief.may_run_inline());  // the test's thread: not the owner
@@ -172,6 +199,30 @@ TEST(NodeRelief, AHandlerThatWaitsForItsNodeStillAnswers) {
     EXPECT_EQ(r.payload, "1");
   }
   EXPECT_GE(a.stats().io_relief_takeovers, 1u);
+}
+
+// A handler that waits on a future form (a request to another endpoint of
+// its own node, which runs on a handler thread): the future form hurries
+// the relief, so the loop moves at once, not after a poll (1 s here).
+TEST(NodeRelief, AHandlerThatWaitsOnAFutureFormStillAnswers) {
+  NodeOptions o = options();
+  o.io_relief_after = seconds(1);
+  Node a(o);
+  ASSERT_EQ(a.set_simple_handler("inner",
+                                 [](std::string_view, std::string_view payload) {
+                                   return HandlerResult{true, "inner:" + std::string(payload)};
+                                 })
+                .message,
+            "");
+  a.set_simple_handler([&a](std::string_view, std::string_view payload) {
+    ForwardResult r = a.request(a.address(), "inner", std::string(payload)).get();
+    return HandlerResult{r.ok(), r.ok() ? r.payload : r.message};
+  });
+  ASSERT_EQ(a.start().message, "");
+  ForwardResult r = a.handle_or_forward("k", "x").get();
+  ASSERT_TRUE(r.ok()) << r.message;
+  EXPECT_EQ(r.payload, "inner:x");
+  EXPECT_EQ(a.stats().io_relief_takeovers, 1u);
 }
 
 // A node stops while a handler is stuck on the io thread's own thread: the
