@@ -80,6 +80,7 @@ struct Flags {
   std::vector<std::string> event_handler_flags;
   std::vector<shoal::cli::EventHandlerSpec> event_handlers;
   int64_t leave_timeout_ms = 2000;
+  int64_t io_relief_us = 1000;
   std::string encryption;
   std::vector<MsFlag> ms;
 
@@ -127,6 +128,10 @@ struct Flags {
     app.add_option("--handler-threads", o.handler_threads,
                    "threads that run the request handler (0: the io thread)")
         ->check(CLI::Range(0u, 1024u));
+    app.add_option("--io-relief-us", io_relief_us,
+                   "handlers run on the io thread's own thread until one takes this long; then "
+                   "a relief thread runs the io loop (0: always the handler threads)")
+        ->check(CLI::Range(int64_t{0}, int64_t{1000000}));
     app.add_option("--full-syncs-max", o.full_syncs_max,
                    "join/sync answers waiting to be sent at once (more are refused)")
         ->check(CLI::Range(1u, 1u << 20));
@@ -230,6 +235,7 @@ struct Flags {
   std::string finish() {
     for (const auto& f : ms) *f.field = milliseconds(f.value);
     o.leave_timeout = milliseconds(leave_timeout_ms);
+    o.io_relief_after = std::chrono::microseconds(io_relief_us);
     std::erase(o.seeds, std::string());  // `--seeds ""`: no seeds
     for (const std::string& l : labels) {
       auto kv = shoal::cli::key_value(l);

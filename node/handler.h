@@ -2,7 +2,9 @@
 // given (Request) and how it answers (Reply), from any thread, exactly once.
 //
 //   node: request for a key this node owns
-//     --> handler executor (NodeOptions::handler_threads; not the io thread)
+//     --> the io thread's own thread while handlers are quick, the handler
+//         threads otherwise (NodeOptions::io_relief_after, handler_threads;
+//         node/io_relief.h): a handler never holds the io loop long
 //           deadline passed while queued? --> answered timeout, handler not run
 //           handler(Request, Reply) -- may return at once and answer later,
 //                                      from any thread

@@ -178,9 +178,11 @@ class Node {
   std::future<ReplicaResult> replicate(std::string key, std::string payload,
                                        ReplicaOptions options = {});
   // The handler for keys this node owns (handler.h), for requests to the
-  // default endpoint "": it runs on the handler executor
-  // (NodeOptions::handler_threads), never on the io thread unless
-  // handler_threads is 0, and answers through its Reply from any thread.
+  // default endpoint "": it runs on the io thread's own thread while it is
+  // quick, with a relief thread that takes the io loop over once one run
+  // takes NodeOptions::io_relief_after, and then on the handler threads
+  // (handler_threads; 0: always the io thread); it answers through its
+  // Reply from any thread.
   // May be set, replaced or removed (empty) at any time; requests that come
   // while none is set end in no_handler.
   void set_handler(AsyncHandler handler);

@@ -22,6 +22,8 @@
 //   admin.cc          admin commands and who may send them (admin_refusal)
 //   seed_resolver.cc  seeds given by DNS name, resolved off the io thread
 //   handler_gate.cc   the application's handler: dispatch, executor, answers back
+//   io_relief.cc      handlers on the io thread's own thread; the relief thread
+//                     that takes the io loop over when one is slow
 //   listeners.cc      the app's listeners and leave hooks
 //   log.cc            the node's logger and its rate limits
 // and the seams they drive: udp_transport, frame_conn, tcp_server, exchange,
