@@ -127,8 +127,9 @@ void HandlerGate::dispatch(std::vector<HandlerJob> jobs, const std::string& self
   // The owner's loop flushes right after this completion (io_driver.cc).
   if (flush_posted_ || (relief_ && relief_->owner_flushes())) return;
   // Behind the inputs already waiting on the io thread: their jobs join.
+  // Inside a completion: never inline (io_relief.h).
   flush_posted_ = true;
-  asio::post(*shared_->io, [this] { flush(); });
+  asio::post(*shared_->io, [this] { flush(false); });
 }
 
 std::vector<std::function<void()>> HandlerGate::tasks_for(std::vector<HandlerJob>& jobs) {
@@ -167,56 +168,108 @@ std::vector<std::function<void()>> HandlerGate::tasks_for(std::vector<HandlerJob
   return tasks;
 }
 
-void HandlerGate::flush() {
+void HandlerGate::flush(bool may_inline) {
   flush_posted_ = false;
-  if (pending_.empty() || !pool_) return;
-  std::vector<HandlerJob> jobs = std::move(pending_);
-  pending_.clear();
-  auto tasks = tasks_for(jobs);
-  if (relief_ && relief_->may_run_inline()) return run_relieved(tasks, jobs);
-  queue(tasks, jobs, 0, self_);
+  // An inline run's answers may dispatch more jobs: they run too.
+  while (!pending_.empty() && pool_) {
+    std::vector<HandlerJob> jobs = std::move(pending_);
+    pending_.clear();
+    auto tasks = tasks_for(jobs);
+    if (may_inline && relief_ && relief_->may_run_inline()) {
+      if (!run_relieved(std::move(tasks), jobs)) return;  // the relief leads now
+      continue;
+    }
+    std::vector<uint64_t> ids;
+    ids.reserve(jobs.size());
+    for (const HandlerJob& job : jobs) ids.push_back(job.id);
+    return queue(tasks, ids, 0, self_);
+  }
 }
 
-void HandlerGate::queue(std::vector<std::function<void()>>& tasks,
-                        const std::vector<HandlerJob>& jobs, size_t from, const std::string& self) {
+void HandlerGate::queue(std::vector<std::function<void()>>& tasks, const std::vector<uint64_t>& ids,
+                        size_t from, const std::string& self) {
   if (from > 0) tasks.erase(tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(from));
   const size_t queued = from + pool_->submit_all(tasks);
-  if (queued == jobs.size()) return;
+  if (queued == ids.size()) return;
   Outcomes refused;
-  for (size_t i = queued; i < jobs.size(); ++i) {
-    refused.emplace_back(
-        jobs[i].id,
-        HandlerOutcome{HandlerOutcome::Kind::kOverloaded,
-                       std::to_string(queue_max_) + " requests wait for the handler on " + self});
+  for (size_t i = queued; i < ids.size(); ++i) {
+    refused.emplace_back(ids[i], HandlerOutcome{HandlerOutcome::Kind::kOverloaded,
+                                                std::to_string(queue_max_) +
+                                                    " requests wait for the handler on " + self});
   }
   hand_over(shared_, refused);
 }
 
-void HandlerGate::run_relieved(std::vector<std::function<void()>>& tasks,
+void HandlerGate::release(InlineBatch& batch) {
+  const size_t from = batch.next.exchange(batch.tasks.size());
+  if (from >= batch.tasks.size()) return;
+  // Moved out one by one: the owner may still run tasks[from - 1], so the
+  // vector itself must not change.
+  std::vector<std::function<void()>> rest;
+  rest.reserve(batch.tasks.size() - from);
+  for (size_t i = from; i < batch.tasks.size(); ++i) rest.push_back(std::move(batch.tasks[i]));
+  const std::vector<uint64_t> ids(batch.ids.begin() + static_cast<ptrdiff_t>(from),
+                                  batch.ids.end());
+  queue(rest, ids, 0, batch.self);
+}
+
+void HandlerGate::release_inline_rest() {
+  std::shared_ptr<InlineBatch> batch;
+  {
+    std::lock_guard lock(inline_mu_);
+    batch = inline_batch_;
+  }
+  if (batch) release(*batch);
+}
+
+bool HandlerGate::run_relieved(std::vector<std::function<void()>> tasks,
                                const std::vector<HandlerJob>& jobs) {
-  const std::string self = self_;  // io state: not to be read once the relief leads
+  auto batch = std::make_shared<InlineBatch>();
+  batch->tasks = std::move(tasks);
+  batch->ids.reserve(jobs.size());
+  for (const HandlerJob& job : jobs) batch->ids.push_back(job.id);
+  batch->self = self_;  // io state: not to be read once the relief leads
+  {
+    std::lock_guard lock(inline_mu_);
+    inline_batch_ = batch;
+  }
   {
     std::lock_guard lock(shared_->mu);
     shared_->inline_run = true;
   }
-  relief_->begin_inline();
-  size_t ran = 0;
-  while (ran < tasks.size()) {
-    tasks[ran++]();
-    if (relief_->moved()) break;
-  }
-  const bool still_io = relief_->end_inline();
-  if (ran < tasks.size()) queue(tasks, jobs, ran, self);
+  // Ends the run however the loop below ends (a throw included): the owner
+  // keeps the loop, or hands every task not started to the pool and lets
+  // the relief take the answers.
+  struct End {
+    HandlerGate& gate;
+    InlineBatch& batch;
+    bool& still_io;
+    ~End() {
+      still_io = gate.relief_->end_inline();
+      if (!still_io) gate.release(batch);
+      {
+        std::lock_guard lock(gate.inline_mu_);
+        gate.inline_batch_.reset();
+      }
+      std::lock_guard lock(gate.shared_->mu);
+      gate.shared_->inline_run = false;
+      if (!still_io && !gate.shared_->outcomes.empty() && !gate.shared_->drain_posted) {
+        gate.shared_->drain_posted = true;
+        asio::post(*gate.shared_->io, [shared = gate.shared_] { shared->drain(); });
+      }
+    }
+  };
+  bool still_io = false;
   {
-    std::lock_guard lock(shared_->mu);
-    shared_->inline_run = false;
-    if (!still_io && !shared_->outcomes.empty() && !shared_->drain_posted) {
-      // The relief leads the io loop: the answers go there as others' do.
-      shared_->drain_posted = true;
-      asio::post(*shared_->io, [shared = shared_] { shared->drain(); });
+    End end{*this, *batch, still_io};
+    relief_->begin_inline();
+    for (size_t i = 0; (i = batch->next.fetch_add(1)) < batch->tasks.size();) {
+      batch->tasks[i]();
+      if (relief_->moved()) break;
     }
   }
   if (still_io) shared_->drain();
+  return still_io;
 }
 
 LatencyHistogram HandlerGate::handler_duration() const {

@@ -34,6 +34,7 @@
 #define SHOAL_NODE_HANDLER_GATE_H_
 
 #include <asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -76,6 +77,13 @@ class HandlerGate {
   void dispatch(std::vector<HandlerJob> jobs, const std::string& self);
   // The answers that came since the last take().
   Outcomes take();
+  // On the io thread: hands the collected jobs to the pool, or, with
+  // `may_inline` (the relief's owner between completions), runs them here
+  // while the relief allows it. dispatch() posts it without.
+  void flush(bool may_inline);
+  // After a take-over (any thread): the stuck inline run's handlers not
+  // started yet go to the pool now, not after the stuck one.
+  void release_inline_rest();
   // Handlers running now finish (their answers still arrive); queued
   // ones never run.
   void stop();
@@ -110,20 +118,23 @@ class HandlerGate {
   void run_inline(std::vector<std::function<void()>> tasks);
   // The handler's run on each job, as tasks for the pool or the io thread.
   std::vector<std::function<void()>> tasks_for(std::vector<HandlerJob>& jobs);
-  // On the io thread: hands the collected jobs to the pool, or runs them
-  // here while the relief allows it. Posted by dispatch(), or called by the
-  // relief's owner between completions.
- public:
-  void flush();
-
- private:
-  // Queues tasks[from..] (jobs[from..]'s) in the pool; the ones that do not
+  // Queues tasks[from..] (ids[from..]'s) in the pool; the ones that do not
   // fit are answered overloaded. Any thread.
-  void queue(std::vector<std::function<void()>>& tasks, const std::vector<HandlerJob>& jobs,
+  void queue(std::vector<std::function<void()>>& tasks, const std::vector<uint64_t>& ids,
              size_t from, const std::string& self);
-  // Runs the tasks here, with the relief watching; if the relief takes the
-  // io loop meanwhile, the rest go to the pool and no io state is touched.
-  void run_relieved(std::vector<std::function<void()>>& tasks, const std::vector<HandlerJob>& jobs);
+  // The tasks of one inline run, claimed one by one by the owner; after a
+  // take-over the relief claims the rest at once for the pool.
+  struct InlineBatch {
+    std::vector<std::function<void()>> tasks;
+    std::vector<uint64_t> ids;
+    std::string self;
+    std::atomic<size_t> next{0};
+  };
+  // Claims every task of `batch` not started yet, for the pool.
+  void release(InlineBatch& batch);
+  // Runs the tasks here, with the relief watching. Returns whether the
+  // owner still holds the io loop; if not, the caller touches no io state.
+  bool run_relieved(std::vector<std::function<void()>> tasks, const std::vector<HandlerJob>& jobs);
   // Queues outcomes for the io thread, posting a drain if none is pending.
   static void hand_over(const std::shared_ptr<Shared>& shared, Outcomes& outcomes);
   // A pool thread's batch: its answers gathered, handed over at the end.
@@ -141,6 +152,8 @@ class HandlerGate {
   std::vector<HandlerJob> pending_;
   bool flush_posted_ = false;
   std::string self_;  // names this node in an overloaded answer
+  std::mutex inline_mu_;
+  std::shared_ptr<InlineBatch> inline_batch_;  // the inline run's; guarded by inline_mu_
   // Copied on write: a dispatch takes the current map with one lock.
   using Handlers = std::map<std::string, std::shared_ptr<const AsyncHandler>, std::less<>>;
   std::mutex handler_mu_;

@@ -194,8 +194,9 @@ void Node::Impl::run_io() {
         if (relief.taken()) relief.take_back();
         if (io.run_one() == 0) return;
         // The jobs of that completion, right after it: between completions
-        // is where the relief may take the loop over safely.
-        handlers.flush();
+        // is where the relief may take the loop over safely. After the
+        // shutdown none run (the forwarder answered them).
+        if (!io.stopped() && !relief.taken()) handlers.flush(true);
       }
     } catch (const std::exception& e) {
       ++counters.io_exceptions;
@@ -233,7 +234,7 @@ bool Node::Impl::on_io_thread() const {
 }
 
 bool Node::Impl::future_form_refused() {
-  if (IoRelief::inline_here()) relief.hurry();
+  IoRelief::hurry_current();
   return on_io_thread();
 }
 

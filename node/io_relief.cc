@@ -10,9 +10,10 @@ namespace shoal::node {
 
 namespace {
 
-// The relief whose owner this thread is, and whether it is in an inline run.
+// The relief whose owner this thread is, and the one whose inline run this
+// thread is in (a handler of one node may call another node).
 thread_local const IoRelief* owned_here = nullptr;
-thread_local bool in_inline_run = false;
+thread_local IoRelief* inline_of = nullptr;
 // After a take-over, handlers go to the handler threads for this long.
 constexpr auto kCoolDown = std::chrono::seconds(1);
 // Polls without an inline run before the relief thread sleeps (the owner
@@ -34,6 +35,7 @@ void IoRelief::stop() {
     stopping_ = true;
   }
   wake_cv_.notify_all();
+  back_cv_.notify_all();
   if (thread_.joinable()) thread_.join();
 }
 
@@ -43,7 +45,13 @@ void IoRelief::set_owner() {
   owned_here = this;
 }
 
-bool IoRelief::inline_here() { return in_inline_run; }
+bool IoRelief::inline_here() { return inline_of != nullptr; }
+
+bool IoRelief::inline_run_here() const { return inline_of == this; }
+
+void IoRelief::hurry_current() {
+  if (inline_of) inline_of->hurry();
+}
 
 bool IoRelief::owner_flushes() const { return enabled_ && owned_here == this; }
 
@@ -56,8 +64,9 @@ bool IoRelief::may_run_inline() const {
 
 void IoRelief::begin_inline() {
   assert(owned_here == this && "only the owner runs inline");
+  assert(!io_.get_executor().running_in_this_thread() && "only between completions");
   ++runs_;
-  in_inline_run = true;
+  inline_of = this;
   // seq_cst both here and in watch(): either the relief thread sees this
   // run, or this sees it asleep and wakes it.
   state_.store((runs_ << 2) | kInline);
@@ -70,7 +79,7 @@ void IoRelief::begin_inline() {
 }
 
 bool IoRelief::end_inline() {
-  in_inline_run = false;
+  inline_of = nullptr;
   uint64_t expected = (runs_ << 2) | kInline;
   return state_.compare_exchange_strong(expected, (runs_ << 2) | kOwner);
 }
@@ -134,10 +143,8 @@ bool IoRelief::poll(std::unique_lock<std::mutex>& lock, uint64_t& seen, int& qui
 
 void IoRelief::lead() {
   takeovers_.fetch_add(1, std::memory_order_relaxed);
-  const auto cool = Clock::now() + kCoolDown;
-  cool_until_ns_.store(cool.time_since_epoch().count(), std::memory_order_relaxed);
   hooks_.set_io_thread(std::this_thread::get_id());
-  if (hooks_.on_lead) asio::post(io_, hooks_.on_lead);
+  if (hooks_.on_take) hooks_.on_take();
   while (!io_.stopped() && !give_back_.load()) {
     try {
       if (io_.run_one() == 0) break;
@@ -153,9 +160,14 @@ void IoRelief::lead() {
     owner = owner_;
   }
   hooks_.set_io_thread(owner);
+  // The cool-down runs from the hand-back: a lead longer than it must not
+  // let the very next turn run inline again.
+  const auto cool = Clock::now() + kCoolDown;
+  cool_until_ns_.store(cool.time_since_epoch().count(), std::memory_order_relaxed);
   {
     std::lock_guard lock(mu_);
     give_back_.store(false);
+    hurry_ = false;                              // meant for the run taken over, not a later one
     state_.store(state_.load() & ~uint64_t{3});  // kOwner, same run count
   }
   back_cv_.notify_all();

@@ -30,6 +30,10 @@
 // The state is one atomic word: a run count and who holds the loop, so the
 // owner's end of a run and the relief's take-over cannot both win.
 //
+// Inline runs happen only between two completions of the owner's loop
+// (Node::Impl::run_io), never inside one: there no io frames are on the
+// stack, so the owner may stop and let the relief run the loop.
+//
 // Thread safety: begin_inline/end_inline/may_run_inline/take_back on the
 // owner's thread; hurry() from the owner's thread in an inline run; the
 // rest from any thread.
@@ -53,9 +57,10 @@ class IoRelief {
   struct Hooks {
     // The io loop runs on this thread from now on (Node::Impl::io_thread_id).
     std::function<void(std::thread::id)> set_io_thread;
-    // Run on the relief thread as it takes the loop (the io thread now):
-    // answers that came during the stuck run are taken here.
-    std::function<void()> on_lead;
+    // Run on the relief thread right after it took the loop (it is the io
+    // thread now): the stuck run's other handlers go to the handler threads,
+    // and the answers that came during it are taken.
+    std::function<void()> on_take;
     // A completion the relief thread ran threw (counted and logged, as the
     // owner's own loop does).
     std::function<void(const char* what)> on_exception;
@@ -78,7 +83,7 @@ class IoRelief {
   // The calling thread is the owner and flushes the handler gate between
   // completions (Node::Impl::run_io), so dispatch posts no flush.
   bool owner_flushes() const;
-  // On the owner's thread, in a completion: may it run handlers now? (The
+  // On the owner's thread, between completions: may it run handlers now? (The
   // relief runs; the owner holds the loop; no take-over in the last second.)
   bool may_run_inline() const;
   void begin_inline();
@@ -97,6 +102,10 @@ class IoRelief {
   static bool inline_here();
   // From an inline run about to wait for the io loop: take it now.
   void hurry();
+  // hurry() for the relief whose inline run the calling thread is in, if any.
+  static void hurry_current();
+  // The calling thread is in this relief's owner's inline run.
+  bool inline_run_here() const;
   // Take-overs so far (any thread).
   uint64_t takeovers() const { return takeovers_.load(std::memory_order_relaxed); }
 

@@ -105,7 +105,8 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
                    },
                    [this] {
                      ++counters.io_relief_takeovers;
-                     take_answers();
+                     handlers.release_inline_rest();
+                     asio::post(io, [this] { take_answers(); });
                    },
                    [this](const char* what) {
                      ++counters.io_exceptions;
@@ -211,9 +212,9 @@ auto Node::Impl::on_io(F&& f) -> decltype(f()) {
     here = running && std::this_thread::get_id() == io_thread_id && !IoRelief::inline_here();
     quiet = !running;
   }
-  // A handler run on the io thread's own thread, about to wait for the io
-  // loop: the relief takes the loop at once.
-  if (!here && !quiet && IoRelief::inline_here()) relief.hurry();
+  // A handler run on the io thread's own thread, about to wait for an io
+  // loop: its relief takes the loop at once.
+  if (!here && !quiet) IoRelief::hurry_current();
   // f() runs without state_mu held: what it calls (a listener, inline
   // handlers) may call back into the node.
   if (here) return f();
@@ -236,6 +237,10 @@ auto Node::Impl::on_io(F&& f) -> decltype(f()) {
       std::lock_guard lock(state_mu);
       ended = stopped;
     }
+    // This thread is the owner, in an inline run, after the shutdown
+    // stopped the loop: no thread will run the task (the owner's own end,
+    // which sets `stopped`, waits for this run).
+    ended = ended || (relief.inline_run_here() && io.stopped() && !relief.taken());
     if (ended && !claimed->exchange(true)) {
       std::lock_guard lock(quiet_mu);
       (*task)();
