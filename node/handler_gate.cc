@@ -175,21 +175,17 @@ void HandlerGate::flush(bool may_inline) {
     std::vector<HandlerJob> jobs = std::move(pending_);
     pending_.clear();
     auto tasks = tasks_for(jobs);
-    if (may_inline && relief_ && relief_->may_run_inline()) {
-      if (!run_relieved(std::move(tasks), jobs)) return;  // the relief leads now
-      continue;
-    }
     std::vector<uint64_t> ids;
     ids.reserve(jobs.size());
     for (const HandlerJob& job : jobs) ids.push_back(job.id);
-    return queue(tasks, ids, 0, self_);
+    if (!may_inline || !relief_ || !relief_->may_run_inline()) return queue(tasks, ids, self_);
+    if (!run_relieved(std::move(tasks), std::move(ids))) return;  // the relief leads now
   }
 }
 
 void HandlerGate::queue(std::vector<std::function<void()>>& tasks, const std::vector<uint64_t>& ids,
-                        size_t from, const std::string& self) {
-  if (from > 0) tasks.erase(tasks.begin(), tasks.begin() + static_cast<ptrdiff_t>(from));
-  const size_t queued = from + pool_->submit_all(tasks);
+                        const std::string& self) {
+  const size_t queued = pool_->submit_all(tasks);
   if (queued == ids.size()) return;
   Outcomes refused;
   for (size_t i = queued; i < ids.size(); ++i) {
@@ -210,7 +206,7 @@ void HandlerGate::release(InlineBatch& batch) {
   for (size_t i = from; i < batch.tasks.size(); ++i) rest.push_back(std::move(batch.tasks[i]));
   const std::vector<uint64_t> ids(batch.ids.begin() + static_cast<ptrdiff_t>(from),
                                   batch.ids.end());
-  queue(rest, ids, 0, batch.self);
+  queue(rest, ids, batch.self);
 }
 
 void HandlerGate::release_inline_rest() {
@@ -223,11 +219,10 @@ void HandlerGate::release_inline_rest() {
 }
 
 bool HandlerGate::run_relieved(std::vector<std::function<void()>> tasks,
-                               const std::vector<HandlerJob>& jobs) {
+                               std::vector<uint64_t> ids) {
   auto batch = std::make_shared<InlineBatch>();
   batch->tasks = std::move(tasks);
-  batch->ids.reserve(jobs.size());
-  for (const HandlerJob& job : jobs) batch->ids.push_back(job.id);
+  batch->ids = std::move(ids);
   batch->self = self_;  // io state: not to be read once the relief leads
   {
     std::lock_guard lock(inline_mu_);

@@ -118,10 +118,10 @@ class HandlerGate {
   void run_inline(std::vector<std::function<void()>> tasks);
   // The handler's run on each job, as tasks for the pool or the io thread.
   std::vector<std::function<void()>> tasks_for(std::vector<HandlerJob>& jobs);
-  // Queues tasks[from..] (ids[from..]'s) in the pool; the ones that do not
-  // fit are answered overloaded. Any thread.
+  // Queues the tasks (of jobs `ids`) in the pool; the ones that do not fit
+  // are answered overloaded. Any thread.
   void queue(std::vector<std::function<void()>>& tasks, const std::vector<uint64_t>& ids,
-             size_t from, const std::string& self);
+             const std::string& self);
   // The tasks of one inline run, claimed one by one by the owner; after a
   // take-over the relief claims the rest at once for the pool.
   struct InlineBatch {
@@ -134,7 +134,7 @@ class HandlerGate {
   void release(InlineBatch& batch);
   // Runs the tasks here, with the relief watching. Returns whether the
   // owner still holds the io loop; if not, the caller touches no io state.
-  bool run_relieved(std::vector<std::function<void()>> tasks, const std::vector<HandlerJob>& jobs);
+  bool run_relieved(std::vector<std::function<void()>> tasks, std::vector<uint64_t> ids);
   // Queues outcomes for the io thread, posting a drain if none is pending.
   static void hand_over(const std::shared_ptr<Shared>& shared, Outcomes& outcomes);
   // A pool thread's batch: its answers gathered, handed over at the end.

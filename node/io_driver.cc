@@ -183,10 +183,9 @@ void Node::Impl::make_engine() {
 // inline run the relief took over, this thread waits for the loop back.
 void Node::Impl::run_io() {
   relief.set_owner();
-  const bool relieved = opts.handler_threads > 0 && opts.io_relief_after.count() > 0;
   for (;;) {
     try {
-      if (!relieved) {
+      if (!relief.enabled()) {
         io.run();
         return;
       }
@@ -230,6 +229,10 @@ void Node::Impl::start_thread() {
 
 bool Node::Impl::on_io_thread() const {
   std::lock_guard lock(state_mu);
+  return io_thread_here();
+}
+
+bool Node::Impl::io_thread_here() const {
   return running && std::this_thread::get_id() == io_thread_id && !IoRelief::inline_here();
 }
 
@@ -264,7 +267,7 @@ bool Node::Impl::with_engine(std::function<void()> call) {
   {
     std::lock_guard lock(state_mu);
     if (!running) return false;
-    if (std::this_thread::get_id() != io_thread_id || IoRelief::inline_here()) {
+    if (!io_thread_here()) {
       // Posted under the lock: the io thread's end sets running = false
       // under it too, so this lands before that end, and stop()'s final
       // poll runs it if the thread does not. Posted after the unlock, it

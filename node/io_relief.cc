@@ -53,7 +53,7 @@ void IoRelief::hurry_current() {
   if (inline_of) inline_of->hurry();
 }
 
-bool IoRelief::owner_flushes() const { return enabled_ && owned_here == this; }
+bool IoRelief::owner_flushes() const { return enabled() && owned_here == this; }
 
 bool IoRelief::may_run_inline() const {
   if (owned_here != this || !enabled_) return false;

@@ -79,6 +79,9 @@ class IoRelief {
   void stop();
   // The calling thread is the owner: the io thread that runs inline runs.
   void set_owner();
+  // start() started a relief thread: the owner runs its loop one
+  // completion at a time and flushes the handler gate between them.
+  bool enabled() const { return enabled_; }
 
   // The calling thread is the owner and flushes the handler gate between
   // completions (Node::Impl::run_io), so dispatch posts no flush.

@@ -153,6 +153,9 @@ class Node::Impl final : public TcpServer::Delegate, public PeerLinks::Delegate 
   NodeStats stats_now() const;
   // Whether the caller is the running io thread (a callback, a listener).
   bool on_io_thread() const;
+  // The same with state_mu held. A handler run on the io thread's own
+  // thread (io_relief.h) is not the io thread for that while.
+  bool io_thread_here() const;
   // A future form's check: true on the io thread (its wait would never
   // end). A handler run on the io thread's own thread is about to wait for
   // the loop: the relief takes it at once.
@@ -209,7 +212,7 @@ auto Node::Impl::on_io(F&& f) -> decltype(f()) {
   bool quiet = false;
   {
     std::lock_guard lock(state_mu);
-    here = running && std::this_thread::get_id() == io_thread_id && !IoRelief::inline_here();
+    here = io_thread_here();
     quiet = !running;
   }
   // A handler run on the io thread's own thread, about to wait for an io
